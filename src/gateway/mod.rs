@@ -1,0 +1,1 @@
+//! The reference tool gateway (placeholder until the gateway lands).

@@ -1,0 +1,82 @@
+//! The loaded form of a suite: what the YAML says, normalised (defaults applied, `call` and
+//! `steps` unified), with the source position of every scenario for diagnostics and annotations.
+
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use crate::decision::Decision;
+
+/// A 1-based position in a suite file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// One YAML file of scenarios.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub name: String,
+    pub description: Option<String>,
+    /// The file it was loaded from, as given (relative paths stay relative for annotations).
+    pub path: PathBuf,
+    pub scenarios: Vec<Scenario>,
+}
+
+/// One named check: an identity proposes one call, or a sequence of calls in one session.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    /// Where the scenario starts (its `- name:` item) in the suite file.
+    pub location: Location,
+    /// Name of an identity from the config.
+    pub identity: String,
+    /// Golden prompt text, passed to the gateway as call metadata.
+    pub prompt: Option<String>,
+    /// Extra context (e.g. `untrusted` retrieved text), passed as call metadata.
+    pub context: Option<Map<String, Value>>,
+    /// At least one step; a plain `call:` scenario is a single step.
+    pub steps: Vec<Step>,
+}
+
+/// One proposed call and what is expected of it.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub call: ToolCall,
+    pub expect: Expectation,
+    /// How many times the call is sent in a row (1 unless `repeat:` says otherwise).
+    pub repeat: u32,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub tool: String,
+    /// Arguments as written; `{{canary}}` placeholders are still in them.
+    pub arguments: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expectation {
+    pub decision: Decision,
+    /// Machine-readable reason the gateway must give (e.g. `missing_capability`).
+    pub reason: Option<String>,
+    /// Audit record fields that must be present.
+    pub evidence: Vec<String>,
+    /// Planted values (by placeholder name, e.g. `canary`) that must not appear in clear.
+    pub redacted: Vec<String>,
+    /// With `repeat`: calls after the first `after` must get another decision.
+    pub then: Option<Then>,
+    /// With `decision: confirm`: re-send with the confirmation id and expect this decision.
+    pub after_confirmation: Option<Decision>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Then {
+    pub after: u32,
+    pub decision: Decision,
+}
+
+/// The placeholder replaced by a fresh random value on every execution.
+pub const CANARY: &str = "canary";
