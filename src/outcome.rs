@@ -1,0 +1,149 @@
+//! AGGREGATE: per-scenario results and the run summary every report, snapshot and metric reads.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::decision::Decision;
+use crate::suite::Location;
+
+/// How one scenario ended. Assertion failures and runtime errors stay apart at every layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    /// The gateway decided something other than expected (or a denied call executed).
+    Fail,
+    /// The decision was right but the audit record, or a required field of it, is missing.
+    EvidenceMissing,
+    /// A planted canary value appears unredacted in the evidence.
+    Leak,
+    /// Transport or protocol trouble: no decision could be read. Never a pass, never a decision.
+    Error,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [Outcome::Pass, Outcome::Fail, Outcome::EvidenceMissing, Outcome::Leak, Outcome::Error];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::EvidenceMissing => "evidence_missing",
+            Outcome::Leak => "leak",
+            Outcome::Error => "error",
+        }
+    }
+
+    pub fn is_pass(self) -> bool {
+        self == Outcome::Pass
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of one scenario, with what a reader needs to understand it. Holds no token and no
+/// canary value: it is safe to render anywhere.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    pub suite: String,
+    pub scenario: String,
+    /// Suite file and the scenario's position in it (for annotations).
+    pub file: PathBuf,
+    pub location: Location,
+    pub identity: String,
+    /// The first call's tool (the call the scenario is named for).
+    pub tool: String,
+    pub outcome: Outcome,
+    /// One line saying why, for anything but a pass.
+    pub message: Option<String>,
+    pub expected: Decision,
+    /// The first call's decision; `None` when it could not be read.
+    pub observed: Option<Decision>,
+    pub expected_reason: Option<String>,
+    pub reason: Option<String>,
+    /// Evidence fields present in the first call's audit record.
+    pub evidence_fields: BTreeSet<String>,
+    /// Required evidence fields that were absent.
+    pub missing_fields: Vec<String>,
+    pub policy_version: Option<String>,
+    /// Bounded error kind (`timeout`, `connect`, …) when the outcome is `error`.
+    pub error_kind: Option<&'static str>,
+    pub calls: usize,
+    /// Correlation ids of every call, to look the records up in the gateway's audit log.
+    pub correlation_ids: Vec<String>,
+    #[serde(serialize_with = "ser_ms")]
+    pub duration: Duration,
+    /// Latency of every call that got an answer.
+    #[serde(skip)]
+    pub latencies: Vec<Duration>,
+    /// Time from each decision until its audit record was visible.
+    #[serde(skip)]
+    pub evidence_lags: Vec<Duration>,
+}
+
+/// A whole run: every scenario result plus what the run saw of the target.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// RFC 3339 start time.
+    pub started_at: String,
+    #[serde(serialize_with = "ser_ms")]
+    pub duration: Duration,
+    /// The target's description (adapter kind and URL).
+    pub target: String,
+    pub results: Vec<ScenarioResult>,
+}
+
+impl RunSummary {
+    pub fn counts(&self) -> BTreeMap<Outcome, usize> {
+        let mut counts: BTreeMap<Outcome, usize> = Outcome::ALL.iter().map(|o| (*o, 0)).collect();
+        for r in &self.results {
+            *counts.entry(r.outcome).or_default() += 1;
+        }
+        counts
+    }
+
+    pub fn passed(&self) -> usize {
+        self.results.iter().filter(|r| r.outcome.is_pass()).count()
+    }
+
+    pub fn all_passed(&self) -> bool {
+        self.results.iter().all(|r| r.outcome.is_pass())
+    }
+
+    /// Policy versions the target reported during the run, most seen first.
+    pub fn policy_versions(&self) -> Vec<String> {
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for v in self.results.iter().filter_map(|r| r.policy_version.as_deref()) {
+            *seen.entry(v).or_default() += 1;
+        }
+        let mut versions: Vec<(&str, usize)> = seen.into_iter().collect();
+        versions.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        versions.into_iter().map(|(v, _)| v.to_string()).collect()
+    }
+
+    /// The exit code of `gateprobe run`: 1 when some scenario got a wrong answer, else 3 when
+    /// some scenario could not read a decision at all (target trouble), else 0. A wrong decision
+    /// outranks trouble elsewhere: retrying would not make it pass.
+    pub fn exit_code(&self) -> u8 {
+        let counts = self.counts();
+        let wrong = counts[&Outcome::Fail] + counts[&Outcome::EvidenceMissing] + counts[&Outcome::Leak];
+        if wrong > 0 {
+            1
+        } else if counts[&Outcome::Error] > 0 {
+            3
+        } else {
+            0
+        }
+    }
+}
+
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0)
+}
