@@ -6,8 +6,119 @@
 //! The reference gateway (`gateway`) is a separate tree, reached only over HTTP.
 
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod decision;
+pub mod execute;
 pub mod gateway;
 pub mod outcome;
+pub mod plan;
+pub mod secret;
 pub mod suite;
+pub mod target;
+pub mod verify;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use futures::StreamExt;
+
+use crate::config::Config;
+use crate::outcome::{RunSummary, ScenarioResult};
+use crate::plan::Filter;
+use crate::suite::Suite;
+use crate::target::Target;
+
+/// Why a run could not start. Every variant but a target failure means bad input (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Suites(#[from] suite::LoadError),
+    #[error(transparent)]
+    Plan(#[from] plan::UnknownIdentity),
+    #[error(transparent)]
+    Target(#[from] target::TargetError),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Target(target::TargetError::Embedded(_)) => 3,
+            _ => 2,
+        }
+    }
+}
+
+/// Where suites and config come from.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Config file; `None` looks for `./gateprobe.yaml`, then uses the bundled config.
+    pub config: Option<PathBuf>,
+    /// Suite files or directories that replace the config's `suites`.
+    pub suites: Vec<PathBuf>,
+}
+
+/// A valid config and its suites: what a run needs before it touches the network.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub suites: Vec<Suite>,
+}
+
+/// LOAD: reads and lints the config and every suite, reporting all problems at once.
+pub fn load(options: &LoadOptions) -> Result<Loaded, RunError> {
+    let mut config = config::load_config(options.config.as_deref())?;
+    if !options.suites.is_empty() {
+        config.suites = options.suites.clone();
+    }
+    let suites = suite::load_suites(&config.suites)?;
+    let unknown = config::check_identities(&suites, &config);
+    if !unknown.is_empty() {
+        return Err(suite::LoadError::from(unknown).into());
+    }
+    Ok(Loaded { config, suites })
+}
+
+/// One pass: connects to the target the config names, runs, and disconnects.
+pub async fn run(loaded: &Loaded, filter: &Filter, progress: &(dyn Fn(&ScenarioResult) + Sync)) -> Result<RunSummary, RunError> {
+    let target = Target::connect(&loaded.config).await?;
+    let summary = run_on(&target, loaded, filter, progress).await;
+    target.shutdown().await;
+    summary
+}
+
+/// One pass against an already connected target (the service keeps one across runs).
+pub async fn run_on(
+    target: &Target,
+    loaded: &Loaded,
+    filter: &Filter,
+    progress: &(dyn Fn(&ScenarioResult) + Sync),
+) -> Result<RunSummary, RunError> {
+    let started_at = time::OffsetDateTime::now_utc();
+    let start = Instant::now();
+    let planned = plan::plan(&loaded.suites, &target.identities, filter)?;
+    let executor = execute::Executor::new(target, &loaded.config.run);
+    let mut results: Vec<(usize, ScenarioResult)> = futures::stream::iter(planned.iter().enumerate())
+        .map(|(i, p)| {
+            let executor = &executor;
+            async move {
+                let execution = executor.execute(p).await;
+                let verdict = verify::verify(p.scenario, &execution);
+                let result = ScenarioResult::new(p, &execution, verdict);
+                progress(&result);
+                (i, result)
+            }
+        })
+        .buffer_unordered(loaded.config.run.concurrency.max(1))
+        .collect()
+        .await;
+    results.sort_by_key(|(i, _)| *i);
+    Ok(RunSummary {
+        started_at: started_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        duration: start.elapsed(),
+        target: target.description.clone(),
+        results: results.into_iter().map(|(_, r)| r).collect(),
+    })
+}

@@ -147,3 +147,41 @@ impl RunSummary {
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0)
 }
+
+impl ScenarioResult {
+    /// Joins what was planned, what happened and what the checks concluded.
+    pub fn new(planned: &crate::plan::PlannedScenario<'_>, execution: &crate::execute::Execution, verdict: crate::verify::Verdict) -> ScenarioResult {
+        let scenario = planned.scenario;
+        let first_step = &scenario.steps[0];
+        ScenarioResult {
+            suite: planned.suite.name.clone(),
+            scenario: scenario.name.clone(),
+            file: planned.suite.path.clone(),
+            location: scenario.location,
+            identity: scenario.identity.clone(),
+            tool: first_step.call.tool.clone(),
+            outcome: verdict.outcome,
+            message: verdict.message,
+            expected: first_step.expect.decision,
+            observed: verdict.observed,
+            expected_reason: first_step.expect.reason.clone(),
+            reason: verdict.reason,
+            evidence_fields: verdict.evidence_fields,
+            missing_fields: verdict.missing_fields,
+            policy_version: verdict.policy_version,
+            error_kind: verdict.error_kind,
+            calls: execution.calls.len(),
+            correlation_ids: execution.calls.iter().map(|c| c.correlation_id.clone()).collect(),
+            duration: execution.duration,
+            latencies: execution.calls.iter().filter(|c| c.result.is_ok()).map(|c| c.latency).collect(),
+            evidence_lags: execution
+                .calls
+                .iter()
+                .filter_map(|c| match &c.evidence {
+                    Some(Ok(crate::target::audit::Lookup::Found(e))) => Some(e.lag),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! EXECUTE: replays one planned scenario against the target and records what happened, call by
+//! call. Nothing is judged here; `verify` does that.
+
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde_json::{Map, Value};
+
+use crate::config::RunConfig;
+use crate::plan::PlannedScenario;
+use crate::suite::{CANARY, Step};
+use crate::target::audit::{CORRELATION_PREFIX, Lookup};
+use crate::target::{Call, CallError, Reply, Target};
+
+/// Everything observed while running one scenario.
+#[derive(Debug)]
+pub struct Execution {
+    /// The session could not be opened: no call was sent.
+    pub session_error: Option<CallError>,
+    pub calls: Vec<CallRecord>,
+    pub duration: Duration,
+}
+
+/// One call sent and what came back.
+#[derive(Debug)]
+pub struct CallRecord {
+    /// Index of the step in the scenario.
+    pub step: usize,
+    /// Index within the step's `repeat` (0-based).
+    pub index: u32,
+    /// The re-send that carries a confirmation id.
+    pub confirmed: bool,
+    pub correlation_id: String,
+    /// The planted canary value, kept only to look for it in the evidence.
+    pub canary: Option<String>,
+    pub latency: Duration,
+    pub result: Result<Reply, CallError>,
+    /// `None` when there was no decision to look evidence up for.
+    pub evidence: Option<Result<Lookup, CallError>>,
+}
+
+/// Runs scenarios against one target within the run's request budget and retry policy.
+pub struct Executor<'t> {
+    target: &'t Target,
+    budget: Option<DefaultDirectRateLimiter>,
+    retries: u32,
+}
+
+impl<'t> Executor<'t> {
+    pub fn new(target: &'t Target, run: &RunConfig) -> Executor<'t> {
+        let budget = NonZeroU32::new(run.requests_per_second).map(|rps| RateLimiter::direct(Quota::per_second(rps)));
+        Executor { target, budget, retries: run.retries }
+    }
+
+    pub async fn execute(&self, planned: &PlannedScenario<'_>) -> Execution {
+        let start = Instant::now();
+        let identity = &planned.identity;
+        self.spend_budget().await;
+        let session = match self.target.adapter.open_session(identity).await {
+            Ok(s) => s,
+            Err(e) => return Execution { session_error: Some(e), calls: Vec::new(), duration: start.elapsed() },
+        };
+        let scenario = planned.scenario;
+        let mut calls = Vec::new();
+        for (step_index, step) in scenario.steps.iter().enumerate() {
+            let first_of_step = calls.len();
+            for index in 0..step.repeat {
+                let canary = uses_canary(step).then(new_canary);
+                let arguments = substitute(&step.call.arguments, canary.as_deref());
+                let record = self.send(&session, planned, step_index, index, &arguments, canary.clone(), None).await;
+                let confirmation = match (&record.result, step.expect.after_confirmation, index) {
+                    (Ok(Reply { confirmation_id: Some(id), .. }), Some(_), 0) => Some(id.clone()),
+                    _ => None,
+                };
+                calls.push(record);
+                if let Some(id) = confirmation {
+                    calls.push(self.send(&session, planned, step_index, index, &arguments, canary, Some(&id)).await);
+                }
+            }
+            // Evidence is looked up after the step's calls, so a burst stays a burst.
+            let lookups = calls[first_of_step..].iter().map(|c| async move {
+                match &c.result {
+                    Ok(_) => Some(self.target.audit.lookup(&c.correlation_id).await),
+                    Err(_) => None,
+                }
+            });
+            let found = futures::future::join_all(lookups).await;
+            for (call, evidence) in calls[first_of_step..].iter_mut().zip(found) {
+                call.evidence = evidence;
+            }
+        }
+        Execution { session_error: None, calls, duration: start.elapsed() }
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one call's full description; a struct would only rename it")]
+    async fn send(
+        &self,
+        session: &crate::target::Session,
+        planned: &PlannedScenario<'_>,
+        step: usize,
+        index: u32,
+        arguments: &Map<String, Value>,
+        canary: Option<String>,
+        confirmation_id: Option<&str>,
+    ) -> CallRecord {
+        let scenario = planned.scenario;
+        let mut attempt = 0;
+        loop {
+            // Each attempt has its own id: a timed-out attempt may still have left a record.
+            let correlation_id = new_correlation_id();
+            let call = Call {
+                tool: &scenario.steps[step].call.tool,
+                arguments,
+                correlation_id: &correlation_id,
+                prompt: scenario.prompt.as_deref(),
+                context: scenario.context.as_ref(),
+                confirmation_id,
+            };
+            self.spend_budget().await;
+            let started = Instant::now();
+            let result = self.target.adapter.call(session, &planned.identity, &call).await;
+            let latency = started.elapsed();
+            let retry = matches!(&result, Err(e) if e.is_transient()) && attempt < self.retries;
+            if !retry {
+                return CallRecord {
+                    step,
+                    index,
+                    confirmed: confirmation_id.is_some(),
+                    correlation_id,
+                    canary,
+                    latency,
+                    result,
+                    evidence: None,
+                };
+            }
+            attempt += 1;
+        }
+    }
+
+    async fn spend_budget(&self) {
+        if let Some(budget) = &self.budget {
+            budget.until_ready().await;
+        }
+    }
+}
+
+fn new_correlation_id() -> String {
+    format!("{CORRELATION_PREFIX}{}", uuid::Uuid::new_v4().simple())
+}
+
+fn new_canary() -> String {
+    format!("gpcanary{:032x}", rand::random::<u128>())
+}
+
+fn placeholder() -> String {
+    format!("{{{{{CANARY}}}}}")
+}
+
+fn uses_canary(step: &Step) -> bool {
+    let p = placeholder();
+    step.call.arguments.values().any(|v| v.to_string().contains(&p))
+}
+
+/// The arguments with every `{{canary}}` replaced by this execution's value.
+fn substitute(arguments: &Map<String, Value>, canary: Option<&str>) -> Map<String, Value> {
+    fn walk(v: &Value, p: &str, canary: &str) -> Value {
+        match v {
+            Value::String(s) => Value::String(s.replace(p, canary)),
+            Value::Array(a) => Value::Array(a.iter().map(|i| walk(i, p, canary)).collect()),
+            Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), walk(v, p, canary))).collect()),
+            other => other.clone(),
+        }
+    }
+    match canary {
+        None => arguments.clone(),
+        Some(c) => {
+            let p = placeholder();
+            arguments.iter().map(|(k, v)| (k.clone(), walk(v, &p, c))).collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn canaries_are_fresh_and_substituted_deep() {
+        let args = json!({"title": "printer", "nested": {"key": "k={{canary}}"}, "list": ["{{canary}}"]});
+        let args = args.as_object().unwrap();
+        let (a, b) = (new_canary(), new_canary());
+        assert_ne!(a, b);
+        let out = Value::Object(substitute(args, Some(&a)));
+        assert_eq!(out, json!({"title": "printer", "nested": {"key": format!("k={a}")}, "list": [a]}));
+        assert_eq!(&substitute(args, None), args);
+    }
+}

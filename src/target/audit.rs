@@ -1,0 +1,264 @@
+//! Evidence: the audit records a gateway wrote for one call, found by correlation id.
+//!
+//! Records may arrive late (asynchronous log shipping), so every lookup polls with a doubling
+//! backoff until a deadline; only then is the evidence missing.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::config::{AuditConfig, EvidenceTiming};
+
+use super::{CallError, TargetError};
+
+/// Prefix of every correlation id gateprobe makes: it tells probe records from other traffic.
+pub const CORRELATION_PREFIX: &str = "gp-";
+
+/// The audit records of one call.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    pub records: Vec<Value>,
+    /// From the start of the lookup until the records were visible.
+    pub lag: Duration,
+}
+
+impl Evidence {
+    /// Top-level fields with a value, over all records of the call.
+    pub fn fields(&self) -> BTreeSet<String> {
+        self.records
+            .iter()
+            .filter_map(Value::as_object)
+            .flat_map(|o| o.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k.clone()))
+            .collect()
+    }
+
+    /// Whether any record says the call was executed.
+    pub fn executed(&self) -> bool {
+        self.records.iter().any(|r| r.get("executed").and_then(Value::as_bool) == Some(true))
+    }
+
+    /// Whether `needle` appears anywhere in the records, keys and values alike.
+    pub fn contains(&self, needle: &str) -> bool {
+        self.records.iter().any(|r| r.to_string().contains(needle))
+    }
+
+    pub fn policy_version(&self) -> Option<String> {
+        self.records.iter().find_map(|r| r.get("policy_version").and_then(Value::as_str)).map(str::to_string)
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Found(Evidence),
+    /// Nothing by the deadline.
+    Missing { waited: Duration },
+    /// No audit source is configured.
+    NotChecked,
+}
+
+pub enum AuditSource {
+    Http { client: reqwest::Client, url: String, records_pointer: String, timing: EvidenceTiming },
+    JsonLines { tail: Mutex<Tail>, correlation_pointer: String, timing: EvidenceTiming },
+    None,
+}
+
+impl AuditSource {
+    /// `embedded_base`: the embedded gateway's base URL, the default home of `/audit`.
+    pub fn new(client: reqwest::Client, config: &AuditConfig, embedded_base: Option<String>) -> Result<AuditSource, TargetError> {
+        Ok(match config {
+            AuditConfig::Http { url, records_pointer, timing } => {
+                let url = match (url, embedded_base) {
+                    (Some(u), _) => u.clone(),
+                    (None, Some(base)) => format!("{base}/audit?correlation_id={{correlation_id}}"),
+                    (None, None) => {
+                        return Err(TargetError::Invalid(
+                            "`audit.url` is required for this target (or set `audit: {kind: none}`)".into(),
+                        ));
+                    }
+                };
+                if !url.contains("{correlation_id}") {
+                    return Err(TargetError::Invalid(format!("`audit.url` must contain `{{correlation_id}}`: {url}")));
+                }
+                AuditSource::Http { client, url, records_pointer: records_pointer.clone(), timing: timing.clone() }
+            }
+            AuditConfig::JsonLines { path, correlation_pointer, timing } => AuditSource::JsonLines {
+                tail: Mutex::new(Tail::new(path.clone())),
+                correlation_pointer: correlation_pointer.clone(),
+                timing: timing.clone(),
+            },
+            AuditConfig::None => AuditSource::None,
+        })
+    }
+
+    /// Polls for the records of `correlation_id` until found or the deadline passes. Query
+    /// failures are retried within the deadline; if no query ever succeeded, that is an error,
+    /// not missing evidence.
+    pub async fn lookup(&self, correlation_id: &str) -> Result<Lookup, CallError> {
+        let timing = match self {
+            AuditSource::Http { timing, .. } | AuditSource::JsonLines { timing, .. } => timing,
+            AuditSource::None => return Ok(Lookup::NotChecked),
+        };
+        let start = Instant::now();
+        let deadline = Duration::from_millis(timing.deadline_ms);
+        let mut wait = Duration::from_millis(timing.initial_poll_ms.max(1));
+        let mut last_error = None;
+        let mut answered = false;
+        loop {
+            match self.query(correlation_id).await {
+                Ok(records) if !records.is_empty() => return Ok(Lookup::Found(Evidence { records, lag: start.elapsed() })),
+                Ok(_) => answered = true,
+                Err(e) => last_error = Some(e),
+            }
+            let elapsed = start.elapsed();
+            if elapsed >= deadline {
+                return match (answered, last_error) {
+                    (false, Some(e)) => Err(e),
+                    _ => Ok(Lookup::Missing { waited: elapsed }),
+                };
+            }
+            tokio::time::sleep(wait.min(deadline - elapsed)).await;
+            wait = (wait * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    async fn query(&self, correlation_id: &str) -> Result<Vec<Value>, CallError> {
+        match self {
+            AuditSource::Http { client, url, records_pointer, .. } => {
+                let url = url.replace("{correlation_id}", &encode(correlation_id));
+                let response = client.get(url).send().await.map_err(|e| CallError::from_reqwest(&e))?;
+                if !response.status().is_success() {
+                    return Err(CallError::Status(response.status().as_u16()));
+                }
+                let body: Value = response.json().await.map_err(|e| CallError::from_reqwest(&e))?;
+                match body.pointer(records_pointer) {
+                    Some(Value::Array(records)) => Ok(records.clone()),
+                    _ => Err(CallError::Unparseable(format!("audit answer has no array at `{records_pointer}`"))),
+                }
+            }
+            AuditSource::JsonLines { tail, correlation_pointer, .. } => {
+                let mut tail = tail.lock().await;
+                tail.read_new(correlation_pointer).map_err(|e| CallError::Protocol(format!("audit log: {e}")))?;
+                Ok(tail.take(correlation_id))
+            }
+            AuditSource::None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Follows a JSON-lines audit log (e.g. a gateway's structured stdout) from where it last read,
+/// keeping only records of probe calls until they are looked up, so memory stays bounded.
+pub struct Tail {
+    path: PathBuf,
+    offset: u64,
+    partial: String,
+    index: HashMap<String, Vec<Value>>,
+}
+
+impl Tail {
+    fn new(path: PathBuf) -> Tail {
+        Tail { path, offset: 0, partial: String::new(), index: HashMap::new() }
+    }
+
+    fn read_new(&mut self, correlation_pointer: &str) -> std::io::Result<()> {
+        let mut file = std::fs::File::open(&self.path)?;
+        let len = file.metadata()?.len();
+        if len < self.offset {
+            // Truncated or rotated: start over.
+            self.offset = 0;
+            self.partial.clear();
+        }
+        file.seek(SeekFrom::Start(self.offset))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        self.offset += bytes.len() as u64;
+        self.partial.push_str(&String::from_utf8_lossy(&bytes));
+        let complete = match self.partial.rfind('\n') {
+            Some(i) => self.partial.drain(..=i).collect::<String>(),
+            None => return Ok(()),
+        };
+        for line in complete.lines() {
+            // Logs mix JSON records with other lines; only probe records are kept.
+            let Ok(record) = serde_json::from_str::<Value>(line) else { continue };
+            if let Some(id) = record.pointer(correlation_pointer).and_then(Value::as_str) {
+                if id.starts_with(CORRELATION_PREFIX) {
+                    self.index.entry(id.to_string()).or_default().push(record);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, correlation_id: &str) -> Vec<Value> {
+        self.index.remove(correlation_id).unwrap_or_default()
+    }
+}
+
+/// Percent-encodes a correlation id for a query string (ids are ours, but a config may add
+/// characters of its own to the template).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn evidence_fields_ignore_nulls() {
+        let e = Evidence { records: vec![json!({"decision": "deny", "result": null, "executed": false})], lag: Duration::ZERO };
+        assert_eq!(e.fields().into_iter().collect::<Vec<_>>(), ["decision", "executed"]);
+        assert!(!e.executed());
+    }
+
+    #[tokio::test]
+    async fn json_lines_tail_finds_late_records_and_skips_noise() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        std::fs::write(&path, "not json\n{\"correlation_id\":\"other\"}\n").unwrap();
+        let timing = EvidenceTiming { initial_poll_ms: 5, deadline_ms: 1500 };
+        let config = AuditConfig::JsonLines { path: path.clone(), correlation_pointer: "/correlation_id".into(), timing };
+        let source = AuditSource::new(reqwest::Client::new(), &config, None).unwrap();
+        let writer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+            // Written in two pieces: a half line must wait for its end.
+            f.write_all(b"{\"correlation_id\":\"gp-1\",").unwrap();
+            f.flush().unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            f.write_all(b"\"decision\":\"allow\"}\n").unwrap();
+        });
+        let found = source.lookup("gp-1").await.unwrap();
+        writer.await.unwrap();
+        let Lookup::Found(e) = found else { panic!("expected evidence, got {found:?}") };
+        assert_eq!(e.records, vec![json!({"correlation_id": "gp-1", "decision": "allow"})]);
+        assert!(e.lag >= Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn missing_after_deadline_and_error_when_never_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        std::fs::write(&path, "").unwrap();
+        let timing = EvidenceTiming { initial_poll_ms: 5, deadline_ms: 60 };
+        let config = AuditConfig::JsonLines { path: path.clone(), correlation_pointer: "/correlation_id".into(), timing: timing.clone() };
+        let source = AuditSource::new(reqwest::Client::new(), &config, None).unwrap();
+        assert!(matches!(source.lookup("gp-2").await.unwrap(), Lookup::Missing { .. }));
+        let config = AuditConfig::JsonLines { path: dir.path().join("absent.jsonl"), correlation_pointer: "/correlation_id".into(), timing };
+        let source = AuditSource::new(reqwest::Client::new(), &config, None).unwrap();
+        assert_eq!(source.lookup("gp-3").await.unwrap_err().kind(), "protocol");
+    }
+}

@@ -1,0 +1,174 @@
+//! The `http` adapter: any JSON HTTP gateway or policy decision point (OPA-style
+//! `POST /v1/data/...`), driven by a request template and a decision mapping from config.
+
+use reqwest::Method;
+use serde_json::{Map, Value};
+
+use crate::config::{HttpTarget, PolicyVersionSource};
+use crate::decision::Decision;
+
+use super::{Call, CallError, Reply, ResolvedIdentity, TargetError};
+
+pub struct HttpAdapter {
+    client: reqwest::Client,
+    config: HttpTarget,
+    method: Method,
+}
+
+impl HttpAdapter {
+    pub fn new(client: reqwest::Client, config: HttpTarget) -> Result<HttpAdapter, TargetError> {
+        let method = Method::from_bytes(config.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| TargetError::Invalid(format!("`{}` is not an HTTP method", config.method)))?;
+        Ok(HttpAdapter { client, config, method })
+    }
+
+    pub async fn call(&self, identity: &ResolvedIdentity, call: &Call<'_>) -> Result<Reply, CallError> {
+        let body = render(&self.config.body, identity, call);
+        let mut request = self
+            .client
+            .request(self.method.clone(), &self.config.url)
+            .header(self.config.correlation_header.as_str(), call.correlation_id)
+            .json(&body);
+        if let Some(token) = &identity.token {
+            request = request.bearer_auth(token.expose());
+        }
+        let response = request.send().await.map_err(|e| CallError::from_reqwest(&e))?;
+        let status = response.status().as_u16();
+        let header_version = match &self.config.policy_version {
+            PolicyVersionSource::Header(h) => response.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_string),
+            _ => None,
+        };
+        let bytes = response.bytes().await.map_err(|e| CallError::from_reqwest(&e))?;
+        let answer: Option<Value> = serde_json::from_slice(&bytes).ok();
+        let policy_version = header_version.or_else(|| match (&self.config.policy_version, &answer) {
+            (PolicyVersionSource::Pointer(p), Some(a)) => a.pointer(p).and_then(Value::as_str).map(str::to_string),
+            _ => None,
+        });
+        self.decide(status, answer.as_ref(), policy_version)
+    }
+
+    /// Status codes named in the mapping are decisions by themselves; otherwise a 2xx answer
+    /// must hold the decision at the configured pointer. Nothing else is guessed.
+    fn decide(&self, status: u16, answer: Option<&Value>, policy_version: Option<String>) -> Result<Reply, CallError> {
+        let mapping = &self.config.decision;
+        let reason = || {
+            let p = mapping.reason_pointer.as_deref()?;
+            answer?.pointer(p).and_then(Value::as_str).map(str::to_string)
+        };
+        if let Some(decision) = mapping.status.get(&status) {
+            return Ok(Reply { decision: *decision, reason: reason(), confirmation_id: None, policy_version });
+        }
+        if !(200..300).contains(&status) {
+            return Err(CallError::Status(status));
+        }
+        let answer = answer.ok_or_else(|| CallError::Unparseable("2xx answer is not JSON".into()))?;
+        let Some(pointer) = mapping.pointer.as_deref() else {
+            return Err(CallError::NoDecision("no `decision.pointer` configured and the status is not mapped".into()));
+        };
+        let decision = match answer.pointer(pointer) {
+            Some(Value::Bool(true)) => Decision::Allow,
+            Some(Value::Bool(false)) => Decision::Deny,
+            Some(v @ Value::String(_)) => serde_json::from_value(v.clone())
+                .map_err(|_| CallError::NoDecision(format!("`{pointer}` holds {v}, not a decision")))?,
+            Some(other) => return Err(CallError::NoDecision(format!("`{pointer}` holds {other}, not a decision"))),
+            None => return Err(CallError::NoDecision(format!("no value at `{pointer}`"))),
+        };
+        Ok(Reply { decision, reason: reason(), confirmation_id: None, policy_version })
+    }
+}
+
+/// Substitutes `{{…}}` placeholders. A string that is exactly one placeholder becomes that
+/// value (so `"{{arguments}}"` becomes an object); placeholders inside longer strings are text.
+fn render(template: &Value, identity: &ResolvedIdentity, call: &Call<'_>) -> Value {
+    let value_of = |name: &str| -> Option<Value> {
+        Some(match name {
+            "tool" => call.tool.into(),
+            "arguments" => Value::Object(call.arguments.clone()),
+            "subject" => identity.subject.as_str().into(),
+            "tenant" => identity.tenant.as_str().into(),
+            "roles" => identity.roles.clone().into(),
+            "correlation_id" => call.correlation_id.into(),
+            "context" => Value::Object(call.context.cloned().unwrap_or_default()),
+            "prompt" => call.prompt.map_or(Value::Null, Value::from),
+            _ => return None,
+        })
+    };
+    match template {
+        Value::String(s) => {
+            if let Some(name) = s.strip_prefix("{{").and_then(|r| r.strip_suffix("}}")) {
+                if let Some(v) = value_of(name.trim()) {
+                    return v;
+                }
+            }
+            let mut out = s.clone();
+            for name in ["tool", "subject", "tenant", "correlation_id", "prompt"] {
+                let placeholder = format!("{{{{{name}}}}}");
+                if out.contains(&placeholder) {
+                    let text = match value_of(name) {
+                        Some(Value::String(t)) => t,
+                        _ => String::new(),
+                    };
+                    out = out.replace(&placeholder, &text);
+                }
+            }
+            Value::String(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|i| render(i, identity, call)).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), render(v, identity, call))).collect::<Map<_, _>>()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::HttpDecisionMapping;
+
+    fn adapter(pointer: Option<&str>, status: &[(u16, Decision)]) -> HttpAdapter {
+        let config = HttpTarget {
+            url: "http://127.0.0.1:1/v1/data/tools/allow".into(),
+            method: "post".into(),
+            body: json!({"input": {"tool": "{{tool}}", "args": "{{arguments}}", "who": "{{tenant}}/{{subject}}"}}),
+            correlation_header: "x-request-id".into(),
+            policy_version: PolicyVersionSource::default(),
+            decision: HttpDecisionMapping {
+                pointer: pointer.map(String::from),
+                reason_pointer: Some("/result/reason".into()),
+                status: status.iter().copied().collect::<BTreeMap<_, _>>(),
+            },
+        };
+        HttpAdapter::new(reqwest::Client::new(), config).unwrap()
+    }
+
+    #[test]
+    fn template_substitutes_whole_values_and_text() {
+        let identity = ResolvedIdentity { name: "a".into(), subject: "alice@example.com".into(), tenant: "acme".into(), roles: vec![], token: None };
+        let args = json!({"path": "/x"}).as_object().unwrap().clone();
+        let call = Call { tool: "files.read", arguments: &args, correlation_id: "c", prompt: None, context: None, confirmation_id: None };
+        let body = render(&adapter(None, &[]).config.body, &identity, &call);
+        assert_eq!(body, json!({"input": {"tool": "files.read", "args": {"path": "/x"}, "who": "acme/alice@example.com"}}));
+    }
+
+    #[test]
+    fn decisions_from_pointer_and_status() {
+        let a = adapter(Some("/result/allow"), &[(429, Decision::RateLimited)]);
+        let allow = a.decide(200, Some(&json!({"result": {"allow": true}})), None).unwrap();
+        assert_eq!(allow.decision, Decision::Allow);
+        let deny = a.decide(200, Some(&json!({"result": {"allow": false, "reason": "nope"}})), None).unwrap();
+        assert_eq!((deny.decision, deny.reason.as_deref()), (Decision::Deny, Some("nope")));
+        assert_eq!(a.decide(429, None, None).unwrap().decision, Decision::RateLimited);
+    }
+
+    #[test]
+    fn nothing_unknown_becomes_a_decision() {
+        let a = adapter(Some("/result/allow"), &[]);
+        assert_eq!(a.decide(200, Some(&json!({"result": {}})), None).unwrap_err().kind(), "no_decision");
+        assert_eq!(a.decide(200, Some(&json!({"result": {"allow": "maybe"}})), None).unwrap_err().kind(), "no_decision");
+        assert_eq!(a.decide(503, None, None).unwrap_err().kind(), "http_status");
+        assert_eq!(a.decide(200, None, None).unwrap_err().kind(), "unparseable");
+    }
+}

@@ -1,0 +1,325 @@
+//! The `mcp` adapter: any MCP gateway over Streamable HTTP.
+//!
+//! Written on reqwest rather than an MCP client SDK because the decision lives in details an SDK
+//! hides: the HTTP status, the JSON-RPC error code and `data`, `isError` texts, response headers
+//! and the per-call correlation header.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use serde_json::{Value, json};
+
+use crate::config::{DecisionRule, McpTarget, PolicyVersionSource};
+use crate::decision::Decision;
+
+use super::{Call, CallError, Reply, ResolvedIdentity, Session};
+
+const PROTOCOL_VERSION: &str = "2025-06-18";
+const SESSION_HEADER: &str = "mcp-session-id";
+
+pub struct McpAdapter {
+    client: reqwest::Client,
+    config: McpTarget,
+    next_id: AtomicU64,
+}
+
+impl McpAdapter {
+    pub fn new(client: reqwest::Client, config: McpTarget) -> McpAdapter {
+        McpAdapter { client, config, next_id: AtomicU64::new(1) }
+    }
+
+    /// The reference gateway states its decision in `error.data`, so it needs no mapping rules.
+    pub fn for_reference_gateway(client: reqwest::Client, url: String) -> McpAdapter {
+        let config = McpTarget {
+            url,
+            correlation_header: "x-request-id".into(),
+            policy_version: PolicyVersionSource::default(),
+            decisions: Vec::new(),
+        };
+        McpAdapter::new(client, config)
+    }
+
+    /// `initialize`, then `notifications/initialized`. A gateway that refuses the handshake
+    /// (401/403) still gets a session-less call, so its refusal is read as a decision there.
+    pub async fn open_session(&self, identity: &ResolvedIdentity) -> Result<Session, CallError> {
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": self.next_id(),
+            "method": "initialize",
+            "params": {
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "gateprobe", "version": env!("CARGO_PKG_VERSION")}
+            }
+        });
+        let response = self.post(identity, None, None, &body).await?;
+        let status = response.status();
+        if status.is_client_error() {
+            return Ok(Session::default());
+        }
+        let id = header(&response, SESSION_HEADER);
+        let message = read_message(response).await?;
+        if !status.is_success() {
+            return Err(CallError::Status(status.as_u16()));
+        }
+        if message.get("result").is_none() {
+            return Err(CallError::Protocol("`initialize` returned no result".into()));
+        }
+        let session = Session { id };
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let response = self.post(identity, Some(&session), None, &note).await?;
+        if !response.status().is_success() {
+            return Err(CallError::Status(response.status().as_u16()));
+        }
+        Ok(session)
+    }
+
+    pub async fn call(&self, session: &Session, identity: &ResolvedIdentity, call: &Call<'_>) -> Result<Reply, CallError> {
+        let mut meta = serde_json::Map::new();
+        meta.insert("correlation_id".into(), call.correlation_id.into());
+        if let Some(p) = call.prompt {
+            meta.insert("prompt".into(), p.into());
+        }
+        if let Some(c) = call.context {
+            meta.insert("context".into(), Value::Object(c.clone()));
+        }
+        if let Some(c) = call.confirmation_id {
+            meta.insert("confirmation_id".into(), c.into());
+        }
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": self.next_id(),
+            "method": "tools/call",
+            "params": {"name": call.tool, "arguments": call.arguments, "_meta": meta}
+        });
+        let response = self.post(identity, Some(session), Some(call.correlation_id), &body).await?;
+        let status = response.status().as_u16();
+        let version_header = match &self.config.policy_version {
+            PolicyVersionSource::Header(h) => header(&response, h),
+            _ => None,
+        };
+        let message = match read_message(response).await {
+            Ok(m) => Some(m),
+            // A refusal at the HTTP level (401, 403, 429) may carry no JSON-RPC body at all.
+            Err(e) if status >= 400 => match rule_for(&self.config.decisions, None, Some(status), "", false) {
+                Some(rule) => return Ok(reply_from_rule(rule, None, version_header)),
+                None => return Err(if status >= 500 { CallError::Status(status) } else { e }),
+            },
+            Err(e) => return Err(e),
+        };
+        let message = message.unwrap_or_default();
+        let policy_version = version_header.or_else(|| match &self.config.policy_version {
+            PolicyVersionSource::Pointer(p) => message.pointer(p).and_then(Value::as_str).map(str::to_string),
+            _ => None,
+        });
+        decide(&self.config.decisions, status, &message, policy_version)
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    async fn post(
+        &self,
+        identity: &ResolvedIdentity,
+        session: Option<&Session>,
+        correlation_id: Option<&str>,
+        body: &Value,
+    ) -> Result<reqwest::Response, CallError> {
+        let mut request = self
+            .client
+            .post(&self.config.url)
+            .header(ACCEPT, "application/json, text/event-stream")
+            .header(CONTENT_TYPE, "application/json")
+            .header("mcp-protocol-version", PROTOCOL_VERSION)
+            .json(body);
+        if let Some(token) = &identity.token {
+            request = request.header(AUTHORIZATION, format!("Bearer {}", token.expose()));
+        }
+        if let Some(id) = session.and_then(|s| s.id.as_deref()) {
+            request = request.header(SESSION_HEADER, id);
+        }
+        if let Some(c) = correlation_id {
+            request = request.header(self.config.correlation_header.as_str(), c);
+        }
+        request.send().await.map_err(|e| CallError::from_reqwest(&e))
+    }
+}
+
+/// Reads a decision out of one JSON-RPC answer. Pure, so every mapping case is unit-tested.
+///
+/// Order: the gateway's own statement (`error.data.decision`, `result._meta.decision`), then the
+/// configured rules, then: a plain result is an allow; anything else is no decision at all.
+pub fn decide(rules: &[DecisionRule], status: u16, message: &Value, policy_version: Option<String>) -> Result<Reply, CallError> {
+    if let Some(error) = message.get("error") {
+        let code = error.get("code").and_then(Value::as_i64);
+        let text = error.get("message").and_then(Value::as_str).unwrap_or_default();
+        let data = error.get("data");
+        let version = policy_version.or_else(|| string_at(data, "policy_version"));
+        if let Some(decision) = data.and_then(|d| d.get("decision")).and_then(parse_decision) {
+            return Ok(Reply {
+                decision,
+                reason: string_at(data, "reason"),
+                confirmation_id: string_at(data, "confirmation_id"),
+                policy_version: version,
+            });
+        }
+        return match rule_for(rules, code, Some(status), text, false) {
+            Some(rule) => Ok(reply_from_rule(rule, None, version)),
+            None => Err(CallError::NoDecision(format!(
+                "JSON-RPC error {} `{}` matches no decision rule",
+                code.map_or("?".to_string(), |c| c.to_string()),
+                bounded(text)
+            ))),
+        };
+    }
+    let Some(result) = message.get("result") else {
+        return Err(CallError::Protocol("answer has neither `result` nor `error`".into()));
+    };
+    let meta = result.get("_meta");
+    let version = policy_version.or_else(|| string_at(meta, "policy_version"));
+    // The gateway's own statement holds even when the allowed tool then failed (`isError`).
+    if let Some(decision) = meta.and_then(|m| m.get("decision")).and_then(parse_decision) {
+        return Ok(Reply { decision, reason: string_at(meta, "reason"), confirmation_id: None, policy_version: version });
+    }
+    if result.get("isError").and_then(Value::as_bool) == Some(true) {
+        let text = result_text(result);
+        return match rule_for(rules, None, Some(status), &text, true) {
+            Some(rule) => Ok(reply_from_rule(rule, None, version)),
+            None => Err(CallError::NoDecision(format!("tool error `{}` matches no decision rule", bounded(&text)))),
+        };
+    }
+    Ok(Reply { decision: Decision::Allow, reason: None, confirmation_id: None, policy_version: version })
+}
+
+fn rule_for<'r>(rules: &'r [DecisionRule], code: Option<i64>, status: Option<u16>, text: &str, is_error: bool) -> Option<&'r DecisionRule> {
+    rules.iter().find(|r| {
+        r.error_code.is_none_or(|c| Some(c) == code)
+            && r.http_status.is_none_or(|s| Some(s) == status)
+            && r.message_contains.as_deref().is_none_or(|m| text.contains(m))
+            && r.is_error == is_error
+            // A rule with no matcher at all would turn every answer into its decision.
+            && (r.error_code.is_some() || r.http_status.is_some() || r.message_contains.is_some() || r.is_error)
+    })
+}
+
+fn reply_from_rule(rule: &DecisionRule, confirmation_id: Option<String>, policy_version: Option<String>) -> Reply {
+    Reply { decision: rule.decision, reason: rule.reason.clone(), confirmation_id, policy_version }
+}
+
+fn parse_decision(v: &Value) -> Option<Decision> {
+    serde_json::from_value(v.clone()).ok()
+}
+
+fn string_at(v: Option<&Value>, key: &str) -> Option<String> {
+    v.and_then(|v| v.get(key)).and_then(Value::as_str).map(str::to_string)
+}
+
+fn result_text(result: &Value) -> String {
+    result
+        .get("content")
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(|i| i.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// Gateway text quoted in an error stays short: it ends up in reports and logs.
+fn bounded(text: &str) -> String {
+    let mut s: String = text.chars().take(120).collect();
+    if s.len() < text.len() {
+        s.push('…');
+    }
+    s
+}
+
+fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// Reads one JSON-RPC message from a JSON or an SSE (`text/event-stream`) answer.
+async fn read_message(response: reqwest::Response) -> Result<Value, CallError> {
+    let is_sse = header(&response, "content-type").is_some_and(|c| c.starts_with("text/event-stream"));
+    let body = response.bytes().await.map_err(|e| CallError::from_reqwest(&e))?;
+    if is_sse {
+        return sse_message(&body);
+    }
+    serde_json::from_slice(&body).map_err(|e| CallError::Unparseable(format!("not JSON ({e})")))
+}
+
+/// The first SSE event whose data is a JSON-RPC response (has `result` or `error`).
+/// By hand because only this much of SSE is needed: `data:` lines joined per event.
+fn sse_message(body: &[u8]) -> Result<Value, CallError> {
+    let text = std::str::from_utf8(body).map_err(|_| CallError::Unparseable("event stream is not UTF-8".into()))?;
+    for event in text.split("\n\n").flat_map(|e| e.split("\r\n\r\n")) {
+        let data: Vec<&str> = event
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(|d| d.strip_prefix(' ').unwrap_or(d))
+            .collect();
+        if data.is_empty() {
+            continue;
+        }
+        if let Ok(v) = serde_json::from_str::<Value>(&data.join("\n")) {
+            if v.get("result").is_some() || v.get("error").is_some() {
+                return Ok(v);
+            }
+        }
+    }
+    Err(CallError::Unparseable("event stream held no JSON-RPC response".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(code: Option<i64>, status: Option<u16>, text: Option<&str>, is_error: bool, decision: Decision) -> DecisionRule {
+        DecisionRule { error_code: code, http_status: status, message_contains: text.map(String::from), is_error, decision, reason: Some("mapped".into()) }
+    }
+
+    #[test]
+    fn gateway_statement_in_error_data_wins() {
+        let m = json!({"error": {"code": -32005, "message": "confirm", "data": {"decision": "confirm", "reason": "confirmation_required", "confirmation_id": "c1", "policy_version": "v1"}}});
+        let r = decide(&[], 200, &m, None).unwrap();
+        assert_eq!(r.decision, Decision::Confirm);
+        assert_eq!(r.confirmation_id.as_deref(), Some("c1"));
+        assert_eq!(r.policy_version.as_deref(), Some("v1"));
+    }
+
+    #[test]
+    fn unmapped_error_is_no_decision_never_deny() {
+        let m = json!({"error": {"code": -32003, "message": "Access denied"}});
+        assert_eq!(decide(&[], 200, &m, None).unwrap_err().kind(), "no_decision");
+        let rules = [rule(Some(-32003), None, None, false, Decision::Deny)];
+        assert_eq!(decide(&rules, 200, &m, None).unwrap().decision, Decision::Deny);
+    }
+
+    #[test]
+    fn is_error_results_need_a_rule() {
+        let m = json!({"result": {"isError": true, "content": [{"type": "text", "text": "Unknown tool: x"}]}});
+        assert_eq!(decide(&[], 200, &m, None).unwrap_err().kind(), "no_decision");
+        let rules = [rule(None, None, Some("Unknown tool"), true, Decision::Deny)];
+        let r = decide(&rules, 200, &m, None).unwrap();
+        assert_eq!((r.decision, r.reason.as_deref()), (Decision::Deny, Some("mapped")));
+    }
+
+    #[test]
+    fn plain_result_is_allow_and_missing_both_is_protocol_error() {
+        let m = json!({"result": {"content": []}});
+        assert_eq!(decide(&[], 200, &m, Some("v".into())).unwrap().decision, Decision::Allow);
+        assert_eq!(decide(&[], 200, &json!({"jsonrpc": "2.0"}), None).unwrap_err().kind(), "protocol");
+    }
+
+    #[test]
+    fn a_rule_without_matchers_matches_nothing() {
+        let rules = [rule(None, None, None, false, Decision::Allow)];
+        let m = json!({"error": {"code": 1, "message": "x"}});
+        assert!(decide(&rules, 200, &m, None).is_err());
+    }
+
+    #[test]
+    fn sse_bodies_are_read() {
+        let body = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n";
+        assert!(sse_message(body).unwrap().get("result").is_some());
+        assert!(sse_message(b"data: not json\n\n").is_err());
+    }
+}

@@ -1,0 +1,239 @@
+//! EXECUTE, the outward half: adapters that send one proposed call to a gateway and read back a
+//! decision, and audit sources that find the evidence by correlation id.
+//!
+//! Adding a gateway kind touches one file and the [`Adapter`] enum.
+
+pub mod audit;
+pub mod embedded;
+pub mod http;
+pub mod mcp;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::config::{Config, CredentialSource, IdentityConfig, InvalidCredential, TargetConfig};
+use crate::decision::Decision;
+use crate::gateway::RunningGateway;
+use crate::secret::Secret;
+
+pub use audit::{AuditSource, Evidence};
+
+/// Header that marks every probe request, so gateways can keep probes out of business dashboards.
+pub const SYNTHETIC_HEADER: &str = "x-gateprobe-synthetic";
+
+/// An identity from the config with its credential obtained.
+#[derive(Debug)]
+pub struct ResolvedIdentity {
+    pub name: String,
+    pub subject: String,
+    pub tenant: String,
+    pub roles: Vec<String>,
+    pub token: Option<Secret>,
+}
+
+/// One proposed tool call, as the adapter sends it.
+#[derive(Debug)]
+pub struct Call<'a> {
+    pub tool: &'a str,
+    pub arguments: &'a Map<String, Value>,
+    pub correlation_id: &'a str,
+    pub prompt: Option<&'a str>,
+    pub context: Option<&'a Map<String, Value>>,
+    pub confirmation_id: Option<&'a str>,
+}
+
+/// What the gateway decided about one call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub decision: Decision,
+    pub reason: Option<String>,
+    /// Present on `confirm`: the id to send back to confirm.
+    pub confirmation_id: Option<String>,
+    pub policy_version: Option<String>,
+}
+
+/// No decision could be read. Kinds are few and fixed, so they can be metric labels.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    #[error("timed out")]
+    Timeout,
+    #[error("could not connect")]
+    Connect,
+    #[error("HTTP status {0} with no decision in it")]
+    Status(u16),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("unparseable response: {0}")]
+    Unparseable(String),
+    #[error("no decision in the response: {0}")]
+    NoDecision(String),
+}
+
+impl CallError {
+    pub const KINDS: [&'static str; 6] = ["timeout", "connect", "http_status", "protocol", "unparseable", "no_decision"];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Timeout => "timeout",
+            CallError::Connect => "connect",
+            CallError::Status(_) => "http_status",
+            CallError::Protocol(_) => "protocol",
+            CallError::Unparseable(_) => "unparseable",
+            CallError::NoDecision(_) => "no_decision",
+        }
+    }
+
+    /// Classify a transport error by what reqwest knows of it, never by its message text.
+    pub fn from_reqwest(e: &reqwest::Error) -> CallError {
+        if e.is_timeout() {
+            CallError::Timeout
+        } else if e.is_connect() {
+            CallError::Connect
+        } else if e.is_decode() {
+            CallError::Unparseable("body could not be decoded".into())
+        } else if e.is_body() || e.is_request() {
+            CallError::Protocol("connection failed while sending or reading".into())
+        } else {
+            CallError::Protocol("HTTP exchange failed".into())
+        }
+    }
+
+    /// Transport trouble that a retry may clear (never a decision, never a malformed answer).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CallError::Timeout | CallError::Connect | CallError::Protocol(_))
+            || matches!(self, CallError::Status(s) if *s >= 500)
+    }
+}
+
+/// A conversation with the gateway in which calls share history (an MCP session).
+#[derive(Debug, Default, Clone)]
+pub struct Session {
+    pub id: Option<String>,
+}
+
+/// The ways gateprobe reaches a gateway.
+pub enum Adapter {
+    Mcp(mcp::McpAdapter),
+    Http(http::HttpAdapter),
+}
+
+impl Adapter {
+    /// Starts a session for one scenario, so that history never leaks between scenarios.
+    pub async fn open_session(&self, identity: &ResolvedIdentity) -> Result<Session, CallError> {
+        match self {
+            Adapter::Mcp(a) => a.open_session(identity).await,
+            Adapter::Http(_) => Ok(Session::default()),
+        }
+    }
+
+    pub async fn call(&self, session: &Session, identity: &ResolvedIdentity, call: &Call<'_>) -> Result<Reply, CallError> {
+        match self {
+            Adapter::Mcp(a) => a.call(session, identity, call).await,
+            Adapter::Http(a) => a.call(identity, call).await,
+        }
+    }
+}
+
+/// Why the target could not be set up. Credential problems are config errors (exit 2); a
+/// gateway that fails to start is target trouble (exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("identity `{identity}`: {message}")]
+    Credential { identity: String, message: String },
+    #[error("the embedded reference gateway did not start: {0}")]
+    Embedded(String),
+    #[error("invalid target setting: {0}")]
+    Invalid(String),
+}
+
+/// A connected target: the adapter, where its evidence is, and who may call it.
+pub struct Target {
+    pub adapter: Adapter,
+    pub audit: AuditSource,
+    pub identities: BTreeMap<String, Arc<ResolvedIdentity>>,
+    /// Adapter kind and URL, for reports.
+    pub description: String,
+    /// Kept alive for the run when the target is the embedded gateway.
+    embedded: Option<RunningGateway>,
+}
+
+impl Target {
+    /// Sets up the target a config names: starts the embedded gateway when asked, builds the
+    /// shared HTTP client, and obtains every identity's credential.
+    pub async fn connect(config: &Config) -> Result<Target, TargetError> {
+        let client = http_client(Duration::from_millis(config.run.timeout_ms))?;
+        let (adapter, description, embedded) = match &config.target {
+            TargetConfig::Embedded(e) => {
+                let gateway = embedded::start(e).await?;
+                let adapter = Adapter::Mcp(mcp::McpAdapter::for_reference_gateway(client.clone(), gateway.mcp_url()));
+                (adapter, format!("embedded {}", gateway.mcp_url()), Some(gateway))
+            }
+            TargetConfig::Mcp(m) => (Adapter::Mcp(mcp::McpAdapter::new(client.clone(), m.clone())), format!("mcp {}", m.url), None),
+            TargetConfig::Http(h) => (Adapter::Http(http::HttpAdapter::new(client.clone(), h.clone())?), format!("http {}", h.url), None),
+        };
+        let audit = AuditSource::new(client, &config.audit, embedded.as_ref().map(|g| g.base_url()))?;
+        let mut identities = BTreeMap::new();
+        for (name, idc) in &config.identities {
+            let token = obtain_token(name, idc, embedded.as_ref()).await?;
+            let identity = ResolvedIdentity {
+                name: name.clone(),
+                subject: idc.subject.clone(),
+                tenant: idc.tenant.clone(),
+                roles: idc.roles.clone(),
+                token,
+            };
+            identities.insert(name.clone(), Arc::new(identity));
+        }
+        Ok(Target { adapter, audit, identities, description, embedded })
+    }
+
+    /// The embedded gateway, when the target is one (tests reach into its workspace over HTTP).
+    pub fn embedded(&self) -> Option<&RunningGateway> {
+        self.embedded.as_ref()
+    }
+
+    pub async fn shutdown(self) {
+        if let Some(g) = self.embedded {
+            g.shutdown().await;
+        }
+    }
+}
+
+/// Synthetic identities' tokens are short-lived; an hour outlives any run.
+const MINTED_TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+async fn obtain_token(name: &str, idc: &IdentityConfig, embedded: Option<&RunningGateway>) -> Result<Option<Secret>, TargetError> {
+    let cred_err = |message: String| TargetError::Credential { identity: name.to_string(), message };
+    match (&idc.credential, embedded) {
+        (Some(CredentialSource::None), _) => Ok(None),
+        (Some(CredentialSource::Invalid(kind)), Some(g)) => Ok(Some(Secret::new(match kind {
+            InvalidCredential::Expired => g.mint_expired_token(&idc.subject, &idc.tenant, &idc.roles),
+            InvalidCredential::Tampered => g.mint_tampered_token(&idc.subject, &idc.tenant, &idc.roles),
+        }))),
+        (Some(CredentialSource::Invalid(_)), None) => {
+            Err(cred_err("`invalid` credentials can only be minted by the embedded target".into()))
+        }
+        (Some(source), _) => crate::secret::resolve_credential(source).await.map_err(|e| cred_err(e.to_string())),
+        (None, Some(g)) => Ok(Some(Secret::new(g.mint_token(&idc.subject, &idc.tenant, &idc.roles, MINTED_TOKEN_TTL)))),
+        (None, None) => Err(cred_err(
+            "no credential: give `credential: {env: VAR}`, `{file: PATH}` or `{command: [...]}`".into(),
+        )),
+    }
+}
+
+/// One client for the whole run: connection reuse, the per-call timeout, the synthetic marker.
+fn http_client(timeout: Duration) -> Result<reqwest::Client, TargetError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(SYNTHETIC_HEADER, reqwest::header::HeaderValue::from_static("1"));
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .default_headers(headers)
+        .user_agent(concat!("gateprobe/", env!("CARGO_PKG_VERSION")))
+        .pool_max_idle_per_host(64)
+        .build()
+        .map_err(|e| TargetError::Invalid(format!("HTTP client: {e}")))
+}
