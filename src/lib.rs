@@ -10,4 +10,5 @@ pub mod config;
 pub mod decision;
 pub mod gateway;
 pub mod outcome;
+pub mod report;
 pub mod suite;
