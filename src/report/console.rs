@@ -3,7 +3,7 @@
 //! pass gets one line saying what was expected, what the gateway did, and where the scenario is:
 //!
 //! ```text
-//! ✗ documents › reader cannot delete — fail: expected deny, observed allow (reason granted_by_role, expected missing_capability) · expected deny (missing_capability), the gateway answered allow (granted_by_role) · scenarios/documents.yaml:10:5
+//! ✗ documents › reader cannot delete — fail: expected deny, observed allow (reason granted_by_role; expected reason missing_capability) · expected deny (missing_capability), the gateway answered allow (granted_by_role) · scenarios/documents.yaml:10:5
 //! ✗ tickets › burst of searches is throttled — error: expected allow, observed none (timeout) · call 3 of 30 timed out after 5s · scenarios/tickets.yaml:14:5
 //!
 //! 1 passed, 1 failed, 0 evidence_missing, 0 leak, 1 error (3 scenarios in 6.41 s, policy sha256:9f2c4e1a0b7d)
@@ -78,7 +78,7 @@ fn name(r: &ScenarioResult) -> String {
     text::one_line(&format!("{} › {}", r.suite, r.scenario))
 }
 
-/// `expected deny, observed allow (reason granted_by_role, expected missing_capability)`
+/// `expected deny, observed allow (reason granted_by_role; expected reason missing_capability)`
 fn decisions(r: &ScenarioResult) -> String {
     let observed = match (r.observed, r.error_kind) {
         (None, Some(kind)) => format!("none ({kind})"),
@@ -87,13 +87,13 @@ fn decisions(r: &ScenarioResult) -> String {
     let mut out = format!("expected {}, observed {observed}", r.expected);
     let reasons: Vec<String> = [
         r.reason.as_deref().map(|x| format!("reason {x}")),
-        r.expected_reason.as_deref().map(|x| format!("expected {x}")),
+        r.expected_reason.as_deref().map(|x| format!("expected reason {x}")),
     ]
     .into_iter()
     .flatten()
     .collect();
     if !reasons.is_empty() {
-        let _ = write!(out, " ({})", text::one_line(&reasons.join(", ")));
+        let _ = write!(out, " ({})", text::one_line(&reasons.join("; ")));
     }
     if !r.missing_fields.is_empty() {
         let _ = write!(out, ", missing evidence: {}", r.missing_fields.join(", "));

@@ -63,18 +63,20 @@ pub fn render(summary: &RunSummary) -> Result<String, ReportError> {
 }
 
 fn test_case(r: &ScenarioResult) -> TestCase {
+    // The `message` attribute is one line (XML parsers fold newlines in attributes anyway); the
+    // full message, as written, is in the element's text.
     let status = match r.outcome {
         Outcome::Pass => TestCaseStatus::success(),
         Outcome::Fail | Outcome::EvidenceMissing | Outcome::Leak => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status.set_type(r.outcome.as_str());
-            status.set_message(text::message(r)).set_description(details(r));
+            status.set_message(text::one_line(&text::message(r))).set_description(details(r));
             status
         }
         Outcome::Error => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
             status.set_type(r.error_kind.unwrap_or("error"));
-            status.set_message(text::message(r)).set_description(details(r));
+            status.set_message(text::one_line(&text::message(r))).set_description(details(r));
             status
         }
     };
