@@ -85,13 +85,11 @@ fn decisions(r: &ScenarioResult) -> String {
         _ => text::observed(r).to_string(),
     };
     let mut out = format!("expected {}, observed {observed}", r.expected);
-    let reasons: Vec<String> = [
-        r.reason.as_deref().map(|x| format!("reason {x}")),
-        r.expected_reason.as_deref().map(|x| format!("expected reason {x}")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let reasons: Vec<String> =
+        [r.reason.as_deref().map(|x| format!("reason {x}")), r.expected_reason.as_deref().map(|x| format!("expected reason {x}"))]
+            .into_iter()
+            .flatten()
+            .collect();
     if !reasons.is_empty() {
         let _ = write!(out, " ({})", text::one_line(&reasons.join("; ")));
     }

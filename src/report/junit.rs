@@ -135,7 +135,9 @@ mod tests {
     fn failures_and_errors_stay_apart() {
         let xml = render(&fixture::summary()).unwrap();
         assert!(xml.contains(r#"<testsuites name="gateprobe" tests="4" failures="2" errors="1""#), "{xml}");
-        assert!(xml.contains(r#"<failure message="expected deny (missing_capability), the gateway answered allow (granted_by_role)" type="fail">"#));
+        assert!(xml.contains(
+            r#"<failure message="expected deny (missing_capability), the gateway answered allow (granted_by_role)" type="fail">"#
+        ));
         assert!(xml.contains(r#"type="evidence_missing">"#));
         assert!(xml.contains(r#"<error message="#));
         assert!(xml.contains(r#"type="timeout">"#));

@@ -189,10 +189,7 @@ pub fn github_step_summary(summary: &RunSummary) -> Result<bool, ReportError> {
 
 /// [`github_step_summary`] with the environment lookup given, so tests need not touch the
 /// process environment.
-pub fn github_step_summary_with(
-    summary: &RunSummary,
-    env: impl Fn(&str) -> Option<OsString>,
-) -> Result<bool, ReportError> {
+pub fn github_step_summary_with(summary: &RunSummary, env: impl Fn(&str) -> Option<OsString>) -> Result<bool, ReportError> {
     if env("GITHUB_ACTIONS").as_deref() != Some(std::ffi::OsStr::new("true")) {
         return Ok(false);
     }

@@ -96,16 +96,9 @@ impl FromStr for ReportSpec {
             return Err(err("missing `=`".to_string()));
         };
         let name = name.trim();
-        let format = ReportFormat::ALL
-            .into_iter()
-            .find(|f| f.as_str().eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                if name.is_empty() {
-                    err("the format is empty".to_string())
-                } else {
-                    err(format!("unknown format `{name}`"))
-                }
-            })?;
+        let format = ReportFormat::ALL.into_iter().find(|f| f.as_str().eq_ignore_ascii_case(name)).ok_or_else(|| {
+            if name.is_empty() { err("the format is empty".to_string()) } else { err(format!("unknown format `{name}`")) }
+        })?;
         if path.trim().is_empty() {
             return Err(err(format!("the path after `{}=` is empty", format.as_str())));
         }
@@ -140,13 +133,9 @@ pub fn write_reports(summary: &RunSummary, specs: &[ReportSpec]) -> Result<(), R
             return Err(ReportError::DuplicatePath(spec.path.clone()));
         }
     }
-    let rendered = specs
-        .iter()
-        .map(|spec| Ok((spec, spec.format.render(summary)?)))
-        .collect::<Result<Vec<_>, ReportError>>()?;
+    let rendered = specs.iter().map(|spec| Ok((spec, spec.format.render(summary)?))).collect::<Result<Vec<_>, ReportError>>()?;
     for (spec, text) in rendered {
-        write_atomically(&spec.path, text.as_bytes())
-            .map_err(|source| ReportError::Io { path: spec.path.clone(), source })?;
+        write_atomically(&spec.path, text.as_bytes()).map_err(|source| ReportError::Io { path: spec.path.clone(), source })?;
     }
     Ok(())
 }
@@ -410,8 +399,7 @@ mod tests {
         std::fs::write(&blocker, "").unwrap();
         // A directory cannot be created under a regular file.
         let path = blocker.join("run.json");
-        let err = write_reports(&fixture::summary(), &[ReportSpec { format: ReportFormat::Json, path: path.clone() }])
-            .unwrap_err();
+        let err = write_reports(&fixture::summary(), &[ReportSpec { format: ReportFormat::Json, path: path.clone() }]).unwrap_err();
         assert!(err.to_string().starts_with(&format!("cannot write report {}", path.display())), "{err}");
     }
 
