@@ -85,7 +85,7 @@ async fn run(args: RunArgs) -> u8 {
         ColorChoice::Never => false,
         ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    print!("{}", report::console::render(&summary, color, args.verbose));
+    print!("{}", report::console::render_with(&summary, report::console::ConsoleOptions { color, verbose: args.verbose }));
     if let Err(e) = report::write_reports(&summary, &args.reports) {
         eprintln!("error: {e}");
         return 2;
