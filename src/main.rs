@@ -90,11 +90,10 @@ async fn run(args: RunArgs) -> u8 {
         eprintln!("error: {e}");
         return 2;
     }
-    let env = |k: &str| std::env::var(k).ok();
-    if env("GITHUB_ACTIONS").as_deref() == Some("true") {
+    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
         print!("{}", report::markdown::github_annotations(&summary));
     }
-    if let Err(e) = report::markdown::github_step_summary(&summary, &env) {
+    if let Err(e) = report::markdown::github_step_summary(&summary) {
         eprintln!("warning: could not write the GitHub step summary: {e}");
     }
     summary.exit_code()
