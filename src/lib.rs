@@ -9,4 +9,5 @@ pub mod cli;
 pub mod config;
 pub mod decision;
 pub mod gateway;
+pub mod secret;
 pub mod suite;
