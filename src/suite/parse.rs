@@ -295,9 +295,16 @@ impl Checker<'_> {
             );
         }
         for (k, name) in expect.redacted.iter().enumerate() {
-            if !used.contains(name) {
+            let at = self.pos.value_at(&join(&join(&ep, "redacted"), &k.to_string()));
+            if name != CANARY {
                 self.error(
-                    self.pos.value_at(&join(&join(&ep, "redacted"), &k.to_string())),
+                    at,
+                    format!("`redacted` names `{name}`, which is not a placeholder"),
+                    "`canary` is the only placeholder",
+                );
+            } else if !used.contains(name) {
+                self.error(
+                    at,
                     format!("`redacted` names `{name}`, which no argument of this scenario uses"),
                     format!("put `{{{{{name}}}}}` in an argument, or remove it from `redacted`"),
                 );
@@ -411,7 +418,7 @@ mod tests {
         };
         assert!(parse(&base("    repeat: 30\n")).is_ok());
         assert_eq!(errors(&base("    repeat: 20\n"))[0].2, "`then.after` is 20 but `repeat` is 20");
-        assert_eq!(errors(&base("")), vec![(5, 32, "`then` without `repeat`".to_owned())]);
+        assert_eq!(errors(&base("")), vec![(6, 32, "`then` without `repeat`".to_owned())]);
     }
 
     #[test]
@@ -428,7 +435,7 @@ mod tests {
         let ok = "suite: s\ndefaults: { identity: a }\nscenarios:\n  - name: n\n    call: { tool: t, arguments: { k: \"x-{{canary}}\" } }\n    expect: { decision: allow, redacted: [canary] }\n";
         assert_eq!(parse(ok).unwrap().scenarios[0].steps[0].expect.redacted, vec!["canary"]);
         let unknown = "suite: s\ndefaults: { identity: a }\nscenarios:\n  - name: n\n    call: { tool: t, arguments: { k: \"{{token}}\" } }\n    expect: { decision: allow }\n";
-        assert_eq!(errors(unknown), vec![(5, 35, "unknown placeholder `{{token}}`".to_owned())]);
+        assert_eq!(errors(unknown), vec![(5, 38, "unknown placeholder `{{token}}`".to_owned())]);
         let unused = "suite: s\ndefaults: { identity: a }\nscenarios:\n  - name: n\n    call: { tool: t }\n    expect: { decision: allow, redacted: [canary] }\n";
         assert_eq!(errors(unused)[0].0, 6);
     }
