@@ -284,7 +284,12 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { concurrency: default_concurrency(), timeout_ms: default_timeout_ms(), requests_per_second: 0, retries: 0 }
+        RunConfig {
+            concurrency: default_concurrency(),
+            timeout_ms: default_timeout_ms(),
+            requests_per_second: 0,
+            retries: 0,
+        }
     }
 }
 
@@ -419,22 +424,25 @@ impl ConfigError {
     }
 }
 
+/// JSON Schema of `gateprobe.yaml` (same as [`crate::suite::config_schema`]).
+pub fn config_schema() -> serde_json::Value {
+    crate::suite::schema::config_schema()
+}
+
 /// Parses config text (the content of `path`), errors as diagnostics with file:line:col.
 pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     yaml::parse::<Config>(path, text, "config").map(|(config, _)| config).map_err(|d| ConfigError::Invalid(vec![d]))
 }
 
 /// Loads the config: `path` if given (it must exist), else `./gateprobe.yaml` when present,
-/// else [`Config::bundled`]; then applies the `GATEPROBE_*` environment overrides.
+/// else [`Config::bundled`]; then applies the `GATEPROBE_*` environment overrides. A file also
+/// goes through the sensitivity scan; its findings are errors like parse errors.
 pub fn load_config(path: Option<&Path>) -> Result<Config, ConfigError> {
     load_config_with_env(path, |name| std::env::var(name).ok())
 }
 
 /// [`load_config`] with the environment given as a lookup (so tests need not touch the process's).
-pub fn load_config_with_env(
-    path: Option<&Path>,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigError> {
+pub fn load_config_with_env(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
     let file = match path {
         Some(p) if !p.exists() => return Err(ConfigError::NotFound(p.to_path_buf())),
         Some(p) => Some(p.to_path_buf()),
@@ -444,7 +452,17 @@ pub fn load_config_with_env(
         None => Config::bundled(),
         Some(file) => {
             let text = crate::suite::parse::read_bounded(&file).map_err(|d| ConfigError::Invalid(vec![d]))?;
-            let mut config = parse_config(&file, &text)?;
+            // Parse errors and sensitivity findings, all at once.
+            let findings = crate::suite::lint::scan(&file, &text);
+            let mut config = match parse_config(&file, &text) {
+                Err(ConfigError::Invalid(mut ds)) => {
+                    ds.extend(findings);
+                    return Err(ConfigError::Invalid(ds));
+                }
+                Err(e) => return Err(e),
+                Ok(_) if !findings.is_empty() => return Err(ConfigError::Invalid(findings)),
+                Ok(config) => config,
+            };
             config.resolve_paths(file.parent().unwrap_or(Path::new("")));
             config
         }
@@ -457,9 +475,9 @@ pub fn load_config_with_env(
 /// URL), `CONCURRENCY`, `TIMEOUT_MS`, `REQUESTS_PER_SECOND`, `RETRIES`, `SUITES` (colon-separated),
 /// `AUDIT_URL` (audit becomes an HTTP query), `POLICIES` (embedded target's policy directory).
 pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-    fn number<T: std::str::FromStr>(var: &str, value: &str, min: T) -> Result<T, ConfigError>
+    fn number<T>(var: &str, value: &str, min: T) -> Result<T, ConfigError>
     where
-        T: PartialOrd + std::fmt::Display,
+        T: std::str::FromStr + PartialOrd + std::fmt::Display,
     {
         match value.trim().parse::<T>() {
             Ok(n) if n >= min => Ok(n),
@@ -520,7 +538,11 @@ pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<Str
         match &mut config.audit {
             AuditConfig::Http { url, .. } => *url = Some(u),
             other => {
-                *other = AuditConfig::Http { url: Some(u), records_pointer: String::new(), timing: EvidenceTiming::default() }
+                *other = AuditConfig::Http {
+                    url: Some(u),
+                    records_pointer: String::new(),
+                    timing: EvidenceTiming::default(),
+                }
             }
         }
     }
@@ -570,8 +592,13 @@ pub fn check_identities(suites: &[Suite], config: &Config) -> Vec<Diagnostic> {
                 format!("known identities: {}; define it under `identities:` of the config", known.join(", "))
             };
             out.push(
-                Diagnostic::new(&suite.path, &text, at, format!("scenario `{}` uses unknown identity `{}`", s.name, s.identity))
-                    .with_help(help),
+                Diagnostic::new(
+                    &suite.path,
+                    &text,
+                    at,
+                    format!("scenario `{}` uses unknown identity `{}`", s.name, s.identity),
+                )
+                .with_help(help),
             );
         }
     }
@@ -597,8 +624,15 @@ mod tests {
         assert_eq!(
             names,
             [
-                "alice-expired", "alice-globex", "alice-reader", "alice-tampered", "anonymous", "bob-admin",
-                "carol-support", "dave-burst", "mallory-revoked"
+                "alice-expired",
+                "alice-globex",
+                "alice-reader",
+                "alice-tampered",
+                "anonymous",
+                "bob-admin",
+                "carol-support",
+                "dave-burst",
+                "mallory-revoked"
             ]
         );
         assert_eq!(c.identities["alice-globex"].tenant, "globex");
@@ -679,6 +713,15 @@ mod tests {
         let d = &parse_config(Path::new("gp.yaml"), bad).unwrap_err().diagnostics()[0].clone();
         assert!(d.message.contains("unknown variant `expird`"), "{}", d.message);
         assert_eq!(d.line, 2);
+    }
+
+    #[test]
+    fn config_files_are_linted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gp.yaml");
+        std::fs::write(&file, "identities:\n  a: { subject: jane.doe@gmail.com, tenant: t }\n").unwrap();
+        let e = load_config_with_env(Some(&file), env(&[])).unwrap_err();
+        assert_eq!(e.diagnostics()[0].code.as_deref(), Some("email-outside-example-domains"));
     }
 
     #[test]

@@ -41,18 +41,20 @@ static GCP_SERVICE_ACCOUNT: LazyLock<Regex> =
 static GCP_API_KEY: LazyLock<Regex> = LazyLock::new(|| re(r"\bAIza[0-9A-Za-z_\-]{35}"));
 static AZURE_KEY: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\bAccountKey=[A-Za-z0-9+/=]{20,}"));
 static SERVICE_TOKENS: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|xox[abposr]-[A-Za-z0-9-]{10,}|[sr]k_live_[A-Za-z0-9]{16,}|glpat-[A-Za-z0-9_-]{20})")
+    re(
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|xox[abposr]-[A-Za-z0-9-]{10,}|[sr]k_live_[A-Za-z0-9]{16,}|glpat-[A-Za-z0-9_-]{20})",
+    )
 });
-static JWT: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"));
+static JWT: LazyLock<Regex> = LazyLock::new(|| re(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"));
 static BEARER: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{16,}=*"));
 static SECRET_ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
-    re(r#"(?i)\b(?:password|passwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|token)["']?\s*[:=]\s*["']?([A-Za-z0-9+/_\-.=]{20,})"#)
+    re(
+        r#"(?i)\b(?:password|passwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|token)["']?\s*[:=]\s*["']?([A-Za-z0-9+/_\-.=]{20,})"#,
+    )
 });
 static CARD: LazyLock<Regex> = LazyLock::new(|| re(r"\d(?:[ -]?\d){12,18}"));
-static EMAIL_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"[A-Za-z0-9._%+\-]+@((?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63})\b")
-});
+static EMAIL_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"[A-Za-z0-9._%+\-]+@((?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63})\b"));
 static PHONE_INTL: LazyLock<Regex> = LazyLock::new(|| re(r"\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){2,6}"));
 static PHONE_NANP: LazyLock<Regex> = LazyLock::new(|| re(r"(?:\(\d{3}\) ?|\b\d{3}[ .\-])\d{3}[ .\-]\d{4}\b"));
 static PHONE_KEYED: LazyLock<Regex> = LazyLock::new(|| {
@@ -153,7 +155,13 @@ fn scan_line(line: &str) -> Vec<Finding> {
         push(m, CLOUD_ACCESS_KEY, "what looks like an Azure storage account key", CREDENTIAL_HELP, false);
     }
     for m in SERVICE_TOKENS.find_iter(line) {
-        push(m, SERVICE_TOKEN, "what looks like a service token (GitHub, GitLab, Slack, Stripe)", CREDENTIAL_HELP, false);
+        push(
+            m,
+            SERVICE_TOKEN,
+            "what looks like a service token (GitHub, GitLab, Slack, Stripe)",
+            CREDENTIAL_HELP,
+            false,
+        );
     }
     for m in JWT.find_iter(line) {
         push(m, INLINE_JWT, "a JWT written inline", CREDENTIAL_HELP, false);
@@ -174,7 +182,13 @@ fn scan_line(line: &str) -> Vec<Finding> {
     }
     for m in CARD.find_iter(line) {
         if is_card_number(line, m.start(), m.end()) {
-            push(m, CARD_NUMBER, "what looks like a payment card number (Luhn-valid)", "use a value that fails the Luhn check, or `{{canary}}`", false);
+            push(
+                m,
+                CARD_NUMBER,
+                "what looks like a payment card number (Luhn-valid)",
+                "use a value that fails the Luhn check, or `{{canary}}`",
+                false,
+            );
         }
     }
     for c in EMAIL_RE.captures_iter(line) {
@@ -297,10 +311,16 @@ mod tests {
     #[test]
     fn cloud_keys() {
         assert_eq!(rules(concat!("aws: AKIA", "Z7VQ3LMN4PQRS2TU")), [CLOUD_ACCESS_KEY]);
-        assert_eq!(rules(concat!("aws_secret_access_key: ", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY")), [CLOUD_ACCESS_KEY]);
+        assert_eq!(
+            rules(concat!("aws_secret_access_key: ", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY")),
+            [CLOUD_ACCESS_KEY]
+        );
         assert_eq!(rules(r#"{"type": "service_account", "project_id": "p"}"#), [CLOUD_ACCESS_KEY]);
         assert_eq!(rules(concat!("key: AI", "zaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW")), [CLOUD_ACCESS_KEY]);
-        assert_eq!(rules("conn: DefaultEndpointsProtocol=https;AccountKey=abcdEFGH1234ijklMNOP5678=="), [CLOUD_ACCESS_KEY]);
+        assert_eq!(
+            rules("conn: DefaultEndpointsProtocol=https;AccountKey=abcdEFGH1234ijklMNOP5678=="),
+            [CLOUD_ACCESS_KEY]
+        );
         // The documented example key id, and words that merely start like a key id.
         clean("aws: AKIAIOSFODNN7EXAMPLE");
         clean("tool: AKIA.lookup");

@@ -18,6 +18,12 @@ pub struct LoadError {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+impl From<Vec<Diagnostic>> for LoadError {
+    fn from(diagnostics: Vec<Diagnostic>) -> Self {
+        LoadError { diagnostics }
+    }
+}
+
 impl LoadError {
     /// All diagnostics, with ANSI colours when `color` is true.
     pub fn render(&self, color: bool) -> String {
@@ -26,7 +32,9 @@ impl LoadError {
 }
 
 /// Loads suites from files and directories (a directory: its `*.yaml`/`*.yml` files, sorted,
-/// not recursive). Reports every bad file, not only the first; suite names must be unique.
+/// not recursive). Every file also goes through the sensitivity scan ([`super::lint::scan`]),
+/// so no run starts on a suite that holds what looks like real secrets or personal data.
+/// Reports every problem of every file, not only the first; suite names must be unique.
 pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, LoadError> {
     let mut diagnostics = Vec::new();
     let mut suites = Vec::new();
@@ -39,6 +47,7 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, LoadError> {
                 continue;
             }
         };
+        let findings = super::lint::scan(&file, &text);
         match parse_located(&file, &text) {
             Ok((suite, name_at)) => {
                 if let Some(first) = names.get(&suite.name) {
@@ -56,6 +65,7 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, LoadError> {
             }
             Err(mut ds) => diagnostics.append(&mut ds),
         }
+        diagnostics.extend(findings);
     }
     if diagnostics.is_empty() { Ok(suites) } else { Err(LoadError { diagnostics }) }
 }
@@ -71,8 +81,7 @@ pub fn expand_paths(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec
                     let mut found: Vec<PathBuf> = entries
                         .filter_map(|e| e.ok().map(|e| e.path()))
                         .filter(|p| {
-                            p.is_file()
-                                && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                            p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
                         })
                         .collect();
                     found.sort();
@@ -93,6 +102,7 @@ pub fn expand_paths(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec
 }
 
 /// Reads a file, refusing it before reading when it is larger than the YAML limit.
+#[expect(clippy::result_large_err, reason = "one diagnostic per bad file, on the error path only")]
 pub fn read_bounded(file: &Path) -> Result<String, Diagnostic> {
     match std::fs::metadata(file) {
         Ok(m) if m.len() > yaml::MAX_FILE_BYTES as u64 => {
@@ -121,11 +131,7 @@ fn parse_located(path: &Path, text: &str) -> Result<(Suite, Location), Vec<Diagn
     let (raw, pos) = yaml::parse::<RawSuite>(path, text, "suite").map_err(|d| vec![d])?;
     let mut checker = Checker { path, text, pos: &pos, diagnostics: Vec::new() };
     let suite = checker.suite(raw);
-    if checker.diagnostics.is_empty() {
-        Ok((suite, pos.value_at("/suite")))
-    } else {
-        Err(checker.diagnostics)
-    }
+    if checker.diagnostics.is_empty() { Ok((suite, pos.value_at("/suite"))) } else { Err(checker.diagnostics) }
 }
 
 struct Checker<'a> {
@@ -265,8 +271,7 @@ impl Checker<'_> {
         used: &BTreeSet<String>,
     ) -> Step {
         // A one-call scenario's step is where its `call` is; a listed step is its item.
-        let location =
-            if sp == scenario_path { self.pos.at(&join(sp, "call")) } else { self.pos.value_at(sp) };
+        let location = if sp == scenario_path { self.pos.at(&join(sp, "call")) } else { self.pos.value_at(sp) };
         let repeat_n = repeat.unwrap_or(1);
         if repeat == Some(0) {
             self.error(self.pos.value_at(&join(sp, "repeat")), "`repeat` is 0", "send the call at least once");
@@ -405,7 +410,8 @@ mod tests {
 
     #[test]
     fn exactly_one_of_call_or_steps() {
-        let both = "suite: s\ndefaults: { identity: a }\nscenarios:\n  - name: n\n    call: { tool: t }\n    steps: []\n";
+        let both =
+            "suite: s\ndefaults: { identity: a }\nscenarios:\n  - name: n\n    call: { tool: t }\n    steps: []\n";
         assert_eq!(errors(both)[0].2, "scenario `n` has both `call` and `steps`");
         let neither = "suite: s\ndefaults: { identity: a }\nscenarios:\n  - name: n\n";
         assert_eq!(errors(neither), vec![(4, 5, "scenario `n` has neither `call` nor `steps`".to_owned())]);
@@ -414,7 +420,9 @@ mod tests {
     #[test]
     fn then_needs_repeat_above_after() {
         let base = |repeat: &str| {
-            format!("suite: s\ndefaults: {{ identity: a }}\nscenarios:\n  - name: n\n{repeat}    call: {{ tool: t }}\n    expect: {{ decision: allow, then: {{ after: 20, decision: rate_limited }} }}\n")
+            format!(
+                "suite: s\ndefaults: {{ identity: a }}\nscenarios:\n  - name: n\n{repeat}    call: {{ tool: t }}\n    expect: {{ decision: allow, then: {{ after: 20, decision: rate_limited }} }}\n"
+            )
         };
         assert!(parse(&base("    repeat: 30\n")).is_ok());
         assert_eq!(errors(&base("    repeat: 20\n"))[0].2, "`then.after` is 20 but `repeat` is 20");
@@ -424,7 +432,9 @@ mod tests {
     #[test]
     fn after_confirmation_only_with_confirm() {
         let t = |d: &str| {
-            format!("suite: s\ndefaults: {{ identity: a }}\nscenarios:\n  - name: n\n    call: {{ tool: t }}\n    expect: {{ decision: {d}, after_confirmation: allow }}\n")
+            format!(
+                "suite: s\ndefaults: {{ identity: a }}\nscenarios:\n  - name: n\n    call: {{ tool: t }}\n    expect: {{ decision: {d}, after_confirmation: allow }}\n"
+            )
         };
         assert!(parse(&t("confirm")).is_ok());
         assert_eq!(errors(&t("deny"))[0].2, "`after_confirmation` with `decision: deny`");
@@ -445,10 +455,7 @@ mod tests {
         let t = "suite: s\nscenarios:\n  - name: n\n    call: { tool: t }\n    expect: { decision: allow }\n  - name: n\n    identity: a\n    call: { tool: t }\n    expect: { decision: allow }\n";
         assert_eq!(
             errors(t),
-            vec![
-                (3, 5, "scenario `n` has no identity".to_owned()),
-                (6, 11, "duplicate scenario name `n`".to_owned())
-            ]
+            vec![(3, 5, "scenario `n` has no identity".to_owned()), (6, 11, "duplicate scenario name `n`".to_owned())]
         );
     }
 
@@ -472,11 +479,8 @@ mod tests {
         std::fs::write(dir.path().join("c.yaml"), "suite: [").unwrap();
         std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
         let err = load_suites(&[dir.path().to_path_buf(), dir.path().join("missing.yaml")]).unwrap_err();
-        let files: Vec<String> = err
-            .diagnostics
-            .iter()
-            .map(|d| d.file.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
+        let files: Vec<String> =
+            err.diagnostics.iter().map(|d| d.file.file_name().unwrap().to_string_lossy().into_owned()).collect();
         assert_eq!(files, vec!["missing.yaml", "b.yml", "c.yaml"]);
         assert!(err.diagnostics[1].message.contains("duplicate suite name `s`"));
         assert!(err.to_string().ends_with("error: 3 errors in 3 files\n"));

@@ -82,6 +82,7 @@ pub fn join(path: &str, key: &str) -> String {
 
 /// Parses `text` (the content of `file`) into `T`, with the position of every node.
 /// `kind` names the schema in help lines (`suite`, `config`).
+#[expect(clippy::result_large_err, reason = "one diagnostic per bad file, on the error path only")]
 pub fn parse<T: DeserializeOwned>(file: &Path, text: &str, kind: &str) -> Result<(T, Positions), Diagnostic> {
     if text.len() > MAX_FILE_BYTES {
         return Err(Diagnostic::whole_file(
@@ -95,11 +96,12 @@ pub fn parse<T: DeserializeOwned>(file: &Path, text: &str, kind: &str) -> Result
             .with_help("indent with spaces; inside a string, write `\\t` in double quotes"));
     }
     if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-        return Err(Diagnostic::new(file, text, Location { line: 1, column: 1 }, "the file is empty")
-            .with_help(match kind {
+        return Err(Diagnostic::new(file, text, Location { line: 1, column: 1 }, "the file is empty").with_help(
+            match kind {
                 "suite" => "a suite starts with `suite: <name>` and a `scenarios:` list".to_owned(),
                 _ => format!("`gateprobe schema {kind}` lists every key"),
-            }));
+            },
+        ));
     }
     let structure = structure_pass(text);
     let positions = match structure {
@@ -132,9 +134,9 @@ pub fn positions(text: &str) -> Option<Positions> {
 }
 
 fn first_tab(text: &str) -> Option<Location> {
-    text.lines().enumerate().find_map(|(i, line)| {
-        line.chars().position(|c| c == '\t').map(|col| Location { line: i + 1, column: col + 1 })
-    })
+    text.lines()
+        .enumerate()
+        .find_map(|(i, line)| line.chars().position(|c| c == '\t').map(|col| Location { line: i + 1, column: col + 1 }))
 }
 
 fn from_serde(file: &Path, text: &str, kind: &str, e: &serde_yaml::Error) -> Diagnostic {
@@ -334,7 +336,10 @@ mod tests {
     #[test]
     fn records_positions_of_block_and_flow_nodes() {
         let p = positions("suite: x\nscenarios:\n  - name: a\n    call: { tool: t, arguments: {p: 1} }\n  - name: b\n");
-        assert_eq!(p.get("/suite").unwrap(), NodePos { key: Some(Location { line: 1, column: 1 }), value: Location { line: 1, column: 8 } });
+        assert_eq!(
+            p.get("/suite").unwrap(),
+            NodePos { key: Some(Location { line: 1, column: 1 }), value: Location { line: 1, column: 8 } }
+        );
         assert_eq!(p.get("/scenarios/0").unwrap().value, Location { line: 3, column: 5 });
         assert_eq!(p.get("/scenarios/1").unwrap().value, Location { line: 5, column: 5 });
         assert_eq!(p.at("/scenarios/0/call/tool"), Location { line: 4, column: 13 });
@@ -376,7 +381,9 @@ mod tests {
         let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..9 {
             let p = i - 1;
-            bomb.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
         }
         let Err(StructureError::Limit(l, m, _)) = structure_pass(&bomb) else { panic!() };
         assert!(m.contains("aliases expand"), "{m}");
