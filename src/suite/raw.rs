@@ -37,6 +37,7 @@ pub struct RawDefaults {
 /// One named check. Exactly one of `call` (with `expect`, optionally `repeat`) or `steps`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = call_or_steps)]
 pub struct RawScenario {
     /// Unique within the suite; shown in reports and metrics.
     pub name: String,
@@ -55,6 +56,20 @@ pub struct RawScenario {
     pub repeat: Option<u32>,
     /// A sequence of calls in one session; not together with `call`.
     pub steps: Option<Vec<RawStep>>,
+}
+
+/// Tells editors what the parser enforces: `call` + `expect` (+ `repeat`), or `steps` alone.
+fn call_or_steps(schema: &mut schemars::Schema) {
+    schema.insert(
+        "oneOf".into(),
+        serde_json::json!([
+            { "required": ["call", "expect"], "not": { "required": ["steps"] } },
+            {
+                "required": ["steps"],
+                "not": { "anyOf": [{ "required": ["call"] }, { "required": ["expect"] }, { "required": ["repeat"] }] }
+            }
+        ]),
+    );
 }
 
 /// One call of a multi-step scenario.

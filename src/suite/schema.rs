@@ -47,6 +47,35 @@ mod tests {
         }
     }
 
+    fn validate(schema: &serde_json::Value, yaml_text: &str) -> Result<(), String> {
+        let instance: serde_json::Value = serde_yaml::from_str(yaml_text).map_err(|e| e.to_string())?;
+        let validator = jsonschema::validator_for(schema).map_err(|e| e.to_string())?;
+        let errors: Vec<String> = validator.iter_errors(&instance).map(|e| e.to_string()).collect();
+        if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+    }
+
+    /// The schema and the parser agree on what is valid (checked on the good fixture, the
+    /// bundled config, and a few documents each side must refuse).
+    #[test]
+    fn schemas_accept_what_the_parser_accepts() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let good = std::fs::read_to_string(root.join("tests/fixtures/good/documents.yaml")).unwrap();
+        validate(&suite_schema(), &good).unwrap();
+        validate(&config_schema(), include_str!("../../gateprobe.yaml")).unwrap();
+        let mapped = "target: { kind: mcp, url: http://127.0.0.1:1/mcp, policy_version: { header: x-v } }\n";
+        validate(&config_schema(), mapped).unwrap();
+
+        let head = "suite: s\ndefaults: { identity: a }\nscenarios:\n  - name: n\n";
+        for bad in [
+            "    call: { tool: t }\n    expect: { decision: allow }\n    steps: []\n",
+            "    call: { tool: t }\n",
+            "    steps: []\n    repeat: 2\n",
+            "    call: { tool: t }\n    expect: { decison: allow }\n",
+        ] {
+            assert!(validate(&suite_schema(), &format!("{head}{bad}")).is_err(), "schema accepted {bad:?}");
+        }
+    }
+
     #[test]
     fn suite_schema_lists_the_keys_and_decisions() {
         let text = suite_schema().to_string();
