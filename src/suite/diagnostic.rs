@@ -116,8 +116,9 @@ impl Diagnostic {
             out.push_str(&format!("{gutter} {bar}\n"));
             out.push_str(&format!("{} {bar} {text}\n", paint.blue(&number)));
             // Keep tabs before the caret so it lines up with the character above it.
-            let pad: String = text.chars().take(self.column - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-            let available = text.chars().count().saturating_sub(self.column - 1).max(1);
+            let pad: String =
+                text.chars().take(self.column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            let available = text.chars().count().saturating_sub(self.column.saturating_sub(1)).max(1);
             let carets = "^".repeat(self.width.min(available));
             out.push_str(&format!("{gutter} {bar} {pad}{}\n", paint.error(&carets)));
         }

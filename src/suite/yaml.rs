@@ -401,11 +401,50 @@ mod tests {
         assert_eq!(e.line, 0);
     }
 
+    /// Odd inputs give a positioned diagnostic or a value, never a panic.
+    #[test]
+    fn odd_inputs_never_panic() {
+        for text in [
+            "---\na: 1\n---\nb: 2\n",
+            "\u{feff}a: 1\n",
+            "a: 1\r\nb: 2\r\n",
+            "[",
+            "{",
+            "a: *unknown\n",
+            "a: !!binary aGk=\n",
+            "? [a]\n: 1\n",
+            "&a [*a]\n",
+            "a: 'unterminated\n",
+            "- - - - -\n",
+            "a: |\n  text\n b: 1\n",
+            "%YAML 1.1\n---\na: 1\n",
+        ] {
+            match parse::<serde_yaml::Value>(Path::new("f.yaml"), text, "suite") {
+                Ok(_) => {}
+                Err(d) => {
+                    assert!(d.line >= 1, "{text:?}: {d:?}");
+                    let _ = d.render(true);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn more_than_one_document_is_refused() {
+        #[derive(serde::Deserialize, Debug)]
+        #[expect(dead_code, reason = "only deserialised")]
+        struct S {
+            a: u32,
+        }
+        let e = parse::<S>(Path::new("f.yaml"), "a: 1\n---\na: 2\n", "suite").unwrap_err();
+        assert!(e.message.contains("more than one document"), "{}", e.message);
+    }
+
     #[test]
     fn serde_errors_lose_the_location_suffix() {
         #[derive(serde::Deserialize, Debug)]
         #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
+        #[expect(dead_code, reason = "only deserialised")]
         struct S {
             a: u32,
         }
