@@ -430,8 +430,54 @@ pub fn config_schema() -> serde_json::Value {
 }
 
 /// Parses config text (the content of `path`), errors as diagnostics with file:line:col.
+/// Values the types allow but a run cannot use are refused here, pointing at them.
 pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    yaml::parse::<Config>(path, text, "config").map(|(config, _)| config).map_err(|d| ConfigError::Invalid(vec![d]))
+    let (config, pos) = yaml::parse::<Config>(path, text, "config").map_err(|d| ConfigError::Invalid(vec![d]))?;
+    let mut problems = Vec::new();
+    let mut error = |at: &str, message: String, help: &str| {
+        problems.push(Diagnostic::new(path, text, pos.value_at(at), message).with_help(help));
+    };
+    if config.run.concurrency == 0 {
+        error("/run/concurrency", "`concurrency` is 0".into(), "run at least one scenario at a time");
+    }
+    if config.run.timeout_ms == 0 {
+        error("/run/timeout_ms", "`timeout_ms` is 0".into(), "give calls some time, e.g. 5000");
+    }
+    let url = match &config.target {
+        TargetConfig::Mcp(t) => Some(&t.url),
+        TargetConfig::Http(t) => Some(&t.url),
+        TargetConfig::Embedded(_) => None,
+    };
+    if let Some(url) = url.filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+        error("/target/url", format!("`{url}` is not an http(s) URL"), "e.g. `http://127.0.0.1:8080/mcp`");
+    }
+    if let AuditConfig::Http { url: Some(url), .. } = &config.audit {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            error("/audit/url", format!("`{url}` is not an http(s) URL"), "e.g. `http://127.0.0.1:8080/audit`");
+        }
+    }
+    for (name, identity) in &config.identities {
+        let at = yaml::join("/identities", name);
+        for (key, value) in [("subject", &identity.subject), ("tenant", &identity.tenant)] {
+            if value.trim().is_empty() {
+                error(&yaml::join(&at, key), format!("identity `{name}` has an empty `{key}`"), "fill it in");
+            }
+        }
+        let empty = match &identity.credential {
+            Some(CredentialSource::Env(v)) => v.trim().is_empty(),
+            Some(CredentialSource::Command(argv)) => argv.first().is_none_or(|p| p.trim().is_empty()),
+            Some(CredentialSource::File(p)) => p.as_os_str().is_empty(),
+            _ => false,
+        };
+        if empty {
+            error(
+                &yaml::join(&at, "credential"),
+                format!("identity `{name}` has an empty credential source"),
+                "name an environment variable, a file, or a command and its arguments",
+            );
+        }
+    }
+    if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid(problems)) }
 }
 
 /// Loads the config: `path` if given (it must exist), else `./gateprobe.yaml` when present,
@@ -722,6 +768,14 @@ mod tests {
         std::fs::write(&file, "identities:\n  a: { subject: jane.doe@gmail.com, tenant: t }\n").unwrap();
         let e = load_config_with_env(Some(&file), env(&[])).unwrap_err();
         assert_eq!(e.diagnostics()[0].code.as_deref(), Some("email-outside-example-domains"));
+    }
+
+    #[test]
+    fn unusable_values_are_refused_where_they_are() {
+        let text = "target: { kind: mcp, url: localhost:8080 }\nrun:\n  concurrency: 0\nidentities:\n  a: { subject: s, tenant: t, credential: { command: [] } }\n";
+        let e = parse_config(Path::new("gp.yaml"), text).unwrap_err();
+        let got: Vec<(usize, usize)> = e.diagnostics().iter().map(|d| (d.line, d.column)).collect();
+        assert_eq!(got, [(3, 16), (1, 27), (5, 43)], "{e}");
     }
 
     #[test]

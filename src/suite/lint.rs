@@ -1,7 +1,8 @@
 //! The sensitivity scan: suites and configs must be non-sensitive by construction, so
 //! `gateprobe lint` and every run refuse text that looks like real secrets or personal data.
 //!
-//! Rules work line by line on the raw text (comments included: they reach git too). Each finding
+//! Rules work line by line on the raw text (comments included: they reach git too); a reviewed
+//! false positive is allowed with `# gateprobe:allow <rule>` on its line. Each finding
 //! is an error [`Diagnostic`] named by its rule, whose source line is shown with the finding
 //! masked, so the report does not leak what it found.
 
@@ -78,6 +79,12 @@ pub fn scan(file: &Path, text: &str) -> Vec<Diagnostic> {
     for (i, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
         let mut findings = scan_line(line);
+        // An escape hatch for a reviewed false positive: `# gateprobe:allow <rule> [<rule>...]`
+        // on the same line.
+        if let Some(i) = line.find("gateprobe:allow") {
+            let allowed: Vec<&str> = line[i + "gateprobe:allow".len()..].split_whitespace().collect();
+            findings.retain(|f| !allowed.contains(&f.rule));
+        }
         findings.sort_by_key(|f| f.start);
         // One finding per stretch of text: the first rule (most specific) wins.
         let mut last_end = 0;
@@ -419,6 +426,13 @@ mod tests {
             let shown = d.source_line.unwrap();
             assert!(!shown.contains("gmail") && !shown.contains("7946"), "{shown}");
         }
+    }
+
+    #[test]
+    fn a_reviewed_line_can_allow_a_rule() {
+        clean("text: call 415-867-5309  # gateprobe:allow phone-number");
+        // Only the named rule.
+        assert_eq!(rules("text: 415-867-5309 jane@gmail.com  # gateprobe:allow phone-number"), [EMAIL]);
     }
 
     #[test]
