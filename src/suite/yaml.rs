@@ -43,6 +43,9 @@ pub struct NodePos {
 #[derive(Debug, Clone, Default)]
 pub struct Positions {
     nodes: HashMap<String, NodePos>,
+    /// Scalar values and where they are, in document order (to relocate errors that serde
+    /// reports without a position).
+    scalars: Vec<(String, Location)>,
 }
 
 impl Positions {
@@ -113,7 +116,7 @@ pub fn parse<T: DeserializeOwned>(file: &Path, text: &str, kind: &str) -> Result
         Err(StructureError::Syntax(..)) => None,
     };
     match serde_yaml::from_str::<T>(text) {
-        Err(e) => Err(from_serde(file, text, kind, &e)),
+        Err(e) => Err(from_serde(file, text, kind, &e, positions.as_ref())),
         Ok(value) => match positions {
             Some(p) => Ok((value, p)),
             None => {
@@ -139,9 +142,9 @@ fn first_tab(text: &str) -> Option<Location> {
         .find_map(|(i, line)| line.chars().position(|c| c == '\t').map(|col| Location { line: i + 1, column: col + 1 }))
 }
 
-fn from_serde(file: &Path, text: &str, kind: &str, e: &serde_yaml::Error) -> Diagnostic {
+fn from_serde(file: &Path, text: &str, kind: &str, e: &serde_yaml::Error, positions: Option<&Positions>) -> Diagnostic {
     let mut message = e.to_string();
-    let location = match e.location() {
+    let mut location = match e.location() {
         Some(l) => {
             let suffix = format!(" at line {} column {}", l.line(), l.column());
             if let Some(i) = message.find(&suffix) {
@@ -151,6 +154,13 @@ fn from_serde(file: &Path, text: &str, kind: &str, e: &serde_yaml::Error) -> Dia
         }
         None => Location { line: 1, column: 1 },
     };
+    // Inside internally tagged enums (config `target`, `audit`) serde buffers the content and
+    // its errors lose their position: find the named key or value in the document instead.
+    if location == (Location { line: 1, column: 1 }) {
+        if let Some(found) = positions.and_then(|p| relocate(p, &message)) {
+            location = found;
+        }
+    }
     let help = if message.contains("unknown field") {
         format!("check the spelling; `gateprobe schema {kind}` lists every key")
     } else if message.contains("missing field") {
@@ -171,6 +181,28 @@ fn from_serde(file: &Path, text: &str, kind: &str, e: &serde_yaml::Error) -> Dia
         "check the YAML syntax around this position".to_owned()
     };
     Diagnostic::new(file, text, location, message).with_help(help)
+}
+
+/// The first key named in an "unknown field `x`" message, or the first scalar named in an
+/// "unknown variant `x`" one.
+fn relocate(positions: &Positions, message: &str) -> Option<Location> {
+    let quoted = |prefix: &str| -> Option<String> {
+        let rest = &message[message.find(prefix)? + prefix.len()..];
+        Some(rest[..rest.find('`')?].to_owned())
+    };
+    if let Some(field) = quoted("unknown field `") {
+        let suffix = join("", &field);
+        return positions
+            .nodes
+            .iter()
+            .filter(|(path, _)| path.ends_with(&suffix))
+            .filter_map(|(_, pos)| pos.key)
+            .min_by_key(|l| (l.line, l.column));
+    }
+    if let Some(value) = quoted("unknown variant `") {
+        return positions.scalars.iter().find(|(v, _)| *v == value).map(|(_, l)| *l);
+    }
+    None
 }
 
 enum StructureError {
@@ -215,8 +247,8 @@ fn structure_pass(text: &str) -> Result<Positions, StructureError> {
         match event {
             Event::DocumentEnd => break,
             Event::Scalar(value, _, anchor, _) => {
-                let path = node_start(&mut stack, &mut positions, here, Some(&value))?;
-                drop(path);
+                node_start(&mut stack, &mut positions, here, Some(&value))?;
+                positions.scalars.push((value.into_owned(), here));
                 if anchor > 0 {
                     anchors.insert(anchor, 1);
                 }
@@ -438,6 +470,26 @@ mod tests {
         }
         let e = parse::<S>(Path::new("f.yaml"), "a: 1\n---\na: 2\n", "suite").unwrap_err();
         assert!(e.message.contains("more than one document"), "{}", e.message);
+    }
+
+    /// Errors inside internally tagged enums come from serde without a position.
+    #[test]
+    fn errors_in_tagged_enums_are_relocated() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+        #[expect(dead_code, reason = "only deserialised")]
+        enum E {
+            A { path: String, d: Option<crate::decision::Decision> },
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[expect(dead_code, reason = "only deserialised")]
+        struct S {
+            e: E,
+        }
+        let e = parse::<S>(Path::new("f.yaml"), "e:\n  kind: a\n  pathh: x\n", "config").unwrap_err();
+        assert_eq!((e.line, e.column), (3, 3), "{e}");
+        let e = parse::<S>(Path::new("f.yaml"), "e:\n  kind: a\n  path: x\n  d: maybe\n", "config").unwrap_err();
+        assert_eq!((e.line, e.column), (4, 6), "{e}");
     }
 
     #[test]
