@@ -1,8 +1,9 @@
 //! Rate limits: token buckets per subject (`tenant/subject`) and per tenant, from `limits.yaml`.
 
-use std::num::NonZeroU32;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use governor::{DefaultKeyedRateLimiter, Quota};
 use serde::Deserialize;
 
 /// One bucket: `burst` calls back to back, refilled at `per_second`.
@@ -51,30 +52,78 @@ pub enum Exhausted {
     Tenant,
 }
 
-pub struct RateLimits {
-    pub config: LimitsConfig,
-    subject: DefaultKeyedRateLimiter<String>,
-    tenant: DefaultKeyedRateLimiter<String>,
+/// Token buckets that refill in whole steps of `per_second` tokens once a second, with the
+/// clock starting at the first call taken from a full bucket.
+///
+/// Why not `governor` (GCRA): it refills continuously, so a burst of 30 calls that takes more
+/// than 1/rate seconds gets 21 or 22 allows depending on machine speed. A monitor must see the
+/// same numbers every run: here a burst from a full bucket always gets exactly `burst` allows
+/// within its first second, and the bucket is full again `burst / per_second` seconds later.
+struct Buckets {
+    config: Bucket,
+    state: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
-fn quota(b: Bucket) -> Quota {
-    let nz = |n: u32| NonZeroU32::new(n.max(1)).expect("max(1) is non-zero");
-    Quota::per_second(nz(b.per_second)).allow_burst(nz(b.burst))
+/// Above this many keys, idle (full) buckets are dropped so memory stays bounded.
+const MAX_KEYS: usize = 100_000;
+
+impl Buckets {
+    fn new(config: Bucket) -> Buckets {
+        Buckets { config, state: Mutex::new(HashMap::new()) }
+    }
+
+    fn refill(&self, tokens: &mut u32, clock: &mut Instant, now: Instant) {
+        let steps = now.duration_since(*clock).as_secs();
+        if steps > 0 {
+            let add = steps.saturating_mul(u64::from(self.config.per_second));
+            *tokens = u64::from(*tokens).saturating_add(add).min(u64::from(self.config.burst)) as u32;
+            *clock += Duration::from_secs(steps);
+        }
+    }
+
+    fn take(&self, key: &str) -> bool {
+        let now = Instant::now();
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.len() >= MAX_KEYS && !state.contains_key(key) {
+            let full = self.config.burst;
+            let cfg = self.config.per_second;
+            state.retain(|_, (tokens, clock)| {
+                let steps = now.duration_since(*clock).as_secs();
+                u64::from(*tokens) + steps.saturating_mul(u64::from(cfg)) < u64::from(full)
+            });
+        }
+        let (tokens, clock) = state.entry(key.to_owned()).or_insert((self.config.burst, now));
+        self.refill(tokens, clock, now);
+        if *tokens == self.config.burst {
+            *clock = now;
+        }
+        if *tokens == 0 {
+            return false;
+        }
+        *tokens -= 1;
+        true
+    }
+}
+
+pub struct RateLimits {
+    pub config: LimitsConfig,
+    subject: Buckets,
+    tenant: Buckets,
 }
 
 impl RateLimits {
     pub fn new(config: LimitsConfig) -> RateLimits {
-        RateLimits {
-            config,
-            subject: DefaultKeyedRateLimiter::keyed(quota(config.subject)),
-            tenant: DefaultKeyedRateLimiter::keyed(quota(config.tenant)),
-        }
+        RateLimits { config, subject: Buckets::new(config.subject), tenant: Buckets::new(config.tenant) }
     }
 
     /// Take one call from the subject's and then the tenant's bucket.
     pub fn check(&self, subject_key: &str, tenant: &str) -> Result<(), Exhausted> {
-        self.subject.check_key(&subject_key.to_owned()).map_err(|_| Exhausted::Subject)?;
-        self.tenant.check_key(&tenant.to_owned()).map_err(|_| Exhausted::Tenant)?;
+        if !self.subject.take(subject_key) {
+            return Err(Exhausted::Subject);
+        }
+        if !self.tenant.take(tenant) {
+            return Err(Exhausted::Tenant);
+        }
         Ok(())
     }
 }
@@ -91,6 +140,19 @@ mod tests {
         }
         assert_eq!(limits.check("acme/dave", "acme"), Err(Exhausted::Subject));
         assert_eq!(limits.check("acme/erin", "acme"), Ok(()));
+    }
+
+    #[test]
+    fn bucket_refills_in_whole_steps() {
+        let b = Buckets::new(Bucket { burst: 3, per_second: 2 });
+        let t0 = Instant::now();
+        let (mut tokens, mut clock) = (0, t0);
+        b.refill(&mut tokens, &mut clock, t0 + Duration::from_millis(999));
+        assert_eq!(tokens, 0);
+        b.refill(&mut tokens, &mut clock, t0 + Duration::from_millis(1500));
+        assert_eq!((tokens, clock), (2, t0 + Duration::from_secs(1)));
+        b.refill(&mut tokens, &mut clock, t0 + Duration::from_secs(9));
+        assert_eq!(tokens, 3, "never above burst");
     }
 
     #[test]
