@@ -56,11 +56,16 @@ impl AuditLog {
         capacity: usize,
     ) -> std::io::Result<AuditLog> {
         let file = match file {
-            Some(path) => Some(Mutex::new(OpenOptions::new().create(true).append(true).open(path)?)),
+            Some(path) => Some(Mutex::new(
+                OpenOptions::new().create(true).append(true).open(path)?,
+            )),
             None => None,
         };
         Ok(AuditLog {
-            index: Mutex::new(Index { order: VecDeque::new(), by_correlation: HashMap::new() }),
+            index: Mutex::new(Index {
+                order: VecDeque::new(),
+                by_correlation: HashMap::new(),
+            }),
             capacity: capacity.max(1),
             file,
             omit_fields,
@@ -70,19 +75,28 @@ impl AuditLog {
 
     pub fn record(&self, e: AuditEntry<'_>) {
         let now = OffsetDateTime::now_utc()
-            .format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
+            .format(format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            ))
             .unwrap_or_default();
         let redact = |v: &Value| if self.redact { redact(v) } else { v.clone() };
         let mut record = Map::new();
         record.insert("timestamp".into(), now.into());
         record.insert("correlation_id".into(), e.correlation_id.into());
-        record.insert("session_id".into(), e.session_id.map_or(Value::Null, Value::from));
+        record.insert(
+            "session_id".into(),
+            e.session_id.map_or(Value::Null, Value::from),
+        );
         record.insert("synthetic".into(), e.synthetic.into());
         record.insert(
             "identity".into(),
-            e.principal.map_or(Value::Null, |p| serde_json::to_value(p).unwrap_or_default()),
+            e.principal
+                .map_or(Value::Null, |p| serde_json::to_value(p).unwrap_or_default()),
         );
-        record.insert("tenant".into(), e.principal.map_or(Value::Null, |p| p.tenant.clone().into()));
+        record.insert(
+            "tenant".into(),
+            e.principal.map_or(Value::Null, |p| p.tenant.clone().into()),
+        );
         record.insert("policy_version".into(), e.policy_version.into());
         record.insert(
             "action".into(),
@@ -95,9 +109,15 @@ impl AuditLog {
             },
         );
         record.insert("decision".into(), e.decision.into());
-        record.insert("rationale".into(), serde_json::json!({"reason": e.reason, "policy_ids": e.policy_ids}));
+        record.insert(
+            "rationale".into(),
+            serde_json::json!({"reason": e.reason, "policy_ids": e.policy_ids}),
+        );
         record.insert("executed".into(), e.executed.into());
-        record.insert("result".into(), e.result.as_ref().map_or(Value::Null, redact));
+        record.insert(
+            "result".into(),
+            e.result.as_ref().map_or(Value::Null, redact),
+        );
         // Test hook: a gateway that forgets evidence, so the harness can prove `evidence_missing`.
         for field in &self.omit_fields {
             record.remove(field);
@@ -114,9 +134,15 @@ impl AuditLog {
         }
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
         index.order.push_back(e.correlation_id.to_owned());
-        index.by_correlation.entry(e.correlation_id.to_owned()).or_default().push(record);
+        index
+            .by_correlation
+            .entry(e.correlation_id.to_owned())
+            .or_default()
+            .push(record);
         while index.order.len() > self.capacity {
-            let Some(oldest) = index.order.pop_front() else { break };
+            let Some(oldest) = index.order.pop_front() else {
+                break;
+            };
             // Records of one correlation id are appended in order, so the oldest is first.
             if let Some(list) = index.by_correlation.get_mut(&oldest) {
                 list.remove(0);
@@ -129,7 +155,11 @@ impl AuditLog {
 
     pub fn by_correlation(&self, id: &str) -> Vec<Value> {
         let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
-        index.by_correlation.get(id).map(|l| l.iter().map(|r| (**r).clone()).collect()).unwrap_or_default()
+        index
+            .by_correlation
+            .get(id)
+            .map(|l| l.iter().map(|r| (**r).clone()).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -153,7 +183,11 @@ pub fn redact(value: &Value) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let v = if SECRET_KEY.is_match(k) && !v.is_null() { REDACTED.into() } else { redact(v) };
+                    let v = if SECRET_KEY.is_match(k) && !v.is_null() {
+                        REDACTED.into()
+                    } else {
+                        redact(v)
+                    };
                     (k.clone(), v)
                 })
                 .collect(),
@@ -177,12 +211,15 @@ mod tests {
             "nested": {"Password": "x", "note": "Bearer abc.def"},
             "list": ["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig", "plain"],
         }));
-        assert_eq!(out, json!({
-            "title": "printer",
-            "api_key": REDACTED,
-            "nested": {"Password": REDACTED, "note": REDACTED},
-            "list": [REDACTED, "plain"],
-        }));
+        assert_eq!(
+            out,
+            json!({
+                "title": "printer",
+                "api_key": REDACTED,
+                "nested": {"Password": REDACTED, "note": REDACTED},
+                "list": [REDACTED, "plain"],
+            })
+        );
     }
 
     #[test]

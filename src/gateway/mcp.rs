@@ -35,19 +35,25 @@ const MAX_HISTORY: usize = 100;
 /// Per-session call history (tools executed, oldest first), bounded in sessions and length.
 #[derive(Default)]
 pub struct Sessions {
-    inner: Mutex<(HashMap<String, Vec<String>>, VecDeque<String>)>,
+    inner: Mutex<SessionTable>,
+}
+
+#[derive(Default)]
+struct SessionTable {
+    history: HashMap<String, Vec<String>>,
+    /// Creation order, to drop the oldest session first.
+    order: VecDeque<String>,
 }
 
 impl Sessions {
     pub fn create(&self) -> String {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (map, order) = &mut *g;
-        map.insert(id.clone(), Vec::new());
-        order.push_back(id.clone());
-        while order.len() > MAX_SESSIONS {
-            if let Some(old) = order.pop_front() {
-                map.remove(&old);
+        g.history.insert(id.clone(), Vec::new());
+        g.order.push_back(id.clone());
+        while g.order.len() > MAX_SESSIONS {
+            if let Some(old) = g.order.pop_front() {
+                g.history.remove(&old);
             }
         }
         id
@@ -55,13 +61,13 @@ impl Sessions {
 
     pub fn history(&self, id: &str) -> Vec<String> {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.0.get(id).cloned().unwrap_or_default()
+        g.history.get(id).cloned().unwrap_or_default()
     }
 
     fn push(&self, id: &str, tool: &str) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         // Only sessions this gateway issued carry history; an unknown id behaves like no session.
-        if let Some(h) = g.0.get_mut(id) {
+        if let Some(h) = g.history.get_mut(id) {
             if h.len() >= MAX_HISTORY {
                 h.remove(0);
             }
@@ -71,7 +77,7 @@ impl Sessions {
 
     pub fn end(&self, id: &str) -> bool {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.0.remove(id).is_some()
+        g.history.remove(id).is_some()
     }
 }
 
@@ -88,20 +94,38 @@ fn rpc_error(id: &Value, code: i64, message: &str, data: Option<Value>) -> Value
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// `POST /mcp`.
-pub async fn handle(State(st): State<Arc<GatewayState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle(
+    State(st): State<Arc<GatewayState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let is_json = header_str(&headers, header::CONTENT_TYPE.as_str())
         .and_then(|ct| ct.split(';').next())
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
-        let body = rpc_error(&Value::Null, -32600, "Content-Type must be application/json", None);
+        let body = rpc_error(
+            &Value::Null,
+            -32600,
+            "Content-Type must be application/json",
+            None,
+        );
         return json_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, &body);
     }
     let message: Value = match serde_json::from_slice(&body) {
@@ -112,14 +136,26 @@ pub async fn handle(State(st): State<Arc<GatewayState>>, headers: HeaderMap, bod
         }
     };
     let Some(obj) = message.as_object() else {
-        let body = rpc_error(&Value::Null, -32600, "expected one JSON-RPC object (batches are not supported)", None);
+        let body = rpc_error(
+            &Value::Null,
+            -32600,
+            "expected one JSON-RPC object (batches are not supported)",
+            None,
+        );
         return json_response(StatusCode::BAD_REQUEST, &body);
     };
     let id = obj.get("id").cloned();
     let method = obj.get("method").and_then(Value::as_str);
-    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") || (method.is_none() && id.is_some()) {
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0")
+        || (method.is_none() && id.is_some())
+    {
         // A response from the client (result/error with an id) is not something we asked for.
-        let body = rpc_error(id.as_ref().unwrap_or(&Value::Null), -32600, "invalid JSON-RPC 2.0 request", None);
+        let body = rpc_error(
+            id.as_ref().unwrap_or(&Value::Null),
+            -32600,
+            "invalid JSON-RPC 2.0 request",
+            None,
+        );
         return json_response(StatusCode::BAD_REQUEST, &body);
     }
     let (Some(method), Some(id)) = (method, id) else {
@@ -130,8 +166,14 @@ pub async fn handle(State(st): State<Arc<GatewayState>>, headers: HeaderMap, bod
 
     match method {
         "initialize" => {
-            let requested = params.get("protocolVersion").and_then(Value::as_str).unwrap_or("");
-            let version = SUPPORTED_VERSIONS.iter().find(|v| **v == requested).unwrap_or(&SUPPORTED_VERSIONS[1]);
+            let requested = params
+                .get("protocolVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let version = SUPPORTED_VERSIONS
+                .iter()
+                .find(|v| **v == requested)
+                .unwrap_or(&SUPPORTED_VERSIONS[1]);
             let session = st.sessions.create();
             let result = json!({
                 "protocolVersion": version,
@@ -146,12 +188,20 @@ pub async fn handle(State(st): State<Arc<GatewayState>>, headers: HeaderMap, bod
             response
         }
         "ping" => json_response(StatusCode::OK, &rpc_result(&id, json!({}))),
-        "tools/list" => json_response(StatusCode::OK, &rpc_result(&id, json!({"tools": st.catalog.list()}))),
+        "tools/list" => json_response(
+            StatusCode::OK,
+            &rpc_result(&id, json!({"tools": st.catalog.list()})),
+        ),
         "tools/call" => {
             let correlation_id = header_str(&headers, "x-request-id")
                 .filter(|v| v.len() <= 200)
                 .map(str::to_owned)
-                .or_else(|| params.pointer("/_meta/correlation_id").and_then(Value::as_str).map(str::to_owned))
+                .or_else(|| {
+                    params
+                        .pointer("/_meta/correlation_id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
                 .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
             let body = call_tool(&st, &headers, &id, &params, &correlation_id);
             let mut response = json_response(StatusCode::OK, &body);
@@ -188,17 +238,33 @@ struct Refusal {
 
 impl Refusal {
     fn new(code: i64, decision: Option<&'static str>, reason: &str, message: String) -> Refusal {
-        Refusal { code, decision, reason: reason.to_owned(), policy_ids: vec![], message, extra: Map::new() }
+        Refusal {
+            code,
+            decision,
+            reason: reason.to_owned(),
+            policy_ids: vec![],
+            message,
+            extra: Map::new(),
+        }
     }
 }
 
 /// The tools/call pipeline: authenticate → revocation → quota → params → schema → Cedar →
 /// confirmation → execute. Every exit writes exactly one audit record.
-fn call_tool(st: &GatewayState, headers: &HeaderMap, id: &Value, params: &Value, correlation_id: &str) -> Value {
+fn call_tool(
+    st: &GatewayState,
+    headers: &HeaderMap,
+    id: &Value,
+    params: &Value,
+    correlation_id: &str,
+) -> Value {
     let bundle = st.bundle();
     let version = bundle.version.as_str();
     let session_id = header_str(headers, SESSION_HEADER);
-    let synthetic = matches!(header_str(headers, "x-gateprobe-synthetic"), Some("1" | "true"));
+    let synthetic = matches!(
+        header_str(headers, "x-gateprobe-synthetic"),
+        Some("1" | "true")
+    );
     let tool_name = params.get("name").and_then(Value::as_str);
     let empty = json!({});
     let arguments = params.get("arguments").unwrap_or(&empty);
@@ -234,7 +300,15 @@ fn call_tool(st: &GatewayState, headers: &HeaderMap, id: &Value, params: &Value,
     let principal = match st.tokens.authenticate(header_str(headers, "authorization")) {
         Ok(p) => p,
         Err(e) => {
-            return refuse(None, Refusal::new(-32001, Some("deny"), "unauthenticated", format!("unauthenticated: {e}")));
+            return refuse(
+                None,
+                Refusal::new(
+                    -32001,
+                    Some("deny"),
+                    "unauthenticated",
+                    format!("unauthenticated: {e}"),
+                ),
+            );
         }
     };
     let who = Some(&principal);
@@ -247,29 +321,55 @@ fn call_tool(st: &GatewayState, headers: &HeaderMap, id: &Value, params: &Value,
             Exhausted::Subject => "subject",
             Exhausted::Tenant => "tenant",
         };
-        let mut r = Refusal::new(-32006, Some("rate_limited"), "rate_limited", format!("rate_limited: {scope} quota exhausted"));
+        let mut r = Refusal::new(
+            -32006,
+            Some("rate_limited"),
+            "rate_limited",
+            format!("rate_limited: {scope} quota exhausted"),
+        );
         r.extra.insert("scope".into(), scope.into());
         return refuse(who, r);
     }
     let Some(name) = tool_name else {
-        return refuse(who, Refusal::new(-32602, None, "invalid_request", "params.name must be a string".into()));
+        return refuse(
+            who,
+            Refusal::new(
+                -32602,
+                None,
+                "invalid_request",
+                "params.name must be a string".into(),
+            ),
+        );
     };
     if !arguments.is_object() || !meta.is_object() {
         let msg = "params.arguments and params._meta must be objects".into();
         return refuse(who, Refusal::new(-32602, None, "invalid_request", msg));
     }
     let Some(tool) = st.catalog.get(name) else {
-        return refuse(who, Refusal::new(-32602, None, "unknown_tool", format!("unknown tool: {name}")));
+        return refuse(
+            who,
+            Refusal::new(
+                -32602,
+                None,
+                "unknown_tool",
+                format!("unknown tool: {name}"),
+            ),
+        );
     };
     if let Err(problem) = tool.check_arguments(arguments) {
         let msg = format!("invalid_parameters: {problem}");
-        return refuse(who, Refusal::new(-32004, Some("deny"), "invalid_parameters", msg));
+        return refuse(
+            who,
+            Refusal::new(-32004, Some("deny"), "invalid_parameters", msg),
+        );
     }
 
     let untrusted = meta
         .pointer("/context/untrusted")
         .is_some_and(|v| !(v.is_null() || v == &json!(false) || v == &json!("")));
-    let history = session_id.map(|s| st.sessions.history(s)).unwrap_or_default();
+    let history = session_id
+        .map(|s| st.sessions.history(s))
+        .unwrap_or_default();
     let mut workspace = st.workspace.lock().unwrap_or_else(|p| p.into_inner());
     let resource = workspace.resource(name, arguments, &principal);
     let authz = bundle.authorize(&AuthzRequest {
@@ -303,10 +403,23 @@ fn call_tool(st: &GatewayState, headers: &HeaderMap, id: &Value, params: &Value,
                 summary.push_str(" (requested while untrusted input was present)");
             }
             let confirmation_id = st.confirmations.issue(bound);
-            let mut r = Refusal::new(-32005, Some("confirm"), "confirmation_required", format!("confirmation_required: {summary}"));
+            let mut r = Refusal::new(
+                -32005,
+                Some("confirm"),
+                "confirmation_required",
+                format!("confirmation_required: {summary}"),
+            );
             r.policy_ids = policy_ids;
-            r.policy_ids.push(if untrusted { "gateway:untrusted-irreversible" } else { "gateway:irreversible" }.into());
-            r.extra.insert("confirmation_id".into(), confirmation_id.into());
+            r.policy_ids.push(
+                if untrusted {
+                    "gateway:untrusted-irreversible"
+                } else {
+                    "gateway:irreversible"
+                }
+                .into(),
+            );
+            r.extra
+                .insert("confirmation_id".into(), confirmation_id.into());
             r.extra.insert("summary".into(), summary.into());
             return refuse(who, r);
         }
