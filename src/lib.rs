@@ -5,12 +5,14 @@
 //! → `compare` (snapshots, state, regressions) → `report` / `metrics` / `alert`.
 //! The reference gateway (`gateway`) is a separate tree, reached only over HTTP.
 
+pub mod alert;
 pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod decision;
 pub mod execute;
 pub mod gateway;
+pub mod metrics;
 pub mod outcome;
 pub mod plan;
 pub mod secret;
@@ -82,7 +84,11 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, RunError> {
 }
 
 /// One pass: connects to the target the config names, runs, and disconnects.
-pub async fn run(loaded: &Loaded, filter: &Filter, progress: &(dyn Fn(&ScenarioResult) + Sync)) -> Result<RunSummary, RunError> {
+pub async fn run(
+    loaded: &Loaded,
+    filter: &Filter,
+    progress: &(dyn Fn(&ScenarioResult) + Sync),
+) -> Result<RunSummary, RunError> {
     let target = Target::connect(&loaded.config).await?;
     let summary = run_on(&target, loaded, filter, progress).await;
     target.shutdown().await;
