@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod plan;
 pub mod secret;
+pub mod serve;
 pub mod suite;
 pub mod target;
 pub mod verify;

@@ -51,5 +51,7 @@ fn grafana_dashboard_panels_all_query_prometheus() {
         }
     }
     let annotations = dashboard["annotations"]["list"].as_array().expect("annotations");
-    assert!(annotations.iter().any(|a| a["expr"].as_str().is_some_and(|e| e.contains("gateprobe_policy_version_info"))));
+    assert!(
+        annotations.iter().any(|a| a["expr"].as_str().is_some_and(|e| e.contains("gateprobe_policy_version_info")))
+    );
 }
