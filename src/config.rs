@@ -294,12 +294,7 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig {
-            concurrency: default_concurrency(),
-            timeout_ms: default_timeout_ms(),
-            requests_per_second: 0,
-            retries: 0,
-        }
+        RunConfig { concurrency: default_concurrency(), timeout_ms: default_timeout_ms(), requests_per_second: 0, retries: 0 }
     }
 }
 

@@ -56,9 +56,7 @@ impl Evidence {
 pub enum Lookup {
     Found(Evidence),
     /// Nothing by the deadline.
-    Missing {
-        waited: Duration,
-    },
+    Missing { waited: Duration },
     /// No audit source is configured.
     NotChecked,
 }
@@ -71,11 +69,7 @@ pub enum AuditSource {
 
 impl AuditSource {
     /// `embedded_base`: the embedded gateway's base URL, the default home of `/audit`.
-    pub fn new(
-        client: reqwest::Client,
-        config: &AuditConfig,
-        embedded_base: Option<String>,
-    ) -> Result<AuditSource, TargetError> {
+    pub fn new(client: reqwest::Client, config: &AuditConfig, embedded_base: Option<String>) -> Result<AuditSource, TargetError> {
         Ok(match config {
             AuditConfig::Http { url, records_pointer, timing } => {
                 let url = match (url, embedded_base) {
@@ -116,9 +110,7 @@ impl AuditSource {
         let mut answered = false;
         loop {
             match self.query(correlation_id).await {
-                Ok(records) if !records.is_empty() => {
-                    return Ok(Lookup::Found(Evidence { records, lag: start.elapsed() }));
-                }
+                Ok(records) if !records.is_empty() => return Ok(Lookup::Found(Evidence { records, lag: start.elapsed() })),
                 Ok(_) => answered = true,
                 Err(e) => last_error = Some(e),
             }
@@ -227,10 +219,7 @@ mod tests {
 
     #[test]
     fn evidence_fields_ignore_nulls() {
-        let e = Evidence {
-            records: vec![json!({"decision": "deny", "result": null, "executed": false})],
-            lag: Duration::ZERO,
-        };
+        let e = Evidence { records: vec![json!({"decision": "deny", "result": null, "executed": false})], lag: Duration::ZERO };
         assert_eq!(e.fields().into_iter().collect::<Vec<_>>(), ["decision", "executed"]);
         assert!(!e.executed());
     }
@@ -241,8 +230,7 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         std::fs::write(&path, "not json\n{\"correlation_id\":\"other\"}\n").unwrap();
         let timing = EvidenceTiming { initial_poll_ms: 5, deadline_ms: 1500 };
-        let config =
-            AuditConfig::JsonLines { path: path.clone(), correlation_pointer: "/correlation_id".into(), timing };
+        let config = AuditConfig::JsonLines { path: path.clone(), correlation_pointer: "/correlation_id".into(), timing };
         let source = AuditSource::new(reqwest::Client::new(), &config, None).unwrap();
         let writer = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -266,18 +254,10 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         std::fs::write(&path, "").unwrap();
         let timing = EvidenceTiming { initial_poll_ms: 5, deadline_ms: 60 };
-        let config = AuditConfig::JsonLines {
-            path: path.clone(),
-            correlation_pointer: "/correlation_id".into(),
-            timing: timing.clone(),
-        };
+        let config = AuditConfig::JsonLines { path: path.clone(), correlation_pointer: "/correlation_id".into(), timing: timing.clone() };
         let source = AuditSource::new(reqwest::Client::new(), &config, None).unwrap();
         assert!(matches!(source.lookup("gp-2").await.unwrap(), Lookup::Missing { .. }));
-        let config = AuditConfig::JsonLines {
-            path: dir.path().join("absent.jsonl"),
-            correlation_pointer: "/correlation_id".into(),
-            timing,
-        };
+        let config = AuditConfig::JsonLines { path: dir.path().join("absent.jsonl"), correlation_pointer: "/correlation_id".into(), timing };
         let source = AuditSource::new(reqwest::Client::new(), &config, None).unwrap();
         assert_eq!(source.lookup("gp-3").await.unwrap_err().kind(), "protocol");
     }
