@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod metrics;
 pub mod outcome;
 pub mod plan;
+pub mod report;
 pub mod secret;
 pub mod serve;
 pub mod suite;
