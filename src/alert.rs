@@ -75,6 +75,8 @@ impl Incidents {
         valid_for: Duration,
         generator_url: Option<&str>,
     ) -> Vec<Alert> {
+        // Cleared for longer than the window: the next failure is a new incident.
+        self.incidents.retain(|_, i| i.resolved_at.is_none_or(|t| now - t < INCIDENT_WINDOW));
         let mut groups: BTreeMap<Key, BTreeMap<String, String>> = BTreeMap::new();
         for r in open {
             let key = (
@@ -102,7 +104,6 @@ impl Incidents {
                 alerts.push(render(key, incident, now, generator_url));
             }
         }
-        self.incidents.retain(|_, i| i.resolved_at.is_none_or(|t| now - t < INCIDENT_WINDOW));
         alerts
     }
 

@@ -117,7 +117,9 @@ fn dashboard_exprs() -> Vec<String> {
             Value::Object(m) => {
                 for (k, v) in m {
                     match (k.as_str(), v) {
-                        ("expr", Value::String(e)) => out.push(e.replace("$__rate_interval", "1m").replace("$__interval", "15s")),
+                        ("expr", Value::String(e)) => {
+                            out.push(e.replace("$__rate_interval", "1m").replace("$__interval", "15s"))
+                        }
                         _ => walk(v, out),
                     }
                 }
@@ -165,7 +167,8 @@ async fn policy_change_alerts_in_alertmanager_and_resolves_when_fixed() {
     )
     .expect("write");
 
-    let mut env = Env { procs: Vec::new(), client: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap() };
+    let mut env =
+        Env { procs: Vec::new(), client: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap() };
     env.procs.push(Proc::start(
         "alertmanager",
         dir,
@@ -205,7 +208,11 @@ async fn policy_change_alerts_in_alertmanager_and_resolves_when_fixed() {
             (s["last_run"]["result"].is_string()).then_some(s)
         })
         .await;
-    let passing = status["scenarios"].as_array().expect("scenarios").iter().any(|s| s["scenario"] == reader_reads && s["outcome"] == "pass");
+    let passing = status["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .any(|s| s["scenario"] == reader_reads && s["outcome"] == "pass");
     assert!(passing, "{reader_reads} should pass at first: {status:#}\n{}", env.logs());
 
     // /metrics is clean under promtool.
