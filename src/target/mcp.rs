@@ -57,11 +57,11 @@ impl McpAdapter {
         if status.is_client_error() {
             return Ok(Session::default());
         }
-        let id = header(&response, SESSION_HEADER);
-        let message = read_message(response).await?;
         if !status.is_success() {
             return Err(CallError::Status(status.as_u16()));
         }
+        let id = header(&response, SESSION_HEADER);
+        let message = read_message(response).await?;
         if message.get("result").is_none() {
             return Err(CallError::Protocol("`initialize` returned no result".into()));
         }

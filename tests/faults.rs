@@ -1,0 +1,106 @@
+//! gateprobe under faults: a fault-injecting proxy (tests/support/fault_proxy.rs) between
+//! gateprobe and the real reference gateway. For every fault the outcome is `error` (or the
+//! right decision when the fault clears in time), never `pass` for a call that got no decision.
+
+mod support;
+
+use std::time::Duration;
+
+use gateprobe::outcome::Outcome;
+use support::fault_proxy::{Fault, FaultProxy};
+use support::*;
+
+/// Runs the read-and-delete suite through the proxy with `fault` set.
+async fn run_with(fault: Fault, timeout_ms: u64, deadline_ms: u64) -> gateprobe::outcome::RunSummary {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start_gateway().await;
+    let proxy = FaultProxy::start(&gateway.base_url()).await;
+    proxy.set(fault);
+    let config = mcp_config(dir.path(), &gateway, &proxy.url(), timeout_ms, deadline_ms);
+    let summary = run(config, vec![suite(dir.path(), "probe", READ_AND_DELETE)]).await;
+    gateway.shutdown().await;
+    summary
+}
+
+fn assert_all_error(summary: &gateprobe::outcome::RunSummary, kind: &str) {
+    for r in &summary.results {
+        assert_eq!((r.outcome, r.observed, r.error_kind), (Outcome::Error, None, Some(kind)), "{}: {:?}", r.scenario, r.message);
+    }
+    assert_eq!(summary.exit_code(), 3);
+}
+
+#[tokio::test]
+async fn faithful_proxy_passes() {
+    // The control: without a fault the same setup passes, so the faults below are what fails.
+    let summary = run_with(Fault::None, 2000, 1000).await;
+    assert!(summary.all_passed(), "{:?}", outcomes(&summary));
+}
+
+#[tokio::test]
+async fn accept_then_hang_is_a_timeout_error() {
+    assert_all_error(&run_with(Fault::Hang, 300, 200).await, "timeout");
+}
+
+#[tokio::test]
+async fn server_error_is_an_error_not_a_deny() {
+    assert_all_error(&run_with(Fault::Status(503), 2000, 200).await, "http_status");
+}
+
+#[tokio::test]
+async fn reset_mid_body_is_a_protocol_error() {
+    assert_all_error(&run_with(Fault::ResetMidBody, 2000, 200).await, "protocol");
+}
+
+#[tokio::test]
+async fn malformed_json_is_unparseable() {
+    assert_all_error(&run_with(Fault::MalformedJson, 2000, 200).await, "unparseable");
+}
+
+#[tokio::test]
+async fn json_without_a_decision_is_no_decision() {
+    assert_all_error(&run_with(Fault::NoDecision, 2000, 200).await, "no_decision");
+}
+
+#[tokio::test]
+async fn late_audit_record_within_the_deadline_passes() {
+    let summary = run_with(Fault::AuditLate(Duration::from_millis(300)), 2000, 2000).await;
+    assert!(summary.all_passed(), "{:?}", outcomes(&summary));
+    assert!(summary.results.iter().all(|r| r.evidence_lags.iter().all(|l| *l >= Duration::from_millis(250))));
+}
+
+#[tokio::test]
+async fn audit_record_beyond_the_deadline_is_evidence_missing() {
+    let summary = run_with(Fault::AuditLate(Duration::from_secs(30)), 2000, 300).await;
+    for r in &summary.results {
+        assert_eq!(r.outcome, Outcome::EvidenceMissing, "{}: {:?}", r.scenario, r.message);
+    }
+    assert_eq!(summary.exit_code(), 1);
+}
+
+#[tokio::test]
+async fn flapping_policy_version_does_not_change_decisions() {
+    let summary = run_with(Fault::FlapVersion("sha256:0000000000000000".into()), 2000, 1000).await;
+    assert!(summary.all_passed(), "{:?}", outcomes(&summary));
+}
+
+#[tokio::test]
+async fn slow_answers_pass_inside_the_timeout_and_error_beyond_it() {
+    let inside = run_with(Fault::Slow(Duration::from_millis(150)), 1500, 3000).await;
+    assert!(inside.all_passed(), "{:?}", outcomes(&inside));
+    let beyond = run_with(Fault::Slow(Duration::from_millis(600)), 400, 3000).await;
+    assert_all_error(&beyond, "timeout");
+}
+
+// Pins: retries may clear a transient fault, but a persistent one stays `error` after them.
+#[tokio::test]
+async fn retries_never_turn_a_persistent_error_into_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start_gateway().await;
+    let proxy = FaultProxy::start(&gateway.base_url()).await;
+    proxy.set(Fault::Status(502));
+    let mut config = mcp_config(dir.path(), &gateway, &proxy.url(), 2000, 200);
+    config.run.retries = 3;
+    let summary = run(config, vec![suite(dir.path(), "probe", READ_AND_DELETE)]).await;
+    assert_all_error(&summary, "http_status");
+    gateway.shutdown().await;
+}

@@ -1,0 +1,146 @@
+//! `gateprobe run` end to end against the real reference gateway over loopback HTTP: the
+//! bundled suites pass, and every way the monitor must be able to fail does fail.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use gateprobe::decision::Decision;
+use gateprobe::outcome::Outcome;
+use gateprobe::{LoadOptions, Loaded};
+use support::*;
+
+#[tokio::test]
+async fn bundled_suites_pass_and_cover_every_decision_kind() {
+    let loaded = gateprobe::load(&LoadOptions::default()).expect("bundled suites load");
+    let summary = gateprobe::run(&loaded, &Default::default(), &|_| {}).await.unwrap();
+    let failing: Vec<_> = summary.results.iter().filter(|r| r.outcome != Outcome::Pass).map(|r| (&r.scenario, &r.message)).collect();
+    assert!(failing.is_empty(), "bundled scenarios that did not pass: {failing:?}");
+    assert!(summary.results.len() >= 20);
+    let observed: BTreeSet<Decision> = summary.results.iter().filter_map(|r| r.observed).collect();
+    assert_eq!(observed, BTreeSet::from([Decision::Allow, Decision::Deny, Decision::Confirm]));
+    let reasons: BTreeSet<&str> = summary.results.iter().filter_map(|r| r.reason.as_deref()).collect();
+    for reason in ["missing_capability", "tenant_mismatch", "invalid_parameters", "confirmation_required", "revoked", "unauthenticated"] {
+        assert!(reasons.contains(reason), "no bundled scenario observed `{reason}`: {reasons:?}");
+    }
+    // Correlation ids are fresh for every call.
+    let ids: Vec<&String> = summary.results.iter().flat_map(|r| &r.correlation_ids).collect();
+    assert_eq!(ids.len(), ids.iter().collect::<BTreeSet<_>>().len());
+    assert_eq!(summary.exit_code(), 0);
+}
+
+// Pins: a wrong expectation is exit 1 and the console names the scenario and its line.
+#[test]
+fn flipped_expectation_exits_1_naming_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string("scenarios/documents.yaml").unwrap().replace(
+        "expect: { decision: deny, reason: missing_capability, evidence",
+        "expect: { decision: allow, evidence",
+    );
+    std::fs::write(dir.path().join("documents.yaml"), text).unwrap();
+    let out = gateprobe().args(["run", "--suites"]).arg(dir.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "stdout: {stdout}");
+    assert!(stdout.contains("reader cannot delete"), "{stdout}");
+    assert!(stdout.contains("expected allow, got deny"), "{stdout}");
+    assert!(stdout.contains("documents.yaml:12:5"), "{stdout}");
+    assert!(stdout.contains("5 passed, 1 failed"), "{stdout}");
+}
+
+// Pins: a gateway that is down is exit 3 with every scenario `error`, none a decision.
+#[tokio::test]
+async fn stopped_gateway_is_exit_3_and_every_scenario_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start_gateway().await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let config = mcp_config(dir.path(), &gateway, &dead, 2000, 200);
+    let summary = run(config, vec![suite(dir.path(), "probe", READ_AND_DELETE)]).await;
+    for r in &summary.results {
+        assert_eq!((r.outcome, r.observed, r.error_kind), (Outcome::Error, None, Some("connect")), "{r:?}");
+    }
+    assert_eq!(summary.exit_code(), 3);
+    gateway.shutdown().await;
+}
+
+// Pins: a gateway that stops writing a required audit field is `evidence_missing`, exit 1.
+#[tokio::test]
+async fn omitted_audit_field_is_evidence_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut loaded = gateprobe::load(&LoadOptions::default()).unwrap();
+    if let gateprobe::config::TargetConfig::Embedded(e) = &mut loaded.config.target {
+        e.omit_audit_fields = vec!["rationale".into()];
+    }
+    loaded.suites = vec![suite(dir.path(), "probe", READ_AND_DELETE)];
+    let summary = gateprobe::run(&loaded, &Default::default(), &|_| {}).await.unwrap();
+    let read = &summary.results[0];
+    assert_eq!(read.outcome, Outcome::EvidenceMissing, "{read:?}");
+    assert_eq!(read.missing_fields, ["rationale"]);
+    assert!(!read.evidence_fields.contains("rationale"));
+    // The deny scenario asks for no field: its record exists, so it still passes.
+    assert_eq!(summary.results[1].outcome, Outcome::Pass);
+    assert_eq!(summary.exit_code(), 1);
+}
+
+// Pins: with redaction off, the planted canary is found in clear and the outcome is `leak`.
+#[tokio::test]
+async fn disabled_redaction_is_a_leak() {
+    let mut loaded = gateprobe::load(&LoadOptions { suites: vec!["scenarios/support.yaml".into()], ..Default::default() }).unwrap();
+    let canary = |loaded: &Loaded| {
+        let s = loaded.suites[0].scenarios.iter().position(|s| s.name.contains("canary")).unwrap();
+        gateprobe::plan::Filter { suites: vec![], scenario: Some(loaded.suites[0].scenarios[s].name.clone()) }
+    };
+    let filter = canary(&loaded);
+    let clean = gateprobe::run(&loaded, &filter, &|_| {}).await.unwrap();
+    assert_eq!(outcomes(&clean), [(filter.scenario.clone().unwrap(), Outcome::Pass)]);
+    if let gateprobe::config::TargetConfig::Embedded(e) = &mut loaded.config.target {
+        e.disable_redaction = true;
+    }
+    let leaky = gateprobe::run(&loaded, &filter, &|_| {}).await.unwrap();
+    assert_eq!(leaky.results[0].outcome, Outcome::Leak, "{:?}", leaky.results[0]);
+    assert_eq!(leaky.exit_code(), 1);
+}
+
+// Pins: a denied call has no side effect, proven from the tool's own state; the confirmed
+// delete is the control that shows the check can see a deletion.
+#[tokio::test]
+async fn denied_delete_leaves_the_file_and_confirmed_delete_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start_gateway().await;
+    let config = mcp_config(dir.path(), &gateway, &gateway.base_url(), 5000, 2000);
+    let denied = r#"
+suite: deny
+scenarios:
+  - name: reader cannot delete the old page
+    identity: alice-reader
+    call: { tool: files.delete, arguments: { path: /docs/old.md } }
+    expect: { decision: deny }
+"#;
+    let confirmed = r#"
+suite: confirm
+scenarios:
+  - name: admin deletes the old page once confirmed
+    identity: bob-admin
+    call: { tool: files.delete, arguments: { path: /docs/old.md } }
+    expect: { decision: confirm, after_confirmation: allow }
+"#;
+    let client = reqwest::Client::new();
+    let token = gateway.mint_token("bob@example.com", "acme", &["admin".into()], std::time::Duration::from_secs(60));
+    let file_exists = || async {
+        let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "files.read", "arguments": {"path": "/docs/old.md"}}});
+        let answer: serde_json::Value = client.post(gateway.mcp_url()).bearer_auth(&token).json(&body).send().await.unwrap().json().await.unwrap();
+        assert!(answer.get("result").is_some(), "bob may read: {answer}");
+        answer["result"]["isError"] != serde_json::json!(true)
+    };
+    assert!(file_exists().await);
+    let summary = run(config.clone(), vec![suite(dir.path(), "deny", denied)]).await;
+    assert_eq!(summary.results[0].outcome, Outcome::Pass);
+    assert!(file_exists().await, "a denied delete must not remove the file");
+    let summary = run(config.clone(), vec![suite(dir.path(), "confirm", confirmed)]).await;
+    assert_eq!(summary.results[0].outcome, Outcome::Pass, "{:?}", summary.results[0]);
+    assert!(!file_exists().await, "the confirmed delete must remove the file");
+    gateway.shutdown().await;
+}
