@@ -199,6 +199,58 @@ pub fn compare(summary: &RunSummary, snapshots: &Snapshots, state: &State, defin
     comparison
 }
 
+/// Where the compare stage keeps its files (`--snapshots`, `--state`).
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    pub snapshots: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            snapshots: PathBuf::from(snapshot::DEFAULT_SNAPSHOT_DIR),
+            state: PathBuf::from(state::DEFAULT_STATE_PATH),
+        }
+    }
+}
+
+/// What the compare stage of a run produced.
+#[derive(Debug)]
+pub struct Compared {
+    pub comparison: Comparison,
+    /// Why the previous state was not used, if it was not (the run went on with an empty one).
+    pub state_warning: Option<state::StateWarning>,
+}
+
+/// The compare stage of a run: loads the snapshots and the previous state, compares, folds the
+/// run into the state and saves it. The state is saved whatever the gate says: it records what
+/// happened, not what was approved.
+pub fn compare_and_record(
+    summary: &RunSummary,
+    defined: &Defined,
+    options: &CompareOptions,
+) -> Result<Compared, CompareError> {
+    let snapshots = snapshot::load_dir(&options.snapshots)?;
+    let (mut state, state_warning) = state::load(&options.state);
+    let comparison = compare(summary, &snapshots, &state, defined);
+    state.record(summary, &comparison.regressions);
+    state::save(&options.state, &state)?;
+    Ok(Compared { comparison, state_warning })
+}
+
+/// What `snapshot review` shows and `snapshot accept` writes, from the last run's state (no
+/// gateway involved; see [`snapshot`]).
+pub fn plan_from_last_run(
+    defined: &Defined,
+    options: &CompareOptions,
+    selection: &snapshot::Selection,
+) -> Result<(snapshot::Plan, Option<state::StateWarning>), CompareError> {
+    let snapshots = snapshot::load_dir(&options.snapshots)?;
+    let (state, warning) = state::load(&options.state);
+    Ok((snapshot::plan(&snapshots, &state, defined, selection)?, warning))
+}
+
 impl Comparison {
     /// Whether the CI gate (`gateprobe run --ci`) passes: no unaccepted drift, no snapshot left
     /// without its scenario, and (in CI) no scenario without a snapshot.
