@@ -83,7 +83,7 @@ pub fn verify(scenario: &Scenario, execution: &Execution) -> Verdict {
         let expected = expected_decision(step, call);
         if reply.decision != expected {
             let reason = reply.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
-            return verdict.with(Outcome::Fail, format!("{}: expected {expected}, got {}{reason}", describe(call)));
+            return verdict.with(Outcome::Fail, format!("{}: expected {expected}, got {}{reason}", describe(call), reply.decision));
         }
         if let Some(want) = &step.expect.reason {
             if expected == step.expect.decision && !call.confirmed && reply.reason.as_deref() != Some(want) {

@@ -136,7 +136,8 @@ fn policy_update_reports_exactly_the_flipped_scenarios_and_accept_clears_the_gat
     assert_ne!(before, after);
     let out = stdout(&flipped);
     let headline = format!("policy {}→{}: ", short(&before[0]), short(&after[0]));
-    let line = out.lines().find(|l| l.trim_start().starts_with(&headline)).unwrap_or_else(|| panic!("{}", text(&flipped)));
+    let line =
+        out.lines().find(|l| l.trim_start().starts_with(&headline)).unwrap_or_else(|| panic!("{}", text(&flipped)));
     assert!(line.contains("2 scenarios flipped allow→deny"), "{line}");
     let mut listed: Vec<&str> = out
         .lines()
