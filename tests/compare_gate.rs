@@ -32,7 +32,7 @@ impl Workspace {
     /// Runs the binary in the workspace with the defaults a user gets there: `./gateprobe.yaml`,
     /// `./snapshots`, `./.gateprobe/state.json`.
     fn gateprobe(&self, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_gateprobe"))
+        Command::new(env!("CARGO_BIN_EXE_gateprobe"))
             .current_dir(self.dir.path())
             .args(args)
             .env("NO_COLOR", "1")
@@ -43,8 +43,7 @@ impl Workspace {
             .env_remove("GATEPROBE_SNAPSHOTS")
             .env_remove("GATEPROBE_CI")
             .output()
-            .unwrap();
-        out
+            .unwrap()
     }
 
     fn run_ci(&self) -> Output {
