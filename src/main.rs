@@ -99,7 +99,7 @@ async fn run(args: RunArgs) -> u8 {
     let compared = match compare::compare_and_record(&summary, &defined, &options) {
         Ok(c) => Some(c),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("{}", e.render());
             None
         }
     };
@@ -119,7 +119,7 @@ async fn run(args: RunArgs) -> u8 {
                     print!("{}", compare::snapshot::render_review(&plan, color));
                     diff = Some(compare::snapshot::render_review(&plan, false));
                 }
-                Err(e) => eprintln!("error: {e}"),
+                Err(e) => eprintln!("{}", e.render()),
             }
         }
     }
@@ -156,7 +156,7 @@ fn snapshot(args: &SnapshotArgs, accept: bool) -> u8 {
     let (plan, warning) = match compare::plan_from_last_run(&defined, &args.compare.options(), &selection) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("{}", e.render());
             return 2;
         }
     };
@@ -168,7 +168,7 @@ fn snapshot(args: &SnapshotArgs, accept: bool) -> u8 {
         return 0;
     }
     if let Err(e) = compare::snapshot::apply(&plan) {
-        eprintln!("error: {e}");
+        eprintln!("{}", e.render());
         return 2;
     }
     for change in &plan.changes {

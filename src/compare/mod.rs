@@ -293,12 +293,24 @@ pub enum CompareError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}:{line}:{column}: invalid snapshot: {message}\n  fix the file by hand, or delete it and run `gateprobe snapshot accept`", path.display())]
-    Snapshot { path: PathBuf, line: usize, column: usize, message: String },
-    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    /// A snapshot file that does not parse, positioned rustc-style by the crate's YAML reader
+    /// (its rendering starts with `error:` itself).
+    #[error("{0}")]
+    Snapshot(Box<crate::suite::Diagnostic>),
+    #[error("{}", .0.iter().map(CompareError::render).collect::<Vec<_>>().join("\n"))]
     Several(Vec<CompareError>),
     #[error("could not serialize {what}: {message}")]
     Serialize { what: &'static str, message: String },
+}
+
+impl CompareError {
+    /// The error as shown on the console: diagnostics carry their own `error:` heading.
+    pub fn render(&self) -> String {
+        match self {
+            CompareError::Snapshot(_) | CompareError::Several(_) => self.to_string(),
+            other => format!("error: {other}"),
+        }
+    }
 }
 
 /// Replaces `path` with `bytes` so that a reader (or a crash) sees either the old file or the new
