@@ -42,6 +42,55 @@ pub enum Command {
     },
     /// Run the reference gateway on its own.
     Gateway(crate::gateway::cli::GatewayArgs),
+    /// Review or accept the drift between the last run and the approved snapshots.
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+    },
+}
+
+/// Both work from the last run's state (`--state`), so they never call the gateway: run first.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Show, as a unified diff, what `accept` would change in `snapshots/`.
+    Review(SnapshotArgs),
+    /// Write the last run's results into `snapshots/` (atomically), and drop entries no
+    /// scenario references any more.
+    Accept(SnapshotArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub compare: CompareArgs,
+    /// Only these suites (by name).
+    #[arg(long = "suite", value_name = "NAME")]
+    pub suite: Vec<String>,
+    /// Only scenarios whose name contains this text.
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Colour on the console.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// Where snapshots and the run state live.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// Directory of approved snapshots, one `<suite>.yaml` per suite.
+    #[arg(long, value_name = "DIR", default_value = crate::compare::snapshot::DEFAULT_SNAPSHOT_DIR, env = "GATEPROBE_SNAPSHOTS")]
+    pub snapshots: PathBuf,
+    /// The run state file: last result and last passing policy version per scenario.
+    #[arg(long, value_name = "PATH", default_value = crate::compare::state::DEFAULT_STATE_PATH, env = "GATEPROBE_STATE")]
+    pub state: PathBuf,
+}
+
+impl CompareArgs {
+    pub fn options(&self) -> crate::compare::CompareOptions {
+        crate::compare::CompareOptions { snapshots: self.snapshots.clone(), state: self.state.clone() }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -80,6 +129,13 @@ pub struct RunArgs {
     /// Colour on the console.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// The CI gate: exit 1 on drift from the approved snapshots, on scenarios without a snapshot
+    /// and on snapshots no scenario references; failures already accepted in the snapshots do
+    /// not fail it (exit 3 still means no decision could be read).
+    #[arg(long, env = "GATEPROBE_CI")]
+    pub ci: bool,
+    #[command(flatten)]
+    pub compare: CompareArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

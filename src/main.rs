@@ -4,9 +4,11 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use gateprobe::cli::{Cli, ColorChoice, Command, LoadArgs, LogFormat, RunArgs, SchemaKind, ServeArgs};
+use gateprobe::cli::{
+    Cli, ColorChoice, Command, LoadArgs, LogFormat, RunArgs, SchemaKind, ServeArgs, SnapshotArgs, SnapshotCommand,
+};
 use gateprobe::plan::Filter;
-use gateprobe::{LoadOptions, report};
+use gateprobe::{LoadOptions, compare, report};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -25,6 +27,10 @@ async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Run(args) => run(args).await,
         Command::Serve(args) => serve(args).await,
+        Command::Snapshot { command } => match command {
+            SnapshotCommand::Review(args) => snapshot(&args, false),
+            SnapshotCommand::Accept(args) => snapshot(&args, true),
+        },
         Command::Lint(args) => lint(&args),
         Command::Schema { kind } => {
             let schema = match kind {
@@ -108,12 +114,44 @@ async fn run(args: RunArgs) -> u8 {
         }
     };
     progress.finish();
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    let color = use_color(args.color);
+    print!(
+        "{}",
+        report::console::render_with(&summary, report::console::ConsoleOptions { color, verbose: args.verbose })
+    );
+
+    // COMPARE: against the approved snapshots and the previous run's state. A broken snapshot
+    // file is bad input (exit 2), but the run's own reports are still written.
+    let defined = compare::defined_scenarios(&loaded.suites);
+    let options = args.compare.options();
+    let compared = match compare::compare_and_record(&summary, &defined, &options) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("{}", e.render());
+            None
+        }
     };
-    print!("{}", report::console::render_with(&summary, report::console::ConsoleOptions { color, verbose: args.verbose }));
+    let mut diff = None;
+    if let Some(c) = &compared {
+        if let Some(w) = &c.state_warning {
+            eprintln!("warning: {w}");
+        }
+        print!("{}", compare::regression::render(&c.comparison, color));
+        print!("{}", compare::regression::render_drift(&c.comparison, color));
+        if args.ci && !c.comparison.gate_passes(true) {
+            // What `snapshot accept` would write, from the state this run just saved.
+            let selection =
+                compare::snapshot::Selection { suites: args.suite.clone(), scenario: args.scenario.clone() };
+            match compare::plan_from_last_run(&defined, &options, &selection) {
+                Ok((plan, _)) => {
+                    print!("{}", compare::snapshot::render_review(&plan, color));
+                    diff = Some(compare::snapshot::render_review(&plan, false));
+                }
+                Err(e) => eprintln!("{}", e.render()),
+            }
+        }
+    }
+
     if let Err(e) = report::write_reports(&summary, &args.reports) {
         eprintln!("error: {e}");
         return 2;
@@ -124,7 +162,67 @@ async fn run(args: RunArgs) -> u8 {
     if let Err(e) = report::markdown::github_step_summary(&summary) {
         eprintln!("warning: could not write the GitHub step summary: {e}");
     }
-    summary.exit_code()
+    let Some(compared) = compared else { return 2 };
+    if let Err(e) = report::markdown::github_step_summary_comparison(&compared.comparison, diff.as_deref()) {
+        eprintln!("warning: could not write the GitHub step summary: {e}");
+    }
+    if args.ci { compared.comparison.ci_exit_code(&summary) } else { summary.exit_code() }
+}
+
+/// `snapshot review` / `snapshot accept`: from the last run's state, never the gateway. The suites
+/// are loaded only to know which scenarios exist (new ones, and snapshots left without one).
+fn snapshot(args: &SnapshotArgs, accept: bool) -> u8 {
+    let loaded = match gateprobe::load(&load_options(&args.load)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return e.exit_code();
+        }
+    };
+    let defined = compare::defined_scenarios(&loaded.suites);
+    let selection = compare::snapshot::Selection { suites: args.suite.clone(), scenario: args.scenario.clone() };
+    let (plan, warning) = match compare::plan_from_last_run(&defined, &args.compare.options(), &selection) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{}", e.render());
+            return 2;
+        }
+    };
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    if !accept {
+        print!("{}", compare::snapshot::render_review(&plan, use_color(args.color)));
+        return 0;
+    }
+    if let Err(e) = compare::snapshot::apply(&plan) {
+        eprintln!("{}", e.render());
+        return 2;
+    }
+    for change in &plan.changes {
+        let what = if change.new_text.is_none() { "deleted" } else { "wrote" };
+        println!(
+            "{what} {}: {} accepted, {} removed",
+            change.path.display(),
+            change.accepted.len(),
+            change.removed.len()
+        );
+    }
+    for (suite, scenario, why) in &plan.skipped {
+        println!("skipped {suite} › {scenario}: {why}");
+    }
+    if plan.changes.is_empty() {
+        println!("snapshots already match the last run");
+    }
+    0
+}
+
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
 }
 
 fn init_tracing(format: LogFormat) {

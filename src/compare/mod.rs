@@ -1,20 +1,88 @@
 //! COMPARE: a run against the approved snapshots and against the previous run's state;
 //! regressions attributed to the policy update that caused them.
+//!
+//! Two references, two questions:
+//! - the **snapshots** (`snapshots/<suite>.yaml`, checked in, changed only by
+//!   `gateprobe snapshot accept`) answer "is this what a human approved?" → [`Drift`];
+//! - the **run state** (`.gateprobe/state.json`, machine-local, rewritten by every run) answers
+//!   "what changed since it last worked, and which policy update did it?" → [`Regression`].
+//!
+//! The flow of one run: [`state::load`] and [`snapshot::load_dir`] → [`compare`] (pure) →
+//! [`state::State::record`] → [`state::save`]. `snapshot review` / `accept` never touch the
+//! gateway: they read the last run's observations from the state file (see [`snapshot::plan`]).
+
+pub mod regression;
+pub mod snapshot;
+pub mod state;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::decision::Decision;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, RunSummary, ScenarioResult};
+
+pub use regression::PolicyUpdate;
+pub use snapshot::Snapshots;
+pub use state::State;
 
 /// The stable, approved view of one scenario's result: what snapshots hold and drift compares.
 /// No timestamps, correlation ids, latencies or canary values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Observation {
     pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Sorted and deduplicated, so the YAML diff only moves when the set does.
+    #[serde(default)]
     pub evidence_fields: Vec<String>,
+    /// Provenance, not behaviour: the policy version the observation was made (or approved) under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_version: Option<String>,
+}
+
+impl Observation {
+    /// The stable part of a scenario result.
+    pub fn from_result(result: &ScenarioResult) -> Observation {
+        Observation {
+            outcome: result.outcome.as_str().to_string(),
+            decision: result.observed,
+            reason: result.reason.clone(),
+            // A BTreeSet is already sorted and unique.
+            evidence_fields: result.evidence_fields.iter().cloned().collect(),
+            policy_version: result.policy_version.clone(),
+        }
+    }
+
+    /// Whether two observations show the same *behaviour*; this is the definition of drift.
+    ///
+    /// Behaviour is what the gateway did and what it could prove: outcome, decision, reason and
+    /// the set of evidence fields. The policy version is deliberately left out: it identifies the
+    /// bundle, it is not a decision. A policy update that changes no decision (a comment, a new
+    /// rule for another tool, a reformatted file) gives a new content hash and must give no
+    /// drift; an update that does change a decision shows up through the decision, reason or
+    /// outcome, never through the hash. Evidence fields are compared as sets, so the order in
+    /// which a gateway writes its audit record does not matter.
+    pub fn same_behaviour(&self, other: &Observation) -> bool {
+        let set = |o: &Observation| o.evidence_fields.iter().cloned().collect::<BTreeSet<_>>();
+        self.outcome == other.outcome
+            && self.decision == other.decision
+            && self.reason == other.reason
+            && set(self) == set(other)
+    }
+
+    pub fn is_pass(&self) -> bool {
+        self.outcome == Outcome::Pass.as_str()
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.outcome == Outcome::Error.as_str()
+    }
 }
 
 /// A scenario that passed under one policy version and does not pass under the next.
@@ -41,6 +109,39 @@ pub struct Drift {
     pub now: Option<Observation>,
 }
 
+impl Drift {
+    /// "was → now" in one line, naming only what changed: `decision allow→deny`,
+    /// `evidence -rationale +result`, …
+    pub fn describe(&self) -> String {
+        let (Some(a), Some(n)) = (&self.approved, &self.now) else {
+            return match (&self.approved, &self.now) {
+                (None, _) => "no approved snapshot".to_string(),
+                _ => "no longer observed".to_string(),
+            };
+        };
+        let opt = |d: &Option<String>| d.clone().unwrap_or_else(|| "none".to_string());
+        let dec = |d: Option<Decision>| d.map_or("none".to_string(), |d| d.to_string());
+        let mut parts = Vec::new();
+        if a.outcome != n.outcome {
+            parts.push(format!("outcome {}→{}", a.outcome, n.outcome));
+        }
+        if a.decision != n.decision {
+            parts.push(format!("decision {}→{}", dec(a.decision), dec(n.decision)));
+        }
+        if a.reason != n.reason {
+            parts.push(format!("reason {}→{}", opt(&a.reason), opt(&n.reason)));
+        }
+        let was: BTreeSet<&String> = a.evidence_fields.iter().collect();
+        let now: BTreeSet<&String> = n.evidence_fields.iter().collect();
+        if was != now {
+            let mut ev: Vec<String> = was.difference(&now).map(|f| format!("-{f}")).collect();
+            ev.extend(now.difference(&was).map(|f| format!("+{f}")));
+            parts.push(format!("evidence {}", ev.join(" ")));
+        }
+        if parts.is_empty() { "no change".to_string() } else { parts.join(", ") }
+    }
+}
+
 /// Everything the comparison stage concluded about a run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Comparison {
@@ -52,4 +153,391 @@ pub struct Comparison {
     pub stale_snapshots: Vec<(String, String)>,
     /// Regressions since the previous run, grouped by the update that caused them.
     pub regressions: Vec<Regression>,
+    /// The regressions grouped by policy update, each with its one-line headline and whether
+    /// this run is the first to report it (alerts and the console announce an update once).
+    pub updates: Vec<PolicyUpdate>,
+    /// Policy versions seen during this run when there was more than one: replicas behind one
+    /// target disagree, or the policy changed mid-run. Most seen first.
+    pub policy_skew: Vec<String>,
+}
+
+/// Suite name → names of the scenarios it defines: what snapshots are checked against for
+/// staleness (a filtered run still knows every scenario of every suite).
+pub type Defined = BTreeMap<String, BTreeSet<String>>;
+
+/// Every scenario the loaded suites define.
+pub fn defined_scenarios(suites: &[crate::suite::Suite]) -> Defined {
+    suites.iter().map(|s| (s.name.clone(), s.scenarios.iter().map(|sc| sc.name.clone()).collect())).collect()
+}
+
+/// COMPARE: pure. `state` is the state *before* this run (call [`State::record`] afterwards).
+///
+/// Scenarios whose outcome is `error` produce neither drift nor a regression: no decision was
+/// read, so there is no behaviour to compare; they are the exit code 3's business.
+pub fn compare(summary: &RunSummary, snapshots: &Snapshots, state: &State, defined: &Defined) -> Comparison {
+    let mut comparison = Comparison::default();
+    for result in summary.results.iter().filter(|r| r.outcome != Outcome::Error) {
+        let now = Observation::from_result(result);
+        match snapshots.get(&result.suite, &result.scenario) {
+            None => comparison.new_scenarios.push((result.suite.clone(), result.scenario.clone())),
+            Some(approved) if !approved.same_behaviour(&now) => comparison.drift.push(Drift {
+                suite: result.suite.clone(),
+                scenario: result.scenario.clone(),
+                approved: Some(approved.clone()),
+                now: Some(now),
+            }),
+            Some(_) => {}
+        }
+    }
+    comparison.stale_snapshots = snapshots.stale(defined);
+    comparison.regressions = regression::detect(summary, state);
+    comparison.updates = regression::group(&comparison.regressions, state);
+    let versions = summary.policy_versions();
+    if versions.len() > 1 {
+        comparison.policy_skew = versions;
+    }
+    comparison
+}
+
+/// Where the compare stage keeps its files (`--snapshots`, `--state`).
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    pub snapshots: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            snapshots: PathBuf::from(snapshot::DEFAULT_SNAPSHOT_DIR),
+            state: PathBuf::from(state::DEFAULT_STATE_PATH),
+        }
+    }
+}
+
+/// What the compare stage of a run produced.
+#[derive(Debug)]
+pub struct Compared {
+    pub comparison: Comparison,
+    /// Why the previous state was not used, if it was not (the run went on with an empty one).
+    pub state_warning: Option<state::StateWarning>,
+}
+
+/// The compare stage of a run: loads the snapshots and the previous state, compares, folds the
+/// run into the state and saves it. The state is saved whatever the gate says: it records what
+/// happened, not what was approved.
+pub fn compare_and_record(
+    summary: &RunSummary,
+    defined: &Defined,
+    options: &CompareOptions,
+) -> Result<Compared, CompareError> {
+    let snapshots = snapshot::load_dir(&options.snapshots)?;
+    let (mut state, state_warning) = state::load(&options.state);
+    let comparison = compare(summary, &snapshots, &state, defined);
+    state.record(summary, &comparison.regressions);
+    state::save(&options.state, &state)?;
+    Ok(Compared { comparison, state_warning })
+}
+
+/// What `snapshot review` shows and `snapshot accept` writes, from the last run's state (no
+/// gateway involved; see [`snapshot`]).
+pub fn plan_from_last_run(
+    defined: &Defined,
+    options: &CompareOptions,
+    selection: &snapshot::Selection,
+) -> Result<(snapshot::Plan, Option<state::StateWarning>), CompareError> {
+    let snapshots = snapshot::load_dir(&options.snapshots)?;
+    let (state, warning) = state::load(&options.state);
+    Ok((snapshot::plan(&snapshots, &state, defined, selection)?, warning))
+}
+
+impl Comparison {
+    /// Whether the CI gate (`gateprobe run --ci`) passes: no unaccepted drift, no snapshot left
+    /// without its scenario, and (in CI) no scenario without a snapshot.
+    ///
+    /// A regression is always drift too unless the snapshot already approves the new behaviour,
+    /// so "no drift" covers "no unaccepted regression".
+    pub fn gate_passes(&self, ci: bool) -> bool {
+        self.drift.is_empty() && self.stale_snapshots.is_empty() && (!ci || self.new_scenarios.is_empty())
+    }
+
+    /// The exit code of `gateprobe run --ci`. The snapshots are the gate's reference: a failure
+    /// that was reviewed and accepted (an intended policy change whose suite update follows)
+    /// does not fail it, anything not accepted does (1). Scenarios that read no decision still
+    /// give 3: trouble cannot be accepted.
+    pub fn ci_exit_code(&self, summary: &RunSummary) -> u8 {
+        if !self.gate_passes(true) {
+            1
+        } else if summary.results.iter().any(|r| r.outcome == Outcome::Error) {
+            3
+        } else {
+            0
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.drift.is_empty()
+            && self.new_scenarios.is_empty()
+            && self.stale_snapshots.is_empty()
+            && self.regressions.is_empty()
+            && self.policy_skew.is_empty()
+    }
+}
+
+/// Why comparing could not be done: the harness's own trouble, never a scenario's.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A snapshot file that does not parse, positioned rustc-style by the crate's YAML reader
+    /// (its rendering starts with `error:` itself).
+    #[error("{0}")]
+    Snapshot(Box<crate::suite::Diagnostic>),
+    #[error("{}", .0.iter().map(CompareError::render).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<CompareError>),
+    #[error("could not serialize {what}: {message}")]
+    Serialize { what: &'static str, message: String },
+}
+
+impl CompareError {
+    /// The error as shown on the console: diagnostics carry their own `error:` heading.
+    pub fn render(&self) -> String {
+        match self {
+            CompareError::Snapshot(_) | CompareError::Several(_) => self.to_string(),
+            other => format!("error: {other}"),
+        }
+    }
+}
+
+/// Replaces `path` with `bytes` so that a reader (or a crash) sees either the old file or the new
+/// one, never a mix: a temporary file in the same directory (rename is atomic only within one
+/// file system), fsync'd before the rename so the rename cannot land before the data, then the
+/// directory fsync'd so the rename itself survives a power loss.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CompareError> {
+    let io = |source| CompareError::Io { path: path.to_path_buf(), source };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let mut tmp = tempfile::Builder::new().prefix(".gateprobe-").suffix(".tmp").tempfile_in(&dir).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    sync_dir(&dir).map_err(io)
+}
+
+/// Removes `path` (a snapshot of a deleted suite) durably; a missing file is already removed.
+pub fn remove_durably(path: &Path) -> Result<(), CompareError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(CompareError::Io { path: path.to_path_buf(), source }),
+    }
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => {
+            sync_dir(d).map_err(|source| CompareError::Io { path: d.to_path_buf(), source })
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    // Windows cannot open a directory as a file; its rename is durable enough for a cache.
+    Ok(())
+}
+
+/// `sha256:3f2a91c0…`: enough of a content hash to tell versions apart in one line.
+pub fn short_version(version: Option<&str>) -> String {
+    let Some(v) = version else { return "unknown".to_string() };
+    let (prefix, hash) = match v.split_once(':') {
+        Some((p, h)) => (format!("{p}:"), h),
+        None => (String::new(), v),
+    };
+    if hash.chars().count() > 8 {
+        format!("{prefix}{}…", hash.chars().take(8).collect::<String>())
+    } else {
+        v.to_string()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::suite::Location;
+
+    /// A hand-built result: the compare stage needs nothing of a real run.
+    pub fn result(
+        suite: &str,
+        scenario: &str,
+        outcome: Outcome,
+        decision: Option<Decision>,
+        version: &str,
+    ) -> ScenarioResult {
+        ScenarioResult {
+            suite: suite.into(),
+            scenario: scenario.into(),
+            file: PathBuf::from(format!("scenarios/{suite}.yaml")),
+            location: Location { line: 5, column: 5 },
+            identity: "alice-reader".into(),
+            tool: "files.read".into(),
+            outcome,
+            message: None,
+            expected: Decision::Allow,
+            observed: decision,
+            expected_reason: None,
+            reason: None,
+            evidence_fields: ["action", "decision", "identity", "policy_version", "rationale", "tenant"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            missing_fields: Vec::new(),
+            policy_version: Some(version.into()),
+            error_kind: None,
+            calls: 1,
+            correlation_ids: vec!["0190-abc".into()],
+            duration: Duration::from_millis(3),
+            latencies: vec![Duration::from_millis(2)],
+            evidence_lags: Vec::new(),
+        }
+    }
+
+    pub fn summary(results: Vec<ScenarioResult>) -> RunSummary {
+        RunSummary {
+            started_at: "2025-01-01T00:00:00Z".into(),
+            duration: Duration::from_millis(10),
+            target: "embedded http://127.0.0.1:1".into(),
+            results,
+        }
+    }
+
+    pub fn defined(pairs: &[(&str, &str)]) -> Defined {
+        let mut d = Defined::new();
+        for (s, n) in pairs {
+            d.entry(s.to_string()).or_default().insert(n.to_string());
+        }
+        d
+    }
+
+    pub const V1: &str = "sha256:3f2a91c0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    pub const V2: &str = "sha256:91c0d4e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn policy_version_alone_is_not_drift() {
+        let a = Observation::from_result(&result("d", "s", Outcome::Pass, Some(Decision::Allow), V1));
+        let b = Observation::from_result(&result("d", "s", Outcome::Pass, Some(Decision::Allow), V2));
+        assert!(a.same_behaviour(&b));
+    }
+
+    #[test]
+    fn decision_reason_outcome_and_evidence_set_are_drift() {
+        let base = result("d", "s", Outcome::Pass, Some(Decision::Allow), V1);
+        let a = Observation::from_result(&base);
+        let mut r = base.clone();
+        r.observed = Some(Decision::Deny);
+        assert!(!a.same_behaviour(&Observation::from_result(&r)));
+        let mut r = base.clone();
+        r.reason = Some("missing_capability".into());
+        assert!(!a.same_behaviour(&Observation::from_result(&r)));
+        let mut r = base.clone();
+        r.outcome = Outcome::EvidenceMissing;
+        assert!(!a.same_behaviour(&Observation::from_result(&r)));
+        let mut r = base.clone();
+        r.evidence_fields.remove("rationale");
+        assert!(!a.same_behaviour(&Observation::from_result(&r)));
+        // Order of evidence fields is not behaviour.
+        let mut reordered = a.clone();
+        reordered.evidence_fields.reverse();
+        assert!(a.same_behaviour(&reordered));
+    }
+
+    #[test]
+    fn compare_finds_drift_new_and_stale_and_ignores_errors() {
+        let mut snaps = Snapshots::default();
+        let ok = result("documents", "reader reads", Outcome::Pass, Some(Decision::Allow), V1);
+        snaps.insert("documents", "reader reads", Observation::from_result(&ok));
+        snaps.insert("documents", "gone", Observation::from_result(&ok));
+        snaps.insert("documents", "flaky transport", Observation::from_result(&ok));
+        let mut flipped = ok.clone();
+        flipped.outcome = Outcome::Fail;
+        flipped.observed = Some(Decision::Deny);
+        flipped.policy_version = Some(V2.into());
+        let mut errored = result("documents", "flaky transport", Outcome::Error, None, V2);
+        errored.policy_version = None;
+        let new = result("documents", "brand new", Outcome::Pass, Some(Decision::Allow), V2);
+        let run = summary(vec![flipped, errored.clone(), new]);
+        let d = defined(&[("documents", "reader reads"), ("documents", "flaky transport"), ("documents", "brand new")]);
+        let c = compare(&run, &snaps, &State::default(), &d);
+        assert_eq!(c.drift.len(), 1);
+        assert_eq!(c.drift[0].describe(), "outcome pass→fail, decision allow→deny");
+        assert_eq!(c.new_scenarios, vec![("documents".to_string(), "brand new".to_string())]);
+        assert_eq!(c.stale_snapshots, vec![("documents".to_string(), "gone".to_string())]);
+        assert!(!c.gate_passes(false));
+        // Only the error: gate fine, exit 3.
+        let c = compare(&summary(vec![errored]), &snaps, &State::default(), &d);
+        assert!(c.drift.is_empty());
+    }
+
+    #[test]
+    fn unchanged_behaviour_under_a_new_policy_passes_the_gate() {
+        let mut snaps = Snapshots::default();
+        let ok = result("documents", "reader reads", Outcome::Pass, Some(Decision::Allow), V1);
+        snaps.insert("documents", "reader reads", Observation::from_result(&ok));
+        let now = result("documents", "reader reads", Outcome::Pass, Some(Decision::Allow), V2);
+        let run = summary(vec![now]);
+        let c = compare(&run, &snaps, &State::default(), &defined(&[("documents", "reader reads")]));
+        assert!(c.is_empty(), "{c:?}");
+        assert_eq!(c.ci_exit_code(&run), 0);
+    }
+
+    #[test]
+    fn new_scenarios_fail_only_in_ci() {
+        let run = summary(vec![result("documents", "n", Outcome::Pass, Some(Decision::Allow), V1)]);
+        let c = compare(&run, &Snapshots::default(), &State::default(), &defined(&[("documents", "n")]));
+        assert!(c.gate_passes(false));
+        assert!(!c.gate_passes(true));
+        assert_eq!(c.ci_exit_code(&run), 1);
+    }
+
+    #[test]
+    fn policy_skew_lists_every_version_seen() {
+        let run = summary(vec![
+            result("d", "a", Outcome::Pass, Some(Decision::Allow), V1),
+            result("d", "b", Outcome::Pass, Some(Decision::Allow), V1),
+            result("d", "c", Outcome::Pass, Some(Decision::Allow), V2),
+        ]);
+        let c = compare(&run, &Snapshots::default(), &State::default(), &Defined::new());
+        assert_eq!(c.policy_skew, vec![V1.to_string(), V2.to_string()]);
+    }
+
+    #[test]
+    fn short_version_keeps_the_prefix() {
+        assert_eq!(short_version(Some(V1)), "sha256:3f2a91c0…");
+        assert_eq!(short_version(Some("v1")), "v1");
+        assert_eq!(short_version(None), "unknown");
+    }
+
+    #[test]
+    fn write_atomic_replaces_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.json");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let names: Vec<_> =
+            std::fs::read_dir(dir.path().join("sub")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+    }
 }

@@ -189,7 +189,10 @@ pub fn github_step_summary(summary: &RunSummary) -> Result<bool, ReportError> {
 
 /// [`github_step_summary`] with the environment lookup given, so tests need not touch the
 /// process environment.
-pub fn github_step_summary_with(summary: &RunSummary, env: impl Fn(&str) -> Option<OsString>) -> Result<bool, ReportError> {
+pub fn github_step_summary_with(
+    summary: &RunSummary,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<bool, ReportError> {
     if env("GITHUB_ACTIONS").as_deref() != Some(std::ffi::OsStr::new("true")) {
         return Ok(false);
     }
@@ -202,6 +205,116 @@ pub fn github_step_summary_with(summary: &RunSummary, env: impl Fn(&str) -> Opti
     let mut text = render(summary);
     text.push('\n');
     file.write_all(text.as_bytes()).map_err(io)?;
+    Ok(true)
+}
+
+/// The compare stage's section of the summary: regressions grouped by policy update, drift from
+/// the approved snapshots, and (from `run --ci` when the gate fails) the snapshot diff.
+///
+/// ```markdown
+/// ### Regressions
+///
+/// - **policy `sha256:3f2a91c0…`→`sha256:91c0d4e2…`: 2 scenarios flipped allow→deny**
+///   - search › reader can search: allow→deny (fail)
+///
+/// ### Drift from the approved snapshots
+///
+/// | suite | scenario | approved → now |
+/// |---|---|---|
+/// | search | reader can search | outcome pass→fail, decision allow→deny |
+///
+/// <details><summary>What <code>gateprobe snapshot accept</code> would change</summary> … ```diff … </details>
+/// ```
+///
+/// Empty when there is nothing to say.
+pub fn comparison_section(comparison: &crate::compare::Comparison, diff: Option<&str>) -> String {
+    let mut out = String::new();
+    if !comparison.updates.is_empty() {
+        out.push_str("### Regressions\n\n");
+        for update in &comparison.updates {
+            let seen = if update.first_report { "" } else { " (reported before)" };
+            let _ = writeln!(out, "- **{}**{seen}", cell(&update.headline));
+            for r in comparison
+                .regressions
+                .iter()
+                .filter(|r| r.policy_from == update.policy_from && r.policy_to == update.policy_to)
+            {
+                let _ = writeln!(
+                    out,
+                    "  - {} › {}: {} ({})",
+                    cell(&r.suite),
+                    cell(&r.scenario),
+                    cell(&r.change),
+                    r.outcome
+                );
+            }
+        }
+        out.push('\n');
+    }
+    if !comparison.drift.is_empty() {
+        out.push_str("### Drift from the approved snapshots\n\n| suite | scenario | approved → now |\n|---|---|---|\n");
+        for d in &comparison.drift {
+            let _ = writeln!(out, "| {} | {} | {} |", cell(&d.suite), cell(&d.scenario), cell(&d.describe()));
+        }
+        out.push('\n');
+    }
+    for (title, list) in [
+        ("Scenarios without a snapshot", &comparison.new_scenarios),
+        ("Snapshots no scenario references any more", &comparison.stale_snapshots),
+    ] {
+        if !list.is_empty() {
+            let _ = writeln!(out, "### {title}\n");
+            for (suite, scenario) in list {
+                let _ = writeln!(out, "- {} › {}", cell(suite), cell(scenario));
+            }
+            out.push('\n');
+        }
+    }
+    if !comparison.policy_skew.is_empty() {
+        let versions: Vec<String> = comparison.policy_skew.iter().map(|v| code(v)).collect();
+        let _ = writeln!(
+            out,
+            "**Policy skew:** the target answered with {} policy versions in one run: {}\n",
+            versions.len(),
+            versions.join(", ")
+        );
+    }
+    if let Some(diff) = diff.filter(|d| !d.trim().is_empty()) {
+        // A fence longer than any backtick run in the diff, so the diff cannot close it.
+        let fence = "`".repeat(3.max(diff.split(|c| c != '`').map(str::len).max().unwrap_or(0) + 1));
+        let _ = writeln!(
+            out,
+            "<details><summary>What <code>gateprobe snapshot accept</code> would change</summary>\n\n{fence}diff\n{}{fence}\n\n</details>\n",
+            if diff.ends_with('\n') { diff.to_string() } else { format!("{diff}\n") }
+        );
+    }
+    out
+}
+
+/// Appends [`comparison_section`] to the GitHub step summary, like [`github_step_summary`].
+pub fn github_step_summary_comparison(
+    comparison: &crate::compare::Comparison,
+    diff: Option<&str>,
+) -> Result<bool, ReportError> {
+    github_step_summary_comparison_with(comparison, diff, |name| std::env::var_os(name))
+}
+
+/// [`github_step_summary_comparison`] with the environment lookup given.
+pub fn github_step_summary_comparison_with(
+    comparison: &crate::compare::Comparison,
+    diff: Option<&str>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<bool, ReportError> {
+    let section = comparison_section(comparison, diff);
+    if section.is_empty() || env("GITHUB_ACTIONS").as_deref() != Some(std::ffi::OsStr::new("true")) {
+        return Ok(false);
+    }
+    let Some(path) = env("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()).map(PathBuf::from) else {
+        return Ok(false);
+    };
+    let io = |source| ReportError::Io { path: path.clone(), source };
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
+    file.write_all(section.as_bytes()).map_err(io)?;
     Ok(true)
 }
 
@@ -286,7 +399,10 @@ mod tests {
         let summary = fixture::summary();
 
         assert!(!github_step_summary_with(&summary, env(&[("GITHUB_STEP_SUMMARY", p)])).unwrap());
-        assert!(!github_step_summary_with(&summary, env(&[("GITHUB_ACTIONS", "false"), ("GITHUB_STEP_SUMMARY", p)])).unwrap());
+        assert!(
+            !github_step_summary_with(&summary, env(&[("GITHUB_ACTIONS", "false"), ("GITHUB_STEP_SUMMARY", p)]))
+                .unwrap()
+        );
         assert!(!github_step_summary_with(&summary, env(&[("GITHUB_ACTIONS", "true")])).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "earlier step\n");
 
@@ -305,5 +421,48 @@ mod tests {
         let gha = env(&[("GITHUB_ACTIONS", "true"), ("GITHUB_STEP_SUMMARY", path.to_str().unwrap())]);
         let err = github_step_summary_with(&fixture::summary(), gha).unwrap_err();
         assert!(err.to_string().contains("missing-dir"), "{err}");
+    }
+
+    #[test]
+    fn comparison_section_snapshot() {
+        use crate::compare::{Comparison, Drift, Observation, PolicyUpdate, Regression};
+        use crate::decision::Decision;
+        let obs = |outcome: &str, d: Decision| Observation {
+            outcome: outcome.into(),
+            decision: Some(d),
+            reason: None,
+            evidence_fields: vec!["decision".into()],
+            policy_version: None,
+        };
+        let c = Comparison {
+            drift: vec![Drift {
+                suite: "search".into(),
+                scenario: "reader can search".into(),
+                approved: Some(obs("pass", Decision::Allow)),
+                now: Some(obs("fail", Decision::Deny)),
+            }],
+            regressions: vec![Regression {
+                suite: "search".into(),
+                scenario: "reader can search".into(),
+                policy_from: Some("sha256:3f2a91c0aaaa".into()),
+                policy_to: Some("sha256:91c0d4e2bbbb".into()),
+                was: Some(Decision::Allow),
+                now: Some(Decision::Deny),
+                outcome: Outcome::Fail,
+                change: "allow→deny".into(),
+            }],
+            updates: vec![PolicyUpdate {
+                policy_from: Some("sha256:3f2a91c0aaaa".into()),
+                policy_to: Some("sha256:91c0d4e2bbbb".into()),
+                scenarios: vec![("search".into(), "reader can search".into())],
+                first_report: true,
+                headline: "policy sha256:3f2a91c0…→sha256:91c0d4e2…: 1 scenario flipped allow→deny".into(),
+            }],
+            new_scenarios: vec![("search".into(), "brand new".into())],
+            ..Comparison::default()
+        };
+        let diff = "--- a/snapshots/search.yaml\n+++ b/snapshots/search.yaml\n@@ -1 +1 @@\n-    decision: allow\n+    decision: deny\n";
+        insta::assert_snapshot!(comparison_section(&c, Some(diff)));
+        assert_eq!(comparison_section(&Comparison::default(), None), "");
     }
 }

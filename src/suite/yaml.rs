@@ -131,6 +131,12 @@ pub fn parse<T: DeserializeOwned>(file: &Path, text: &str, kind: &str) -> Result
     }
 }
 
+/// Serialises `value` as YAML (snapshots are written through here, so the YAML crate stays
+/// behind this one file).
+pub fn to_string<T: serde::Serialize>(value: &T) -> Result<String, String> {
+    serde_yaml::to_string(value).map_err(|e| e.to_string())
+}
+
 /// The node positions of `text` alone (no typed parse), when it is well-formed YAML.
 pub fn positions(text: &str) -> Option<Positions> {
     structure_pass(text).ok()

@@ -1,0 +1,300 @@
+//! The run state (`--state`, default `.gateprobe/state.json`): what the previous runs saw, so the
+//! next one can tell what changed and which policy update changed it.
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "scenarios": {
+//!     "documents": {
+//!       "reader can read a handbook page": {
+//!         "last": { "outcome": "fail", "decision": "deny", "evidence_fields": ["..."], "policy_version": "sha256:91c0…" },
+//!         "last_pass": { "outcome": "pass", "decision": "allow", "evidence_fields": ["..."], "policy_version": "sha256:3f2a…" },
+//!         "failing_since": { "policy_version": "sha256:91c0…" }
+//!       }
+//!     }
+//!   },
+//!   "reported": [ { "suite": "documents", "scenario": "…", "policy_from": "sha256:3f2a…", "policy_to": "sha256:91c0…" } ]
+//! }
+//! ```
+//!
+//! It is a cache, not a record: losing it loses only regression attribution for one run. So a
+//! missing, unreadable or corrupt file (a run killed mid-write on a file system without atomic
+//! rename, a hand edit) is a warning and an empty state, never a crash.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{CompareError, Observation, Regression, write_atomic};
+use crate::outcome::{Outcome, RunSummary};
+
+/// The format version; a file of another version is treated like a corrupt one.
+pub const STATE_VERSION: u32 = 1;
+
+/// The default `--state`, relative to the working directory.
+pub const DEFAULT_STATE_PATH: &str = ".gateprobe/state.json";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub version: u32,
+    /// Suite → scenario → what the runs saw of it.
+    #[serde(default)]
+    pub scenarios: BTreeMap<String, BTreeMap<String, ScenarioState>>,
+    /// Regressions already announced: each (update, scenario) is reported once, until the
+    /// scenario passes again.
+    #[serde(default)]
+    pub reported: BTreeSet<Reported>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State { version: STATE_VERSION, scenarios: BTreeMap::new(), reported: BTreeSet::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioState {
+    /// The last result, with the policy version it was seen under.
+    pub last: Observation,
+    /// The last passing result; its policy version is the last version the scenario passed under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_pass: Option<Observation>,
+    /// Set on the first non-passing run after `last_pass`: the version that broke it. A later
+    /// policy update while it still fails does not move the blame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<FailingSince>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailingSince {
+    pub policy_version: Option<String>,
+}
+
+/// One announced regression.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reported {
+    pub suite: String,
+    pub scenario: String,
+    pub policy_from: Option<String>,
+    pub policy_to: Option<String>,
+}
+
+impl Reported {
+    pub fn of(r: &Regression) -> Reported {
+        Reported {
+            suite: r.suite.clone(),
+            scenario: r.scenario.clone(),
+            policy_from: r.policy_from.clone(),
+            policy_to: r.policy_to.clone(),
+        }
+    }
+}
+
+/// Why the state file was not used; the run goes on with an empty state.
+#[derive(Debug, thiserror::Error)]
+pub enum StateWarning {
+    #[error("no run state at {} yet: starting fresh (regressions are attributed from the next run on)", path.display())]
+    Missing { path: PathBuf },
+    #[error("could not read the run state {}: {source}; treating it as empty", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the run state {} is corrupt ({source}); treating it as empty, it is rewritten after this run", path.display())]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the run state {} has format version {found}, this gateprobe writes {STATE_VERSION}; treating it as empty", path.display())]
+    Version { path: PathBuf, found: u32 },
+}
+
+/// Reads the state; any trouble gives an empty state and a warning to show the user.
+pub fn load(path: &Path) -> (State, Option<StateWarning>) {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return (State::default(), Some(StateWarning::Missing { path: path.to_path_buf() }));
+        }
+        Err(source) => return (State::default(), Some(StateWarning::Unreadable { path: path.to_path_buf(), source })),
+    };
+    match serde_json::from_slice::<State>(&bytes) {
+        Ok(s) if s.version == STATE_VERSION => (s, None),
+        Ok(s) => (State::default(), Some(StateWarning::Version { path: path.to_path_buf(), found: s.version })),
+        Err(source) => (State::default(), Some(StateWarning::Corrupt { path: path.to_path_buf(), source })),
+    }
+}
+
+/// Writes the state atomically (see [`write_atomic`]).
+pub fn save(path: &Path, state: &State) -> Result<(), CompareError> {
+    let mut bytes = serde_json::to_vec_pretty(state)
+        .map_err(|e| CompareError::Serialize { what: "the run state", message: e.to_string() })?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes)
+}
+
+impl State {
+    pub fn get(&self, suite: &str, scenario: &str) -> Option<&ScenarioState> {
+        self.scenarios.get(suite)?.get(scenario)
+    }
+
+    /// The last observation of every scenario seen, for `snapshot review` / `accept`.
+    pub fn last(&self, suite: &str, scenario: &str) -> Option<&Observation> {
+        self.get(suite, scenario).map(|s| &s.last)
+    }
+
+    /// Folds a finished run in. `regressions` are this run's (from [`super::compare`], computed
+    /// against the state before this call); they are remembered as reported.
+    ///
+    /// An `error` outcome updates `last` only: no decision was read, so it says nothing about
+    /// whether the scenario passes, and must neither clear nor set the regression bookkeeping.
+    pub fn record(&mut self, summary: &RunSummary, regressions: &[Regression]) {
+        for r in &summary.results {
+            let now = Observation::from_result(r);
+            let entry = self.scenarios.entry(r.suite.clone()).or_default().entry(r.scenario.clone());
+            let entry =
+                entry.or_insert_with(|| ScenarioState { last: now.clone(), last_pass: None, failing_since: None });
+            entry.last = now.clone();
+            match r.outcome {
+                Outcome::Error => {}
+                Outcome::Pass => {
+                    entry.last_pass = Some(now);
+                    entry.failing_since = None;
+                    // Passing again closes its regressions: if it breaks again, that is news.
+                    self.reported.retain(|rep| !(rep.suite == r.suite && rep.scenario == r.scenario));
+                }
+                _ => {
+                    if entry.last_pass.is_some() && entry.failing_since.is_none() {
+                        entry.failing_since = Some(FailingSince { policy_version: r.policy_version.clone() });
+                    }
+                }
+            }
+        }
+        self.reported.extend(regressions.iter().map(Reported::of));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::tests::{V1, V2, result, summary};
+    use crate::decision::Decision;
+
+    fn sample() -> State {
+        let mut s = State::default();
+        s.record(&summary(vec![result("documents", "reader reads", Outcome::Pass, Some(Decision::Allow), V1)]), &[]);
+        s
+    }
+
+    #[test]
+    fn save_then_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".gateprobe/state.json");
+        let state = sample();
+        save(&path, &state).unwrap();
+        let (loaded, warning) = load(&path);
+        assert!(warning.is_none(), "{warning:?}");
+        assert_eq!(loaded, state);
+    }
+
+    #[test]
+    fn missing_state_is_a_warning_and_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, warning) = load(&dir.path().join("nope.json"));
+        assert_eq!(state, State::default());
+        assert!(matches!(warning, Some(StateWarning::Missing { .. })));
+    }
+
+    /// Pins: a state file cut short (a writer killed with -9 where rename is not atomic, or a
+    /// disk full) is reported and treated as empty, and the next save repairs it.
+    #[test]
+    fn truncated_state_is_a_warning_and_empty_then_repaired() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let full = serde_json::to_vec_pretty(&sample()).unwrap();
+        for cut in [0, 1, full.len() / 3, full.len() / 2, full.len() - 2] {
+            std::fs::write(&path, &full[..cut]).unwrap();
+            let (state, warning) = load(&path);
+            assert_eq!(state, State::default(), "cut at {cut}");
+            let warning = warning.expect("a warning");
+            assert!(matches!(warning, StateWarning::Corrupt { .. }), "cut at {cut}: {warning}");
+            assert!(warning.to_string().contains("treating it as empty"));
+        }
+        save(&path, &sample()).unwrap();
+        assert!(load(&path).1.is_none());
+    }
+
+    #[test]
+    fn other_format_version_or_garbage_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, br#"{"version": 99}"#).unwrap();
+        assert!(matches!(load(&path), (_, Some(StateWarning::Version { found: 99, .. }))));
+        std::fs::write(&path, b"\x00\xff binary junk").unwrap();
+        assert!(matches!(load(&path), (_, Some(StateWarning::Corrupt { .. }))));
+        std::fs::write(&path, br#"{"version": 1, "surprise": true}"#).unwrap();
+        assert!(matches!(load(&path), (_, Some(StateWarning::Corrupt { .. }))));
+    }
+
+    #[test]
+    fn unreadable_state_is_a_warning() {
+        // A directory where the file should be: reading fails with something other than NotFound.
+        let dir = tempfile::tempdir().unwrap();
+        let (state, warning) = load(dir.path());
+        assert_eq!(state, State::default());
+        assert!(matches!(warning, Some(StateWarning::Unreadable { .. })));
+    }
+
+    /// Pins: a crash before the rename leaves the previous state whole (the new bytes only ever
+    /// live in a temporary file beside it).
+    #[test]
+    fn failed_save_keeps_the_previous_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        save(&path, &sample()).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        // Saving onto a path whose parent is a file fails before anything is renamed.
+        let bad = path.join("child.json");
+        assert!(save(&bad, &State::default()).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn record_tracks_last_pass_and_the_version_that_broke_it() {
+        let mut s = sample();
+        let broken = result("documents", "reader reads", Outcome::Fail, Some(Decision::Deny), V2);
+        s.record(&summary(vec![broken.clone()]), &[]);
+        let e = s.get("documents", "reader reads").unwrap();
+        assert_eq!(e.last.decision, Some(Decision::Deny));
+        assert_eq!(e.last_pass.as_ref().unwrap().policy_version.as_deref(), Some(V1));
+        assert_eq!(e.failing_since, Some(FailingSince { policy_version: Some(V2.into()) }));
+        // Still failing under a third version: blame stays with the version that broke it.
+        let mut later = broken.clone();
+        later.policy_version = Some("sha256:cccc".into());
+        s.record(&summary(vec![later]), &[]);
+        assert_eq!(
+            s.get("documents", "reader reads").unwrap().failing_since.as_ref().unwrap().policy_version.as_deref(),
+            Some(V2)
+        );
+        // An error says nothing about passing.
+        let mut err = broken.clone();
+        err.outcome = Outcome::Error;
+        err.observed = None;
+        s.record(&summary(vec![err]), &[]);
+        let e = s.get("documents", "reader reads").unwrap();
+        assert!(e.last.is_error());
+        assert!(e.failing_since.is_some());
+        // Passing again clears it.
+        s.record(&summary(vec![result("documents", "reader reads", Outcome::Pass, Some(Decision::Allow), V2)]), &[]);
+        let e = s.get("documents", "reader reads").unwrap();
+        assert!(e.failing_since.is_none());
+        assert_eq!(e.last_pass.as_ref().unwrap().policy_version.as_deref(), Some(V2));
+    }
+}
