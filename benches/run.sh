@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Harness throughput and load cost (issue 3), on loopback against the reference gateway:
+#  1. scenarios per second for a generated 10,000-scenario suite with decisions and evidence
+#     checked, printed beside wrk's requests per second on the same tools/call endpoint at the
+#     same concurrency (the ceiling: a client that does nothing but send the call);
+#  2. load + lint time and peak memory for 100,000 generated scenarios.
+# Every scenario costs gateprobe 4 requests (initialize, initialized, tools/call, audit lookup),
+# so its requests per second are printed too.
+#
+# Usage: benches/run.sh   (SCENARIOS=10000 LINT_SCENARIOS=100000 CONNS=16 DURATION=10s)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SCENARIOS=${SCENARIOS:-10000}
+LINT_SCENARIOS=${LINT_SCENARIOS:-100000}
+CONNS=${CONNS:-16}
+DURATION=${DURATION:-10s}
+command -v wrk >/dev/null || { echo "wrk not found (run scripts/install-deps)" >&2; exit 2; }
+
+cargo build --quiet --release --bin gateprobe
+BIN="${CARGO_TARGET_DIR:-target}/release/gateprobe"
+TMP=$(mktemp -d)
+PID=
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+# Quotas far above the load, so throttling does not shape the figures.
+mkdir "$TMP/policies" "$TMP/suites" "$TMP/lint"
+cp policies/* "$TMP/policies/"
+printf 'subject: {burst: 100000000, per_second: 100000000}\ntenant: {burst: 100000000, per_second: 100000000}\n' >"$TMP/policies/limits.yaml"
+head -c 32 /dev/urandom | base64 >"$TMP/key"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE="http://127.0.0.1:$PORT"
+"$BIN" gateway --policies "$TMP/policies" --listen "127.0.0.1:$PORT" --signing-key-file "$TMP/key" --no-watch >"$TMP/gateway.log" 2>&1 &
+PID=$!
+for _ in $(seq 100); do curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+"$BIN" gateway token --subject alice@example.com --tenant acme --roles reader --ttl 1h --signing-key-file "$TMP/key" >"$TMP/alice.token"
+
+cat >"$TMP/gateprobe.yaml" <<YAML
+target: { kind: mcp, url: "$BASE/mcp" }
+audit: { kind: http, url: "$BASE/audit?correlation_id={correlation_id}" }
+run: { concurrency: $CONNS, timeout_ms: 5000 }
+suites: [suites]
+identities:
+  alice-reader: { subject: alice@example.com, tenant: acme, roles: [reader], credential: { file: alice.token } }
+YAML
+
+# gen N FILE: a suite of N scenarios, alternating an allowed read and a denied delete.
+gen() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+n, path = int(sys.argv[1]), sys.argv[2]
+with open(path, "w") as f:
+    f.write("suite: %s\ndefaults: { identity: alice-reader }\nscenarios:\n" % path.rsplit("/", 1)[-1].split(".")[0])
+    for i in range(n):
+        if i % 2 == 0:
+            f.write("  - name: read %d\n    call: { tool: files.read, arguments: { path: /docs/handbook.md } }\n"
+                    "    expect: { decision: allow, evidence: [identity, decision, rationale, result] }\n" % i)
+        else:
+            f.write("  - name: delete %d\n    call: { tool: files.delete, arguments: { path: /docs/handbook.md } }\n"
+                    "    expect: { decision: deny, reason: missing_capability, evidence: [decision, rationale] }\n" % i)
+PY
+}
+gen "$SCENARIOS" "$TMP/suites/bench.yaml"
+for i in $(seq 10); do gen $((LINT_SCENARIOS / 10)) "$TMP/lint/part$i.yaml"; done
+
+echo "== gateprobe run: $SCENARIOS scenarios, concurrency $CONNS (release build, loopback)"
+START=$(date +%s.%N)
+"$BIN" run --config "$TMP/gateprobe.yaml" --color never | tail -1
+END=$(date +%s.%N)
+RUN_SPS=$(python3 -c "print(round($SCENARIOS / ($END - $START)))")
+echo "scenarios/s: $RUN_SPS   requests/s: $((RUN_SPS * 4))"
+
+TOKEN=$(cat "$TMP/alice.token")
+cat >"$TMP/call.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"files.read","arguments":{"path":"/docs/handbook.md"}}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+LUA
+echo "== ceiling: wrk on tools/call, -c$CONNS -d$DURATION"
+WRK_RPS=$(wrk -t2 -c"$CONNS" -d"$DURATION" -s "$TMP/call.lua" "$BASE/mcp" | awk '/Requests\/sec/ {print int($2)}')
+echo "requests/s: $WRK_RPS"
+python3 -c "print('ratio gateprobe scenarios/s ÷ wrk calls/s: %.2f (target ≥ 0.80)' % ($RUN_SPS / $WRK_RPS))"
+
+echo "== load + lint: $LINT_SCENARIOS scenarios in 10 files"
+/usr/bin/time -f 'wall %e s, peak RSS %M KiB' "$BIN" lint --config "$TMP/gateprobe.yaml" --suites "$TMP/lint" 2>&1 | tail -2
+echo "(targets: < 1.5 s, < 300 MB)"
