@@ -381,8 +381,10 @@ fn call_tool(
     let history = session_id
         .map(|s| st.sessions.history(s))
         .unwrap_or_default();
-    let mut workspace = st.workspace.lock().unwrap_or_else(|p| p.into_inner());
-    let resource = workspace.resource(name, arguments, &principal);
+    // The workspace lock is taken briefly each time rather than held across Cedar evaluation;
+    // no tool changes which tenant owns a thing, so the resource cannot go stale in between.
+    let workspace = || st.workspace.lock().unwrap_or_else(|p| p.into_inner());
+    let resource = workspace().resource(name, arguments, &principal);
     let authz = bundle.authorize(&AuthzRequest {
         principal: &principal,
         action: name,
@@ -409,7 +411,7 @@ fn call_tool(
         if confirmed {
             reason = "confirmed";
         } else {
-            let mut summary = workspace.summary(name, arguments, &principal);
+            let mut summary = workspace().summary(name, arguments, &principal);
             if untrusted {
                 summary.push_str(" (requested while untrusted input was present)");
             }
@@ -437,8 +439,7 @@ fn call_tool(
         policy_ids.push("gateway:confirmed".into());
     }
 
-    let outcome = workspace.execute(name, arguments, &principal);
-    drop(workspace);
+    let outcome = workspace().execute(name, arguments, &principal);
     let (result, is_error, audit_result) = match outcome {
         Ok(result) => {
             if let Some(s) = session_id {
