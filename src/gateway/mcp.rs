@@ -110,13 +110,24 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// `POST /mcp`.
+/// `POST /mcp`. The caller's `x-request-id` is echoed on every answer (tools/call also
+/// echoes a generated one).
 pub async fn handle(
     State(st): State<Arc<GatewayState>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let is_json = header_str(&headers, header::CONTENT_TYPE.as_str())
+    let mut response = dispatch(&st, &headers, &body);
+    if let Some(v) = headers.get("x-request-id")
+        && !response.headers().contains_key("x-request-id")
+    {
+        response.headers_mut().insert("x-request-id", v.clone());
+    }
+    response
+}
+
+fn dispatch(st: &GatewayState, headers: &HeaderMap, body: &Bytes) -> Response {
+    let is_json = header_str(headers, header::CONTENT_TYPE.as_str())
         .and_then(|ct| ct.split(';').next())
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
@@ -128,7 +139,7 @@ pub async fn handle(
         );
         return json_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, &body);
     }
-    let message: Value = match serde_json::from_slice(&body) {
+    let message: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
             let body = rpc_error(&Value::Null, -32700, &format!("parse error: {e}"), None);
@@ -193,7 +204,7 @@ pub async fn handle(
             &rpc_result(&id, json!({"tools": st.catalog.list()})),
         ),
         "tools/call" => {
-            let correlation_id = header_str(&headers, "x-request-id")
+            let correlation_id = header_str(headers, "x-request-id")
                 .filter(|v| v.len() <= 200)
                 .map(str::to_owned)
                 .or_else(|| {
@@ -203,7 +214,7 @@ pub async fn handle(
                         .map(str::to_owned)
                 })
                 .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-            let body = call_tool(&st, &headers, &id, &params, &correlation_id);
+            let body = call_tool(st, headers, &id, &params, &correlation_id);
             let mut response = json_response(StatusCode::OK, &body);
             if let Ok(v) = HeaderValue::from_str(&correlation_id) {
                 response.headers_mut().insert("x-request-id", v);
@@ -370,8 +381,10 @@ fn call_tool(
     let history = session_id
         .map(|s| st.sessions.history(s))
         .unwrap_or_default();
-    let mut workspace = st.workspace.lock().unwrap_or_else(|p| p.into_inner());
-    let resource = workspace.resource(name, arguments, &principal);
+    // The workspace lock is taken briefly each time rather than held across Cedar evaluation;
+    // no tool changes which tenant owns a thing, so the resource cannot go stale in between.
+    let workspace = || st.workspace.lock().unwrap_or_else(|p| p.into_inner());
+    let resource = workspace().resource(name, arguments, &principal);
     let authz = bundle.authorize(&AuthzRequest {
         principal: &principal,
         action: name,
@@ -398,7 +411,7 @@ fn call_tool(
         if confirmed {
             reason = "confirmed";
         } else {
-            let mut summary = workspace.summary(name, arguments, &principal);
+            let mut summary = workspace().summary(name, arguments, &principal);
             if untrusted {
                 summary.push_str(" (requested while untrusted input was present)");
             }
@@ -426,8 +439,7 @@ fn call_tool(
         policy_ids.push("gateway:confirmed".into());
     }
 
-    let outcome = workspace.execute(name, arguments, &principal);
-    drop(workspace);
+    let outcome = workspace().execute(name, arguments, &principal);
     let (result, is_error, audit_result) = match outcome {
         Ok(result) => {
             if let Some(s) = session_id {
