@@ -148,6 +148,8 @@ pub enum ColorChoice {
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     #[command(flatten)]
+    pub compare: CompareArgs,
+    #[command(flatten)]
     pub load: LoadArgs,
     /// When to run, in the `cron` crate's format, which starts with a SECONDS field:
     /// `sec min hour day-of-month month day-of-week [year]`, e.g. `0 */5 * * * *` (every five

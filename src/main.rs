@@ -64,6 +64,7 @@ async fn serve(args: ServeArgs) -> u8 {
             trigger_token: gateprobe::serve::trigger_token(args.trigger_token_file.as_deref())?,
             watch_interval: args.watch_interval,
             alertmanager_url: args.alertmanager_url.clone(),
+            compare: args.compare.options(),
         })
     })();
     match options {

@@ -54,6 +54,8 @@ pub struct ServeOptions {
     pub watch_interval: Duration,
     /// Overrides the config's `alerting.alertmanager_url`.
     pub alertmanager_url: Option<String>,
+    /// Snapshots and the persisted run state: regressions survive a restart.
+    pub compare: crate::compare::CompareOptions,
 }
 
 /// Why `serve` could not start or stopped abnormally.
@@ -319,7 +321,6 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         loaded,
         target: None,
         open: BTreeMap::new(),
-        previous: None,
         incidents: Incidents::default(),
         next_id: 1,
         listen: local,
@@ -423,7 +424,6 @@ struct Runner {
     target: Option<Target>,
     /// Open regressions by (suite, scenario): opened when detected, closed when it passes again.
     open: BTreeMap<(String, String), Regression>,
-    previous: Option<RunSummary>,
     incidents: Incidents,
     next_id: u64,
     listen: SocketAddr,
@@ -535,8 +535,20 @@ impl Runner {
     }
 
     async fn record(&mut self, id: u64, reason: Reason, started: Instant, summary: RunSummary, finished: SystemTime) {
-        let regressions = detect_regressions(self.previous.as_ref(), &summary);
-        let comparison = Comparison { regressions, ..Default::default() };
+        let defined = crate::compare::defined_scenarios(&self.loaded.suites);
+        let comparison = match crate::compare::compare_and_record(&summary, &defined, &self.options.compare) {
+            Ok(compared) => {
+                if let Some(w) = compared.state_warning {
+                    warn!(warning = %w, "run state was not usable; started from an empty one");
+                }
+                compared.comparison
+            }
+            Err(e) => {
+                // The run's results stand; only the comparison with earlier runs is lost.
+                warn!(error = %e, "could not compare with the run state");
+                Comparison::default()
+            }
+        };
         for r in &comparison.regressions {
             warn!(suite = %r.suite, scenario = %r.scenario, change = %r.change,
                   policy_from = r.policy_from.as_deref().unwrap_or("unknown"),
@@ -614,7 +626,6 @@ impl Runner {
             history.push(record);
             status.history = history.list();
         }
-        self.previous = Some(summary);
     }
 
     async fn push_alerts(&mut self) {
@@ -696,40 +707,6 @@ impl History {
 /// The settings a connected target was built from: a reload that changes them reconnects.
 fn target_settings(config: &crate::config::Config) -> serde_json::Value {
     serde_json::json!([config.target, config.identities, config.audit, config.run])
-}
-
-/// Scenarios that passed in the previous run and do not pass now, when the policy version
-/// changed in between: regressions attributed to that update. (The compare stage does the same
-/// against the persisted state; this covers the service's own run-to-run view.)
-pub fn detect_regressions(previous: Option<&RunSummary>, now: &RunSummary) -> Vec<Regression> {
-    let Some(previous) = previous else { return vec![] };
-    let before: BTreeMap<(&str, &str), &crate::outcome::ScenarioResult> =
-        previous.results.iter().map(|r| ((r.suite.as_str(), r.scenario.as_str()), r)).collect();
-    let version_before = previous.policy_versions().into_iter().next();
-    let version_now = now.policy_versions().into_iter().next();
-    now.results
-        .iter()
-        .filter(|r| !r.outcome.is_pass() && r.outcome != Outcome::Error)
-        .filter_map(|r| {
-            let was = before.get(&(r.suite.as_str(), r.scenario.as_str()))?;
-            let from = was.policy_version.clone().or_else(|| version_before.clone());
-            let to = r.policy_version.clone().or_else(|| version_now.clone());
-            (was.outcome.is_pass() && from != to).then(|| Regression {
-                suite: r.suite.clone(),
-                scenario: r.scenario.clone(),
-                policy_from: from,
-                policy_to: to,
-                was: was.observed,
-                now: r.observed,
-                outcome: r.outcome,
-                change: match (was.observed, r.observed) {
-                    (Some(a), Some(b)) if a != b => format!("{a}→{b}"),
-                    _ if !r.missing_fields.is_empty() => format!("lost evidence field {}", r.missing_fields.join(", ")),
-                    _ => r.outcome.to_string(),
-                },
-            })
-        })
-        .collect()
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
