@@ -239,6 +239,9 @@ pub(crate) mod fixture {
             duration: Duration::from_millis(42),
             latencies: vec![Duration::from_millis(40)],
             evidence_lags: vec![Duration::from_millis(2)],
+            policy_ids: BTreeSet::new(),
+            reasons: BTreeSet::new(),
+            evidence: None,
         }
     }
 
