@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use gateprobe::cli::{Cli, ColorChoice, Command, LoadArgs, LogFormat, RunArgs, SchemaKind, ServeArgs};
+use gateprobe::cli::{Cli, ColorChoice, Command, CoverageArgs, LoadArgs, LogFormat, RunArgs, SchemaKind, ServeArgs};
 use gateprobe::plan::Filter;
 use gateprobe::{LoadOptions, report};
 
@@ -25,6 +25,7 @@ async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Run(args) => run(args).await,
         Command::Serve(args) => serve(args).await,
+        Command::Coverage(args) => coverage(args).await,
         Command::Lint(args) => lint(&args),
         Command::Schema { kind } => {
             let schema = match kind {
@@ -108,11 +109,7 @@ async fn run(args: RunArgs) -> u8 {
         }
     };
     progress.finish();
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    };
+    let color = use_color(args.color);
     print!("{}", report::console::render_with(&summary, report::console::ConsoleOptions { color, verbose: args.verbose }));
     if let Err(e) = report::write_reports(&summary, &args.reports) {
         eprintln!("error: {e}");
@@ -124,7 +121,48 @@ async fn run(args: RunArgs) -> u8 {
     if let Err(e) = report::markdown::github_step_summary(&summary) {
         eprintln!("warning: could not write the GitHub step summary: {e}");
     }
-    summary.exit_code()
+    gate(&summary, args.require_coverage, summary.exit_code())
+}
+
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// The coverage gate: with `require`, a tool lacking a direction turns a clean exit into 1.
+fn gate(summary: &gateprobe::outcome::RunSummary, require: bool, code: u8) -> u8 {
+    let message = summary.coverage.as_ref().and_then(|c| c.gate_message());
+    match message {
+        Some(m) if require => {
+            eprintln!("error: {m}");
+            if code == 0 { 1 } else { code }
+        }
+        _ => code,
+    }
+}
+
+async fn coverage(args: CoverageArgs) -> u8 {
+    let loaded = match gateprobe::load(&load_options(&args.load)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return e.exit_code();
+        }
+    };
+    let filter = Filter { suites: args.suite.clone(), scenario: None };
+    let summary = match gateprobe::run(&loaded, &filter, &|_| {}).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
+    print!("{}", report::console::render_coverage(&summary, use_color(args.color)));
+    let code = if summary.results.iter().any(|r| r.outcome == gateprobe::outcome::Outcome::Error) { 3 } else { 0 };
+    gate(&summary, args.require_coverage, code)
 }
 
 fn init_tracing(format: LogFormat) {

@@ -498,6 +498,7 @@ mod tests {
             duration: Duration::from_millis(40),
             target: "embedded".into(),
             results,
+            coverage: None,
         }
     }
 

@@ -109,6 +109,9 @@ pub struct RunSummary {
     /// The target's description (adapter kind and URL).
     pub target: String,
     pub results: Vec<ScenarioResult>,
+    /// What the run's scenarios left untested; `None` when not computed.
+    #[serde(skip)]
+    pub coverage: Option<crate::coverage::Coverage>,
 }
 
 impl RunSummary {

@@ -292,6 +292,7 @@ pub(crate) mod fixture {
             duration: Duration::from_millis(6410),
             target: "embedded http://127.0.0.1:8080/mcp".to_string(),
             results: vec![pass, fail, missing, error],
+            coverage: None,
         }
     }
 
