@@ -76,7 +76,7 @@ pub struct RunArgs {
     /// Run only scenarios whose name contains this text.
     #[arg(long)]
     pub scenario: Option<String>,
-    /// Write a report: `json=PATH`, `junit=PATH` or `markdown=PATH`; repeat for several.
+    /// Write a report: `json=PATH`, `junit=PATH`, `markdown=PATH` or `html=PATH`; repeat for several.
     #[arg(long = "report", value_name = "FORMAT=PATH")]
     pub reports: Vec<crate::report::ReportSpec>,
     /// List every scenario in the console summary, not only those that did not pass.
