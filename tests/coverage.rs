@@ -112,6 +112,18 @@ fn matrix_mistakes_point_at_the_cell() {
     assert!(rendered.contains("unknown matrix cell `Q` (row `carol-support`, call `ticket`)"), "{rendered}");
 }
 
+#[test]
+fn an_unknown_matrix_identity_points_at_its_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = suite("D").replace("alice-globex:  [", "alice-nobody:  [");
+    std::fs::write(dir.path().join("bad.yaml"), text).unwrap();
+    let err = gateprobe::load(&LoadOptions { config: Some(bundled_config()), suites: vec![dir.path().to_path_buf()] })
+        .unwrap_err();
+    let rendered = err.to_string();
+    assert!(rendered.contains("bad.yaml:21:21"), "{rendered}");
+    assert!(rendered.contains("alice-nobody"), "{rendered}");
+}
+
 async fn run(dir: &Path) -> gateprobe::outcome::RunSummary {
     let loaded = load(dir);
     gateprobe::run(&loaded, &Filter::default(), &|_| {}).await.expect("run")

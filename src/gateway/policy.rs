@@ -370,6 +370,15 @@ mod tests {
     }
 
     #[test]
+    fn listing_names_every_policy_by_id_with_effect_and_reason() {
+        let listing = bundled().listing();
+        let ids: Vec<&str> = listing.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["admin-all", "no-mail-after-export", "reader-read", "support-desk", "tenant-isolation"]);
+        let guard = listing.iter().find(|p| p.id == "tenant-isolation").unwrap();
+        assert_eq!((guard.effect, guard.reason.as_deref()), ("forbid", Some("tenant_mismatch")));
+    }
+
+    #[test]
     fn forbid_reason_comes_from_annotation() {
         let alice = user("globex", "reader");
         assert_eq!(
