@@ -33,6 +33,11 @@ pub enum Command {
     /// policy version changes; serves `/metrics`, `/healthz` and `/status`; pushes regressions to
     /// Alertmanager. SIGHUP reloads suites and config; SIGTERM/SIGINT stop after the current run.
     Serve(ServeArgs),
+    /// Run the suites and show what they leave untested: tools the gateway lists without a
+    /// must-allow or must-deny scenario, policies and reasons no scenario exercised, identities
+    /// never used; and the identity × tool decision matrix. Exit 1 on a gap with
+    /// `--require-coverage`, else 0 (2 invalid input, 3 target trouble).
+    Coverage(CoverageArgs),
     /// Validate suites and config, including the sensitivity scan.
     Lint(LoadArgs),
     /// Print the JSON Schema of suite files or of the config.
@@ -120,7 +125,7 @@ pub struct RunArgs {
     /// Run only scenarios whose name contains this text.
     #[arg(long)]
     pub scenario: Option<String>,
-    /// Write a report: `json=PATH`, `junit=PATH` or `markdown=PATH`; repeat for several.
+    /// Write a report: `json=PATH`, `junit=PATH`, `markdown=PATH` or `html=PATH`; repeat for several.
     #[arg(long = "report", value_name = "FORMAT=PATH")]
     pub reports: Vec<crate::report::ReportSpec>,
     /// List every scenario in the console summary, not only those that did not pass.
@@ -136,6 +141,24 @@ pub struct RunArgs {
     pub ci: bool,
     #[command(flatten)]
     pub compare: CompareArgs,
+    /// Exit 1 when a tool lacks a must-allow or a must-deny scenario (the coverage gate).
+    #[arg(long)]
+    pub require_coverage: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CoverageArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Count only these suites (by name).
+    #[arg(long = "suite", value_name = "NAME")]
+    pub suite: Vec<String>,
+    /// Exit 1 when a tool lacks a must-allow or a must-deny scenario.
+    #[arg(long)]
+    pub require_coverage: bool,
+    /// Colour on the console.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -33,6 +33,35 @@ pub struct Config {
     /// Where `gateprobe serve` pushes regression alerts.
     #[serde(default)]
     pub alerting: AlertingConfig,
+    /// What `gateprobe coverage` compares the scenarios with.
+    #[serde(default)]
+    pub coverage: CoverageConfig,
+}
+
+/// Where coverage finds the gateway's tools and policies, and the policy ids in its evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageConfig {
+    /// JSON pointer to the list of policy ids in an audit record.
+    #[serde(default = "default_policy_ids_pointer")]
+    pub policy_ids_pointer: String,
+    /// The gateway's tools, when it cannot list them (`http` targets); replaces `tools/list`.
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+    /// URL that lists the gateway's policies as the reference gateway's `GET /policies` does
+    /// (default for the embedded target: its own `/policies`).
+    #[serde(default)]
+    pub policies_url: Option<String>,
+}
+
+impl Default for CoverageConfig {
+    fn default() -> Self {
+        CoverageConfig { policy_ids_pointer: default_policy_ids_pointer(), tools: None, policies_url: None }
+    }
+}
+
+fn default_policy_ids_pointer() -> String {
+    "/rationale/policy_ids".into()
 }
 
 /// Alerting of `gateprobe serve`.
@@ -322,6 +351,7 @@ impl Default for Config {
             suites: default_suites(),
             run: RunConfig::default(),
             alerting: AlertingConfig::default(),
+            coverage: CoverageConfig::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod alert;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod coverage;
 pub mod decision;
 pub mod execute;
 pub mod gateway;
@@ -110,7 +111,8 @@ pub async fn run_on(
             async move {
                 let execution = executor.execute(p).await;
                 let verdict = verify::verify(p.scenario, &execution);
-                let result = ScenarioResult::new(p, &execution, verdict);
+                let mut result = ScenarioResult::new(p, &execution, verdict);
+                result.read_policy_ids(&execution, &loaded.config.coverage.policy_ids_pointer);
                 progress(&result);
                 (i, result)
             }
@@ -119,10 +121,15 @@ pub async fn run_on(
         .collect()
         .await;
     results.sort_by_key(|(i, _)| *i);
+    let results: Vec<ScenarioResult> = results.into_iter().map(|(_, r)| r).collect();
+    let listing = target.listing().await;
+    let identities: Vec<String> = loaded.config.identities.keys().cloned().collect();
+    let coverage = coverage::Coverage::compute(&loaded.suites, &results, &identities, &listing);
     Ok(RunSummary {
         started_at: started_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         duration: start.elapsed(),
         target: target.description.clone(),
-        results: results.into_iter().map(|(_, r)| r).collect(),
+        results,
+        coverage: Some(coverage),
     })
 }

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use gateprobe::cli::{
-    Cli, ColorChoice, Command, LoadArgs, LogFormat, RunArgs, SchemaKind, ServeArgs, SnapshotArgs, SnapshotCommand,
+    Cli, ColorChoice, Command, CoverageArgs, LoadArgs, LogFormat, RunArgs, SchemaKind, ServeArgs, SnapshotArgs,
+    SnapshotCommand,
 };
 use gateprobe::plan::Filter;
 use gateprobe::{LoadOptions, compare, report};
@@ -31,6 +32,7 @@ async fn dispatch(cli: Cli) -> u8 {
             SnapshotCommand::Review(args) => snapshot(&args, false),
             SnapshotCommand::Accept(args) => snapshot(&args, true),
         },
+        Command::Coverage(args) => coverage(args).await,
         Command::Lint(args) => lint(&args),
         Command::Schema { kind } => {
             let schema = match kind {
@@ -167,7 +169,8 @@ async fn run(args: RunArgs) -> u8 {
     if let Err(e) = report::markdown::github_step_summary_comparison(&compared.comparison, diff.as_deref()) {
         eprintln!("warning: could not write the GitHub step summary: {e}");
     }
-    if args.ci { compared.comparison.ci_exit_code(&summary) } else { summary.exit_code() }
+    let code = if args.ci { compared.comparison.ci_exit_code(&summary) } else { summary.exit_code() };
+    gate(&summary, args.require_coverage, code)
 }
 
 /// `snapshot review` / `snapshot accept`: from the last run's state, never the gateway. The suites
@@ -224,6 +227,39 @@ fn use_color(choice: ColorChoice) -> bool {
         ColorChoice::Never => false,
         ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     }
+}
+
+/// The coverage gate: with `require`, a tool lacking a direction turns a clean exit into 1.
+fn gate(summary: &gateprobe::outcome::RunSummary, require: bool, code: u8) -> u8 {
+    let message = summary.coverage.as_ref().and_then(|c| c.gate_message());
+    match message {
+        Some(m) if require => {
+            eprintln!("error: {m}");
+            if code == 0 { 1 } else { code }
+        }
+        _ => code,
+    }
+}
+
+async fn coverage(args: CoverageArgs) -> u8 {
+    let loaded = match gateprobe::load(&load_options(&args.load)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return e.exit_code();
+        }
+    };
+    let filter = Filter { suites: args.suite.clone(), scenario: None };
+    let summary = match gateprobe::run(&loaded, &filter, &|_| {}).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
+    print!("{}", report::console::render_coverage(&summary, use_color(args.color)));
+    let code = if summary.results.iter().any(|r| r.outcome == gateprobe::outcome::Outcome::Error) { 3 } else { 0 };
+    gate(&summary, args.require_coverage, code)
 }
 
 fn init_tracing(format: LogFormat) {

@@ -486,6 +486,9 @@ mod tests {
             duration: Duration::from_millis(12),
             latencies: vec![Duration::from_millis(3)],
             evidence_lags: vec![Duration::from_millis(1)],
+            policy_ids: BTreeSet::new(),
+            reasons: BTreeSet::new(),
+            evidence: None,
         }
     }
 
@@ -495,6 +498,7 @@ mod tests {
             duration: Duration::from_millis(40),
             target: "embedded".into(),
             results,
+            coverage: None,
         }
     }
 

@@ -86,6 +86,17 @@ pub struct ScenarioResult {
     /// Time from each decision until its audit record was visible.
     #[serde(skip)]
     pub evidence_lags: Vec<Duration>,
+    /// Policy ids named by the audit records of every call (`coverage.policy_ids_pointer`),
+    /// filled by the run; for coverage.
+    #[serde(skip)]
+    pub policy_ids: BTreeSet<String>,
+    /// Reasons the gateway gave, over every call; for coverage.
+    #[serde(skip)]
+    pub reasons: BTreeSet<String>,
+    /// The first call's first audit record, every planted canary value replaced by
+    /// `[canary]`; for the HTML report's cell detail.
+    #[serde(skip)]
+    pub evidence: Option<serde_json::Value>,
 }
 
 /// A whole run: every scenario result plus what the run saw of the target.
@@ -98,6 +109,9 @@ pub struct RunSummary {
     /// The target's description (adapter kind and URL).
     pub target: String,
     pub results: Vec<ScenarioResult>,
+    /// What the run's scenarios left untested; `None` when not computed.
+    #[serde(skip)]
+    pub coverage: Option<crate::coverage::Coverage>,
 }
 
 impl RunSummary {
@@ -182,6 +196,40 @@ impl ScenarioResult {
                     _ => None,
                 })
                 .collect(),
+            policy_ids: BTreeSet::new(),
+            reasons: execution.calls.iter().filter_map(|c| c.result.as_ref().ok()?.reason.clone()).collect(),
+            evidence: first_record(execution),
         }
     }
+
+    /// Fills `policy_ids` from the audit records of every call, read at `pointer` (a list of
+    /// strings, or one string).
+    pub fn read_policy_ids(&mut self, execution: &crate::execute::Execution, pointer: &str) {
+        for call in &execution.calls {
+            let Some(Ok(crate::target::audit::Lookup::Found(e))) = &call.evidence else { continue };
+            for record in &e.records {
+                match record.pointer(pointer) {
+                    Some(serde_json::Value::Array(ids)) => {
+                        self.policy_ids.extend(ids.iter().filter_map(|v| v.as_str()).map(str::to_string));
+                    }
+                    Some(serde_json::Value::String(id)) => {
+                        self.policy_ids.insert(id.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The first call's first audit record, with every planted canary of the execution scrubbed.
+fn first_record(execution: &crate::execute::Execution) -> Option<serde_json::Value> {
+    let first = execution.calls.first()?;
+    let Some(Ok(crate::target::audit::Lookup::Found(e))) = &first.evidence else { return None };
+    let record = e.records.first()?;
+    let mut text = record.to_string();
+    for canary in execution.calls.iter().filter_map(|c| c.canary.as_deref()).filter(|c| !c.is_empty()) {
+        text = text.replace(canary, "[canary]");
+    }
+    serde_json::from_str(&text).ok()
 }

@@ -411,6 +411,9 @@ pub(crate) mod tests {
             duration: Duration::from_millis(3),
             latencies: vec![Duration::from_millis(2)],
             evidence_lags: Vec::new(),
+            policy_ids: Default::default(),
+            reasons: Default::default(),
+            evidence: None,
         }
     }
 
@@ -420,6 +423,7 @@ pub(crate) mod tests {
             duration: Duration::from_millis(10),
             target: "embedded http://127.0.0.1:1".into(),
             results,
+            coverage: None,
         }
     }
 

@@ -50,6 +50,14 @@ pub struct PolicyBundle {
     pub limits: LimitsConfig,
 }
 
+/// One policy as `GET /policies` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PolicyInfo {
+    pub id: String,
+    pub effect: &'static str,
+    pub reason: Option<String>,
+}
+
 /// The thing a tool acts on, as Cedar sees it.
 #[derive(Debug, Clone)]
 pub struct ResourceRef {
@@ -189,6 +197,24 @@ impl PolicyBundle {
             revoked,
             limits,
         })
+    }
+
+    /// Every policy: its id, effect (`permit`/`forbid`) and `@reason` annotation, by id.
+    pub fn listing(&self) -> Vec<PolicyInfo> {
+        let mut out: Vec<PolicyInfo> = self
+            .policies
+            .policies()
+            .map(|p| PolicyInfo {
+                id: p.id().to_string(),
+                effect: match p.effect() {
+                    cedar_policy::Effect::Permit => "permit",
+                    cedar_policy::Effect::Forbid => "forbid",
+                },
+                reason: p.annotation("reason").map(str::to_owned),
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
     }
 
     pub fn is_revoked(&self, principal: &Principal) -> bool {
@@ -341,6 +367,15 @@ mod tests {
                 policy_ids: vec![]
             }
         );
+    }
+
+    #[test]
+    fn listing_names_every_policy_by_id_with_effect_and_reason() {
+        let listing = bundled().listing();
+        let ids: Vec<&str> = listing.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["admin-all", "no-mail-after-export", "reader-read", "support-desk", "tenant-isolation"]);
+        let guard = listing.iter().find(|p| p.id == "tenant-isolation").unwrap();
+        assert_eq!((guard.effect, guard.reason.as_deref()), ("forbid", Some("tenant_mismatch")));
     }
 
     #[test]

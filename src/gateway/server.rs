@@ -119,6 +119,7 @@ pub fn router(state: Arc<GatewayState>) -> Router {
         .route("/audit", get(audit_query))
         .route("/healthz", get(|| async { "ok" }))
         .route("/version", get(version))
+        .route("/policies", get(policies))
         .route("/admin/reload", post(reload))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::map_response_with_state(
@@ -151,6 +152,41 @@ struct AuditQuery {
 
 async fn audit_query(State(st): State<Arc<GatewayState>>, Query(q): Query<AuditQuery>) -> Response {
     axum::Json(st.audit.by_correlation(&q.correlation_id)).into_response()
+}
+
+/// Rules the gateway applies itself, outside Cedar; they appear in `rationale.policy_ids`.
+pub const GATEWAY_POLICY_IDS: [(&str, &str); 3] = [
+    ("gateway:irreversible", "confirmation_required"),
+    ("gateway:untrusted-irreversible", "confirmation_required"),
+    ("gateway:confirmed", "confirmed"),
+];
+
+/// Every reason a decision of this gateway can carry, besides the policies' `@reason`s.
+pub const GATEWAY_REASONS: [&str; 7] = [
+    "permitted",
+    "confirmed",
+    "confirmation_required",
+    "missing_capability",
+    "invalid_parameters",
+    "unauthenticated",
+    "revoked",
+];
+
+/// What coverage compares against: every policy id with its effect and reason, and every
+/// decision reason the gateway can give (`rate_limited` included).
+async fn policies(State(st): State<Arc<GatewayState>>) -> Response {
+    let bundle = st.bundle();
+    let mut policies: Vec<serde_json::Value> =
+        bundle.listing().into_iter().map(|p| json!({"id": p.id, "effect": p.effect, "reason": p.reason})).collect();
+    policies.extend(
+        GATEWAY_POLICY_IDS.iter().map(|(id, reason)| json!({"id": id, "effect": "gateway", "reason": reason})),
+    );
+    let mut reasons: Vec<String> = GATEWAY_REASONS.iter().map(|r| r.to_string()).collect();
+    reasons.push("rate_limited".into());
+    reasons.extend(bundle.listing().into_iter().filter_map(|p| p.reason));
+    reasons.sort();
+    reasons.dedup();
+    axum::Json(json!({"policy_version": bundle.version, "policies": policies, "reasons": reasons})).into_response()
 }
 
 async fn version(State(st): State<Arc<GatewayState>>) -> Response {

@@ -71,6 +71,69 @@ pub fn render_with(summary: &RunSummary, options: ConsoleOptions) -> String {
     }
     out.push_str(&totals(summary, paint));
     out.push('\n');
+    if let Some(coverage) = &summary.coverage {
+        out.push('\n');
+        out.push_str(&grid(summary, paint));
+        out.push_str(&coverage_section(coverage, paint));
+    }
+    out
+}
+
+/// What `gateprobe coverage` prints: the decision matrix and the coverage section.
+pub fn render_coverage(summary: &RunSummary, color: bool) -> String {
+    let paint = Painter(color);
+    let mut out = grid(summary, paint);
+    if let Some(coverage) = &summary.coverage {
+        out.push_str(&coverage_section(coverage, paint));
+    }
+    out
+}
+
+/// The identity × tool grid: the expected letter where the gateway agreed, `expected→actual`
+/// where it did not, `·` where no scenario ran; columns numbered, with a legend.
+fn grid(summary: &RunSummary, paint: Painter) -> String {
+    let g = crate::coverage::Grid::from_results(&summary.results);
+    let mut out = String::new();
+    if g.cells.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "{} {}", paint.bold("decision matrix"), paint.dim("(expected; expected→actual where they differ)"));
+    let row_width = g.identities.iter().map(|i| i.chars().count()).max().unwrap_or(0);
+    let width = g.cells.iter().map(|c| crate::coverage::cell_text(c).chars().count()).max().unwrap_or(1).max(g.tools.len().to_string().len()) + 2;
+    let mut header = format!("  {:row_width$}", "");
+    for j in 1..=g.tools.len() {
+        let _ = write!(header, "{:>width$}", j);
+    }
+    let _ = writeln!(out, "{}", paint.dim(&header));
+    for identity in &g.identities {
+        let _ = write!(out, "  {identity:row_width$}");
+        for tool in &g.tools {
+            match g.cell(identity, tool) {
+                Some(c) => {
+                    let t = crate::coverage::cell_text(c);
+                    let pad = width.saturating_sub(t.chars().count());
+                    let _ = write!(out, "{}{}", " ".repeat(pad), paint.outcome(c.outcome, &t));
+                }
+                None => {
+                    let _ = write!(out, "{}", paint.dim(&format!("{:>width$}", "·")));
+                }
+            }
+        }
+        out.push('\n');
+    }
+    let legend: Vec<String> = g.tools.iter().enumerate().map(|(j, t)| format!("{} {t}", j + 1)).collect();
+    let _ = writeln!(out, "  {}", paint.dim(&legend.join("  ")));
+    out.push('\n');
+    out
+}
+
+fn coverage_section(coverage: &crate::coverage::Coverage, paint: Painter) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", paint.bold("coverage"));
+    for (label, value) in coverage.lines() {
+        let value = if value == "none" { paint.outcome(Outcome::Pass, &value) } else { value };
+        let _ = writeln!(out, "  {label}: {value}");
+    }
     out
 }
 
@@ -214,6 +277,19 @@ mod tests {
     #[test]
     fn console_summary_snapshot() {
         insta::assert_snapshot!(render(&fixture::summary(), false));
+    }
+
+    #[test]
+    fn grid_and_coverage_only_when_the_run_computed_coverage() {
+        let mut summary = fixture::summary();
+        let plain = render_with(&summary, ConsoleOptions { color: false, verbose: false });
+        assert!(!plain.contains("decision matrix"));
+        summary.coverage = Some(crate::coverage::Coverage::default());
+        let out = render_with(&summary, ConsoleOptions { color: false, verbose: false });
+        assert!(out.contains("decision matrix"), "{out}");
+        assert!(out.contains("  alice-reader    A  D→A    ·  A→?\n"), "{out}");
+        assert!(out.contains("1 files.read  2 files.delete  3 tickets.create  4 search.query"), "{out}");
+        assert!(out.contains("coverage\n  tools: 0 (named by scenarios only), 0 with both directions\n"), "{out}");
     }
 
     #[test]

@@ -111,6 +111,37 @@ pub fn render(summary: &RunSummary) -> String {
         }
         out.push_str("\n</details>\n");
     }
+    if let Some(coverage) = &summary.coverage {
+        out.push_str(&grid(summary));
+        out.push_str("\n### Coverage\n\n");
+        for (label, value) in coverage.lines() {
+            let _ = writeln!(out, "- {}: {}", cell(&label), cell(&value));
+        }
+    }
+    out
+}
+
+/// The identity × tool grid as a table: the expected letter, `expected→actual` where they differ.
+fn grid(summary: &RunSummary) -> String {
+    let g = crate::coverage::Grid::from_results(&summary.results);
+    let mut out = String::new();
+    if g.cells.is_empty() {
+        return out;
+    }
+    out.push_str("\n### Decision matrix\n\nExpected decision (A allow, D deny, C confirm, R rate limited); `expected→actual` where the gateway disagreed.\n\n");
+    let _ = writeln!(out, "| identity | {} |", g.tools.iter().map(|t| code(t)).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(out, "|---|{}", ":-:|".repeat(g.tools.len()));
+    for identity in &g.identities {
+        let cells: Vec<String> = g
+            .tools
+            .iter()
+            .map(|t| match g.cell(identity, t) {
+                Some(c) => format!("{} {}", icon(c.outcome), crate::coverage::cell_text(c)),
+                None => "·".to_string(),
+            })
+            .collect();
+        let _ = writeln!(out, "| {} | {} |", cell(identity), cells.join(" | "));
+    }
     out
 }
 
@@ -328,6 +359,17 @@ mod tests {
     #[test]
     fn markdown_report_snapshot() {
         insta::assert_snapshot!(render(&fixture::summary()));
+    }
+
+    #[test]
+    fn grid_and_coverage_sections_when_the_run_computed_coverage() {
+        let mut summary = fixture::summary();
+        assert!(!render(&summary).contains("### Decision matrix"));
+        summary.coverage = Some(crate::coverage::Coverage::default());
+        let out = render(&summary);
+        assert!(out.contains("| identity | `files.read` | `files.delete` | `tickets.create` | `search.query` |\n|---|:-:|:-:|:-:|:-:|\n"), "{out}");
+        assert!(out.contains("| alice-reader | ✅ A | ❌ D→A | · | ⚠️ A→? |"), "{out}");
+        assert!(out.contains("### Coverage\n\n- tools: 0 (named by scenarios only)"), "{out}");
     }
 
     #[test]

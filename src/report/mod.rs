@@ -5,12 +5,14 @@
 //! - [`json`]: a stable, versioned JSON document, described by `schemas/report.schema.json`;
 //! - [`junit`]: JUnit XML for CI test views (assertion failures as `<failure>`, target trouble as
 //!   `<error>`);
-//! - [`markdown`]: a pull-request summary, GitHub `::error` annotations and `$GITHUB_STEP_SUMMARY`.
+//! - [`markdown`]: a pull-request summary, GitHub `::error` annotations and `$GITHUB_STEP_SUMMARY`;
+//! - [`html`]: a self-contained page with the identity × tool decision grid and cell details.
 //!
 //! Renderers only read the summary: aggregation happened in [`crate::outcome`]. The summary holds
 //! no token, no canary value and no call argument, and no renderer adds one.
 
 pub mod console;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -28,10 +30,12 @@ pub enum ReportFormat {
     Json,
     Junit,
     Markdown,
+    /// A self-contained HTML page with the identity × tool decision grid.
+    Html,
 }
 
 impl ReportFormat {
-    pub const ALL: [ReportFormat; 3] = [ReportFormat::Json, ReportFormat::Junit, ReportFormat::Markdown];
+    pub const ALL: [ReportFormat; 4] = [ReportFormat::Json, ReportFormat::Junit, ReportFormat::Markdown, ReportFormat::Html];
 
     /// The name used in a report spec (`json=PATH`).
     pub fn as_str(self) -> &'static str {
@@ -39,6 +43,7 @@ impl ReportFormat {
             ReportFormat::Json => "json",
             ReportFormat::Junit => "junit",
             ReportFormat::Markdown => "markdown",
+            ReportFormat::Html => "html",
         }
     }
 
@@ -48,6 +53,7 @@ impl ReportFormat {
             ReportFormat::Json => json::render(summary),
             ReportFormat::Junit => junit::render(summary),
             ReportFormat::Markdown => Ok(markdown::render(summary)),
+            ReportFormat::Html => Ok(html::render(summary)),
         }
     }
 }
@@ -239,6 +245,9 @@ pub(crate) mod fixture {
             duration: Duration::from_millis(42),
             latencies: vec![Duration::from_millis(40)],
             evidence_lags: vec![Duration::from_millis(2)],
+            policy_ids: BTreeSet::new(),
+            reasons: BTreeSet::new(),
+            evidence: None,
         }
     }
 
@@ -289,6 +298,7 @@ pub(crate) mod fixture {
             duration: Duration::from_millis(6410),
             target: "embedded http://127.0.0.1:8080/mcp".to_string(),
             results: vec![pass, fail, missing, error],
+            coverage: None,
         }
     }
 
@@ -334,11 +344,11 @@ mod tests {
         let err = "xml=out.xml".parse::<ReportSpec>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid report `xml=out.xml`: unknown format `xml`; expected FORMAT=PATH with FORMAT one of json, junit, markdown (e.g. `junit=target/gateprobe/junit.xml`)"
+            "invalid report `xml=out.xml`: unknown format `xml`; expected FORMAT=PATH with FORMAT one of json, junit, markdown, html (e.g. `junit=target/gateprobe/junit.xml`)"
         );
         let err = "report.json".parse::<ReportSpec>().unwrap_err();
         assert_eq!(err.problem, "missing `=`");
-        assert!(err.to_string().contains("json, junit, markdown"));
+        assert!(err.to_string().contains("json, junit, markdown, html"));
         let err = "junit=".parse::<ReportSpec>().unwrap_err();
         assert_eq!(err.problem, "the path after `junit=` is empty");
         let err = "=a.json".parse::<ReportSpec>().unwrap_err();

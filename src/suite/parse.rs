@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::diagnostic::{Diagnostic, render_all};
 use super::model::{CANARY, Expectation, Location, Scenario, Step, Suite, Then, ToolCall};
-use super::raw::{RawCall, RawExpect, RawSuite};
+use super::raw::{RawCall, RawDefaults, RawExpect, RawMatrix, RawSuite};
 use super::yaml::{self, Positions, join};
 use crate::decision::Decision;
 
@@ -150,8 +150,12 @@ impl Checker<'_> {
         if raw.suite.trim().is_empty() {
             self.error(self.pos.value_at("/suite"), "the suite name is empty", "name it, e.g. `suite: documents`");
         }
-        if raw.scenarios.is_empty() {
-            self.error(self.pos.at("/scenarios"), "the suite has no scenarios", "add at least one under `scenarios:`");
+        if raw.scenarios.is_empty() && raw.matrix.is_none() {
+            self.error(
+                self.pos.at("/scenarios"),
+                "the suite has no scenarios",
+                "add at least one under `scenarios:`, or a `matrix:`",
+            );
         }
         let defaults = raw.defaults;
         self.placeholders("/defaults/prompt", defaults.prompt.as_ref().map(|p| Value::String(p.clone())).as_ref());
@@ -258,7 +262,136 @@ impl Checker<'_> {
                 steps,
             });
         }
+        if let Some(matrix) = raw.matrix {
+            self.matrix(matrix, &defaults, &mut seen, &mut scenarios);
+        }
         Suite { name: raw.suite, description: raw.description, path: self.path.to_path_buf(), scenarios }
+    }
+
+    /// Expands `matrix:` into one scenario per cell, named `<identity> × <tool>`, located at
+    /// its cell, so that every later diagnostic and annotation points at the cell.
+    fn matrix(
+        &mut self,
+        m: RawMatrix,
+        defaults: &RawDefaults,
+        seen: &mut HashMap<String, Location>,
+        scenarios: &mut Vec<Scenario>,
+    ) {
+        let mut calls: Vec<(String, Option<RawCall>)> = Vec::with_capacity(m.calls.len());
+        for (key, value) in m.calls {
+            let cp = join("/matrix/calls", &key);
+            match serde_json::from_value::<RawCall>(value) {
+                Ok(call) => {
+                    let args = Value::Object(call.arguments.clone());
+                    self.placeholders(&join(&cp, "arguments"), Some(&args));
+                    calls.push((key, Some(call)));
+                }
+                Err(e) => {
+                    self.error(
+                        self.pos.at(&cp),
+                        format!("matrix call `{key}`: {e}"),
+                        "write it as `{ tool: <tool>, arguments: { ... } }`",
+                    );
+                    calls.push((key, None));
+                }
+            }
+        }
+        if calls.is_empty() {
+            self.error(
+                self.pos.at("/matrix/calls"),
+                "the matrix has no calls",
+                "list the columns under `matrix.calls`",
+            );
+        }
+        if m.expect.is_empty() {
+            self.error(
+                self.pos.at("/matrix/expect"),
+                "the matrix has no rows",
+                "add `<identity>: [A, D, ...]` under `matrix.expect`, one letter per call",
+            );
+        }
+        let order = calls.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ");
+        // A column is named by its tool, unless two columns share the tool.
+        let column_name = |key: &str, call: &RawCall| {
+            let shared = calls.iter().filter(|(_, c)| c.as_ref().is_some_and(|c| c.tool == call.tool)).count() > 1;
+            if shared { key.to_owned() } else { call.tool.clone() }
+        };
+        let names: Vec<Option<String>> = calls.iter().map(|(k, c)| c.as_ref().map(|c| column_name(k, c))).collect();
+        for (identity, row) in m.expect {
+            let rp = join("/matrix/expect", &identity);
+            let Value::Array(cells) = row else {
+                self.error(
+                    self.pos.value_at(&rp),
+                    format!("matrix row `{identity}` is not a list"),
+                    format!(
+                        "write one letter per call, in the order {order}: e.g. `[{}]`",
+                        vec!["A"; calls.len()].join(", ")
+                    ),
+                );
+                continue;
+            };
+            if cells.len() != calls.len() {
+                self.error(
+                    self.pos.value_at(&rp),
+                    format!("matrix row `{identity}` has {} cells but there are {} calls", cells.len(), calls.len()),
+                    format!("one letter per call, in the order {order}"),
+                );
+                continue;
+            }
+            for (j, cell) in cells.iter().enumerate() {
+                let at = self.pos.value_at(&join(&rp, &j.to_string()));
+                let decision = match cell.as_str() {
+                    Some("A") => Decision::Allow,
+                    Some("D") => Decision::Deny,
+                    Some("C") => Decision::Confirm,
+                    Some("R") => Decision::RateLimited,
+                    Some("." | "-") => continue,
+                    _ => {
+                        self.error(
+                            at,
+                            format!(
+                                "unknown matrix cell `{}` (row `{identity}`, call `{}`)",
+                                cell_text(cell),
+                                calls[j].0
+                            ),
+                            "write `A` (allow), `D` (deny), `C` (confirm), `R` (rate_limited) or `.` (no scenario)",
+                        );
+                        continue;
+                    }
+                };
+                let (Some(call), Some(column)) = (&calls[j].1, &names[j]) else { continue };
+                let name = format!("{identity} × {column}");
+                if let Some(first) = seen.get(&name) {
+                    self.error(
+                        at,
+                        format!("duplicate scenario name `{name}`"),
+                        format!("the first is at line {}; scenario names are unique within a suite", first.line),
+                    );
+                    continue;
+                }
+                seen.insert(name.clone(), at);
+                scenarios.push(Scenario {
+                    name,
+                    location: at,
+                    identity: identity.clone(),
+                    prompt: defaults.prompt.clone(),
+                    context: defaults.context.clone(),
+                    steps: vec![Step {
+                        call: ToolCall { tool: call.tool.clone(), arguments: call.arguments.clone() },
+                        expect: Expectation {
+                            decision,
+                            reason: None,
+                            evidence: Vec::new(),
+                            redacted: Vec::new(),
+                            then: None,
+                            after_confirmation: None,
+                        },
+                        repeat: 1,
+                        location: at,
+                    }],
+                });
+            }
+        }
     }
 
     fn step(
@@ -380,6 +513,13 @@ impl Checker<'_> {
     }
 }
 
+fn cell_text(cell: &Value) -> String {
+    match cell {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,6 +608,49 @@ mod tests {
         assert_eq!(steps[1].location, Location { line: 7, column: 9 });
         assert_eq!(steps[1].repeat, 3);
         assert_eq!(steps[1].call.tool, "b");
+    }
+
+    const MATRIX: &str = "suite: m\nmatrix:\n  calls:\n    read:   { tool: files.read, arguments: { path: /docs/handbook.md } }\n    delete: { tool: files.delete, arguments: { path: /docs/handbook.md } }\n  expect:\n    alice-reader: [A, D]\n    bob-admin:    [A, C]\n";
+
+    #[test]
+    fn matrix_expands_into_named_scenarios_at_their_cells() {
+        let s = parse(MATRIX).unwrap();
+        let got: Vec<(String, usize, usize, Decision)> = s
+            .scenarios
+            .iter()
+            .map(|sc| (sc.name.clone(), sc.location.line, sc.location.column, sc.steps[0].expect.decision))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("alice-reader × files.read".to_owned(), 7, 20, Decision::Allow),
+                ("alice-reader × files.delete".to_owned(), 7, 23, Decision::Deny),
+                ("bob-admin × files.read".to_owned(), 8, 20, Decision::Allow),
+                ("bob-admin × files.delete".to_owned(), 8, 23, Decision::Confirm),
+            ]
+        );
+        assert_eq!(s.scenarios[3].identity, "bob-admin");
+        assert_eq!(s.scenarios[3].steps[0].call.arguments["path"], "/docs/handbook.md");
+    }
+
+    #[test]
+    fn matrix_cells_rows_and_calls_are_checked_at_their_positions() {
+        let bad = MATRIX.replace("[A, C]", "[A, X]").replace("[A, D]", "[A]");
+        assert_eq!(
+            errors(&bad),
+            vec![
+                (7, 19, "matrix row `alice-reader` has 1 cells but there are 2 calls".to_owned()),
+                (8, 23, "unknown matrix cell `X` (row `bob-admin`, call `delete`)".to_owned()),
+            ]
+        );
+        let bad_call = MATRIX.replace("{ tool: files.read, arguments", "{ tol: files.read, arguments");
+        assert_eq!(errors(&bad_call)[0].0, 4);
+        let skipped = parse(&MATRIX.replace("[A, C]", "[., C]")).unwrap();
+        assert_eq!(skipped.scenarios.len(), 3);
+        // Two columns with one tool are named by their call names.
+        let same_tool = MATRIX.replace("files.delete", "files.read");
+        let names: Vec<String> = parse(&same_tool).unwrap().scenarios.into_iter().map(|s| s.name).collect();
+        assert_eq!(names[..2], ["alice-reader × read".to_owned(), "alice-reader × delete".to_owned()]);
     }
 
     #[test]

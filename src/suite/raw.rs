@@ -19,8 +19,36 @@ pub struct RawSuite {
     /// Values every scenario gets unless it sets its own.
     #[serde(default)]
     pub defaults: RawDefaults,
-    /// The checks; names are unique within the suite.
+    /// The checks; names are unique within the suite. May be empty when `matrix` is given.
+    #[serde(default)]
     pub scenarios: Vec<RawScenario>,
+    /// A compact table of identities × calls, expanded into one scenario per cell.
+    pub matrix: Option<RawMatrix>,
+}
+
+/// Identities × calls with the expected decision per cell: each cell becomes a scenario named
+/// `<identity> × <tool>` (or `<identity> × <call name>` when two calls use the same tool).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatrix {
+    /// The columns: calls by a short name, in column order.
+    #[schemars(with = "std::collections::BTreeMap<String, RawCall>")]
+    pub calls: Map<String, Value>,
+    /// The rows: identity name → one letter per call, in the order of `calls`:
+    /// `A` allow, `D` deny, `C` confirm, `R` rate_limited, `.` no scenario.
+    #[schemars(with = "std::collections::BTreeMap<String, Vec<MatrixCell>>")]
+    pub expect: Map<String, Value>,
+}
+
+/// One cell of a matrix row (for the JSON Schema; the parser reads the letters itself).
+#[derive(Debug, Clone, Copy, JsonSchema)]
+pub enum MatrixCell {
+    A,
+    D,
+    C,
+    R,
+    #[schemars(rename = ".")]
+    Skip,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

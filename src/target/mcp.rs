@@ -115,6 +115,39 @@ impl McpAdapter {
         decide(&self.config.decisions, status, &message, policy_version)
     }
 
+    /// The names of the tools the gateway lists (`tools/list`, following `nextCursor`).
+    pub async fn list_tools(&self, session: &Session, identity: &ResolvedIdentity) -> Result<Vec<String>, CallError> {
+        let mut names = Vec::new();
+        let mut cursor: Option<String> = None;
+        // Bounded: a gateway that keeps answering with a cursor does not hold the run forever.
+        for _ in 0..100 {
+            let params = match &cursor {
+                Some(c) => json!({"cursor": c}),
+                None => json!({}),
+            };
+            let body = json!({"jsonrpc": "2.0", "id": self.next_id(), "method": "tools/list", "params": params});
+            let response = self.post(identity, Some(session), None, &body).await?;
+            let status = response.status();
+            let message = read_message(response).await?;
+            let Some(result) = message.get("result") else {
+                return Err(if status.is_success() {
+                    CallError::Protocol("`tools/list` returned no result".into())
+                } else {
+                    CallError::Status(status.as_u16())
+                });
+            };
+            let tools = result.get("tools").and_then(Value::as_array).ok_or_else(|| {
+                CallError::Protocol("`tools/list` result has no `tools` list".into())
+            })?;
+            names.extend(tools.iter().filter_map(|t| t.get("name").and_then(Value::as_str)).map(str::to_string));
+            cursor = result.get("nextCursor").and_then(Value::as_str).map(str::to_string);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Ok(names)
+    }
+
     fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }

@@ -137,6 +137,18 @@ impl Adapter {
     }
 }
 
+/// What the target says it has, for coverage. `None`: it could not say (the reason is in
+/// `problems`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listing {
+    pub tools: Option<Vec<String>>,
+    /// Policy ids with their `@reason` (when they have one).
+    pub policies: Option<Vec<(String, Option<String>)>>,
+    /// Every decision reason the gateway can give.
+    pub reasons: Option<Vec<String>>,
+    pub problems: Vec<String>,
+}
+
 /// Why the target could not be set up. Credential problems are config errors (exit 2); a
 /// gateway that fails to start is target trouble (exit 3).
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +170,8 @@ pub struct Target {
     pub description: String,
     /// Kept alive for the run when the target is the embedded gateway.
     embedded: Option<RunningGateway>,
+    client: reqwest::Client,
+    coverage: crate::config::CoverageConfig,
 }
 
 impl Target {
@@ -174,7 +188,7 @@ impl Target {
             TargetConfig::Mcp(m) => (Adapter::Mcp(mcp::McpAdapter::new(client.clone(), m.clone())), format!("mcp {}", m.url), None),
             TargetConfig::Http(h) => (Adapter::Http(http::HttpAdapter::new(client.clone(), h.clone())?), format!("http {}", h.url), None),
         };
-        let audit = AuditSource::new(client, &config.audit, embedded.as_ref().map(|g| g.base_url()))?;
+        let audit = AuditSource::new(client.clone(), &config.audit, embedded.as_ref().map(|g| g.base_url()))?;
         let mut identities = BTreeMap::new();
         for (name, idc) in &config.identities {
             let token = obtain_token(name, idc, embedded.as_ref()).await?;
@@ -187,7 +201,80 @@ impl Target {
             };
             identities.insert(name.clone(), Arc::new(identity));
         }
-        Ok(Target { adapter, audit, identities, description, embedded })
+        let mut coverage = config.coverage.clone();
+        if coverage.policies_url.is_none() {
+            coverage.policies_url = embedded.as_ref().map(|g| format!("{}/policies", g.base_url()));
+        }
+        Ok(Target { adapter, audit, identities, description, embedded, client, coverage })
+    }
+
+    /// The tools and policies the gateway lists: `coverage.tools` or MCP `tools/list` (in a
+    /// session of the first identity with a credential), and `coverage.policies_url`.
+    pub async fn listing(&self) -> Listing {
+        let mut listing = Listing::default();
+        match (&self.coverage.tools, &self.adapter) {
+            (Some(tools), _) => listing.tools = Some(tools.clone()),
+            (None, Adapter::Mcp(mcp)) => {
+                let anonymous = ResolvedIdentity {
+                    name: String::new(),
+                    subject: String::new(),
+                    tenant: String::new(),
+                    roles: Vec::new(),
+                    token: None,
+                };
+                let identity = self
+                    .identities
+                    .values()
+                    .find(|i| i.token.is_some())
+                    .map(|i| i.as_ref())
+                    .unwrap_or(&anonymous);
+                let listed = match mcp.open_session(identity).await {
+                    Ok(session) => mcp.list_tools(&session, identity).await,
+                    Err(e) => Err(e),
+                };
+                match listed {
+                    Ok(tools) => listing.tools = Some(tools),
+                    Err(e) => listing.problems.push(format!("`tools/list` failed: {e}")),
+                }
+            }
+            (None, Adapter::Http(_)) => listing
+                .problems
+                .push("an `http` target cannot list its tools; set `coverage.tools` in the config".into()),
+        }
+        if let Some(url) = &self.coverage.policies_url {
+            match self.fetch_policies(url).await {
+                Ok((policies, reasons)) => {
+                    listing.policies = Some(policies);
+                    listing.reasons = Some(reasons);
+                }
+                Err(e) => listing.problems.push(format!("policies from {url}: {e}")),
+            }
+        }
+        listing
+    }
+
+    async fn fetch_policies(&self, url: &str) -> Result<(Vec<(String, Option<String>)>, Vec<String>), CallError> {
+        let response = self.client.get(url).send().await.map_err(|e| CallError::from_reqwest(&e))?;
+        if !response.status().is_success() {
+            return Err(CallError::Status(response.status().as_u16()));
+        }
+        let body: Value = response.json().await.map_err(|e| CallError::from_reqwest(&e))?;
+        let policies = body
+            .get("policies")
+            .and_then(Value::as_array)
+            .ok_or_else(|| CallError::Protocol("no `policies` list".into()))?
+            .iter()
+            .filter_map(|p| {
+                let id = p.get("id")?.as_str()?.to_string();
+                Some((id, p.get("reason").and_then(Value::as_str).map(str::to_string)))
+            })
+            .collect();
+        let reasons = body
+            .get("reasons")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        Ok((policies, reasons))
     }
 
     /// The embedded gateway, when the target is one (tests reach into its workspace over HTTP).

@@ -1,0 +1,331 @@
+//! COVERAGE: what the suites leave untested, and the run's identity × tool decision grid.
+//!
+//! Pure: it reads the suites, the run's results and what the target listed (tools, policies,
+//! reasons), and does no I/O. Reports render it; `--require-coverage` gates on [`Coverage::gaps`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::decision::Decision;
+use crate::outcome::{Outcome, ScenarioResult};
+use crate::suite::Suite;
+use crate::target::Listing;
+
+/// Scenarios per tool, by the direction they pin down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ToolCoverage {
+    pub tool: String,
+    /// Steps expecting `allow` (directly or once confirmed).
+    pub allow: usize,
+    /// Steps expecting `deny`.
+    pub deny: usize,
+    /// Whether the gateway listed it (`false`: only scenarios name it).
+    pub listed: bool,
+}
+
+impl ToolCoverage {
+    pub fn is_gap(&self) -> bool {
+        self.allow == 0 || self.deny == 0
+    }
+}
+
+/// What the run's scenarios did not exercise. `None` lists: the target could not say.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Coverage {
+    /// Every tool the gateway lists or a scenario names, by name.
+    pub tools: Vec<ToolCoverage>,
+    /// Whether the gateway's own tool list was available.
+    pub tools_listed: bool,
+    /// Policy ids the gateway lists that no call's evidence named.
+    pub unexercised_policies: Option<Vec<String>>,
+    /// Decision reasons the gateway can give that no call got.
+    pub unexercised_reasons: Option<Vec<String>>,
+    /// Configured identities no scenario of the run used.
+    pub unused_identities: Vec<String>,
+    /// Why parts of the listing are missing.
+    pub problems: Vec<String>,
+}
+
+impl Coverage {
+    /// `identities`: the names the config defines. Only scenarios that ran (are in `results`)
+    /// count, so a filtered run reports the coverage of what it ran.
+    pub fn compute(suites: &[Suite], results: &[ScenarioResult], identities: &[String], listing: &Listing) -> Coverage {
+        let ran: BTreeSet<(&str, &str)> = results.iter().map(|r| (r.suite.as_str(), r.scenario.as_str())).collect();
+        let mut tools: BTreeMap<String, ToolCoverage> = BTreeMap::new();
+        let entry = |tools: &mut BTreeMap<String, ToolCoverage>, tool: &str, listed: bool| {
+            let e = tools.entry(tool.to_string()).or_insert_with(|| ToolCoverage {
+                tool: tool.to_string(),
+                allow: 0,
+                deny: 0,
+                listed,
+            });
+            e.listed |= listed;
+        };
+        for tool in listing.tools.iter().flatten() {
+            entry(&mut tools, tool, true);
+        }
+        for suite in suites {
+            for scenario in suite.scenarios.iter().filter(|s| ran.contains(&(suite.name.as_str(), s.name.as_str()))) {
+                for step in &scenario.steps {
+                    entry(&mut tools, &step.call.tool, false);
+                    let t = tools.get_mut(&step.call.tool).expect("just inserted");
+                    let e = &step.expect;
+                    if e.decision == Decision::Allow || e.after_confirmation == Some(Decision::Allow) {
+                        t.allow += 1;
+                    }
+                    if e.decision == Decision::Deny {
+                        t.deny += 1;
+                    }
+                }
+            }
+        }
+        let exercised_policies: BTreeSet<&str> =
+            results.iter().flat_map(|r| r.policy_ids.iter().map(String::as_str)).collect();
+        let exercised_reasons: BTreeSet<&str> =
+            results.iter().flat_map(|r| r.reasons.iter().map(String::as_str)).collect();
+        let used: BTreeSet<&str> = results.iter().map(|r| r.identity.as_str()).collect();
+        let not_in = |all: &[String], seen: &BTreeSet<&str>| -> Vec<String> {
+            let set: BTreeSet<&String> = all.iter().filter(|x| !seen.contains(x.as_str())).collect();
+            set.into_iter().cloned().collect()
+        };
+        Coverage {
+            tools: tools.into_values().collect(),
+            tools_listed: listing.tools.is_some(),
+            unexercised_policies: listing.policies.as_ref().map(|p| {
+                let ids: Vec<String> = p.iter().map(|(id, _)| id.clone()).collect();
+                not_in(&ids, &exercised_policies)
+            }),
+            unexercised_reasons: listing.reasons.as_ref().map(|r| not_in(r, &exercised_reasons)),
+            unused_identities: not_in(identities, &used),
+            problems: listing.problems.clone(),
+        }
+    }
+
+    /// Tools (listed, or named by a scenario) that lack a must-allow or a must-deny scenario.
+    pub fn gaps(&self) -> Vec<&ToolCoverage> {
+        self.tools.iter().filter(|t| t.is_gap()).collect()
+    }
+
+    pub fn without_allow(&self) -> Vec<&str> {
+        self.tools.iter().filter(|t| t.allow == 0).map(|t| t.tool.as_str()).collect()
+    }
+
+    pub fn without_deny(&self) -> Vec<&str> {
+        self.tools.iter().filter(|t| t.deny == 0).map(|t| t.tool.as_str()).collect()
+    }
+
+    /// The gate's one-line verdict when there are gaps, naming every tool and what it lacks.
+    pub fn gate_message(&self) -> Option<String> {
+        let gaps = self.gaps();
+        if gaps.is_empty() {
+            return None;
+        }
+        let named: Vec<String> = gaps
+            .iter()
+            .map(|t| match (t.allow, t.deny) {
+                (0, 0) => format!("{} (no must-allow and no must-deny scenario)", t.tool),
+                (0, _) => format!("{} (no must-allow scenario)", t.tool),
+                _ => format!("{} (no must-deny scenario)", t.tool),
+            })
+            .collect();
+        Some(format!("coverage gate failed: {}", named.join(", ")))
+    }
+
+    /// Plain-text lines of the coverage section (console and `gateprobe coverage`).
+    pub fn lines(&self) -> Vec<(String, String)> {
+        let list = |v: &[&str]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+        let opt = |v: &Option<Vec<String>>| match v {
+            None => "unknown (the gateway did not list them)".to_string(),
+            Some(v) if v.is_empty() => "none".to_string(),
+            Some(v) => v.join(", "),
+        };
+        let tools_from = if self.tools_listed { "listed by the gateway" } else { "named by scenarios only" };
+        let mut out = vec![
+            (
+                "tools".to_string(),
+                format!(
+                    "{} ({tools_from}), {} with both directions",
+                    self.tools.len(),
+                    self.tools.len() - self.gaps().len()
+                ),
+            ),
+            ("without a must-allow scenario".to_string(), list(&self.without_allow())),
+            ("without a must-deny scenario".to_string(), list(&self.without_deny())),
+            ("policies no scenario exercised".to_string(), opt(&self.unexercised_policies)),
+            ("reasons no scenario got".to_string(), opt(&self.unexercised_reasons)),
+            (
+                "identities never used".to_string(),
+                list(&self.unused_identities.iter().map(String::as_str).collect::<Vec<_>>()),
+            ),
+        ];
+        for p in &self.problems {
+            out.push(("note".to_string(), p.clone()));
+        }
+        out
+    }
+}
+
+/// One cell of the decision grid: every result of an identity calling a tool (first call).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cell {
+    pub identity: String,
+    pub tool: String,
+    /// Indexes into the run's results.
+    pub results: Vec<usize>,
+    /// The worst outcome of the cell (a failure outranks a pass).
+    pub outcome: Outcome,
+    /// The representative result's expected and observed decisions (the worst one's).
+    pub expected: Decision,
+    pub observed: Option<Decision>,
+}
+
+/// The run as an identity × tool grid of expected vs actual decisions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Grid {
+    /// Rows, in order of first appearance.
+    pub identities: Vec<String>,
+    /// Columns, in order of first appearance.
+    pub tools: Vec<String>,
+    pub cells: Vec<Cell>,
+}
+
+impl Grid {
+    pub fn from_results(results: &[ScenarioResult]) -> Grid {
+        let mut identities: Vec<String> = Vec::new();
+        let mut tools: Vec<String> = Vec::new();
+        let mut cells: Vec<Cell> = Vec::new();
+        for (i, r) in results.iter().enumerate() {
+            if !identities.contains(&r.identity) {
+                identities.push(r.identity.clone());
+            }
+            if !tools.contains(&r.tool) {
+                tools.push(r.tool.clone());
+            }
+            match cells.iter_mut().find(|c| c.identity == r.identity && c.tool == r.tool) {
+                Some(c) => {
+                    c.results.push(i);
+                    if c.outcome.is_pass() && !r.outcome.is_pass() {
+                        c.outcome = r.outcome;
+                        c.expected = r.expected;
+                        c.observed = r.observed;
+                    }
+                }
+                None => cells.push(Cell {
+                    identity: r.identity.clone(),
+                    tool: r.tool.clone(),
+                    results: vec![i],
+                    outcome: r.outcome,
+                    expected: r.expected,
+                    observed: r.observed,
+                }),
+            }
+        }
+        Grid { identities, tools, cells }
+    }
+
+    pub fn cell(&self, identity: &str, tool: &str) -> Option<&Cell> {
+        self.cells.iter().find(|c| c.identity == identity && c.tool == tool)
+    }
+}
+
+/// One letter per decision, as in suite matrices.
+pub fn letter(d: Option<Decision>) -> &'static str {
+    match d {
+        Some(Decision::Allow) => "A",
+        Some(Decision::Deny) => "D",
+        Some(Decision::Confirm) => "C",
+        Some(Decision::RateLimited) => "R",
+        None => "?",
+    }
+}
+
+/// A cell as text: the expected letter when it passed, else `expected→observed`.
+pub fn cell_text(c: &Cell) -> String {
+    if c.outcome.is_pass() {
+        letter(Some(c.expected)).to_string()
+    } else {
+        format!("{}→{}", letter(Some(c.expected)), letter(c.observed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const SUITE: &str = "suite: s\nmatrix:\n  calls:\n    read: { tool: files.read }\n    delete: { tool: files.delete }\n  expect:\n    alice: [A, D]\n    bob: [A, C]\n";
+
+    fn results(suite: &Suite) -> Vec<ScenarioResult> {
+        let mut summary = crate::report::fixture::summary();
+        let template = summary.results.remove(0);
+        suite
+            .scenarios
+            .iter()
+            .map(|s| {
+                let mut r = template.clone();
+                r.suite = suite.name.clone();
+                r.scenario = s.name.clone();
+                r.identity = s.identity.clone();
+                r.tool = s.steps[0].call.tool.clone();
+                r.expected = s.steps[0].expect.decision;
+                r.observed = Some(r.expected);
+                r.policy_ids = ["reader-read".to_string()].into();
+                r.reasons = ["permitted".to_string()].into();
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn coverage_names_gaps_unexercised_policies_reasons_and_identities() {
+        let suite = crate::suite::parse_suite(Path::new("s.yaml"), SUITE).unwrap();
+        let results = results(&suite);
+        let listing = Listing {
+            tools: Some(vec!["files.read".into(), "files.delete".into(), "email.send".into()]),
+            policies: Some(vec![
+                ("reader-read".into(), None),
+                ("tenant-isolation".into(), Some("tenant_mismatch".into())),
+            ]),
+            reasons: Some(vec!["permitted".into(), "tenant_mismatch".into()]),
+            problems: vec![],
+        };
+        let identities = vec!["alice".to_string(), "bob".to_string(), "carol".to_string()];
+        let c = Coverage::compute(&[suite], &results, &identities, &listing);
+        assert_eq!(c.without_allow(), vec!["email.send", "files.delete"]);
+        assert_eq!(c.without_deny(), vec!["email.send", "files.read"]);
+        assert_eq!(c.unexercised_policies, Some(vec!["tenant-isolation".to_string()]));
+        assert_eq!(c.unexercised_reasons, Some(vec!["tenant_mismatch".to_string()]));
+        assert_eq!(c.unused_identities, vec!["carol"]);
+        let msg = c.gate_message().unwrap();
+        assert!(msg.contains("email.send (no must-allow and no must-deny scenario)"), "{msg}");
+        assert!(msg.contains("files.read (no must-deny scenario)"), "{msg}");
+    }
+
+    #[test]
+    fn only_scenarios_that_ran_count_and_unknown_listings_stay_unknown() {
+        let suite = crate::suite::parse_suite(Path::new("s.yaml"), SUITE).unwrap();
+        let mut results = results(&suite);
+        results.retain(|r| r.tool == "files.read");
+        let c = Coverage::compute(&[suite], &results, &[], &Listing::default());
+        assert!(!c.tools_listed);
+        assert_eq!(c.tools.len(), 1);
+        assert_eq!(c.unexercised_policies, None);
+        assert_eq!(c.lines()[3].1, "unknown (the gateway did not list them)");
+    }
+
+    #[test]
+    fn grid_keeps_first_appearance_order_and_the_worst_outcome() {
+        let suite = crate::suite::parse_suite(Path::new("s.yaml"), SUITE).unwrap();
+        let mut results = results(&suite);
+        results[3].outcome = Outcome::Fail;
+        results[3].observed = Some(Decision::Allow);
+        let g = Grid::from_results(&results);
+        assert_eq!(g.identities, vec!["alice", "bob"]);
+        assert_eq!(g.tools, vec!["files.read", "files.delete"]);
+        assert_eq!(g.cells.len(), 4);
+        let bad = g.cell("bob", "files.delete").unwrap();
+        assert_eq!(cell_text(bad), "C→A");
+        assert_eq!(cell_text(g.cell("alice", "files.delete").unwrap()), "D");
+    }
+}
