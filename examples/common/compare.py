@@ -1,0 +1,24 @@
+#!/usr/bin/env python3
+"""compare.py REPORT.json EXPECTED.json: exit 1 when a scenario's outcome differs from the expected one.
+
+EXPECTED maps scenario name to outcome (`pass`, `fail`, `evidence_missing`, `leak`, `error`).
+Each line printed is one scenario: expected, observed, and gateprobe's message.
+"""
+import json
+import sys
+
+report = json.load(open(sys.argv[1]))
+expected = json.load(open(sys.argv[2]))
+observed = {r["scenario"] if "scenario" in r else r["name"]: r for r in report["results"]}
+bad = 0
+for name, want in expected.items():
+    r = observed.get(name)
+    got = r["outcome"] if r else "absent"
+    mark = "ok  " if got == want else "DIFF"
+    bad += got != want
+    msg = (r or {}).get("message") or ""
+    print(f"{mark} {want:>16} / {got:<16} {name}  {msg}")
+for name in sorted(set(observed) - set(expected)):
+    print(f"DIFF {'(unexpected)':>16} / {observed[name]['outcome']:<16} {name}")
+    bad += 1
+sys.exit(1 if bad else 0)
