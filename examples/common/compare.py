@@ -7,7 +7,10 @@ Each line printed is one scenario: expected, observed, and gateprobe's message.
 import json
 import sys
 
-report = json.load(open(sys.argv[1]))
+try:
+    report = json.load(open(sys.argv[1]))
+except OSError as e:
+    sys.exit(f"no report to compare: {e}")
 expected = json.load(open(sys.argv[2]))
 observed = {r["scenario"] if "scenario" in r else r["name"]: r for r in report["results"]}
 bad = 0
