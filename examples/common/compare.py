@@ -19,9 +19,11 @@ for name, want in expected.items():
     got = r["outcome"] if r else "absent"
     mark = "ok  " if got == want else "DIFF"
     bad += got != want
-    msg = (r or {}).get("message") or ""
-    print(f"{mark} {want:>16} / {got:<16} {name}  {msg}")
+    r = r or {}
+    seen = f"{r.get('observed')}/{r.get('reason')}" if r else ""
+    msg = r.get("message") or ""
+    print(f"{mark} expected {want:<16} got {got:<16} [{seen}] {name}  {msg}")
 for name in sorted(set(observed) - set(expected)):
-    print(f"DIFF {'(unexpected)':>16} / {observed[name]['outcome']:<16} {name}")
+    print(f"DIFF expected {'(not listed)':<16} got {observed[name]['outcome']:<16} {name}")
     bad += 1
 sys.exit(1 if bad else 0)

@@ -52,9 +52,14 @@ fill() { sed -e "s|@BASE@|$BASE|g" -e "s|@SERVER_ID@|$SERVER_ID|g" -e "s|@STATE@
 fill "$HERE/gateprobe.yaml" >"$STATE/gateprobe.yaml"
 fill "$HERE/audit-stdout.yaml" >"$STATE/audit-stdout.yaml"
 swap_audit "$STATE/gateprobe.yaml" "$STATE/audit-stdout.yaml" >"$STATE/gateprobe-stdout.yaml"
+# The same tokens on the gateway-wide endpoint, where scope.server_id is all that keeps the
+# upstream's other tools out of reach.
+sed -e "s|url: \"$BASE/servers/$SERVER_ID/mcp\"|url: \"$BASE/mcp/\"|" -e "s|/scenarios/server\"|/scenarios/global\"|" \
+  "$STATE/gateprobe.yaml" >"$STATE/gateprobe-global.yaml"
 
 status=0
 run_variant api "$STATE/gateprobe.yaml" "$HERE/expected-api.json" || status=1
 run_variant stdout "$STATE/gateprobe-stdout.yaml" "$HERE/expected-stdout.json" || status=1
+run_variant global "$STATE/gateprobe-global.yaml" "$HERE/expected-global.json" || status=1
 log "done"
 exit $status
