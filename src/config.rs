@@ -4,12 +4,14 @@
 //! defaults run the bundled suites against the embedded reference gateway.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::decision::Decision;
+use crate::suite::diagnostic::{Diagnostic, render_all};
+use crate::suite::{Location, Suite, yaml};
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -85,7 +87,7 @@ pub struct McpTarget {
     #[serde(default = "default_correlation_header")]
     pub correlation_header: String,
     /// Where the policy version is read from.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "single_key::required")]
     pub policy_version: PolicyVersionSource,
     /// Rules that turn errors into decisions, tried in order after the gateway's own
     /// `error.data.decision` field.
@@ -105,7 +107,7 @@ pub struct HttpTarget {
     pub body: serde_json::Value,
     #[serde(default = "default_correlation_header")]
     pub correlation_header: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "single_key::required")]
     pub policy_version: PolicyVersionSource,
     /// How the response is turned into a decision.
     pub decision: HttpDecisionMapping,
@@ -176,6 +178,7 @@ pub struct IdentityConfig {
     #[serde(default)]
     pub roles: Vec<String>,
     /// Where the bearer token comes from; the embedded target mints one when absent.
+    #[serde(default, deserialize_with = "single_key::optional")]
     pub credential: Option<CredentialSource>,
 }
 
@@ -303,7 +306,12 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { concurrency: default_concurrency(), timeout_ms: default_timeout_ms(), requests_per_second: 0, retries: 0 }
+        RunConfig {
+            concurrency: default_concurrency(),
+            timeout_ms: default_timeout_ms(),
+            requests_per_second: 0,
+            retries: 0,
+        }
     }
 }
 
@@ -323,5 +331,480 @@ impl Default for Config {
             suites: default_suites(),
             run: RunConfig::default(),
         }
+    }
+}
+
+/// serde_yaml 0.9 reads externally tagged enums with data only from YAML tags
+/// (`credential: !env ALICE_TOKEN`), not from the single-key map form that the JSON Schema
+/// describes and users write (`credential: { env: ALICE_TOKEN }`). These helpers accept the map
+/// form (exactly one key) and plain strings for unit variants (`credential: none`); errors keep
+/// serde_yaml's positions because they are raised inside its deserializer.
+mod single_key {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::value::MapAccessDeserializer;
+    use serde::de::{self, Deserialize, Deserializer, IntoDeserializer, MapAccess, Visitor};
+
+    struct SingleKey<T>(T);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for SingleKey<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(SingleKeyVisitor(PhantomData)).map(SingleKey)
+        }
+    }
+
+    struct SingleKeyVisitor<T>(PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for SingleKeyVisitor<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a name or a map with a single key")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            T::deserialize(v.into_deserializer())
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+            let value = T::deserialize(MapAccessDeserializer::new(&mut map))?;
+            if let Some(key) = map.next_key::<String>()? {
+                return Err(de::Error::custom(format!("unexpected second key `{key}`: give exactly one")));
+            }
+            Ok(value)
+        }
+    }
+
+    pub fn required<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+        SingleKey::<T>::deserialize(d).map(|v| v.0)
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+        Option::<SingleKey<T>>::deserialize(d).map(|o| o.map(|v| v.0))
+    }
+}
+
+/// The crate's bundled config: bundled suites, embedded gateway, synthetic identities.
+const BUNDLED: &str = include_str!("../gateprobe.yaml");
+
+/// The config file looked for in the working directory when none is given.
+pub const DEFAULT_CONFIG_FILE: &str = "gateprobe.yaml";
+
+impl Config {
+    /// The bundled config (`gateprobe.yaml` at the crate root, embedded at build time).
+    pub fn bundled() -> Config {
+        parse_config(Path::new("<bundled gateprobe.yaml>"), BUNDLED).expect("the bundled config is valid")
+    }
+
+    /// Makes relative paths in the file (suites, policies, audit file, credential files)
+    /// relative to `base`, the directory of the config file.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if base.as_os_str().is_empty() {
+            return;
+        }
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        self.suites.iter_mut().for_each(fix);
+        if let TargetConfig::Embedded(e) = &mut self.target {
+            fix(&mut e.policies);
+        }
+        if let AuditConfig::JsonLines { path, .. } = &mut self.audit {
+            fix(path);
+        }
+        for identity in self.identities.values_mut() {
+            if let Some(CredentialSource::File(p)) = &mut identity.credential {
+                fix(p);
+            }
+        }
+    }
+}
+
+/// The config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {} not found", .0.display())]
+    NotFound(PathBuf),
+    /// Unreadable or invalid file; the diagnostics point into it.
+    #[error("{}", render_all(.0, false))]
+    Invalid(Vec<Diagnostic>),
+    /// A `GATEPROBE_*` override could not be applied.
+    #[error("{var}: {message}")]
+    Env { var: String, message: String },
+}
+
+impl ConfigError {
+    /// The diagnostics (for `Invalid`), to render along with suite diagnostics.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            ConfigError::Invalid(d) => d,
+            _ => &[],
+        }
+    }
+}
+
+/// JSON Schema of `gateprobe.yaml` (same as [`crate::suite::config_schema`]).
+pub fn config_schema() -> serde_json::Value {
+    crate::suite::schema::config_schema()
+}
+
+/// Parses config text (the content of `path`), errors as diagnostics with file:line:col.
+/// Values the types allow but a run cannot use are refused here, pointing at them.
+pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let (config, pos) = yaml::parse::<Config>(path, text, "config").map_err(|d| ConfigError::Invalid(vec![d]))?;
+    let mut problems = Vec::new();
+    let mut error = |at: &str, message: String, help: &str| {
+        problems.push(Diagnostic::new(path, text, pos.value_at(at), message).with_help(help));
+    };
+    if config.run.concurrency == 0 {
+        error("/run/concurrency", "`concurrency` is 0".into(), "run at least one scenario at a time");
+    }
+    if config.run.timeout_ms == 0 {
+        error("/run/timeout_ms", "`timeout_ms` is 0".into(), "give calls some time, e.g. 5000");
+    }
+    let url = match &config.target {
+        TargetConfig::Mcp(t) => Some(&t.url),
+        TargetConfig::Http(t) => Some(&t.url),
+        TargetConfig::Embedded(_) => None,
+    };
+    if let Some(url) = url.filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+        error("/target/url", format!("`{url}` is not an http(s) URL"), "e.g. `http://127.0.0.1:8080/mcp`");
+    }
+    if let AuditConfig::Http { url: Some(url), .. } = &config.audit {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            error("/audit/url", format!("`{url}` is not an http(s) URL"), "e.g. `http://127.0.0.1:8080/audit`");
+        }
+    }
+    for (name, identity) in &config.identities {
+        let at = yaml::join("/identities", name);
+        for (key, value) in [("subject", &identity.subject), ("tenant", &identity.tenant)] {
+            if value.trim().is_empty() {
+                error(&yaml::join(&at, key), format!("identity `{name}` has an empty `{key}`"), "fill it in");
+            }
+        }
+        let empty = match &identity.credential {
+            Some(CredentialSource::Env(v)) => v.trim().is_empty(),
+            Some(CredentialSource::Command(argv)) => argv.first().is_none_or(|p| p.trim().is_empty()),
+            Some(CredentialSource::File(p)) => p.as_os_str().is_empty(),
+            _ => false,
+        };
+        if empty {
+            error(
+                &yaml::join(&at, "credential"),
+                format!("identity `{name}` has an empty credential source"),
+                "name an environment variable, a file, or a command and its arguments",
+            );
+        }
+    }
+    if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid(problems)) }
+}
+
+/// Loads the config: `path` if given (it must exist), else `./gateprobe.yaml` when present,
+/// else [`Config::bundled`]; then applies the `GATEPROBE_*` environment overrides. A file also
+/// goes through the sensitivity scan; its findings are errors like parse errors.
+pub fn load_config(path: Option<&Path>) -> Result<Config, ConfigError> {
+    load_config_with_env(path, |name| std::env::var(name).ok())
+}
+
+/// [`load_config`] with the environment given as a lookup (so tests need not touch the process's).
+pub fn load_config_with_env(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let file = match path {
+        Some(p) if !p.exists() => return Err(ConfigError::NotFound(p.to_path_buf())),
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
+    };
+    let mut config = match file {
+        None => Config::bundled(),
+        Some(file) => {
+            let text = crate::suite::parse::read_bounded(&file).map_err(|d| ConfigError::Invalid(vec![d]))?;
+            // Parse errors and sensitivity findings, all at once.
+            let findings = crate::suite::lint::scan(&file, &text);
+            let mut config = match parse_config(&file, &text) {
+                Err(ConfigError::Invalid(mut ds)) => {
+                    ds.extend(findings);
+                    return Err(ConfigError::Invalid(ds));
+                }
+                Err(e) => return Err(e),
+                Ok(_) if !findings.is_empty() => return Err(ConfigError::Invalid(findings)),
+                Ok(config) => config,
+            };
+            config.resolve_paths(file.parent().unwrap_or(Path::new("")));
+            config
+        }
+    };
+    apply_env_overrides(&mut config, env)?;
+    Ok(config)
+}
+
+/// Applies `GATEPROBE_*` overrides: `TARGET_URL` (an `embedded` target becomes `mcp` at that
+/// URL), `CONCURRENCY`, `TIMEOUT_MS`, `REQUESTS_PER_SECOND`, `RETRIES`, `SUITES` (colon-separated),
+/// `AUDIT_URL` (audit becomes an HTTP query), `POLICIES` (embedded target's policy directory).
+pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    fn number<T>(var: &str, value: &str, min: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display,
+    {
+        match value.trim().parse::<T>() {
+            Ok(n) if n >= min => Ok(n),
+            _ => Err(ConfigError::Env {
+                var: var.to_owned(),
+                message: format!("expected a whole number of at least {min}, got `{value}`"),
+            }),
+        }
+    }
+    fn url(var: &str, value: &str) -> Result<String, ConfigError> {
+        let v = value.trim();
+        if v.starts_with("http://") || v.starts_with("https://") {
+            Ok(v.to_owned())
+        } else {
+            Err(ConfigError::Env { var: var.to_owned(), message: format!("expected an http(s) URL, got `{value}`") })
+        }
+    }
+
+    if let Some(v) = env("GATEPROBE_TARGET_URL") {
+        let u = url("GATEPROBE_TARGET_URL", &v)?;
+        match &mut config.target {
+            TargetConfig::Mcp(t) => t.url = u,
+            TargetConfig::Http(t) => t.url = u,
+            TargetConfig::Embedded(_) => {
+                config.target = TargetConfig::Mcp(McpTarget {
+                    url: u,
+                    correlation_header: default_correlation_header(),
+                    policy_version: PolicyVersionSource::default(),
+                    decisions: Vec::new(),
+                })
+            }
+        }
+    }
+    if let Some(v) = env("GATEPROBE_CONCURRENCY") {
+        config.run.concurrency = number("GATEPROBE_CONCURRENCY", &v, 1usize)?;
+    }
+    if let Some(v) = env("GATEPROBE_TIMEOUT_MS") {
+        config.run.timeout_ms = number("GATEPROBE_TIMEOUT_MS", &v, 1u64)?;
+    }
+    if let Some(v) = env("GATEPROBE_REQUESTS_PER_SECOND") {
+        config.run.requests_per_second = number("GATEPROBE_REQUESTS_PER_SECOND", &v, 0u32)?;
+    }
+    if let Some(v) = env("GATEPROBE_RETRIES") {
+        config.run.retries = number("GATEPROBE_RETRIES", &v, 0u32)?;
+    }
+    if let Some(v) = env("GATEPROBE_SUITES") {
+        let suites: Vec<PathBuf> = v.split(':').filter(|s| !s.trim().is_empty()).map(PathBuf::from).collect();
+        if suites.is_empty() {
+            return Err(ConfigError::Env {
+                var: "GATEPROBE_SUITES".into(),
+                message: "expected suite files or directories separated by `:`".into(),
+            });
+        }
+        config.suites = suites;
+    }
+    if let Some(v) = env("GATEPROBE_AUDIT_URL") {
+        let u = url("GATEPROBE_AUDIT_URL", &v)?;
+        match &mut config.audit {
+            AuditConfig::Http { url, .. } => *url = Some(u),
+            other => {
+                *other = AuditConfig::Http {
+                    url: Some(u),
+                    records_pointer: String::new(),
+                    timing: EvidenceTiming::default(),
+                }
+            }
+        }
+    }
+    if let Some(v) = env("GATEPROBE_POLICIES") {
+        match &mut config.target {
+            TargetConfig::Embedded(e) => e.policies = PathBuf::from(v),
+            _ => {
+                return Err(ConfigError::Env {
+                    var: "GATEPROBE_POLICIES".into(),
+                    message: "only the embedded target has a policy directory".into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every scenario's identity must be defined in the config; diagnostics point at the
+/// scenario's `identity:` (or at the scenario, when it comes from the suite's defaults).
+pub fn check_identities(suites: &[Suite], config: &Config) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let known: Vec<&str> = config.identities.keys().map(String::as_str).collect();
+    for suite in suites {
+        let missing: Vec<usize> = suite
+            .scenarios
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !config.identities.contains_key(&s.identity))
+            .map(|(i, _)| i)
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        // Re-read the file for the source lines; positions of `identity:` keys if it parses.
+        let text = std::fs::read_to_string(&suite.path).unwrap_or_default();
+        let positions = yaml::positions(&text);
+        for i in missing {
+            let s = &suite.scenarios[i];
+            let at: Location = positions
+                .as_ref()
+                .and_then(|p| p.get(&format!("/scenarios/{i}/identity")))
+                .map(|n| n.value)
+                .unwrap_or(s.location);
+            let help = if known.is_empty() {
+                "the config defines no identities; add them under `identities:`".to_owned()
+            } else {
+                format!("known identities: {}; define it under `identities:` of the config", known.join(", "))
+            };
+            out.push(
+                Diagnostic::new(
+                    &suite.path,
+                    &text,
+                    at,
+                    format!("scenario `{}` uses unknown identity `{}`", s.name, s.identity),
+                )
+                .with_help(help),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn bundled_config_has_the_synthetic_identities() {
+        let c = Config::bundled();
+        assert!(matches!(c.target, TargetConfig::Embedded(_)));
+        assert_eq!(c.suites, vec![PathBuf::from("scenarios")]);
+        let names: Vec<&str> = c.identities.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "alice-expired",
+                "alice-globex",
+                "alice-reader",
+                "alice-tampered",
+                "anonymous",
+                "bob-admin",
+                "carol-support",
+                "dave-burst",
+                "mallory-revoked"
+            ]
+        );
+        assert_eq!(c.identities["alice-globex"].tenant, "globex");
+        assert_eq!(c.identities["bob-admin"].roles, ["admin"]);
+        assert!(matches!(c.identities["anonymous"].credential, Some(CredentialSource::None)));
+        assert!(matches!(
+            c.identities["alice-tampered"].credential,
+            Some(CredentialSource::Invalid(InvalidCredential::Tampered))
+        ));
+    }
+
+    #[test]
+    fn explicit_path_must_exist() {
+        let e = load_config_with_env(Some(Path::new("/nonexistent/gateprobe.yaml")), env(&[])).unwrap_err();
+        assert!(matches!(e, ConfigError::NotFound(_)));
+    }
+
+    #[test]
+    fn file_paths_are_relative_to_the_config_and_env_overrides_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gp.yaml");
+        std::fs::write(&file, "suites: [checks]\nrun: { concurrency: 2 }\n").unwrap();
+        let c = load_config_with_env(Some(&file), env(&[])).unwrap();
+        assert_eq!(c.suites, vec![dir.path().join("checks")]);
+        assert_eq!(c.run.concurrency, 2);
+        let c = load_config_with_env(
+            Some(&file),
+            env(&[
+                ("GATEPROBE_CONCURRENCY", "4"),
+                ("GATEPROBE_TIMEOUT_MS", "250"),
+                ("GATEPROBE_REQUESTS_PER_SECOND", "10"),
+                ("GATEPROBE_SUITES", "a.yaml:dir"),
+                ("GATEPROBE_TARGET_URL", "http://127.0.0.1:9/mcp"),
+                ("GATEPROBE_AUDIT_URL", "http://127.0.0.1:9/audit/{correlation_id}"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((c.run.concurrency, c.run.timeout_ms, c.run.requests_per_second), (4, 250, 10));
+        assert_eq!(c.suites, vec![PathBuf::from("a.yaml"), PathBuf::from("dir")]);
+        let TargetConfig::Mcp(t) = &c.target else { panic!("{:?}", c.target) };
+        assert_eq!(t.url, "http://127.0.0.1:9/mcp");
+        let AuditConfig::Http { url, .. } = &c.audit else { panic!() };
+        assert_eq!(url.as_deref(), Some("http://127.0.0.1:9/audit/{correlation_id}"));
+    }
+
+    #[test]
+    fn bad_overrides_name_the_variable() {
+        for (var, value) in [
+            ("GATEPROBE_CONCURRENCY", "0"),
+            ("GATEPROBE_CONCURRENCY", "many"),
+            ("GATEPROBE_TIMEOUT_MS", "-5"),
+            ("GATEPROBE_REQUESTS_PER_SECOND", "1.5"),
+            ("GATEPROBE_SUITES", "::"),
+            ("GATEPROBE_TARGET_URL", "localhost:8080"),
+            ("GATEPROBE_AUDIT_URL", "file:///tmp/a"),
+        ] {
+            let mut c = Config::bundled();
+            let e = apply_env_overrides(&mut c, env(&[(var, value)])).unwrap_err();
+            assert!(e.to_string().starts_with(&format!("{var}: ")), "{e}");
+        }
+    }
+
+    #[test]
+    fn single_key_enums_in_map_form() {
+        let text = "target: { kind: mcp, url: http://127.0.0.1:1/mcp, policy_version: { pointer: /v } }\nidentities:\n  a: { subject: a@example.com, tenant: t, credential: { command: [get-token, --a] } }\n  b: { subject: b@example.com, tenant: t, credential: none }\n  c: { subject: c@example.com, tenant: t }\n";
+        let c = parse_config(Path::new("gp.yaml"), text).unwrap();
+        let TargetConfig::Mcp(t) = &c.target else { panic!() };
+        assert!(matches!(&t.policy_version, PolicyVersionSource::Pointer(p) if p == "/v"));
+        assert!(matches!(&c.identities["a"].credential, Some(CredentialSource::Command(v)) if v.len() == 2));
+        assert!(matches!(c.identities["b"].credential, Some(CredentialSource::None)));
+        assert!(c.identities["c"].credential.is_none());
+        let two = "identities:\n  a: { subject: s, tenant: t, credential: { env: A, file: /f } }\n";
+        let e = parse_config(Path::new("gp.yaml"), two).unwrap_err();
+        let d = &e.diagnostics()[0];
+        assert!(d.message.contains("unexpected second key `file`"), "{}", d.message);
+        assert_eq!(d.line, 2);
+        let bad = "identities:\n  a: { subject: s, tenant: t, credential: { invalid: expird } }\n";
+        let d = &parse_config(Path::new("gp.yaml"), bad).unwrap_err().diagnostics()[0].clone();
+        assert!(d.message.contains("unknown variant `expird`"), "{}", d.message);
+        assert_eq!(d.line, 2);
+    }
+
+    #[test]
+    fn config_files_are_linted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gp.yaml");
+        std::fs::write(&file, "identities:\n  a: { subject: jane.doe@gmail.com, tenant: t }\n").unwrap();
+        let e = load_config_with_env(Some(&file), env(&[])).unwrap_err();
+        assert_eq!(e.diagnostics()[0].code.as_deref(), Some("email-outside-example-domains"));
+    }
+
+    #[test]
+    fn unusable_values_are_refused_where_they_are() {
+        let text = "target: { kind: mcp, url: localhost:8080 }\nrun:\n  concurrency: 0\nidentities:\n  a: { subject: s, tenant: t, credential: { command: [] } }\n";
+        let e = parse_config(Path::new("gp.yaml"), text).unwrap_err();
+        let got: Vec<(usize, usize)> = e.diagnostics().iter().map(|d| (d.line, d.column)).collect();
+        assert_eq!(got, [(3, 16), (1, 27), (5, 43)], "{e}");
+    }
+
+    #[test]
+    fn parse_errors_are_positioned() {
+        let e = parse_config(Path::new("gp.yaml"), "run:\n  concurrency: lots\n").unwrap_err();
+        let d = &e.diagnostics()[0];
+        assert_eq!((d.line, d.column), (2, 16));
+        assert!(d.message.contains("invalid type"), "{}", d.message);
     }
 }

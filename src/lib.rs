@@ -13,6 +13,7 @@ pub mod execute;
 pub mod gateway;
 pub mod outcome;
 pub mod plan;
+pub mod report;
 pub mod secret;
 pub mod suite;
 pub mod target;

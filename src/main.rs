@@ -85,16 +85,15 @@ async fn run(args: RunArgs) -> u8 {
         ColorChoice::Never => false,
         ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    print!("{}", report::console::render(&summary, color, args.verbose));
+    print!("{}", report::console::render_with(&summary, report::console::ConsoleOptions { color, verbose: args.verbose }));
     if let Err(e) = report::write_reports(&summary, &args.reports) {
         eprintln!("error: {e}");
         return 2;
     }
-    let env = |k: &str| std::env::var(k).ok();
-    if env("GITHUB_ACTIONS").as_deref() == Some("true") {
+    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
         print!("{}", report::markdown::github_annotations(&summary));
     }
-    if let Err(e) = report::markdown::github_step_summary(&summary, &env) {
+    if let Err(e) = report::markdown::github_step_summary(&summary) {
         eprintln!("warning: could not write the GitHub step summary: {e}");
     }
     summary.exit_code()

@@ -1,18 +1,188 @@
-//! Temporary stand-in with the agreed API, replaced by the gateway branch at merge.
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+//! The reference tool gateway: MCP over Streamable HTTP with identity (JWT), permissions
+//! (Cedar), parameter validation (JSON Schema), confirmation, rate limits and audit.
+//! The wire contract is docs/protocol.md; the harness reaches this only over HTTP.
+
+pub mod audit;
+pub mod cli;
+pub mod confirm;
+pub mod identity;
+pub mod limits;
+pub mod mcp;
+pub mod policy;
+pub mod server;
+pub mod tools;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use self::audit::AuditLog;
+use self::identity::TokenIssuer;
+use self::policy::{PolicyBundle, PolicyError};
+use self::server::GatewayState;
+
+/// How to start a gateway.
 #[derive(Debug, Clone)]
-pub struct GatewayOptions { pub policies: PathBuf, pub listen: SocketAddr, pub signing_key: Option<Vec<u8>>, pub audit_log: Option<PathBuf>, pub omit_audit_fields: Vec<String>, pub disable_redaction: bool, pub watch: bool }
+pub struct GatewayOptions {
+    /// The policy directory (schema, `*.cedar`, `revoked.txt`, `limits.yaml`).
+    pub policies: PathBuf,
+    /// Where to listen; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// HS256 secret; a random one is generated when absent (and never logged).
+    pub signing_key: Option<Vec<u8>>,
+    /// Also append audit records to this JSON-lines file.
+    pub audit_log: Option<PathBuf>,
+    /// Test hook: leave these top-level fields out of every audit record.
+    pub omit_audit_fields: Vec<String>,
+    /// Test hook: store arguments and results unredacted.
+    pub disable_redaction: bool,
+    /// Reload when files in the policy directory change.
+    pub watch: bool,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        GatewayOptions {
+            policies: PathBuf::from("policies"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            signing_key: None,
+            audit_log: None,
+            omit_audit_fields: vec![],
+            disable_redaction: false,
+            watch: true,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
-#[error("gateway stub")]
-pub struct GatewayError;
-pub struct RunningGateway;
+pub enum GatewayError {
+    #[error("invalid policies: {0}")]
+    Policy(#[from] PolicyError),
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open audit log {path}: {source}")]
+    AuditLog {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot watch policy directory: {0}")]
+    Watch(#[from] notify::Error),
+}
+
+/// A gateway serving on the current tokio runtime until [`RunningGateway::shutdown`].
+pub struct RunningGateway {
+    addr: SocketAddr,
+    state: Arc<GatewayState>,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
 impl RunningGateway {
-    pub async fn start(_o: GatewayOptions) -> Result<RunningGateway, GatewayError> { Err(GatewayError) }
-    pub fn addr(&self) -> SocketAddr { unreachable!() }
-    pub fn mcp_url(&self) -> String { unreachable!() }
-    pub fn base_url(&self) -> String { unreachable!() }
-    pub fn mint_token(&self, _s: &str, _t: &str, _r: &[String], _ttl: Duration) -> String { unreachable!() }
-    pub fn mint_expired_token(&self, _s: &str, _t: &str, _r: &[String]) -> String { unreachable!() }
-    pub fn mint_tampered_token(&self, _s: &str, _t: &str, _r: &[String]) -> String { unreachable!() }
-    pub async fn shutdown(self) {}
+    /// Load and validate the policies, bind, and spawn the server.
+    pub async fn start(opts: GatewayOptions) -> Result<RunningGateway, GatewayError> {
+        let bundle = PolicyBundle::load(&opts.policies)?;
+        let key = opts
+            .signing_key
+            .clone()
+            .unwrap_or_else(|| rand::random::<[u8; 32]>().to_vec());
+        let audit = AuditLog::new(
+            opts.audit_log.as_deref(),
+            opts.omit_audit_fields.clone(),
+            !opts.disable_redaction,
+            audit::DEFAULT_CAPACITY,
+        )
+        .map_err(|source| GatewayError::AuditLog {
+            path: opts.audit_log.clone().unwrap_or_default(),
+            source,
+        })?;
+        let state = Arc::new(GatewayState::new(
+            opts.policies.clone(),
+            bundle,
+            TokenIssuer::new(&key),
+            audit,
+        ));
+        let listener = tokio::net::TcpListener::bind(opts.listen)
+            .await
+            .map_err(|source| GatewayError::Bind {
+                addr: opts.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| GatewayError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
+        let watcher = if opts.watch {
+            Some(server::watch(state.clone(), &opts.policies)?)
+        } else {
+            None
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = server::router(state.clone());
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(error) = serve.await {
+                tracing::error!(%error, "gateway server stopped");
+            }
+        });
+        tracing::info!(%addr, policy_version = %state.version(), "gateway listening");
+        Ok(RunningGateway {
+            addr,
+            state,
+            stop,
+            task,
+            _watcher: watcher,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.base_url())
+    }
+
+    /// The policy version in force.
+    pub fn policy_version(&self) -> String {
+        self.state.version()
+    }
+
+    pub fn mint_token(
+        &self,
+        subject: &str,
+        tenant: &str,
+        roles: &[String],
+        ttl: Duration,
+    ) -> String {
+        self.state.tokens.mint(subject, tenant, roles, ttl)
+    }
+
+    pub fn mint_expired_token(&self, subject: &str, tenant: &str, roles: &[String]) -> String {
+        self.state.tokens.mint_expired(subject, tenant, roles)
+    }
+
+    pub fn mint_tampered_token(&self, subject: &str, tenant: &str, roles: &[String]) -> String {
+        self.state.tokens.mint_tampered(subject, tenant, roles)
+    }
+
+    /// Stop accepting connections and wait for in-flight requests.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
 }

@@ -1,5 +1,14 @@
 //! LOAD: suite files → [`Suite`]s, with rustc-style diagnostics and the sensitivity lint.
 
+pub mod diagnostic;
+pub mod lint;
 pub mod model;
+pub mod parse;
+pub mod raw;
+pub mod schema;
+pub mod yaml;
 
+pub use diagnostic::Diagnostic;
 pub use model::*;
+pub use parse::{LoadError, load_suites, parse_suite};
+pub use schema::{config_schema, suite_schema};

@@ -1,0 +1,115 @@
+//! `gateprobe gateway [...]` and `gateprobe gateway token [...]`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::identity::TokenIssuer;
+use super::{GatewayOptions, RunningGateway};
+
+pub const SIGNING_KEY_ENV: &str = "GATEPROBE_GATEWAY_SIGNING_KEY";
+
+/// Run the reference tool gateway (MCP over Streamable HTTP on POST /mcp).
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct GatewayArgs {
+    #[command(subcommand)]
+    pub command: Option<GatewayCommand>,
+    /// Policy directory: schema.cedarschema, *.cedar, revoked.txt, limits.yaml.
+    #[arg(long, default_value = "policies")]
+    pub policies: PathBuf,
+    /// Address to listen on (loopback unless told otherwise).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+    /// Also append audit records (JSON lines) to this file.
+    #[arg(long)]
+    pub audit_log: Option<PathBuf>,
+    /// File holding the HS256 signing key (else $GATEPROBE_GATEWAY_SIGNING_KEY, else random).
+    #[arg(long)]
+    pub signing_key_file: Option<PathBuf>,
+    /// Do not reload when policy files change (POST /admin/reload still works).
+    #[arg(long)]
+    pub no_watch: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum GatewayCommand {
+    /// Print a signed bearer token for a synthetic identity.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    #[arg(long)]
+    pub subject: String,
+    #[arg(long)]
+    pub tenant: String,
+    /// Comma-separated roles, e.g. reader,support.
+    #[arg(long, value_delimiter = ',')]
+    pub roles: Vec<String>,
+    /// Lifetime, e.g. 15m, 1h.
+    #[arg(long, default_value = "15m")]
+    pub ttl: humantime::Duration,
+    /// File holding the HS256 signing key (else $GATEPROBE_GATEWAY_SIGNING_KEY).
+    #[arg(long)]
+    pub signing_key_file: Option<PathBuf>,
+}
+
+/// The key from the file, else the environment. Trailing newlines in files are not key material.
+fn signing_key(file: Option<&Path>) -> anyhow::Result<Option<Vec<u8>>> {
+    if let Some(path) = file {
+        let text = std::fs::read(path)
+            .with_context(|| format!("cannot read signing key file {}", path.display()))?;
+        let key = text.trim_ascii_end().to_vec();
+        anyhow::ensure!(
+            !key.is_empty(),
+            "signing key file {} is empty",
+            path.display()
+        );
+        return Ok(Some(key));
+    }
+    Ok(std::env::var(SIGNING_KEY_ENV)
+        .ok()
+        .filter(|k| !k.is_empty())
+        .map(String::into_bytes))
+}
+
+pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
+    if let Some(GatewayCommand::Token(t)) = args.command {
+        let key = signing_key(t.signing_key_file.as_deref())?.with_context(|| {
+            format!("no signing key: pass --signing-key-file or set {SIGNING_KEY_ENV} (the same one the gateway uses)")
+        })?;
+        println!(
+            "{}",
+            TokenIssuer::new(&key).mint(&t.subject, &t.tenant, &t.roles, t.ttl.into())
+        );
+        return Ok(());
+    }
+    let key = signing_key(args.signing_key_file.as_deref())?;
+    if key.is_none() {
+        tracing::warn!(
+            "no signing key given: using a random one; tokens minted elsewhere will not verify"
+        );
+    }
+    let gateway = RunningGateway::start(GatewayOptions {
+        policies: args.policies,
+        listen: args.listen,
+        signing_key: key,
+        audit_log: args.audit_log,
+        omit_audit_fields: vec![],
+        disable_redaction: false,
+        watch: !args.no_watch,
+    })
+    .await?;
+    println!(
+        "gateway listening on {} (policy version {})",
+        gateway.mcp_url(),
+        gateway.policy_version()
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    gateway.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,465 @@
+//! MCP over Streamable HTTP, JSON-RPC 2.0 by hand on axum.
+//!
+//! Why not `rmcp` (v3.11, tried first; details in docs/gateway.md, "Why not rmcp"):
+//! - its Streamable HTTP server answers JSON only in stateless mode, and stateless mode issues
+//!   no `Mcp-Session-Id`; with sessions it answers SSE. The contract needs both JSON and
+//!   sessions (session history feeds the Cedar context);
+//! - a body that is not a valid MCP message (bad JSON, malformed `tools/call` params) is
+//!   rejected inside rmcp with HTTP 415 and a text body before any handler runs, so it can be
+//!   neither answered as a JSON-RPC error nor audited, both of which the contract requires;
+//! - it refuses POSTs whose `Accept` lacks `text/event-stream`, which the contract does not ask.
+//!
+//! The subset served here is small: initialize, notifications, ping, tools/list, tools/call.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::audit::AuditEntry;
+use super::confirm::binding;
+use super::identity::Principal;
+use super::limits::Exhausted;
+use super::policy::{AuthzOutcome, AuthzRequest};
+use super::server::GatewayState;
+
+pub const SESSION_HEADER: &str = "mcp-session-id";
+const SUPPORTED_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+const MAX_SESSIONS: usize = 10_000;
+const MAX_HISTORY: usize = 100;
+
+/// Per-session call history (tools executed, oldest first), bounded in sessions and length.
+#[derive(Default)]
+pub struct Sessions {
+    inner: Mutex<SessionTable>,
+}
+
+#[derive(Default)]
+struct SessionTable {
+    history: HashMap<String, Vec<String>>,
+    /// Creation order, to drop the oldest session first.
+    order: VecDeque<String>,
+}
+
+impl Sessions {
+    pub fn create(&self) -> String {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.history.insert(id.clone(), Vec::new());
+        g.order.push_back(id.clone());
+        while g.order.len() > MAX_SESSIONS {
+            if let Some(old) = g.order.pop_front() {
+                g.history.remove(&old);
+            }
+        }
+        id
+    }
+
+    pub fn history(&self, id: &str) -> Vec<String> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.history.get(id).cloned().unwrap_or_default()
+    }
+
+    fn push(&self, id: &str, tool: &str) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        // Only sessions this gateway issued carry history; an unknown id behaves like no session.
+        if let Some(h) = g.history.get_mut(id) {
+            if h.len() >= MAX_HISTORY {
+                h.remove(0);
+            }
+            h.push(tool.to_owned());
+        }
+    }
+
+    pub fn end(&self, id: &str) -> bool {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.history.remove(id).is_some()
+    }
+}
+
+fn rpc_result(id: &Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+fn rpc_error(id: &Value, code: i64, message: &str, data: Option<Value>) -> Value {
+    let mut error = json!({"code": code, "message": message});
+    if let Some(data) = data {
+        error["data"] = data;
+    }
+    json!({"jsonrpc": "2.0", "id": id, "error": error})
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// `POST /mcp`.
+pub async fn handle(
+    State(st): State<Arc<GatewayState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let is_json = header_str(&headers, header::CONTENT_TYPE.as_str())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        let body = rpc_error(
+            &Value::Null,
+            -32600,
+            "Content-Type must be application/json",
+            None,
+        );
+        return json_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, &body);
+    }
+    let message: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            let body = rpc_error(&Value::Null, -32700, &format!("parse error: {e}"), None);
+            return json_response(StatusCode::BAD_REQUEST, &body);
+        }
+    };
+    let Some(obj) = message.as_object() else {
+        let body = rpc_error(
+            &Value::Null,
+            -32600,
+            "expected one JSON-RPC object (batches are not supported)",
+            None,
+        );
+        return json_response(StatusCode::BAD_REQUEST, &body);
+    };
+    let id = obj.get("id").cloned();
+    let method = obj.get("method").and_then(Value::as_str);
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0")
+        || (method.is_none() && id.is_some())
+    {
+        // A response from the client (result/error with an id) is not something we asked for.
+        let body = rpc_error(
+            id.as_ref().unwrap_or(&Value::Null),
+            -32600,
+            "invalid JSON-RPC 2.0 request",
+            None,
+        );
+        return json_response(StatusCode::BAD_REQUEST, &body);
+    }
+    let (Some(method), Some(id)) = (method, id) else {
+        // Notifications (no id), e.g. notifications/initialized: accepted, nothing to answer.
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let params = obj.get("params").cloned().unwrap_or_else(|| json!({}));
+
+    match method {
+        "initialize" => {
+            let requested = params
+                .get("protocolVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let version = SUPPORTED_VERSIONS
+                .iter()
+                .find(|v| **v == requested)
+                .unwrap_or(&SUPPORTED_VERSIONS[1]);
+            let session = st.sessions.create();
+            let result = json!({
+                "protocolVersion": version,
+                "capabilities": {"tools": {"listChanged": false}},
+                "serverInfo": {"name": "gateprobe-gateway", "version": env!("CARGO_PKG_VERSION")},
+                "instructions": "Reference tool gateway of gateprobe: every tools/call is authenticated, authorized, validated, rate limited and audited.",
+            });
+            let mut response = json_response(StatusCode::OK, &rpc_result(&id, result));
+            if let Ok(v) = HeaderValue::from_str(&session) {
+                response.headers_mut().insert(SESSION_HEADER, v);
+            }
+            response
+        }
+        "ping" => json_response(StatusCode::OK, &rpc_result(&id, json!({}))),
+        "tools/list" => json_response(
+            StatusCode::OK,
+            &rpc_result(&id, json!({"tools": st.catalog.list()})),
+        ),
+        "tools/call" => {
+            let correlation_id = header_str(&headers, "x-request-id")
+                .filter(|v| v.len() <= 200)
+                .map(str::to_owned)
+                .or_else(|| {
+                    params
+                        .pointer("/_meta/correlation_id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+            let body = call_tool(&st, &headers, &id, &params, &correlation_id);
+            let mut response = json_response(StatusCode::OK, &body);
+            if let Ok(v) = HeaderValue::from_str(&correlation_id) {
+                response.headers_mut().insert("x-request-id", v);
+            }
+            response
+        }
+        other => json_response(
+            StatusCode::OK,
+            &rpc_error(&id, -32601, &format!("method not found: {other}"), None),
+        ),
+    }
+}
+
+/// `DELETE /mcp`: the client ends its session.
+pub async fn end_session(State(st): State<Arc<GatewayState>>, headers: HeaderMap) -> StatusCode {
+    match header_str(&headers, SESSION_HEADER) {
+        Some(id) if st.sessions.end(id) => StatusCode::NO_CONTENT,
+        Some(_) => StatusCode::NOT_FOUND,
+        None => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// One non-allow answer: a JSON-RPC error code plus what goes into `error.data` and the audit.
+struct Refusal {
+    code: i64,
+    decision: Option<&'static str>,
+    reason: String,
+    policy_ids: Vec<String>,
+    message: String,
+    extra: Map<String, Value>,
+}
+
+impl Refusal {
+    fn new(code: i64, decision: Option<&'static str>, reason: &str, message: String) -> Refusal {
+        Refusal {
+            code,
+            decision,
+            reason: reason.to_owned(),
+            policy_ids: vec![],
+            message,
+            extra: Map::new(),
+        }
+    }
+}
+
+/// The tools/call pipeline: authenticate → revocation → quota → params → schema → Cedar →
+/// confirmation → execute. Every exit writes exactly one audit record.
+fn call_tool(
+    st: &GatewayState,
+    headers: &HeaderMap,
+    id: &Value,
+    params: &Value,
+    correlation_id: &str,
+) -> Value {
+    let bundle = st.bundle();
+    let version = bundle.version.as_str();
+    let session_id = header_str(headers, SESSION_HEADER);
+    let synthetic = matches!(
+        header_str(headers, "x-gateprobe-synthetic"),
+        Some("1" | "true")
+    );
+    let tool_name = params.get("name").and_then(Value::as_str);
+    let empty = json!({});
+    let arguments = params.get("arguments").unwrap_or(&empty);
+    let meta = params.get("_meta").unwrap_or(&empty);
+
+    let refuse = |principal: Option<&Principal>, r: Refusal| -> Value {
+        st.audit.record(AuditEntry {
+            correlation_id,
+            session_id,
+            synthetic,
+            principal,
+            tool: tool_name,
+            arguments: Some(arguments),
+            decision: r.decision.unwrap_or("error"),
+            reason: &r.reason,
+            policy_ids: &r.policy_ids,
+            policy_version: version,
+            executed: false,
+            result: None,
+        });
+        let mut data = Map::new();
+        if let Some(decision) = r.decision {
+            data.insert("decision".into(), decision.into());
+        }
+        data.insert("reason".into(), r.reason.clone().into());
+        data.insert("policy_ids".into(), json!(r.policy_ids));
+        data.insert("policy_version".into(), version.into());
+        data.insert("correlation_id".into(), correlation_id.into());
+        data.extend(r.extra);
+        rpc_error(id, r.code, &r.message, Some(Value::Object(data)))
+    };
+
+    let principal = match st.tokens.authenticate(header_str(headers, "authorization")) {
+        Ok(p) => p,
+        Err(e) => {
+            return refuse(
+                None,
+                Refusal::new(
+                    -32001,
+                    Some("deny"),
+                    "unauthenticated",
+                    format!("unauthenticated: {e}"),
+                ),
+            );
+        }
+    };
+    let who = Some(&principal);
+    if bundle.is_revoked(&principal) {
+        let msg = format!("revoked: {} is revoked", principal.key());
+        return refuse(who, Refusal::new(-32002, Some("deny"), "revoked", msg));
+    }
+    if let Err(which) = st.limits().check(&principal.key(), &principal.tenant) {
+        let scope = match which {
+            Exhausted::Subject => "subject",
+            Exhausted::Tenant => "tenant",
+        };
+        let mut r = Refusal::new(
+            -32006,
+            Some("rate_limited"),
+            "rate_limited",
+            format!("rate_limited: {scope} quota exhausted"),
+        );
+        r.extra.insert("scope".into(), scope.into());
+        return refuse(who, r);
+    }
+    let Some(name) = tool_name else {
+        return refuse(
+            who,
+            Refusal::new(
+                -32602,
+                None,
+                "invalid_request",
+                "params.name must be a string".into(),
+            ),
+        );
+    };
+    if !arguments.is_object() || !meta.is_object() {
+        let msg = "params.arguments and params._meta must be objects".into();
+        return refuse(who, Refusal::new(-32602, None, "invalid_request", msg));
+    }
+    let Some(tool) = st.catalog.get(name) else {
+        return refuse(
+            who,
+            Refusal::new(
+                -32602,
+                None,
+                "unknown_tool",
+                format!("unknown tool: {name}"),
+            ),
+        );
+    };
+    if let Err(problem) = tool.check_arguments(arguments) {
+        let msg = format!("invalid_parameters: {problem}");
+        return refuse(
+            who,
+            Refusal::new(-32004, Some("deny"), "invalid_parameters", msg),
+        );
+    }
+
+    let untrusted = meta
+        .pointer("/context/untrusted")
+        .is_some_and(|v| !(v.is_null() || v == &json!(false) || v == &json!("")));
+    let history = session_id
+        .map(|s| st.sessions.history(s))
+        .unwrap_or_default();
+    let mut workspace = st.workspace.lock().unwrap_or_else(|p| p.into_inner());
+    let resource = workspace.resource(name, arguments, &principal);
+    let authz = bundle.authorize(&AuthzRequest {
+        principal: &principal,
+        action: name,
+        resource: &resource,
+        untrusted,
+        history: &history,
+    });
+    let mut policy_ids = match authz {
+        AuthzOutcome::Allow { policy_ids } => policy_ids,
+        AuthzOutcome::Deny { reason, policy_ids } => {
+            let mut r = Refusal::new(-32003, Some("deny"), &reason, format!("denied: {reason}"));
+            r.policy_ids = policy_ids;
+            return refuse(who, r);
+        }
+    };
+
+    let mut reason = "permitted";
+    if tool.irreversible {
+        let bound = binding(&principal.key(), name, arguments);
+        let confirmed = meta
+            .get("confirmation_id")
+            .and_then(Value::as_str)
+            .is_some_and(|cid| st.confirmations.redeem(cid, &bound));
+        if confirmed {
+            reason = "confirmed";
+        } else {
+            let mut summary = workspace.summary(name, arguments, &principal);
+            if untrusted {
+                summary.push_str(" (requested while untrusted input was present)");
+            }
+            let confirmation_id = st.confirmations.issue(bound);
+            let mut r = Refusal::new(
+                -32005,
+                Some("confirm"),
+                "confirmation_required",
+                format!("confirmation_required: {summary}"),
+            );
+            r.policy_ids = policy_ids;
+            r.policy_ids.push(
+                if untrusted {
+                    "gateway:untrusted-irreversible"
+                } else {
+                    "gateway:irreversible"
+                }
+                .into(),
+            );
+            r.extra
+                .insert("confirmation_id".into(), confirmation_id.into());
+            r.extra.insert("summary".into(), summary.into());
+            return refuse(who, r);
+        }
+        policy_ids.push("gateway:confirmed".into());
+    }
+
+    let outcome = workspace.execute(name, arguments, &principal);
+    drop(workspace);
+    let (result, is_error, audit_result) = match outcome {
+        Ok(result) => {
+            if let Some(s) = session_id {
+                st.sessions.push(s, name);
+            }
+            let summary = result.get("summary").cloned().unwrap_or(Value::Null);
+            (result, false, json!({"summary": summary}))
+        }
+        Err(message) => (json!({"error": message}), true, json!({"error": message})),
+    };
+    st.audit.record(AuditEntry {
+        correlation_id,
+        session_id,
+        synthetic,
+        principal: who,
+        tool: Some(name),
+        arguments: Some(arguments),
+        decision: "allow",
+        reason,
+        policy_ids: &policy_ids,
+        policy_version: version,
+        executed: true,
+        result: Some(audit_result),
+    });
+    rpc_result(
+        id,
+        json!({
+            "content": [{"type": "text", "text": result.to_string()}],
+            "structuredContent": result,
+            "isError": is_error,
+            "_meta": {"decision": "allow", "reason": reason, "policy_ids": policy_ids,
+                      "policy_version": version, "correlation_id": correlation_id},
+        }),
+    )
+}

@@ -1,0 +1,203 @@
+//! HTTP surface and shared state: routes, the `x-policy-version` header, policy reload
+//! (on request and on file change).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::audit::AuditLog;
+use super::confirm::Confirmations;
+use super::identity::TokenIssuer;
+use super::limits::RateLimits;
+use super::mcp::{self, Sessions};
+use super::policy::{PolicyBundle, PolicyError, current_version};
+use super::tools::{Catalog, Workspace};
+
+/// Largest request body accepted on any route.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub struct GatewayState {
+    pub policies_dir: PathBuf,
+    bundle: RwLock<Arc<PolicyBundle>>,
+    limits: RwLock<Arc<RateLimits>>,
+    /// Serializes reloads so a watch event and `POST /admin/reload` cannot interleave.
+    reload_lock: Mutex<()>,
+    pub tokens: TokenIssuer,
+    pub catalog: Catalog,
+    pub workspace: Mutex<Workspace>,
+    pub confirmations: Confirmations,
+    pub sessions: Sessions,
+    pub audit: AuditLog,
+}
+
+impl GatewayState {
+    pub fn new(
+        policies_dir: PathBuf,
+        bundle: PolicyBundle,
+        tokens: TokenIssuer,
+        audit: AuditLog,
+    ) -> GatewayState {
+        let limits = RateLimits::new(bundle.limits);
+        GatewayState {
+            policies_dir,
+            bundle: RwLock::new(Arc::new(bundle)),
+            limits: RwLock::new(Arc::new(limits)),
+            reload_lock: Mutex::new(()),
+            tokens,
+            catalog: Catalog::new(),
+            workspace: Mutex::new(Workspace::demo()),
+            confirmations: Confirmations::default(),
+            sessions: Sessions::default(),
+            audit,
+        }
+    }
+
+    pub fn bundle(&self) -> Arc<PolicyBundle> {
+        self.bundle
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn limits(&self) -> Arc<RateLimits> {
+        self.limits
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn version(&self) -> String {
+        self.bundle().version.clone()
+    }
+
+    /// Load the directory and swap it in; on error the old bundle stays and the error is logged.
+    pub fn reload(&self) -> Result<String, PolicyError> {
+        let _guard = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.bundle();
+        let bundle = match PolicyBundle::load(&self.policies_dir) {
+            Ok(b) => b,
+            Err(error) => {
+                tracing::error!(
+                    file = %error.file().display(), %error, kept_version = %old.version,
+                    "policy reload rejected; the previous policies stay in force"
+                );
+                return Err(error);
+            }
+        };
+        let version = bundle.version.clone();
+        // Rebuilding the limiters resets every bucket, so only do it when the quotas changed.
+        if bundle.limits != old.limits {
+            *self.limits.write().unwrap_or_else(|p| p.into_inner()) =
+                Arc::new(RateLimits::new(bundle.limits));
+        }
+        *self.bundle.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(bundle);
+        if version != old.version {
+            tracing::info!(from = %old.version, to = %version, "policies reloaded");
+        }
+        Ok(version)
+    }
+}
+
+pub fn router(state: Arc<GatewayState>) -> Router {
+    Router::new()
+        .route(
+            "/mcp",
+            post(mcp::handle)
+                .delete(mcp::end_session)
+                .get(sse_not_offered),
+        )
+        .route("/audit", get(audit_query))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/version", get(version))
+        .route("/admin/reload", post(reload))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response_with_state(
+            state.clone(),
+            policy_version_header,
+        ))
+        .with_state(state)
+}
+
+/// Every response names the policy version in force when it was sent.
+async fn policy_version_header(
+    State(st): State<Arc<GatewayState>>,
+    mut response: Response,
+) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&st.version()) {
+        response.headers_mut().insert("x-policy-version", v);
+    }
+    response
+}
+
+/// This gateway never pushes server-initiated messages, so it offers no GET stream.
+async fn sse_not_offered() -> StatusCode {
+    StatusCode::METHOD_NOT_ALLOWED
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    correlation_id: String,
+}
+
+async fn audit_query(State(st): State<Arc<GatewayState>>, Query(q): Query<AuditQuery>) -> Response {
+    axum::Json(st.audit.by_correlation(&q.correlation_id)).into_response()
+}
+
+async fn version(State(st): State<Arc<GatewayState>>) -> Response {
+    axum::Json(json!({"policy_version": st.version()})).into_response()
+}
+
+async fn reload(State(st): State<Arc<GatewayState>>) -> Response {
+    let st2 = st.clone();
+    match tokio::task::spawn_blocking(move || st2.reload()).await {
+        Ok(Ok(version)) => axum::Json(json!({"policy_version": version})).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(
+                json!({"error": e.to_string(), "file": e.file(), "policy_version": st.version()}),
+            ),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// Watch the policy directory and reload when its content hash changes. Events are debounced
+/// so an editor's write-rename dance yields one reload. The watcher lives as long as the value.
+pub fn watch(state: Arc<GatewayState>, dir: &Path) -> notify::Result<RecommendedWatcher> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            let _ = tx.send(());
+        }
+    })?;
+    watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            while rx.try_recv().is_ok() {}
+            let st = state.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                // Skip events that leave the content unchanged (touch, metadata, our own reads).
+                match current_version(&st.policies_dir) {
+                    Ok(v) if v == st.version() => {}
+                    _ => {
+                        let _ = st.reload();
+                    }
+                }
+            })
+            .await;
+        }
+    });
+    Ok(watcher)
+}

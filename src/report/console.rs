@@ -1,0 +1,279 @@
+//! The console summary printed at the end of `gateprobe run`, and the progress bar shown while it
+//! runs. Passing scenarios are only counted (all are listed with `verbose`); each one that did not
+//! pass gets one line saying what was expected, what the gateway did, and where the scenario is:
+//!
+//! ```text
+//! ✗ documents › reader cannot delete — fail: expected deny, observed allow (reason granted_by_role; expected reason missing_capability) · expected deny (missing_capability), the gateway answered allow (granted_by_role) · scenarios/documents.yaml:10:5
+//! ✗ tickets › burst of searches is throttled — error: expected allow, observed none (timeout) · call 3 of 30 timed out after 5s · scenarios/tickets.yaml:14:5
+//!
+//! 1 passed, 1 failed, 0 evidence_missing, 0 leak, 1 error (3 scenarios in 6.41 s, policy sha256:9f2c4e1a0b7d)
+//! ```
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use owo_colors::OwoColorize;
+
+use crate::outcome::{Outcome, RunSummary, ScenarioResult};
+
+use super::text;
+
+/// How the console summary is rendered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsoleOptions {
+    /// ANSI colours (the caller decides: a TTY, no `NO_COLOR`, no `--color never`).
+    pub color: bool,
+    /// List passing scenarios too, not only count them.
+    pub verbose: bool,
+}
+
+/// Renders the summary: one line per non-passing scenario, then the totals line.
+pub fn render(summary: &RunSummary, color: bool) -> String {
+    render_with(summary, ConsoleOptions { color, verbose: false })
+}
+
+/// [`render`] with every option.
+pub fn render_with(summary: &RunSummary, options: ConsoleOptions) -> String {
+    let paint = Painter(options.color);
+    let mut out = String::new();
+    let mut listed = 0;
+    for r in &summary.results {
+        if r.outcome.is_pass() {
+            if options.verbose {
+                let _ = writeln!(
+                    out,
+                    "{} {} — {}: {} ({})",
+                    paint.outcome(Outcome::Pass, "✓"),
+                    name(r),
+                    paint.outcome(Outcome::Pass, "pass"),
+                    r.expected,
+                    paint.dim(&format!("{} ms", r.duration.as_millis()))
+                );
+                listed += 1;
+            }
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{} {} — {}: {} · {} · {}",
+            paint.outcome(r.outcome, "✗"),
+            paint.bold(&name(r)),
+            paint.outcome(r.outcome, r.outcome.as_str()),
+            decisions(r),
+            text::one_line(&text::message(r)),
+            paint.dim(&text::location(r)),
+        );
+        listed += 1;
+    }
+    if listed > 0 {
+        out.push('\n');
+    }
+    out.push_str(&totals(summary, paint));
+    out.push('\n');
+    out
+}
+
+fn name(r: &ScenarioResult) -> String {
+    text::one_line(&format!("{} › {}", r.suite, r.scenario))
+}
+
+/// `expected deny, observed allow (reason granted_by_role; expected reason missing_capability)`
+fn decisions(r: &ScenarioResult) -> String {
+    let observed = match (r.observed, r.error_kind) {
+        (None, Some(kind)) => format!("none ({kind})"),
+        _ => text::observed(r).to_string(),
+    };
+    let mut out = format!("expected {}, observed {observed}", r.expected);
+    let reasons: Vec<String> =
+        [r.reason.as_deref().map(|x| format!("reason {x}")), r.expected_reason.as_deref().map(|x| format!("expected reason {x}"))]
+            .into_iter()
+            .flatten()
+            .collect();
+    if !reasons.is_empty() {
+        let _ = write!(out, " ({})", text::one_line(&reasons.join("; ")));
+    }
+    if !r.missing_fields.is_empty() {
+        let _ = write!(out, ", missing evidence: {}", r.missing_fields.join(", "));
+    }
+    out
+}
+
+/// `12 passed, 1 failed, 0 evidence_missing, 0 leak, 0 error (13 scenarios in 0.41 s, policy sha256:…)`
+fn totals(summary: &RunSummary, paint: Painter) -> String {
+    let counts = summary.counts();
+    let parts: Vec<String> = Outcome::ALL
+        .iter()
+        .map(|&o| {
+            let label = match o {
+                Outcome::Pass => "passed",
+                Outcome::Fail => "failed",
+                other => other.as_str(),
+            };
+            let part = format!("{} {label}", counts[&o]);
+            if counts[&o] > 0 { paint.outcome(o, &part) } else { part }
+        })
+        .collect();
+    let policies = summary.policy_versions();
+    let policy = match policies.len() {
+        0 => "policy unknown".to_string(),
+        1 => format!("policy {}", policies[0]),
+        _ => format!("policies {}", policies.join(", ")),
+    };
+    let n = summary.results.len();
+    format!(
+        "{} ({n} {} in {}, {})",
+        parts.join(", "),
+        if n == 1 { "scenario" } else { "scenarios" },
+        text::seconds(summary.duration),
+        text::one_line(&policy)
+    )
+}
+
+#[derive(Clone, Copy)]
+struct Painter(bool);
+
+impl Painter {
+    fn outcome(self, outcome: Outcome, s: &str) -> String {
+        if !self.0 {
+            return s.to_string();
+        }
+        match outcome {
+            Outcome::Pass => s.green().to_string(),
+            Outcome::Fail | Outcome::Leak => s.red().bold().to_string(),
+            Outcome::EvidenceMissing => s.yellow().bold().to_string(),
+            Outcome::Error => s.magenta().bold().to_string(),
+        }
+    }
+
+    fn bold(self, s: &str) -> String {
+        if self.0 { s.bold().to_string() } else { s.to_string() }
+    }
+
+    fn dim(self, s: &str) -> String {
+        if self.0 { s.dimmed().to_string() } else { s.to_string() }
+    }
+}
+
+/// Progress of a run on stderr: a bar with the count of scenarios that did not pass. Shared by
+/// the concurrent scenario tasks (`Send + Sync`); a no-op when disabled, e.g. when stderr is not a
+/// terminal (`Progress::new(n, std::io::stderr().is_terminal())`).
+#[derive(Debug)]
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    not_passing: AtomicUsize,
+}
+
+impl Progress {
+    pub fn new(total: usize, enabled: bool) -> Progress {
+        let bar = enabled.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} scenarios {msg} {elapsed}")
+                .expect("the progress template is valid")
+                .progress_chars("=> ");
+            bar.set_style(style);
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Progress { bar, not_passing: AtomicUsize::new(0) }
+    }
+
+    /// Counts one finished scenario.
+    pub fn record(&self, result: &ScenarioResult) {
+        let not_passing = if result.outcome.is_pass() {
+            self.not_passing.load(Ordering::Relaxed)
+        } else {
+            self.not_passing.fetch_add(1, Ordering::Relaxed) + 1
+        };
+        if let Some(bar) = &self.bar {
+            if not_passing > 0 {
+                bar.set_message(format!("({not_passing} not passing)"));
+            }
+            bar.inc(1);
+        }
+    }
+
+    /// Scenarios recorded so far that did not pass.
+    pub fn not_passing(&self) -> usize {
+        self.not_passing.load(Ordering::Relaxed)
+    }
+
+    /// Removes the bar, so the summary that follows stands alone.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture;
+
+    #[test]
+    fn console_summary_snapshot() {
+        insta::assert_snapshot!(render(&fixture::summary(), false));
+    }
+
+    #[test]
+    fn console_verbose_snapshot() {
+        insta::assert_snapshot!(render_with(&fixture::summary(), ConsoleOptions { color: false, verbose: true }));
+    }
+
+    #[test]
+    fn all_pass_is_one_totals_line() {
+        assert_eq!(
+            render(&fixture::all_pass(), false),
+            "2 passed, 0 failed, 0 evidence_missing, 0 leak, 0 error (2 scenarios in 0.41 s, policy sha256:9f2c4e1a0b7d)\n"
+        );
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let plain = render(&fixture::summary(), false);
+        let coloured = render(&fixture::summary(), true);
+        assert!(!plain.contains('\u{1b}'), "{plain}");
+        assert!(coloured.contains("\u{1b}["), "{coloured}");
+        // Same text once the escapes are removed.
+        let stripped = regex::Regex::new("\u{1b}\\[[0-9;]*m").unwrap().replace_all(&coloured, "");
+        assert_eq!(stripped, plain);
+    }
+
+    #[test]
+    fn multi_line_messages_stay_on_one_line() {
+        let out = render(&fixture::summary(), false);
+        let error_line = out.lines().find(|l| l.contains("burst of searches")).unwrap();
+        assert!(error_line.contains("timed out after 5s: no answer from"), "{error_line}");
+        assert!(error_line.ends_with("scenarios/tickets.yaml:14:5"), "{error_line}");
+    }
+
+    #[test]
+    fn progress_is_shareable_and_counts() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Progress>();
+
+        let progress = std::sync::Arc::new(Progress::new(4, false));
+        let summary = fixture::summary();
+        std::thread::scope(|s| {
+            for r in &summary.results {
+                let progress = progress.clone();
+                s.spawn(move || progress.record(r));
+            }
+        });
+        progress.finish();
+        assert_eq!(progress.not_passing(), 3);
+    }
+
+    #[test]
+    fn enabled_progress_records_without_panicking() {
+        // Under `cargo test` stderr is usually not a terminal, so indicatif draws nothing; this
+        // still exercises the bar's bookkeeping.
+        let progress = Progress::new(4, true);
+        for r in &fixture::summary().results {
+            progress.record(r);
+        }
+        assert_eq!(progress.bar.as_ref().map(|b| b.position()), Some(4));
+        progress.finish();
+    }
+}

@@ -1,0 +1,410 @@
+//! REPORT: renders a [`RunSummary`] for people and machines. One renderer per format, and several
+//! formats per run (`--report json=out/run.json --report junit=out/junit.xml`):
+//!
+//! - [`console`]: the human summary printed at the end of `gateprobe run`, and the progress bar;
+//! - [`json`]: a stable, versioned JSON document, described by `schemas/report.schema.json`;
+//! - [`junit`]: JUnit XML for CI test views (assertion failures as `<failure>`, target trouble as
+//!   `<error>`);
+//! - [`markdown`]: a pull-request summary, GitHub `::error` annotations and `$GITHUB_STEP_SUMMARY`.
+//!
+//! Renderers only read the summary: aggregation happened in [`crate::outcome`]. The summary holds
+//! no token, no canary value and no call argument, and no renderer adds one.
+
+pub mod console;
+pub mod json;
+pub mod junit;
+pub mod markdown;
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::outcome::RunSummary;
+
+/// A file report format (the console summary is always printed, so it is not one of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReportFormat {
+    Json,
+    Junit,
+    Markdown,
+}
+
+impl ReportFormat {
+    pub const ALL: [ReportFormat; 3] = [ReportFormat::Json, ReportFormat::Junit, ReportFormat::Markdown];
+
+    /// The name used in a report spec (`json=PATH`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportFormat::Json => "json",
+            ReportFormat::Junit => "junit",
+            ReportFormat::Markdown => "markdown",
+        }
+    }
+
+    /// Renders `summary` in this format.
+    pub fn render(self, summary: &RunSummary) -> Result<String, ReportError> {
+        match self {
+            ReportFormat::Json => json::render(summary),
+            ReportFormat::Junit => junit::render(summary),
+            ReportFormat::Markdown => Ok(markdown::render(summary)),
+        }
+    }
+}
+
+impl fmt::Display for ReportFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One requested report: a format and the file to write it to. Parsed from `FORMAT=PATH`, the
+/// value of `--report`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSpec {
+    pub format: ReportFormat,
+    pub path: PathBuf,
+}
+
+impl fmt::Display for ReportSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.format, self.path.display())
+    }
+}
+
+/// Why a `--report` value could not be parsed. The message shows the value, says what is wrong and
+/// lists the formats.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid report `{spec}`: {problem}; expected FORMAT=PATH with FORMAT one of {formats} (e.g. `junit=target/gateprobe/junit.xml`)", formats = format_names())]
+pub struct ParseReportSpecError {
+    /// The value as given.
+    pub spec: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+fn format_names() -> String {
+    ReportFormat::ALL.map(ReportFormat::as_str).join(", ")
+}
+
+impl FromStr for ReportSpec {
+    type Err = ParseReportSpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |problem: String| ParseReportSpecError { spec: s.to_string(), problem };
+        let Some((name, path)) = s.split_once('=') else {
+            return Err(err("missing `=`".to_string()));
+        };
+        let name = name.trim();
+        let format = ReportFormat::ALL.into_iter().find(|f| f.as_str().eq_ignore_ascii_case(name)).ok_or_else(|| {
+            if name.is_empty() { err("the format is empty".to_string()) } else { err(format!("unknown format `{name}`")) }
+        })?;
+        if path.trim().is_empty() {
+            return Err(err(format!("the path after `{}=` is empty", format.as_str())));
+        }
+        Ok(ReportSpec { format, path: PathBuf::from(path) })
+    }
+}
+
+/// The harness could not write a report. A failed scenario is never a `ReportError`.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write report {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("two reports would be written to the same file {0}")]
+    DuplicatePath(PathBuf),
+    #[error("cannot render the JSON report: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot render the JUnit report: {0}")]
+    Junit(#[from] quick_junit::SerializeError),
+}
+
+/// Renders and writes every requested report. Parent directories are created; each file is
+/// written to a temporary file in the same directory and renamed into place, so a reader (a CI
+/// step, a dashboard) never sees half a report. Every report is rendered before the first is
+/// written, so a render error leaves no file behind.
+pub fn write_reports(summary: &RunSummary, specs: &[ReportSpec]) -> Result<(), ReportError> {
+    for (i, spec) in specs.iter().enumerate() {
+        if specs[..i].iter().any(|other| other.path == spec.path) {
+            return Err(ReportError::DuplicatePath(spec.path.clone()));
+        }
+    }
+    let rendered = specs.iter().map(|spec| Ok((spec, spec.format.render(summary)?))).collect::<Result<Vec<_>, ReportError>>()?;
+    for (spec, text) in rendered {
+        write_atomically(&spec.path, text.as_bytes()).map_err(|source| ReportError::Io { path: spec.path.clone(), source })?;
+    }
+    Ok(())
+}
+
+/// Writes `contents` to `path` through a temporary file in the same directory and a rename.
+pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".gateprobe-report-").suffix(".tmp");
+    // Reports hold nothing secret and are read by other CI steps: not the 0600 of a temp file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let mut file = builder.tempfile_in(dir)?;
+    file.write_all(contents)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Helpers shared by the renderers.
+pub(crate) mod text {
+    use crate::outcome::ScenarioResult;
+
+    /// `scenarios/documents.yaml:12:5`
+    pub fn location(r: &ScenarioResult) -> String {
+        format!("{}:{}:{}", r.file.display(), r.location.line, r.location.column)
+    }
+
+    /// `allow`, or `none` when no decision could be read.
+    pub fn observed(r: &ScenarioResult) -> &'static str {
+        r.observed.map_or("none", |d| d.as_str())
+    }
+
+    /// A one-line message for a non-passing result: its own, or one built from the decisions.
+    pub fn message(r: &ScenarioResult) -> String {
+        match &r.message {
+            Some(m) if !m.trim().is_empty() => m.clone(),
+            _ => match r.observed {
+                Some(d) => format!("expected {}, observed {d}", r.expected),
+                None => format!("expected {}, no decision could be read", r.expected),
+            },
+        }
+    }
+
+    /// `0.41 s`
+    pub fn seconds(d: std::time::Duration) -> String {
+        format!("{:.2} s", d.as_secs_f64())
+    }
+
+    /// Newlines (and other control characters) folded to spaces, for one-line output.
+    pub fn one_line(s: &str) -> String {
+        s.split(['\r', '\n']).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ").replace(char::is_control, " ")
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixture {
+    //! A realistic run, built by hand, with fixed times and ids so snapshots are stable.
+
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use crate::decision::Decision;
+    use crate::outcome::{Outcome, RunSummary, ScenarioResult};
+    use crate::suite::Location;
+
+    pub const POLICY: &str = "sha256:9f2c4e1a0b7d";
+
+    fn fields(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn base(suite: &str, scenario: &str, line: usize, tool: &str, expected: Decision) -> ScenarioResult {
+        ScenarioResult {
+            suite: suite.to_string(),
+            scenario: scenario.to_string(),
+            file: PathBuf::from(format!("scenarios/{suite}.yaml")),
+            location: Location { line, column: 5 },
+            identity: "alice-reader".to_string(),
+            tool: tool.to_string(),
+            outcome: Outcome::Pass,
+            message: None,
+            expected,
+            observed: Some(expected),
+            expected_reason: None,
+            reason: None,
+            evidence_fields: fields(&["action", "decision", "identity", "policy_version", "rationale", "tenant"]),
+            missing_fields: vec![],
+            policy_version: Some(POLICY.to_string()),
+            error_kind: None,
+            calls: 1,
+            correlation_ids: vec![],
+            duration: Duration::from_millis(42),
+            latencies: vec![Duration::from_millis(40)],
+            evidence_lags: vec![Duration::from_millis(2)],
+        }
+    }
+
+    /// Four scenarios in two suites: a pass, a wrong decision, missing evidence, and a timeout.
+    pub fn summary() -> RunSummary {
+        let mut pass = base("documents", "reader can read a handbook page", 5, "files.read", Decision::Allow);
+        pass.reason = Some("granted".to_string());
+        pass.correlation_ids = vec!["0190f3a2-7c4e-7b1a-9d2e-3f4a5b6c7d01".to_string()];
+
+        let mut fail = base("documents", "reader cannot delete", 10, "files.delete", Decision::Deny);
+        fail.outcome = Outcome::Fail;
+        fail.observed = Some(Decision::Allow);
+        fail.expected_reason = Some("missing_capability".to_string());
+        fail.reason = Some("granted_by_role".to_string());
+        fail.message = Some("expected deny (missing_capability), the gateway answered allow (granted_by_role)".to_string());
+        fail.correlation_ids = vec!["0190f3a2-7c4e-7b1a-9d2e-3f4a5b6c7d02".to_string()];
+        fail.duration = Duration::from_millis(57);
+
+        let mut missing = base("tickets", "ticket creation is audited | with result", 8, "tickets.create", Decision::Allow);
+        missing.identity = "bob-agent".to_string();
+        missing.outcome = Outcome::EvidenceMissing;
+        missing.reason = Some("granted".to_string());
+        missing.evidence_fields = fields(&["action", "decision", "identity", "tenant"]);
+        missing.missing_fields = vec!["policy_version".to_string(), "result".to_string()];
+        missing.message = Some("audit record lacks required fields: policy_version, result".to_string());
+        missing.correlation_ids = vec!["0190f3a2-7c4e-7b1a-9d2e-3f4a5b6c7d03".to_string()];
+        missing.duration = Duration::from_millis(1250);
+
+        let mut error = base("tickets", "burst of searches is throttled", 14, "search.query", Decision::Allow);
+        error.outcome = Outcome::Error;
+        error.observed = None;
+        error.evidence_fields = BTreeSet::new();
+        error.policy_version = None;
+        error.error_kind = Some("timeout");
+        error.calls = 3;
+        error.message = Some("call 3 of 30 timed out after 5s:\nno answer from http://127.0.0.1:8080/mcp".to_string());
+        error.correlation_ids = vec![
+            "0190f3a2-7c4e-7b1a-9d2e-3f4a5b6c7d04".to_string(),
+            "0190f3a2-7c4e-7b1a-9d2e-3f4a5b6c7d05".to_string(),
+            "0190f3a2-7c4e-7b1a-9d2e-3f4a5b6c7d06".to_string(),
+        ];
+        error.latencies = vec![Duration::from_millis(30), Duration::from_millis(31)];
+        error.evidence_lags = vec![];
+        error.duration = Duration::from_millis(5061);
+
+        RunSummary {
+            started_at: "2025-01-15T09:30:00Z".to_string(),
+            duration: Duration::from_millis(6410),
+            target: "embedded http://127.0.0.1:8080/mcp".to_string(),
+            results: vec![pass, fail, missing, error],
+        }
+    }
+
+    /// The same run with every scenario passing.
+    pub fn all_pass() -> RunSummary {
+        let mut s = summary();
+        s.results.truncate(1);
+        let mut second = base("tickets", "agent can create a ticket", 3, "tickets.create", Decision::Allow);
+        second.correlation_ids = vec!["0190f3a2-7c4e-7b1a-9d2e-3f4a5b6c7d07".to_string()];
+        s.results.push(second);
+        s.duration = Duration::from_millis(410);
+        s
+    }
+
+    /// Insta filters for values that differ between runs of a real harness (ids, times).
+    pub fn filters() -> Vec<(&'static str, &'static str)> {
+        vec![(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[correlation-id]")]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_each_format() {
+        for (text, format) in [
+            ("json=out/run.json", ReportFormat::Json),
+            ("junit=junit.xml", ReportFormat::Junit),
+            ("markdown=target/summary.md", ReportFormat::Markdown),
+            ("JUnit=junit.xml", ReportFormat::Junit),
+        ] {
+            let spec: ReportSpec = text.parse().unwrap();
+            assert_eq!(spec.format, format, "{text}");
+        }
+        let spec: ReportSpec = "json=dir/with=sign.json".parse().unwrap();
+        assert_eq!(spec.path, PathBuf::from("dir/with=sign.json"));
+        assert_eq!(spec.to_string(), "json=dir/with=sign.json");
+    }
+
+    #[test]
+    fn malformed_spec_says_what_is_wrong_and_lists_formats() {
+        let err = "xml=out.xml".parse::<ReportSpec>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid report `xml=out.xml`: unknown format `xml`; expected FORMAT=PATH with FORMAT one of json, junit, markdown (e.g. `junit=target/gateprobe/junit.xml`)"
+        );
+        let err = "report.json".parse::<ReportSpec>().unwrap_err();
+        assert_eq!(err.problem, "missing `=`");
+        assert!(err.to_string().contains("json, junit, markdown"));
+        let err = "junit=".parse::<ReportSpec>().unwrap_err();
+        assert_eq!(err.problem, "the path after `junit=` is empty");
+        let err = "=a.json".parse::<ReportSpec>().unwrap_err();
+        assert_eq!(err.problem, "the format is empty");
+    }
+
+    #[test]
+    fn writes_several_formats_creating_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let summary = fixture::summary();
+        let specs: Vec<ReportSpec> = ["json=a/b/run.json", "junit=a/junit.xml", "markdown=summary.md"]
+            .iter()
+            .map(|s| {
+                let spec: ReportSpec = s.parse().unwrap();
+                ReportSpec { path: dir.path().join(spec.path), ..spec }
+            })
+            .collect();
+        write_reports(&summary, &specs).unwrap();
+        for spec in &specs {
+            let written = std::fs::read_to_string(&spec.path).unwrap();
+            assert_eq!(written, spec.format.render(&summary).unwrap(), "{spec}");
+        }
+        // No temporary file is left beside the reports.
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("a"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".gateprobe-report-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn overwrites_an_existing_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.json");
+        std::fs::write(&path, "stale").unwrap();
+        write_reports(&fixture::summary(), &[ReportSpec { format: ReportFormat::Json, path: path.clone() }]).unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().starts_with('{'));
+    }
+
+    #[test]
+    fn refuses_two_reports_to_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report");
+        let specs = [
+            ReportSpec { format: ReportFormat::Json, path: path.clone() },
+            ReportSpec { format: ReportFormat::Markdown, path: path.clone() },
+        ];
+        let err = write_reports(&fixture::summary(), &specs).unwrap_err();
+        assert!(matches!(err, ReportError::DuplicatePath(p) if p == path));
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn unwritable_path_is_an_io_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "").unwrap();
+        // A directory cannot be created under a regular file.
+        let path = blocker.join("run.json");
+        let err = write_reports(&fixture::summary(), &[ReportSpec { format: ReportFormat::Json, path: path.clone() }]).unwrap_err();
+        assert!(err.to_string().starts_with(&format!("cannot write report {}", path.display())), "{err}");
+    }
+
+    #[test]
+    fn one_line_folds_newlines_and_controls() {
+        assert_eq!(text::one_line("a\r\nb\n\nc\td"), "a b c d");
+    }
+}

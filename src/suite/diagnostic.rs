@@ -1,0 +1,229 @@
+//! Diagnostics that point into a YAML file, rendered the way rustc and Hurl do:
+//!
+//! ```text
+//! error: unknown field `decison`, expected one of `decision`, `reason`, ...
+//!   --> scenarios/documents.yaml:12:15
+//!    |
+//! 12 |     expect: { decison: allow }
+//!    |               ^
+//!    = help: check the spelling; `gateprobe schema suite` lists every key
+//! ```
+//!
+//! A diagnostic keeps a copy of its source line, so a batch of them can be rendered long after
+//! the files were read (and the lint can mask the sensitive part of the line it shows).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use owo_colors::OwoColorize;
+
+use super::model::Location;
+
+/// One problem in one file, at a 1-based line and column (line 0: the file as a whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem concerns the whole file (unreadable, too large).
+    pub line: usize,
+    /// 1-based, in characters.
+    pub column: usize,
+    pub message: String,
+    /// What to do about it.
+    pub help: Option<String>,
+    /// A rule name (the lint's, e.g. `email-outside-example-domains`), shown as `error[rule]`.
+    pub code: Option<String>,
+    /// The source line as shown under the arrow (the lint masks what it found in it).
+    pub source_line: Option<String>,
+    /// How many characters the caret underlines (at least 1).
+    pub width: usize,
+}
+
+impl Diagnostic {
+    /// A diagnostic at `line:column` of `file`, whose text is `source` (used for the snippet).
+    pub fn new(file: &Path, source: &str, location: Location, message: impl Into<String>) -> Self {
+        let source_line = if location.line == 0 {
+            None
+        } else {
+            source.lines().nth(location.line - 1).map(|l| l.trim_end_matches('\r').to_owned())
+        };
+        Diagnostic {
+            file: file.to_path_buf(),
+            line: location.line,
+            column: location.column.max(1),
+            message: message.into(),
+            help: None,
+            code: None,
+            source_line,
+            width: 1,
+        }
+    }
+
+    /// A diagnostic about a whole file (no position).
+    pub fn whole_file(file: &Path, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: message.into(),
+            help: None,
+            code: None,
+            source_line: None,
+            width: 1,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    pub fn with_width(mut self, width: usize) -> Self {
+        self.width = width.max(1);
+        self
+    }
+
+    pub fn location(&self) -> Location {
+        Location { line: self.line, column: self.column }
+    }
+
+    /// The rustc-style text; ANSI colours only when `color` is true.
+    pub fn render(&self, color: bool) -> String {
+        let paint = Painter { color };
+        let mut out = String::new();
+        let head = match &self.code {
+            Some(code) => format!("error[{code}]"),
+            None => "error".to_owned(),
+        };
+        out.push_str(&paint.error(&head));
+        out.push_str(&paint.bold(&format!(": {}", self.message)));
+        out.push('\n');
+
+        let number = self.line.to_string();
+        let gutter = " ".repeat(if self.line == 0 { 1 } else { number.len() });
+        let file = self.file.display();
+        if self.line == 0 {
+            out.push_str(&format!("{gutter}{} {file}\n", paint.blue("-->")));
+        } else {
+            out.push_str(&format!("{gutter}{} {file}:{}:{}\n", paint.blue("-->"), self.line, self.column));
+        }
+        if let (Some(text), true) = (&self.source_line, self.line > 0) {
+            let bar = paint.blue("|");
+            out.push_str(&format!("{gutter} {bar}\n"));
+            out.push_str(&format!("{} {bar} {text}\n", paint.blue(&number)));
+            // Keep tabs before the caret so it lines up with the character above it.
+            let pad: String =
+                text.chars().take(self.column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            let available = text.chars().count().saturating_sub(self.column.saturating_sub(1)).max(1);
+            let carets = "^".repeat(self.width.min(available));
+            out.push_str(&format!("{gutter} {bar} {pad}{}\n", paint.error(&carets)));
+        }
+        if let Some(help) = &self.help {
+            out.push_str(&format!("{gutter} {} {help}\n", paint.bold("= help:")));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}
+
+/// Renders several diagnostics, separated by blank lines, with a closing count.
+pub fn render_all(diagnostics: &[Diagnostic], color: bool) -> String {
+    let mut out = String::new();
+    for d in diagnostics {
+        out.push_str(&d.render(color));
+        out.push('\n');
+    }
+    let n = diagnostics.len();
+    let files: std::collections::BTreeSet<&Path> = diagnostics.iter().map(|d| d.file.as_path()).collect();
+    let summary = format!(
+        "{n} error{} in {} file{}",
+        if n == 1 { "" } else { "s" },
+        files.len(),
+        if files.len() == 1 { "" } else { "s" }
+    );
+    out.push_str(&Painter { color }.error("error"));
+    out.push_str(&Painter { color }.bold(&format!(": {summary}")));
+    out.push('\n');
+    out
+}
+
+struct Painter {
+    color: bool,
+}
+
+impl Painter {
+    fn error(&self, s: &str) -> String {
+        if self.color { s.red().bold().to_string() } else { s.to_owned() }
+    }
+    fn blue(&self, s: &str) -> String {
+        if self.color { s.blue().bold().to_string() } else { s.to_owned() }
+    }
+    fn bold(&self, s: &str) -> String {
+        if self.color { s.bold().to_string() } else { s.to_owned() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: &str = "suite: docs\nscenarios:\n  - name: a\n    expect: { decison: allow }\n";
+
+    #[test]
+    fn renders_like_rustc() {
+        let d = Diagnostic::new(
+            Path::new("scenarios/documents.yaml"),
+            SRC,
+            Location { line: 4, column: 15 },
+            "unknown field `decison`",
+        )
+        .with_help("check the spelling");
+        assert_eq!(
+            d.render(false),
+            "error: unknown field `decison`\n \
+             --> scenarios/documents.yaml:4:15\n  \
+             |\n\
+             4 |     expect: { decison: allow }\n  \
+             |               ^\n  \
+             = help: check the spelling\n"
+        );
+    }
+
+    #[test]
+    fn gutter_grows_with_the_line_number_and_caret_width_is_bounded() {
+        let src = format!("{}x: 12345\n", "\n".repeat(11));
+        let d = Diagnostic::new(Path::new("f.yaml"), &src, Location { line: 12, column: 4 }, "m")
+            .with_code("rule")
+            .with_width(50);
+        assert_eq!(d.render(false), "error[rule]: m\n  --> f.yaml:12:4\n   |\n12 | x: 12345\n   |    ^^^^^\n");
+    }
+
+    #[test]
+    fn whole_file_has_no_snippet() {
+        let d = Diagnostic::whole_file(Path::new("big.yaml"), "too large");
+        assert_eq!(d.render(false), "error: too large\n --> big.yaml\n");
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let d = Diagnostic::new(Path::new("f.yaml"), SRC, Location { line: 1, column: 1 }, "m");
+        assert!(!d.render(false).contains('\u{1b}'));
+        assert!(d.render(true).contains('\u{1b}'));
+    }
+
+    #[test]
+    fn summary_counts_errors_and_files() {
+        let a = Diagnostic::whole_file(Path::new("a.yaml"), "x");
+        let b = Diagnostic::whole_file(Path::new("b.yaml"), "y");
+        assert!(render_all(&[a.clone(), b, a], false).ends_with("error: 3 errors in 2 files\n"));
+    }
+}

@@ -1,0 +1,442 @@
+//! The sensitivity scan: suites and configs must be non-sensitive by construction, so
+//! `gateprobe lint` and every run refuse text that looks like real secrets or personal data.
+//!
+//! Rules work line by line on the raw text (comments included: they reach git too); a reviewed
+//! false positive is allowed with `# gateprobe:allow <rule>` on its line. Each finding
+//! is an error [`Diagnostic`] named by its rule, whose source line is shown with the finding
+//! masked, so the report does not leak what it found.
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::diagnostic::Diagnostic;
+use super::model::Location;
+
+/// Rule names, as shown in `error[rule]`.
+pub const PRIVATE_KEY: &str = "private-key";
+pub const CLOUD_ACCESS_KEY: &str = "cloud-access-key";
+pub const SERVICE_TOKEN: &str = "service-token";
+pub const INLINE_JWT: &str = "inline-jwt";
+pub const INLINE_BEARER_TOKEN: &str = "inline-bearer-token";
+pub const INLINE_SECRET: &str = "inline-secret";
+pub const CARD_NUMBER: &str = "card-number";
+pub const EMAIL: &str = "email-outside-example-domains";
+pub const PHONE: &str = "phone-number";
+
+const CREDENTIAL_HELP: &str =
+    "credentials come only from `credential: { env | file | command }` of an identity, never from a suite or config";
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("lint patterns are valid")
+}
+
+static PEM: LazyLock<Regex> = LazyLock::new(|| re(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"));
+static AWS_KEY_ID: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"));
+static AWS_SECRET: LazyLock<Regex> =
+    LazyLock::new(|| re(r#"(?i)aws_?secret_?access_?key["']?\s*[:=]\s*["']?[A-Za-z0-9/+=]{40}"#));
+static GCP_SERVICE_ACCOUNT: LazyLock<Regex> =
+    LazyLock::new(|| re(r#"["']?(?:type["']?\s*:\s*["']?service_account\b|private_key_id["']?\s*:)"#));
+static GCP_API_KEY: LazyLock<Regex> = LazyLock::new(|| re(r"\bAIza[0-9A-Za-z_\-]{35}"));
+static AZURE_KEY: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\bAccountKey=[A-Za-z0-9+/=]{20,}"));
+static SERVICE_TOKENS: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|xox[abposr]-[A-Za-z0-9-]{10,}|[sr]k_live_[A-Za-z0-9]{16,}|glpat-[A-Za-z0-9_-]{20})",
+    )
+});
+static JWT: LazyLock<Regex> = LazyLock::new(|| re(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"));
+static BEARER: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{16,}=*"));
+static SECRET_ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r#"(?i)\b(?:password|passwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|token)["']?\s*[:=]\s*["']?([A-Za-z0-9+/_\-.=]{20,})"#,
+    )
+});
+static CARD: LazyLock<Regex> = LazyLock::new(|| re(r"\d(?:[ -]?\d){12,18}"));
+static EMAIL_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"[A-Za-z0-9._%+\-]+@((?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63})\b"));
+static PHONE_INTL: LazyLock<Regex> = LazyLock::new(|| re(r"\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){2,6}"));
+static PHONE_NANP: LazyLock<Regex> = LazyLock::new(|| re(r"(?:\(\d{3}\) ?|\b\d{3}[ .\-])\d{3}[ .\-]\d{4}\b"));
+static PHONE_KEYED: LazyLock<Regex> = LazyLock::new(|| {
+    re(r#"(?i)\b(?:phone|telephone|tel|mobile|cell|fax)(?:_?number)?["']?\s*[:=]\s*["']?([+(]?\d[\d ().\-]{5,}\d)"#)
+});
+
+/// One finding inside a line: byte range, rule, message, help.
+struct Finding {
+    start: usize,
+    end: usize,
+    rule: &'static str,
+    message: &'static str,
+    help: &'static str,
+    /// Whether the found text itself may be shown (a PEM header is not secret; a key is).
+    show: bool,
+}
+
+/// Scans `text` (the content of `file`) for what looks like sensitive data.
+pub fn scan(file: &Path, text: &str) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        let mut findings = scan_line(line);
+        // An escape hatch for a reviewed false positive: `# gateprobe:allow <rule> [<rule>...]`
+        // on the same line.
+        if let Some(i) = line.find("gateprobe:allow") {
+            let allowed: Vec<&str> = line[i + "gateprobe:allow".len()..].split_whitespace().collect();
+            findings.retain(|f| !allowed.contains(&f.rule));
+        }
+        findings.sort_by_key(|f| f.start);
+        // One finding per stretch of text: the first rule (most specific) wins.
+        let mut last_end = 0;
+        findings.retain(|f| {
+            let keep = f.start >= last_end;
+            if keep {
+                last_end = f.end;
+            }
+            keep
+        });
+        // Every diagnostic of the line shows it with all its findings masked.
+        let mut masked = line.to_owned();
+        // (From the end, so that the earlier byte offsets stay valid.)
+        for f in findings.iter().rev().filter(|f| !f.show) {
+            masked = mask(&masked, f.start, f.end);
+        }
+        for f in findings {
+            let column = line[..f.start].chars().count() + 1;
+            let width = line[f.start..f.end].chars().count();
+            let mut d = Diagnostic::new(file, text, Location { line: i + 1, column }, f.message)
+                .with_code(f.rule)
+                .with_help(f.help)
+                .with_width(width);
+            d.source_line = Some(masked.clone());
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// Scans files and directories as `load_suites` expands them (plus any other file given, such
+/// as a config); unreadable files are diagnostics too.
+pub fn scan_paths(paths: &[PathBuf]) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    for file in super::parse::expand_paths(paths, &mut diagnostics) {
+        match super::parse::read_bounded(&file) {
+            Ok(text) => diagnostics.extend(scan(&file, &text)),
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    diagnostics
+}
+
+/// Keeps the first four characters of the finding and stars the rest (one `*` per character,
+/// so character columns stay put).
+fn mask(line: &str, start: usize, end: usize) -> String {
+    let found: String = line[start..end].chars().enumerate().map(|(i, c)| if i < 4 { c } else { '*' }).collect();
+    format!("{}{found}{}", &line[..start], &line[end..])
+}
+
+fn scan_line(line: &str) -> Vec<Finding> {
+    let mut found = Vec::new();
+    let mut push = |m: regex::Match<'_>, rule, message, help, show| {
+        found.push(Finding { start: m.start(), end: m.end(), rule, message, help, show });
+    };
+    for m in PEM.find_iter(line) {
+        push(m, PRIVATE_KEY, "a private key", CREDENTIAL_HELP, true);
+    }
+    for m in AWS_KEY_ID.find_iter(line) {
+        // AWS's documented example key ids end in EXAMPLE.
+        if !m.as_str().ends_with("EXAMPLE") {
+            push(m, CLOUD_ACCESS_KEY, "what looks like an AWS access key id", CREDENTIAL_HELP, false);
+        }
+    }
+    for m in AWS_SECRET.find_iter(line) {
+        push(m, CLOUD_ACCESS_KEY, "what looks like an AWS secret access key", CREDENTIAL_HELP, false);
+    }
+    for m in GCP_SERVICE_ACCOUNT.find_iter(line) {
+        push(m, CLOUD_ACCESS_KEY, "what looks like a GCP service-account key", CREDENTIAL_HELP, true);
+    }
+    for m in GCP_API_KEY.find_iter(line) {
+        push(m, CLOUD_ACCESS_KEY, "what looks like a Google API key", CREDENTIAL_HELP, false);
+    }
+    for m in AZURE_KEY.find_iter(line) {
+        push(m, CLOUD_ACCESS_KEY, "what looks like an Azure storage account key", CREDENTIAL_HELP, false);
+    }
+    for m in SERVICE_TOKENS.find_iter(line) {
+        push(
+            m,
+            SERVICE_TOKEN,
+            "what looks like a service token (GitHub, GitLab, Slack, Stripe)",
+            CREDENTIAL_HELP,
+            false,
+        );
+    }
+    for m in JWT.find_iter(line) {
+        push(m, INLINE_JWT, "a JWT written inline", CREDENTIAL_HELP, false);
+    }
+    for m in BEARER.find_iter(line) {
+        push(m, INLINE_BEARER_TOKEN, "a bearer token written inline", CREDENTIAL_HELP, false);
+    }
+    for c in SECRET_ASSIGNMENT.captures_iter(line) {
+        let value = c.get(1).expect("group 1 always takes part");
+        let v = value.as_str();
+        // Only what looks random: letters and digits mixed, not a word-like slug.
+        let random = v.chars().any(|c| c.is_ascii_digit())
+            && v.chars().any(|c| c.is_ascii_uppercase())
+            && v.chars().any(|c| c.is_ascii_lowercase());
+        if random {
+            push(value, INLINE_SECRET, "a secret value written inline", CREDENTIAL_HELP, false);
+        }
+    }
+    for m in CARD.find_iter(line) {
+        if is_card_number(line, m.start(), m.end()) {
+            push(
+                m,
+                CARD_NUMBER,
+                "what looks like a payment card number (Luhn-valid)",
+                "use a value that fails the Luhn check, or `{{canary}}`",
+                false,
+            );
+        }
+    }
+    for c in EMAIL_RE.captures_iter(line) {
+        let m = c.get(0).expect("group 0 is the match");
+        let domain = c.get(1).expect("group 1 always takes part").as_str();
+        if !is_reserved_domain(domain) {
+            push(
+                m,
+                EMAIL,
+                "an e-mail address outside the reserved example domains",
+                "use example.com, example.net, example.org or a .test/.example/.invalid/.localhost domain (RFC 2606)",
+                false,
+            );
+        }
+    }
+    let phone_help = "use a fictional number (e.g. +1 555 0100 to 0199) or `{{canary}}`";
+    for m in PHONE_INTL.find_iter(line) {
+        let digits = count_digits(m.as_str());
+        if (8..=15).contains(&digits) && !glued(line, m.start(), m.end()) && !is_fictional(m.as_str()) {
+            push(m, PHONE, "what looks like a phone number", phone_help, false);
+        }
+    }
+    for m in PHONE_NANP.find_iter(line) {
+        if !glued(line, m.start(), m.end()) && !is_fictional(m.as_str()) {
+            push(m, PHONE, "what looks like a phone number", phone_help, false);
+        }
+    }
+    for c in PHONE_KEYED.captures_iter(line) {
+        let m = c.get(1).expect("group 1 always takes part");
+        if (7..=15).contains(&count_digits(m.as_str())) && !is_fictional(m.as_str()) {
+            push(m, PHONE, "what looks like a phone number", phone_help, false);
+        }
+    }
+    found
+}
+
+fn count_digits(s: &str) -> usize {
+    s.chars().filter(char::is_ascii_digit).count()
+}
+
+/// Whether the match is part of a longer token (a version, an address, an id): preceded or
+/// followed by a letter, a digit, or a `.`/`-`/`:`/`/` that continues the token.
+fn glued(line: &str, start: usize, end: usize) -> bool {
+    let before = line[..start].chars().next_back();
+    let after = line[end..].chars().next();
+    let after2 = line[end..].chars().nth(1);
+    let continues = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    continues(before)
+        || continues(after)
+        || matches!(before, Some('.' | '-' | ':' | '/'))
+        || (matches!(after, Some('.' | '-' | ':' | '/')) && continues(after2))
+}
+
+/// North American 555-01xx numbers are reserved for fiction.
+fn is_fictional(s: &str) -> bool {
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    digits.len() >= 7 && digits[digits.len() - 7..].starts_with("55501")
+}
+
+fn is_card_number(line: &str, start: usize, end: usize) -> bool {
+    if glued(line, start, end) {
+        return false;
+    }
+    let text = &line[start..end];
+    let separators: Vec<char> = text.chars().filter(|c| !c.is_ascii_digit()).collect();
+    if separators.windows(2).any(|w| w[0] != w[1]) {
+        return false;
+    }
+    let digits: Vec<u32> = text.chars().filter_map(|c| c.to_digit(10)).collect();
+    // Issuer ranges start with 2–6 (Mastercard, Amex/Diners, Visa, Mastercard, Discover/UnionPay).
+    (13..=19).contains(&digits.len()) && (2..=6).contains(&digits[0]) && luhn(&digits)
+}
+
+fn luhn(digits: &[u32]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
+        .sum();
+    sum % 10 == 0
+}
+
+/// RFC 2606 (and 6761) names: example.com/.net/.org and their subdomains, and the `.test`,
+/// `.example`, `.invalid`, `.localhost` top-level domains.
+fn is_reserved_domain(domain: &str) -> bool {
+    let d = domain.to_ascii_lowercase();
+    let labels: Vec<&str> = d.split('.').collect();
+    let tld = labels.last().copied().unwrap_or_default();
+    if matches!(tld, "test" | "example" | "invalid" | "localhost") {
+        return true;
+    }
+    labels.len() >= 2 && labels[labels.len() - 2] == "example" && matches!(tld, "com" | "net" | "org")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(text: &str) -> Vec<String> {
+        scan(Path::new("t.yaml"), text).into_iter().map(|d| d.code.expect("lint findings name their rule")).collect()
+    }
+
+    fn clean(text: &str) {
+        assert_eq!(rules(text), Vec::<String>::new(), "false positive in {text:?}");
+    }
+
+    // Key-like literals in these tests are split with `concat!` so that secret scanners do not
+    // flag this file.
+
+    #[test]
+    fn private_keys() {
+        assert_eq!(rules("key: |\n  -----BEGIN RSA PRIVATE KEY-----\n"), [PRIVATE_KEY]);
+        assert_eq!(rules("-----BEGIN OPENSSH PRIVATE KEY-----"), [PRIVATE_KEY]);
+        assert_eq!(rules("-----BEGIN PRIVATE KEY-----"), [PRIVATE_KEY]);
+        clean("-----BEGIN PUBLIC KEY-----");
+        clean("-----BEGIN CERTIFICATE-----");
+    }
+
+    #[test]
+    fn cloud_keys() {
+        assert_eq!(rules(concat!("aws: AKIA", "Z7VQ3LMN4PQRS2TU")), [CLOUD_ACCESS_KEY]);
+        assert_eq!(
+            rules(concat!("aws_secret_access_key: ", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY")),
+            [CLOUD_ACCESS_KEY]
+        );
+        assert_eq!(rules(r#"{"type": "service_account", "project_id": "p"}"#), [CLOUD_ACCESS_KEY]);
+        assert_eq!(rules(concat!("key: AI", "zaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW")), [CLOUD_ACCESS_KEY]);
+        assert_eq!(
+            rules("conn: DefaultEndpointsProtocol=https;AccountKey=abcdEFGH1234ijklMNOP5678=="),
+            [CLOUD_ACCESS_KEY]
+        );
+        // The documented example key id, and words that merely start like a key id.
+        clean("aws: AKIAIOSFODNN7EXAMPLE");
+        clean("tool: AKIA.lookup");
+        clean("kind: service_accounts_list");
+    }
+
+    #[test]
+    fn service_tokens() {
+        assert_eq!(rules(concat!("t: gh", "p_abcdefghijklmnopqrstuvwxyz0123456789")), [SERVICE_TOKEN]);
+        assert_eq!(rules(concat!("t: xo", "xb-1234567890-abcdefghij")), [SERVICE_TOKEN]);
+        clean("tool: ghp_short");
+    }
+
+    #[test]
+    fn jwts_and_bearer_tokens() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlc2lnbmF0dXJl";
+        assert_eq!(rules(&format!("token: {jwt}")), [INLINE_JWT]);
+        // A bearer JWT is reported once (the header text comes first, as bearer).
+        assert_eq!(rules(&format!("authorization: Bearer {jwt}")), [INLINE_BEARER_TOKEN]);
+        assert_eq!(rules("header: 'Authorization: Bearer 3f9a8b7c6d5e4f3a2b1c0d9e'"), [INLINE_BEARER_TOKEN]);
+        clean("prompt: the bearer of bad news");
+        clean("authorization: Bearer {{canary}}");
+        clean("credential: { env: ALICE_TOKEN }");
+    }
+
+    #[test]
+    fn inline_secrets() {
+        assert_eq!(rules("api_key: Zk3q9Lm2Xp7Rt5Vb8Nc4Hd6J"), [INLINE_SECRET]);
+        clean("api_key: \"{{canary}}\"");
+        clean("token: quarterly-report-summary-document");
+        clean("password: hunter2");
+    }
+
+    #[test]
+    fn card_numbers() {
+        assert_eq!(rules("card: 4111 1111 1111 1111"), [CARD_NUMBER]);
+        assert_eq!(rules("card: 5555-5555-5555-4444"), [CARD_NUMBER]);
+        assert_eq!(rules("card: 378282246310005"), [CARD_NUMBER]);
+        clean("card: 4111 1111 1111 1112"); // fails Luhn
+        clean("id: 1234567890123"); // starts with 1
+        clean("mixed: 4111 1111-1111 1111"); // inconsistent separators
+        clean("ts: 1700000000.4111111111111111"); // part of a decimal
+        clean("repeat: 30");
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(rules("to: jane.doe@gmail.com"), [EMAIL]);
+        assert_eq!(rules("to: ops@corp.example.co.uk"), [EMAIL]);
+        assert_eq!(rules("to: someone@examples.com"), [EMAIL]);
+        clean("to: someone@example.org");
+        clean("subject: alice@example.com");
+        clean("to: x@mail.EXAMPLE.net");
+        clean("to: bob@acme.test, eve@foo.example, x@y.invalid, root@host.localhost");
+        clean("path: /docs/handbook.md");
+        clean("dep: left-pad@1.3.0");
+    }
+
+    #[test]
+    fn phone_numbers() {
+        assert_eq!(rules("phone: +44 20 7946 1234"), [PHONE]);
+        assert_eq!(rules("text: call +33612345678 now"), [PHONE]);
+        assert_eq!(rules("text: call (415) 867-5309"), [PHONE]);
+        assert_eq!(rules("text: 415-867-5309"), [PHONE]);
+        assert_eq!(rules("mobile: 06 12 34 56 78"), [PHONE]);
+        clean("text: +1 555 0123"); // fictional 555-01xx
+        clean("text: call 555-0150 or (212) 555-0199");
+        clean("version: 1.2.3");
+        clean("version: 10.20.3000");
+        clean("url: http://127.0.0.1:8080/mcp");
+        clean("ip: 192.168.100.1234");
+        clean("date: 2024-01-15");
+        clean("at: 2024-01-15T10:30:00+01:00");
+        clean("timeout_ms: 5000");
+        clean("concurrency: 8");
+        clean("id: 0190a6f2-7c1b-7d3e-8f00-123456789abc");
+        clean("tel: 80");
+    }
+
+    #[test]
+    fn findings_are_positioned_and_masked() {
+        let text = "suite: s\nscenarios:\n  - call: { arguments: { to: jane.doe@gmail.com } }\n";
+        let d = &scan(Path::new("s.yaml"), text)[0];
+        assert_eq!((d.line, d.column, d.width), (3, 30, 18));
+        assert_eq!(d.source_line.as_deref(), Some("  - call: { arguments: { to: jane************** } }"));
+        assert!(!d.render(false).contains("gmail"));
+        assert!(d.render(false).starts_with("error[email-outside-example-domains]: "));
+    }
+
+    #[test]
+    fn every_finding_of_a_line_is_masked_in_each_diagnostic() {
+        let text = "to: jane.doe@gmail.com, phone: +44 20 7946 1234\n";
+        let ds = scan(Path::new("s.yaml"), text);
+        assert_eq!(ds.len(), 2);
+        for d in ds {
+            let shown = d.source_line.unwrap();
+            assert!(!shown.contains("gmail") && !shown.contains("7946"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_reviewed_line_can_allow_a_rule() {
+        clean("text: call 415-867-5309  # gateprobe:allow phone-number");
+        // Only the named rule.
+        assert_eq!(rules("text: 415-867-5309 jane@gmail.com  # gateprobe:allow phone-number"), [EMAIL]);
+    }
+
+    #[test]
+    fn bundled_config_is_clean() {
+        clean(include_str!("../../gateprobe.yaml"));
+    }
+}

@@ -1,0 +1,162 @@
+//! A fault-injecting HTTP proxy for tests. It sits between gateprobe and the real reference
+//! gateway and forwards every request unchanged, except that it fakes, on demand, what a
+//! troubled gateway or network does: refused connections (by closing its listener), accepted
+//! connections that never answer, 5xx answers, connections reset in the middle of a body,
+//! malformed JSON, well-formed JSON with no decision in it, audit records that show up late,
+//! a policy version header that flaps between two values, and answers slowed by a delay.
+//! Everything else (decisions, audit records, headers) comes from the real gateway.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+
+#[derive(Debug, Clone, PartialEq)]
+#[allow(dead_code, reason = "each test file uses the faults it needs")]
+pub enum Fault {
+    /// Forward faithfully.
+    None,
+    /// Accept, read the request, never answer.
+    Hang,
+    /// Answer `POST /mcp` with this status and an HTML body.
+    Status(u16),
+    /// Send the headers and half of the body, then break the connection.
+    ResetMidBody,
+    /// Answer `POST /mcp` with 200 and a body that is not JSON.
+    MalformedJson,
+    /// Answer `POST /mcp` calls with valid JSON that holds no decision.
+    NoDecision,
+    /// Answer `/audit` with an empty list until this long after the first lookup of an id.
+    AuditLate(Duration),
+    /// Alternate the `x-policy-version` header between the real one and this one.
+    FlapVersion(String),
+    /// Hold every answer this long.
+    Slow(Duration),
+}
+
+struct Shared {
+    upstream: String,
+    client: reqwest::Client,
+    fault: Mutex<Fault>,
+    first_audit_lookup: Mutex<HashMap<String, Instant>>,
+    counter: AtomicU64,
+}
+
+pub struct FaultProxy {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy on an ephemeral loopback port in front of `upstream` (`http://127.0.0.1:P`).
+    pub async fn start(upstream: &str) -> FaultProxy {
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            client: reqwest::Client::new(),
+            fault: Mutex::new(Fault::None),
+            first_audit_lookup: Mutex::new(HashMap::new()),
+            counter: AtomicU64::new(0),
+        });
+        let app = axum::Router::new().fallback(forward).with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.ok();
+        });
+        FaultProxy { addr, shared, server }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set(&self, fault: Fault) {
+        *self.shared.fault.lock().unwrap() = fault;
+    }
+
+    /// Stops listening: from now on connections are refused, like a gateway that is down.
+    pub fn stop(&self) {
+        self.server.abort();
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let fault = shared.fault.lock().unwrap().clone();
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 8 << 20).await.unwrap_or_default();
+    let is_mcp = parts.uri.path() == "/mcp";
+    let is_call = is_mcp && body.windows(10).any(|w| w == b"tools/call");
+    match &fault {
+        Fault::Hang => std::future::pending::<()>().await,
+        Fault::Status(code) if is_mcp => return plain(*code, "<html>upstream trouble</html>"),
+        Fault::MalformedJson if is_mcp => return plain(200, "{\"jsonrpc\": \"2.0\", \"result\": {"),
+        Fault::NoDecision if is_call => {
+            return json_response(r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32099,"message":"something odd"}}"#);
+        }
+        Fault::Slow(d) => tokio::time::sleep(*d).await,
+        Fault::AuditLate(delay) if parts.uri.path() == "/audit" => {
+            let id = parts.uri.query().unwrap_or_default().to_string();
+            let first = *shared.first_audit_lookup.lock().unwrap().entry(id).or_insert_with(Instant::now);
+            if first.elapsed() < *delay {
+                return json_response("[]");
+            }
+        }
+        _ => {}
+    }
+    let url = format!("{}{}", shared.upstream, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let mut upstream = shared.client.request(parts.method.clone(), url).body(body);
+    for (name, value) in &parts.headers {
+        if name != "host" && name != "content-length" {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let Ok(answer) = upstream.send().await else { return plain(502, "upstream unreachable") };
+    let status = answer.status();
+    let mut headers: HeaderMap = answer.headers().clone();
+    let bytes = answer.bytes().await.unwrap_or_default();
+    if let Fault::FlapVersion(other) = &fault {
+        if shared.counter.fetch_add(1, Ordering::Relaxed) % 2 == 1 {
+            headers.insert("x-policy-version", HeaderValue::from_str(other).unwrap());
+        }
+    }
+    if fault == Fault::ResetMidBody && is_mcp {
+        let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
+        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![Ok(half), Err(std::io::Error::other("reset by fault proxy"))];
+        let mut response = Response::new(Body::from_stream(futures::stream::iter(chunks)));
+        *response.status_mut() = status;
+        headers.remove("content-length");
+        *response.headers_mut() = headers;
+        return response;
+    }
+    headers.remove("content-length");
+    headers.remove("transfer-encoding");
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+fn plain(status: u16, body: &'static str) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap();
+    r
+}
+
+fn json_response(body: &str) -> Response {
+    let mut r = Response::new(Body::from(body.to_string()));
+    r.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+    r
+}
