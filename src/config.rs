@@ -608,6 +608,9 @@ pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<Str
             other => {
                 *other = AuditConfig::Http {
                     url: Some(u),
+                    method: default_audit_method(),
+                    body: None,
+                    credential: None,
                     records_pointer: String::new(),
                     timing: EvidenceTiming::default(),
                 }

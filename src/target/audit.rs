@@ -317,7 +317,7 @@ mod tests {
         };
         let source = AuditSource::new(reqwest::Client::new(), &config(true), None)
             .unwrap()
-            .with_token(Some(Secret::new("reader-token".into())));
+            .with_token(Some(Secret::new("reader-token")));
         let Lookup::Found(e) = source.lookup("gp-9").await.unwrap() else { panic!("expected evidence") };
         assert_eq!(e.records[0]["message"], "invoked");
         assert!(matches!(source.lookup("gp-10").await.unwrap(), Lookup::Missing { .. }));
