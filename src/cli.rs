@@ -1,6 +1,8 @@
 //! Command-line interface: clap definitions only; `main.rs` dispatches.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -27,6 +29,10 @@ pub enum Command {
     /// One pass over the suites: exit 0 all pass, 1 a scenario failed, 2 invalid suites or
     /// config, 3 the target gave no readable decision.
     Run(RunArgs),
+    /// The service: runs the suites on a schedule, on `POST /trigger` and when the gateway's
+    /// policy version changes; serves `/metrics`, `/healthz` and `/status`; pushes regressions to
+    /// Alertmanager. SIGHUP reloads suites and config; SIGTERM/SIGINT stop after the current run.
+    Serve(ServeArgs),
     /// Validate suites and config, including the sensitivity scan.
     Lint(LoadArgs),
     /// Print the JSON Schema of suite files or of the config.
@@ -81,4 +87,32 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// When to run, in the `cron` crate's format, which starts with a SECONDS field:
+    /// `sec min hour day-of-month month day-of-week [year]`, e.g. `0 */5 * * * *` (every five
+    /// minutes) or `0 0 * * * *` (hourly). `off`: run only at start, on trigger and on policy change.
+    #[arg(long, value_name = "CRON", default_value = "0 */5 * * * *", env = "GATEPROBE_SCHEDULE")]
+    pub schedule: String,
+    /// Random delay (0 to this) added to every scheduled run, e.g. `5s`.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub jitter: Duration,
+    /// Address of `/metrics`, `/healthz`, `/status` and `/trigger`.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464", env = "GATEPROBE_LISTEN")]
+    pub listen: SocketAddr,
+    /// File whose first line is the bearer token `POST /trigger` requires. The environment
+    /// variable GATEPROBE_TRIGGER_TOKEN takes precedence; with neither, `/trigger` is off.
+    #[arg(long, value_name = "FILE")]
+    pub trigger_token_file: Option<PathBuf>,
+    /// How often the gateway's policy version (`x-policy-version` header) is polled; a change
+    /// runs the suites at once. `0s` turns the watch off.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub watch_interval: Duration,
+    /// Alertmanager base URL regressions are pushed to (overrides `alerting.alertmanager_url`).
+    #[arg(long, value_name = "URL", env = "GATEPROBE_ALERTMANAGER_URL")]
+    pub alertmanager_url: Option<String>,
 }

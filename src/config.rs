@@ -30,6 +30,19 @@ pub struct Config {
     pub suites: Vec<PathBuf>,
     #[serde(default)]
     pub run: RunConfig,
+    /// Where `gateprobe serve` pushes regression alerts.
+    #[serde(default)]
+    pub alerting: AlertingConfig,
+}
+
+/// Alerting of `gateprobe serve`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// Alertmanager base URL, e.g. `http://127.0.0.1:9093`; regressions are pushed to its
+    /// `/api/v2/alerts`. None: no push (the shipped Prometheus rules still alert).
+    #[serde(default)]
+    pub alertmanager_url: Option<String>,
 }
 
 fn default_suites() -> Vec<PathBuf> {
@@ -330,6 +343,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             suites: default_suites(),
             run: RunConfig::default(),
+            alerting: AlertingConfig::default(),
         }
     }
 }

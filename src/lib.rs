@@ -5,16 +5,19 @@
 //! → `compare` (snapshots, state, regressions) → `report` / `metrics` / `alert`.
 //! The reference gateway (`gateway`) is a separate tree, reached only over HTTP.
 
+pub mod alert;
 pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod decision;
 pub mod execute;
 pub mod gateway;
+pub mod metrics;
 pub mod outcome;
 pub mod plan;
 pub mod report;
 pub mod secret;
+pub mod serve;
 pub mod suite;
 pub mod target;
 pub mod verify;

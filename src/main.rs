@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use gateprobe::cli::{Cli, ColorChoice, Command, LoadArgs, LogFormat, RunArgs, SchemaKind};
+use gateprobe::cli::{Cli, ColorChoice, Command, LoadArgs, LogFormat, RunArgs, SchemaKind, ServeArgs};
 use gateprobe::plan::Filter;
 use gateprobe::{LoadOptions, report};
 
@@ -24,6 +24,7 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Run(args) => run(args).await,
+        Command::Serve(args) => serve(args).await,
         Command::Lint(args) => lint(&args),
         Command::Schema { kind } => {
             let schema = match kind {
@@ -45,6 +46,33 @@ async fn dispatch(cli: Cli) -> u8 {
 
 fn load_options(args: &LoadArgs) -> LoadOptions {
     LoadOptions { config: args.config.clone(), suites: args.suites.clone() }
+}
+
+async fn serve(args: ServeArgs) -> u8 {
+    let options = (|| {
+        Ok::<_, gateprobe::serve::ServeError>(gateprobe::serve::ServeOptions {
+            load: load_options(&args.load),
+            schedule: gateprobe::serve::parse_schedule(&args.schedule)?,
+            jitter: args.jitter,
+            listen: args.listen,
+            trigger_token: gateprobe::serve::trigger_token(args.trigger_token_file.as_deref())?,
+            watch_interval: args.watch_interval,
+            alertmanager_url: args.alertmanager_url.clone(),
+        })
+    })();
+    match options {
+        Ok(options) => match gateprobe::serve::serve(options).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e}");
+                e.exit_code()
+            }
+        },
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
 }
 
 fn lint(args: &LoadArgs) -> u8 {

@@ -1,0 +1,605 @@
+//! METRICS: the Prometheus registry of `gateprobe serve`, fed from each [`RunSummary`] (and the
+//! comparison of it), never from raw calls.
+//!
+//! What `/metrics` looks like (abridged):
+//! ```text
+//! # HELP gateprobe_scenario_outcome Outcome of each scenario in the last run (1 for the outcome it had, 0 for the others).
+//! # TYPE gateprobe_scenario_outcome gauge
+//! gateprobe_scenario_outcome{outcome="pass",scenario="reader cannot delete",suite="documents"} 1
+//! gateprobe_scenario_outcome{outcome="fail",scenario="reader cannot delete",suite="documents"} 0
+//! # TYPE gateprobe_decisions_total counter
+//! gateprobe_decisions_total{actual="deny",expected="deny"} 12
+//! # TYPE gateprobe_regressions_open gauge
+//! gateprobe_regressions_open{policy_from="sha256:1a…",policy_to="sha256:9f…",suite="documents"} 1
+//! ```
+//! Blackbox habits: label values are created up front (every outcome of every scenario, every
+//! expected × actual decision, every evidence field a suite asks for) so series exist before the
+//! first failure; series of deleted scenarios are removed on reload; a gauge says whether the
+//! last reload worked; the last-run timestamp lets a stalled scheduler alert. Labels hold suite
+//! and scenario names, outcomes, decisions, field names and policy versions: never a token or an
+//! argument value.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus::{Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge};
+use prometheus::{IntGaugeVec, Opts, Registry, TextEncoder};
+
+use crate::compare::{Comparison, Regression};
+use crate::decision::Decision;
+use crate::outcome::{Outcome, RunSummary};
+use crate::suite::Suite;
+
+/// The `actual` label when no decision could be read (outcome `error`).
+pub const NO_DECISION: &str = "none";
+/// The policy version label when the gateway reports none.
+pub const UNKNOWN_VERSION: &str = "unknown";
+
+/// Every metric of the service, registered in its own registry.
+pub struct Metrics {
+    registry: Registry,
+    scenario_outcome: IntGaugeVec,
+    scenario_duration: GaugeVec,
+    scenarios: IntGaugeVec,
+    scenario_results: IntCounterVec,
+    decisions: IntGaugeVec,
+    decisions_total: IntCounterVec,
+    evidence_missing: IntGaugeVec,
+    evidence_missing_total: IntCounterVec,
+    regressions_open: IntGaugeVec,
+    regressions_total: IntCounterVec,
+    policy_version_info: IntGaugeVec,
+    policy_version_changes: IntCounter,
+    target_up: IntGauge,
+    runs_total: IntCounterVec,
+    run_duration: Gauge,
+    last_run: Gauge,
+    last_success: Gauge,
+    call_latency: HistogramVec,
+    evidence_lag: HistogramVec,
+    time_to_detect: Gauge,
+    time_to_detect_hist: Histogram,
+    suite_load_errors: IntCounter,
+    reload_success: IntGauge,
+    reload_timestamp: Gauge,
+    alert_push_errors: IntCounter,
+    state: std::sync::Mutex<Known>,
+}
+
+/// Label values created so far, to remove the series of what no longer exists.
+#[derive(Default)]
+struct Known {
+    scenarios: BTreeSet<(String, String)>,
+    fields: BTreeSet<String>,
+    policy_version: Option<String>,
+}
+
+/// Outcomes of whole runs, for `gateprobe_runs_total{result}`.
+pub const RUN_RESULTS: [&str; 3] = ["pass", "fail", "error"];
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        macro_rules! reg {
+            ($m:expr) => {{
+                let m = $m.expect("metric definitions are valid");
+                registry.register(Box::new(m.clone())).expect("metric names are unique");
+                m
+            }};
+        }
+        let latency_buckets = vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+        let lag_buckets = vec![0.0, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0];
+        let detect_buckets = vec![0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0];
+        Metrics {
+            scenario_outcome: reg!(IntGaugeVec::new(
+                Opts::new(
+                    "gateprobe_scenario_outcome",
+                    "Outcome of each scenario in the last run (1 for the outcome it had, 0 for the others).",
+                ),
+                &["suite", "scenario", "outcome"],
+            )),
+            scenario_duration: reg!(GaugeVec::new(
+                Opts::new("gateprobe_scenario_duration_seconds", "Duration of each scenario in the last run."),
+                &["suite", "scenario"],
+            )),
+            scenarios: reg!(IntGaugeVec::new(
+                Opts::new("gateprobe_scenarios", "Scenarios of the last run by outcome."),
+                &["outcome"],
+            )),
+            scenario_results: reg!(IntCounterVec::new(
+                Opts::new("gateprobe_scenario_results_total", "Scenario results by outcome, over all runs."),
+                &["outcome"],
+            )),
+            decisions: reg!(IntGaugeVec::new(
+                Opts::new(
+                    "gateprobe_decisions",
+                    "Scenarios of the last run by expected and actual decision of their first call (actual=none: no decision read).",
+                ),
+                &["expected", "actual"],
+            )),
+            decisions_total: reg!(IntCounterVec::new(
+                Opts::new(
+                    "gateprobe_decisions_total",
+                    "Scenario first-call decisions by expected and actual decision, over all runs.",
+                ),
+                &["expected", "actual"],
+            )),
+            evidence_missing: reg!(IntGaugeVec::new(
+                Opts::new(
+                    "gateprobe_evidence_missing",
+                    "Scenarios of the last run whose audit record lacked a required field, by field.",
+                ),
+                &["field"],
+            )),
+            evidence_missing_total: reg!(IntCounterVec::new(
+                Opts::new(
+                    "gateprobe_evidence_missing_total",
+                    "Required audit record fields found missing, by field, over all runs.",
+                ),
+                &["field"],
+            )),
+            regressions_open: reg!(IntGaugeVec::new(
+                Opts::new(
+                    "gateprobe_regressions_open",
+                    "Open regressions (scenarios that passed under policy_from and do not pass under policy_to).",
+                ),
+                &["suite", "policy_from", "policy_to"],
+            )),
+            regressions_total: reg!(IntCounterVec::new(
+                Opts::new("gateprobe_regressions_total", "Regressions detected, by suite and policy update."),
+                &["suite", "policy_from", "policy_to"],
+            )),
+            policy_version_info: reg!(IntGaugeVec::new(
+                Opts::new("gateprobe_policy_version_info", "Policy version the gateway reported in the last run."),
+                &["version"],
+            )),
+            policy_version_changes: reg!(IntCounter::new(
+                "gateprobe_policy_version_changes_total",
+                "Policy version changes seen (by the watch or between runs).",
+            )),
+            target_up: reg!(IntGauge::new(
+                "gateprobe_target_up",
+                "1 when the last run or version poll read an answer from the gateway, else 0.",
+            )),
+            runs_total: reg!(IntCounterVec::new(
+                Opts::new(
+                    "gateprobe_runs_total",
+                    "Runs by result: pass (every scenario passed), fail (some did not), error (the run could not start).",
+                ),
+                &["result"],
+            )),
+            run_duration: reg!(Gauge::new("gateprobe_run_duration_seconds", "Duration of the last run.")),
+            last_run: reg!(Gauge::new(
+                "gateprobe_last_run_timestamp_seconds",
+                "Unix time the last run finished (whatever its result).",
+            )),
+            last_success: reg!(Gauge::new(
+                "gateprobe_last_success_timestamp_seconds",
+                "Unix time the last run in which every scenario passed finished.",
+            )),
+            call_latency: reg!(HistogramVec::new(
+                HistogramOpts::new("gateprobe_call_latency_seconds", "Latency of gateway calls that got an answer.")
+                    .buckets(latency_buckets),
+                &["suite"],
+            )),
+            evidence_lag: reg!(HistogramVec::new(
+                HistogramOpts::new(
+                    "gateprobe_evidence_lag_seconds",
+                    "Time from a decision until its audit record was visible.",
+                )
+                .buckets(lag_buckets),
+                &["suite"],
+            )),
+            time_to_detect: reg!(Gauge::new(
+                "gateprobe_time_to_detect_seconds",
+                "Time from the last policy version change seen to the end of the run that checked it.",
+            )),
+            time_to_detect_hist: reg!(Histogram::with_opts(
+                HistogramOpts::new(
+                    "gateprobe_detection_duration_seconds",
+                    "Times from policy version changes seen to the end of the runs that checked them.",
+                )
+                .buckets(detect_buckets)
+            )),
+            suite_load_errors: reg!(IntCounter::new(
+                "gateprobe_suite_load_errors_total",
+                "Loads or reloads of suites and config that failed (the last good ones stay).",
+            )),
+            reload_success: reg!(IntGauge::new(
+                "gateprobe_config_last_reload_successful",
+                "1 when the last load of suites and config succeeded, else 0.",
+            )),
+            reload_timestamp: reg!(Gauge::new(
+                "gateprobe_config_last_reload_success_timestamp_seconds",
+                "Unix time of the last successful load of suites and config.",
+            )),
+            alert_push_errors: reg!(IntCounter::new(
+                "gateprobe_alertmanager_push_errors_total",
+                "Pushes of alerts to Alertmanager that failed.",
+            )),
+            registry,
+            state: Default::default(),
+        }
+    }
+
+    /// Creates every series the suites can produce, and removes those of scenarios and evidence
+    /// fields that no longer exist. Call on every successful (re)load.
+    pub fn set_suites(&self, suites: &[Suite]) {
+        let scenarios: BTreeSet<(String, String)> =
+            suites.iter().flat_map(|s| s.scenarios.iter().map(|sc| (s.name.clone(), sc.name.clone()))).collect();
+        let fields: BTreeSet<String> = suites
+            .iter()
+            .flat_map(|s| &s.scenarios)
+            .flat_map(|sc| &sc.steps)
+            .flat_map(|st| st.expect.evidence.iter().cloned())
+            .collect();
+        let suite_names: BTreeSet<&str> = suites.iter().map(|s| s.name.as_str()).collect();
+        self.set_series(&scenarios, &fields, &suite_names);
+    }
+
+    fn set_series(&self, scenarios: &BTreeSet<(String, String)>, fields: &BTreeSet<String>, suites: &BTreeSet<&str>) {
+        let mut known = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for (suite, scenario) in known.scenarios.difference(scenarios) {
+            for o in Outcome::ALL {
+                let _ = self.scenario_outcome.remove_label_values(&[suite, scenario, o.as_str()]);
+            }
+            let _ = self.scenario_duration.remove_label_values(&[suite, scenario]);
+        }
+        let old_suites: BTreeSet<&str> = known.scenarios.iter().map(|(s, _)| s.as_str()).collect();
+        for gone in old_suites.difference(suites) {
+            let _ = self.call_latency.remove_label_values(&[gone]);
+            let _ = self.evidence_lag.remove_label_values(&[gone]);
+        }
+        for field in known.fields.difference(fields) {
+            let _ = self.evidence_missing.remove_label_values(&[field]);
+            let _ = self.evidence_missing_total.remove_label_values(&[field]);
+        }
+        for (suite, scenario) in scenarios {
+            for o in Outcome::ALL {
+                self.scenario_outcome.with_label_values(&[suite, scenario, o.as_str()]);
+            }
+        }
+        for suite in suites {
+            self.call_latency.with_label_values(&[suite]);
+            self.evidence_lag.with_label_values(&[suite]);
+        }
+        for field in fields {
+            self.evidence_missing.with_label_values(&[field]);
+            self.evidence_missing_total.with_label_values(&[field]);
+        }
+        for o in Outcome::ALL {
+            self.scenarios.with_label_values(&[o.as_str()]);
+            self.scenario_results.with_label_values(&[o.as_str()]);
+        }
+        for e in Decision::ALL {
+            for a in Decision::ALL.iter().map(|d| d.as_str()).chain([NO_DECISION]) {
+                self.decisions.with_label_values(&[e.as_str(), a]);
+                self.decisions_total.with_label_values(&[e.as_str(), a]);
+            }
+        }
+        for r in RUN_RESULTS {
+            self.runs_total.with_label_values(&[r]);
+        }
+        known.scenarios = scenarios.clone();
+        known.fields = fields.clone();
+    }
+
+    /// Records a (re)load of suites and config: a failed one keeps the last good series.
+    pub fn record_load(&self, ok: bool, now: SystemTime) {
+        self.reload_success.set(i64::from(ok));
+        if ok {
+            self.reload_timestamp.set(unix(now));
+        } else {
+            self.suite_load_errors.inc();
+        }
+    }
+
+    /// Records a finished run. `comparison` adds the regressions it detected to the totals; the
+    /// open ones are set with [`Metrics::set_open_regressions`].
+    pub fn record_run(&self, summary: &RunSummary, comparison: Option<&Comparison>, finished: SystemTime) {
+        for r in &summary.results {
+            for o in Outcome::ALL {
+                self.scenario_outcome
+                    .with_label_values(&[r.suite.as_str(), r.scenario.as_str(), o.as_str()])
+                    .set(i64::from(o == r.outcome));
+            }
+            self.scenario_duration.with_label_values(&[&r.suite, &r.scenario]).set(r.duration.as_secs_f64());
+            self.scenario_results.with_label_values(&[r.outcome.as_str()]).inc();
+            let actual = r.observed.map_or(NO_DECISION, Decision::as_str);
+            self.decisions_total.with_label_values(&[r.expected.as_str(), actual]).inc();
+            for field in &r.missing_fields {
+                self.evidence_missing_total.with_label_values(&[field]).inc();
+            }
+            let latency = self.call_latency.with_label_values(&[&r.suite]);
+            for l in &r.latencies {
+                latency.observe(l.as_secs_f64());
+            }
+            let lag = self.evidence_lag.with_label_values(&[&r.suite]);
+            for l in &r.evidence_lags {
+                lag.observe(l.as_secs_f64());
+            }
+        }
+        for (outcome, n) in summary.counts() {
+            self.scenarios.with_label_values(&[outcome.as_str()]).set(n as i64);
+        }
+        for e in Decision::ALL {
+            for a in Decision::ALL.iter().map(|d| Some(*d)).chain([None]) {
+                let n = summary.results.iter().filter(|r| r.expected == e && r.observed == a).count();
+                self.decisions.with_label_values(&[e.as_str(), a.map_or(NO_DECISION, Decision::as_str)]).set(n as i64);
+            }
+        }
+        let known_fields = self.state.lock().unwrap_or_else(|e| e.into_inner()).fields.clone();
+        let mut missing: BTreeSet<&String> = BTreeSet::new();
+        for f in summary.results.iter().flat_map(|r| &r.missing_fields) {
+            missing.insert(f);
+        }
+        for f in known_fields.iter().chain(missing.iter().copied()) {
+            let n = summary.results.iter().filter(|r| r.missing_fields.contains(f)).count();
+            self.evidence_missing.with_label_values(&[f]).set(n as i64);
+        }
+        if let Some(c) = comparison {
+            for r in &c.regressions {
+                self.regressions_total.with_label_values(&regression_labels(r)).inc();
+            }
+        }
+        self.set_policy_version(summary.policy_versions().first().map(String::as_str));
+        let answered = summary.results.iter().any(|r| r.outcome != Outcome::Error) || summary.results.is_empty();
+        self.target_up.set(i64::from(answered));
+        let result = if summary.all_passed() { "pass" } else { "fail" };
+        self.runs_total.with_label_values(&[result]).inc();
+        self.run_duration.set(summary.duration.as_secs_f64());
+        self.last_run.set(unix(finished));
+        if summary.all_passed() {
+            self.last_success.set(unix(finished));
+        }
+    }
+
+    /// Records a run that could not start (the target could not be set up).
+    pub fn record_run_error(&self, finished: SystemTime) {
+        self.runs_total.with_label_values(&["error"]).inc();
+        self.target_up.set(0);
+        self.last_run.set(unix(finished));
+    }
+
+    /// Replaces the open regressions, counted by suite and policy update.
+    pub fn set_open_regressions<'a>(&self, open: impl IntoIterator<Item = &'a Regression>) {
+        self.regressions_open.reset();
+        for r in open {
+            self.regressions_open.with_label_values(&regression_labels(r)).inc();
+        }
+    }
+
+    /// Sets the current policy version; a change from the previous one is counted.
+    pub fn set_policy_version(&self, version: Option<&str>) {
+        let Some(version) = version else { return };
+        let mut known = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if known.policy_version.as_deref() == Some(version) {
+            return;
+        }
+        if known.policy_version.is_some() {
+            self.policy_version_changes.inc();
+        }
+        self.policy_version_info.reset();
+        self.policy_version_info.with_label_values(&[version]).set(1);
+        known.policy_version = Some(version.to_string());
+    }
+
+    /// Whether the gateway answered the last run or version poll.
+    pub fn set_target_up(&self, up: bool) {
+        self.target_up.set(i64::from(up));
+    }
+
+    /// Time from a policy version change seen to the end of the run that checked it.
+    pub fn record_time_to_detect(&self, d: Duration) {
+        self.time_to_detect.set(d.as_secs_f64());
+        self.time_to_detect_hist.observe(d.as_secs_f64());
+    }
+
+    pub fn record_alert_push_error(&self) {
+        self.alert_push_errors.inc();
+    }
+
+    /// The text exposition format, for `/metrics`.
+    pub fn encode(&self) -> String {
+        TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap_or_default()
+    }
+}
+
+/// Label values of a regression: suite, policy_from, policy_to.
+pub fn regression_labels(r: &Regression) -> [&str; 3] {
+    [
+        r.suite.as_str(),
+        r.policy_from.as_deref().unwrap_or(UNKNOWN_VERSION),
+        r.policy_to.as_deref().unwrap_or(UNKNOWN_VERSION),
+    ]
+}
+
+fn unix(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::outcome::ScenarioResult;
+    use crate::suite::{Expectation, Location, Scenario, Step, ToolCall};
+
+    fn suite(name: &str, scenarios: &[&str]) -> Suite {
+        Suite {
+            name: name.into(),
+            description: None,
+            path: PathBuf::from(format!("scenarios/{name}.yaml")),
+            scenarios: scenarios
+                .iter()
+                .map(|s| Scenario {
+                    name: s.to_string(),
+                    location: Location::default(),
+                    identity: "alice-reader".into(),
+                    prompt: None,
+                    context: None,
+                    steps: vec![Step {
+                        call: ToolCall { tool: "files.read".into(), arguments: Default::default() },
+                        expect: Expectation {
+                            decision: Decision::Allow,
+                            reason: None,
+                            evidence: vec!["rationale".into()],
+                            redacted: vec![],
+                            then: None,
+                            after_confirmation: None,
+                        },
+                        repeat: 1,
+                        location: Location::default(),
+                    }],
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn result(suite: &str, scenario: &str, outcome: Outcome, observed: Option<Decision>) -> ScenarioResult {
+        ScenarioResult {
+            suite: suite.into(),
+            scenario: scenario.into(),
+            file: PathBuf::from("scenarios/x.yaml"),
+            location: Location::default(),
+            identity: "alice-reader".into(),
+            tool: "files.read".into(),
+            outcome,
+            message: None,
+            expected: Decision::Allow,
+            observed,
+            expected_reason: None,
+            reason: None,
+            evidence_fields: Default::default(),
+            missing_fields: if outcome == Outcome::EvidenceMissing { vec!["rationale".into()] } else { vec![] },
+            policy_version: Some("sha256:aaaa".into()),
+            error_kind: None,
+            calls: 1,
+            correlation_ids: vec!["c1".into()],
+            duration: Duration::from_millis(12),
+            latencies: vec![Duration::from_millis(3)],
+            evidence_lags: vec![Duration::from_millis(1)],
+        }
+    }
+
+    fn summary(results: Vec<ScenarioResult>) -> RunSummary {
+        RunSummary {
+            started_at: "2026-01-01T00:00:00Z".into(),
+            duration: Duration::from_millis(40),
+            target: "embedded".into(),
+            results,
+        }
+    }
+
+    #[test]
+    fn series_exist_before_the_first_failure() {
+        let m = Metrics::new();
+        m.set_suites(&[suite("documents", &["reader can read"])]);
+        let text = m.encode();
+        for o in Outcome::ALL {
+            let line = format!(
+                "gateprobe_scenario_outcome{{outcome=\"{}\",scenario=\"reader can read\",suite=\"documents\"}} 0",
+                o.as_str()
+            );
+            assert!(text.contains(&line), "missing {line}");
+        }
+        assert!(text.contains("gateprobe_decisions_total{actual=\"none\",expected=\"deny\"} 0"));
+        assert!(text.contains("gateprobe_evidence_missing_total{field=\"rationale\"} 0"));
+        assert!(text.contains("gateprobe_runs_total{result=\"error\"} 0"));
+    }
+
+    #[test]
+    fn deleted_scenarios_lose_their_series_on_reload() {
+        let m = Metrics::new();
+        m.set_suites(&[suite("documents", &["a", "b"]), suite("old", &["c"])]);
+        m.set_suites(&[suite("documents", &["a"])]);
+        let text = m.encode();
+        assert!(text.contains("scenario=\"a\""));
+        assert!(!text.contains("scenario=\"b\""));
+        assert!(!text.contains("suite=\"old\""));
+    }
+
+    #[test]
+    fn a_run_sets_one_hot_outcomes_and_counts() {
+        let m = Metrics::new();
+        m.set_suites(&[suite("documents", &["a", "b"])]);
+        let s = summary(vec![
+            result("documents", "a", Outcome::Pass, Some(Decision::Allow)),
+            result("documents", "b", Outcome::EvidenceMissing, Some(Decision::Allow)),
+        ]);
+        let regression = Regression {
+            suite: "documents".into(),
+            scenario: "b".into(),
+            policy_from: Some("sha256:1".into()),
+            policy_to: None,
+            was: Some(Decision::Allow),
+            now: Some(Decision::Allow),
+            outcome: Outcome::EvidenceMissing,
+            change: "lost evidence field rationale".into(),
+        };
+        let comparison = Comparison { regressions: vec![regression.clone()], ..Default::default() };
+        m.record_run(&s, Some(&comparison), SystemTime::UNIX_EPOCH + Duration::from_secs(100));
+        m.set_open_regressions([&regression]);
+        let text = m.encode();
+        for needle in [
+            "gateprobe_scenario_outcome{outcome=\"pass\",scenario=\"a\",suite=\"documents\"} 1",
+            "gateprobe_scenario_outcome{outcome=\"evidence_missing\",scenario=\"a\",suite=\"documents\"} 0",
+            "gateprobe_scenario_outcome{outcome=\"evidence_missing\",scenario=\"b\",suite=\"documents\"} 1",
+            "gateprobe_scenarios{outcome=\"evidence_missing\"} 1",
+            "gateprobe_decisions{actual=\"allow\",expected=\"allow\"} 2",
+            "gateprobe_evidence_missing{field=\"rationale\"} 1",
+            "gateprobe_evidence_missing_total{field=\"rationale\"} 1",
+            "gateprobe_regressions_open{policy_from=\"sha256:1\",policy_to=\"unknown\",suite=\"documents\"} 1",
+            "gateprobe_regressions_total{policy_from=\"sha256:1\",policy_to=\"unknown\",suite=\"documents\"} 1",
+            "gateprobe_policy_version_info{version=\"sha256:aaaa\"} 1",
+            "gateprobe_runs_total{result=\"fail\"} 1",
+            "gateprobe_last_run_timestamp_seconds 100",
+            "gateprobe_last_success_timestamp_seconds 0",
+            "gateprobe_target_up 1",
+            "gateprobe_call_latency_seconds_count{suite=\"documents\"} 2",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
+        m.set_open_regressions([]);
+        assert!(!m.encode().contains("gateprobe_regressions_open{"));
+    }
+
+    #[test]
+    fn exposition_is_clean_under_promtool() {
+        let Ok(promtool) = which("promtool") else { return };
+        let m = Metrics::new();
+        m.set_suites(&[suite("documents", &["a"])]);
+        m.record_run(
+            &summary(vec![result("documents", "a", Outcome::Pass, Some(Decision::Allow))]),
+            None,
+            SystemTime::now(),
+        );
+        m.record_load(true, SystemTime::now());
+        m.record_time_to_detect(Duration::from_secs(1));
+        let mut child = std::process::Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("promtool starts");
+        use std::io::Write;
+        child.stdin.take().expect("stdin").write_all(m.encode().as_bytes()).expect("write");
+        let out = child.wait_with_output().expect("promtool runs");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && text.trim().is_empty(), "promtool check metrics:\n{text}");
+    }
+
+    fn which(name: &str) -> Result<PathBuf, ()> {
+        std::env::var_os("PATH")
+            .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()))
+            .ok_or(())
+    }
+}

@@ -1,0 +1,57 @@
+//! The shipped dashboards: alert rules pass `promtool test rules`, the example Alertmanager
+//! config passes `amtool check-config`, and the Grafana dashboard is valid JSON whose every
+//! panel queries something (the PromQL itself is evaluated against a real Prometheus in
+//! `serve_e2e.rs`).
+
+use std::path::Path;
+use std::process::Command;
+
+fn dashboards() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dashboards"))
+}
+
+/// Runs a tool in `dashboards/` and fails with its output when it fails.
+fn run_tool(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dashboards())
+        .output()
+        .unwrap_or_else(|e| panic!("{program} could not start ({e}); scripts/install-deps installs it"));
+    assert!(
+        out.status.success(),
+        "{program} {} failed:\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn alert_rules_pass_their_promtool_tests() {
+    run_tool("promtool", &["check", "rules", "alerts.yml"]);
+    run_tool("promtool", &["test", "rules", "alerts_test.yml"]);
+}
+
+#[test]
+fn example_alertmanager_config_is_valid() {
+    run_tool("amtool", &["check-config", "alertmanager.yml"]);
+}
+
+#[test]
+fn grafana_dashboard_panels_all_query_prometheus() {
+    let text = std::fs::read_to_string(dashboards().join("gateprobe.json")).expect("dashboard exists");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("dashboard is JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 6);
+    for panel in panels {
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "panel {} has no query", panel["title"]);
+        for t in targets {
+            assert!(t["expr"].as_str().is_some_and(|e| e.contains("gateprobe_")), "panel {}: {t}", panel["title"]);
+        }
+    }
+    let annotations = dashboard["annotations"]["list"].as_array().expect("annotations");
+    assert!(
+        annotations.iter().any(|a| a["expr"].as_str().is_some_and(|e| e.contains("gateprobe_policy_version_info")))
+    );
+}
