@@ -95,14 +95,18 @@ impl AuditSource {
                     "GET" if body.is_none() => None,
                     "GET" => return Err(TargetError::Invalid("`audit.body` needs `audit.method: POST`".into())),
                     "POST" => Some(body.clone().unwrap_or_else(|| Value::Object(Default::default()))),
-                    other => return Err(TargetError::Invalid(format!("`audit.method` must be GET or POST, not `{other}`"))),
+                    other => {
+                        return Err(TargetError::Invalid(format!("`audit.method` must be GET or POST, not `{other}`")));
+                    }
                 };
-                if !url.contains("{correlation_id}") && !body.as_ref().is_some_and(|b| b.to_string().contains("{correlation_id}")) {
+                let in_body = body.as_ref().is_some_and(|b| b.to_string().contains("{correlation_id}"));
+                if !url.contains("{correlation_id}") && !in_body {
                     return Err(TargetError::Invalid(format!(
                         "`audit.url` (or the POST `audit.body`) must contain `{{correlation_id}}`: {url}"
                     )));
                 }
-                AuditSource::Http { client, url, body, token: None, records_pointer: records_pointer.clone(), timing: timing.clone() }
+                let records_pointer = records_pointer.clone();
+                AuditSource::Http { client, url, body, token: None, records_pointer, timing: timing.clone() }
             }
             AuditConfig::JsonLines { path, correlation_pointer, timing } => AuditSource::JsonLines {
                 tail: Mutex::new(Tail::new(path.clone())),
