@@ -253,6 +253,17 @@ pub enum AuditConfig {
     /// the URL defaults to the reference gateway's `/audit`.
     Http {
         url: Option<String>,
+        /// `GET` (default) or `POST`.
+        #[serde(default = "default_audit_method")]
+        method: String,
+        /// JSON body sent with `POST`; every string `{correlation_id}` in it is replaced
+        /// (e.g. a log search API: `{correlation_id: "{correlation_id}", component: [tool_service]}`).
+        #[serde(default)]
+        body: Option<serde_json::Value>,
+        /// Bearer token for the audit query (an audit API usually needs another principal than
+        /// the probe identities).
+        #[serde(default)]
+        credential: Option<CredentialSource>,
         /// JSON pointer to the array of records in the answer (empty: the answer is the array).
         #[serde(default)]
         records_pointer: String,
@@ -274,8 +285,19 @@ pub enum AuditConfig {
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        AuditConfig::Http { url: None, records_pointer: String::new(), timing: EvidenceTiming::default() }
+        AuditConfig::Http {
+            url: None,
+            method: default_audit_method(),
+            body: None,
+            credential: None,
+            records_pointer: String::new(),
+            timing: EvidenceTiming::default(),
+        }
     }
+}
+
+fn default_audit_method() -> String {
+    "GET".into()
 }
 
 fn default_correlation_pointer() -> String {
@@ -630,6 +652,9 @@ pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<Str
             other => {
                 *other = AuditConfig::Http {
                     url: Some(u),
+                    method: default_audit_method(),
+                    body: None,
+                    credential: None,
                     records_pointer: String::new(),
                     timing: EvidenceTiming::default(),
                 }

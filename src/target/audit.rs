@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::config::{AuditConfig, EvidenceTiming};
+use crate::secret::Secret;
 
 use super::{CallError, TargetError};
 
@@ -62,7 +63,16 @@ pub enum Lookup {
 }
 
 pub enum AuditSource {
-    Http { client: reqwest::Client, url: String, records_pointer: String, timing: EvidenceTiming },
+    Http {
+        client: reqwest::Client,
+        url: String,
+        /// `Some` for a POST query: the body template.
+        body: Option<Value>,
+        /// Bearer token of the audit reader, set by [`AuditSource::with_token`].
+        token: Option<Secret>,
+        records_pointer: String,
+        timing: EvidenceTiming,
+    },
     JsonLines { tail: Mutex<Tail>, correlation_pointer: String, timing: EvidenceTiming },
     None,
 }
@@ -71,7 +81,7 @@ impl AuditSource {
     /// `embedded_base`: the embedded gateway's base URL, the default home of `/audit`.
     pub fn new(client: reqwest::Client, config: &AuditConfig, embedded_base: Option<String>) -> Result<AuditSource, TargetError> {
         Ok(match config {
-            AuditConfig::Http { url, records_pointer, timing } => {
+            AuditConfig::Http { url, method, body, credential: _, records_pointer, timing } => {
                 let url = match (url, embedded_base) {
                     (Some(u), _) => u.clone(),
                     (None, Some(base)) => format!("{base}/audit?correlation_id={{correlation_id}}"),
@@ -81,10 +91,22 @@ impl AuditSource {
                         ));
                     }
                 };
-                if !url.contains("{correlation_id}") {
-                    return Err(TargetError::Invalid(format!("`audit.url` must contain `{{correlation_id}}`: {url}")));
+                let body = match method.to_ascii_uppercase().as_str() {
+                    "GET" if body.is_none() => None,
+                    "GET" => return Err(TargetError::Invalid("`audit.body` needs `audit.method: POST`".into())),
+                    "POST" => Some(body.clone().unwrap_or_else(|| Value::Object(Default::default()))),
+                    other => {
+                        return Err(TargetError::Invalid(format!("`audit.method` must be GET or POST, not `{other}`")));
+                    }
+                };
+                let in_body = body.as_ref().is_some_and(|b| b.to_string().contains("{correlation_id}"));
+                if !url.contains("{correlation_id}") && !in_body {
+                    return Err(TargetError::Invalid(format!(
+                        "`audit.url` (or the POST `audit.body`) must contain `{{correlation_id}}`: {url}"
+                    )));
                 }
-                AuditSource::Http { client, url, records_pointer: records_pointer.clone(), timing: timing.clone() }
+                let records_pointer = records_pointer.clone();
+                AuditSource::Http { client, url, body, token: None, records_pointer, timing: timing.clone() }
             }
             AuditConfig::JsonLines { path, correlation_pointer, timing } => AuditSource::JsonLines {
                 tail: Mutex::new(Tail::new(path.clone())),
@@ -93,6 +115,14 @@ impl AuditSource {
             },
             AuditConfig::None => AuditSource::None,
         })
+    }
+
+    /// The bearer token the audit query carries (`audit.credential`); no effect on other sources.
+    pub fn with_token(mut self, new: Option<Secret>) -> AuditSource {
+        if let AuditSource::Http { token, .. } = &mut self {
+            *token = new;
+        }
+        self
     }
 
     /// Polls for the records of `correlation_id` until found or the deadline passes. Query
@@ -128,9 +158,16 @@ impl AuditSource {
 
     async fn query(&self, correlation_id: &str) -> Result<Vec<Value>, CallError> {
         match self {
-            AuditSource::Http { client, url, records_pointer, .. } => {
+            AuditSource::Http { client, url, body, token, records_pointer, .. } => {
                 let url = url.replace("{correlation_id}", &encode(correlation_id));
-                let response = client.get(url).send().await.map_err(|e| CallError::from_reqwest(&e))?;
+                let mut request = match body {
+                    Some(b) => client.post(url).json(&fill(b, correlation_id)),
+                    None => client.get(url),
+                };
+                if let Some(t) = token {
+                    request = request.bearer_auth(t.expose());
+                }
+                let response = request.send().await.map_err(|e| CallError::from_reqwest(&e))?;
                 if !response.status().is_success() {
                     return Err(CallError::Status(response.status().as_u16()));
                 }
@@ -198,6 +235,16 @@ impl Tail {
     }
 }
 
+/// A POST body template with every `{correlation_id}` in its strings replaced.
+fn fill(template: &Value, correlation_id: &str) -> Value {
+    match template {
+        Value::String(s) => Value::String(s.replace("{correlation_id}", correlation_id)),
+        Value::Array(a) => Value::Array(a.iter().map(|v| fill(v, correlation_id)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), fill(v, correlation_id))).collect()),
+        other => other.clone(),
+    }
+}
+
 /// Percent-encodes a correlation id for a query string (ids are ours, but a config may add
 /// characters of its own to the template).
 fn encode(s: &str) -> String {
@@ -246,6 +293,47 @@ mod tests {
         let Lookup::Found(e) = found else { panic!("expected evidence, got {found:?}") };
         assert_eq!(e.records, vec![json!({"correlation_id": "gp-1", "decision": "allow"})]);
         assert!(e.lag >= Duration::from_millis(100));
+    }
+
+    /// A log-search API in the shape of ContextForge's `POST /api/logs/search`: needs a bearer
+    /// token, takes the correlation id in a JSON body, answers `{results: [...]}`.
+    #[tokio::test]
+    async fn http_post_query_fills_the_body_and_sends_the_token() {
+        use axum::{Json, Router, http::HeaderMap, routing::post};
+        async fn search(headers: HeaderMap, Json(q): Json<Value>) -> (http::StatusCode, Json<Value>) {
+            if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer reader-token") {
+                return (http::StatusCode::UNAUTHORIZED, Json(json!({"detail": "auth"})));
+            }
+            let hit = q["correlation_id"] == "gp-9" && q["component"] == json!(["tool_service"]);
+            let results = if hit { vec![json!({"correlation_id": "gp-9", "message": "invoked"})] } else { vec![] };
+            (http::StatusCode::OK, Json(json!({"total": results.len(), "results": results})))
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, Router::new().route("/api/logs/search", post(search))).await });
+        let config = |credential: bool| AuditConfig::Http {
+            url: Some(format!("http://{addr}/api/logs/search")),
+            method: "post".into(),
+            body: Some(json!({"correlation_id": "{correlation_id}", "component": ["tool_service"]})),
+            credential: credential.then(|| crate::config::CredentialSource::Env("UNUSED".into())),
+            records_pointer: "/results".into(),
+            timing: EvidenceTiming { initial_poll_ms: 5, deadline_ms: 60 },
+        };
+        let source = AuditSource::new(reqwest::Client::new(), &config(true), None)
+            .unwrap()
+            .with_token(Some(Secret::new("reader-token")));
+        let Lookup::Found(e) = source.lookup("gp-9").await.unwrap() else { panic!("expected evidence") };
+        assert_eq!(e.records[0]["message"], "invoked");
+        assert!(matches!(source.lookup("gp-10").await.unwrap(), Lookup::Missing { .. }));
+        // Without the token every query is refused: an error, never missing evidence.
+        let source = AuditSource::new(reqwest::Client::new(), &config(false), None).unwrap();
+        assert_eq!(source.lookup("gp-9").await.unwrap_err().kind(), "http_status");
+        // A GET with a body is a config mistake.
+        let mut bad = config(false);
+        if let AuditConfig::Http { method, .. } = &mut bad {
+            *method = "GET".into();
+        }
+        assert!(AuditSource::new(reqwest::Client::new(), &bad, None).is_err());
     }
 
     #[tokio::test]

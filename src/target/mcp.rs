@@ -184,6 +184,14 @@ impl McpAdapter {
 /// Order: the gateway's own statement (`error.data.decision`, `result._meta.decision`), then the
 /// configured rules, then: a plain result is an allow; anything else is no decision at all.
 pub fn decide(rules: &[DecisionRule], status: u16, message: &Value, policy_version: Option<String>) -> Result<Reply, CallError> {
+    // A refusal at the HTTP level with a JSON body that is no JSON-RPC message (e.g. ContextForge's
+    // 401 `{"detail": "Authentication required …"}`): only an `http_status` rule can read it.
+    if status >= 400 && message.get("error").is_none() && message.get("result").is_none() {
+        return match rule_for(rules, None, Some(status), &message.to_string(), false) {
+            Some(rule) => Ok(reply_from_rule(rule, None, policy_version)),
+            None => Err(CallError::Status(status)),
+        };
+    }
     if let Some(error) = message.get("error") {
         let code = error.get("code").and_then(Value::as_i64);
         let text = error.get("message").and_then(Value::as_str).unwrap_or_default();
@@ -340,6 +348,19 @@ mod tests {
         let m = json!({"result": {"content": []}});
         assert_eq!(decide(&[], 200, &m, Some("v".into())).unwrap().decision, Decision::Allow);
         assert_eq!(decide(&[], 200, &json!({"jsonrpc": "2.0"}), None).unwrap_err().kind(), "protocol");
+    }
+
+    #[test]
+    fn http_refusal_with_a_plain_json_body_needs_a_status_rule() {
+        let m = json!({"detail": "Authentication required for MCP endpoints"});
+        assert_eq!(decide(&[], 401, &m, None).unwrap_err(), CallError::Status(401));
+        let rules = [rule(None, Some(401), Some("Authentication required"), false, Decision::Deny)];
+        let r = decide(&rules, 401, &m, None).unwrap();
+        assert_eq!((r.decision, r.reason.as_deref()), (Decision::Deny, Some("mapped")));
+        // A JSON-RPC error inside HTTP 200 is matched on its own message.
+        let m = json!({"jsonrpc": "2.0", "id": 1, "error": {"code": 0, "message": "Access denied"}});
+        let rules = [rule(None, Some(200), Some("Access denied"), false, Decision::Deny)];
+        assert_eq!(decide(&rules, 200, &m, None).unwrap().decision, Decision::Deny);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::config::{Config, CredentialSource, IdentityConfig, InvalidCredential, TargetConfig};
+use crate::config::{AuditConfig, Config, CredentialSource, IdentityConfig, InvalidCredential, TargetConfig};
 use crate::decision::Decision;
 use crate::gateway::RunningGateway;
 use crate::secret::Secret;
@@ -189,6 +189,16 @@ impl Target {
             TargetConfig::Http(h) => (Adapter::Http(http::HttpAdapter::new(client.clone(), h.clone())?), format!("http {}", h.url), None),
         };
         let audit = AuditSource::new(client.clone(), &config.audit, embedded.as_ref().map(|g| g.base_url()))?;
+        let audit = match &config.audit {
+            AuditConfig::Http { credential: Some(source), .. } => {
+                let token = crate::secret::resolve_credential(source).await.map_err(|e| TargetError::Credential {
+                    identity: "audit reader (`audit.credential`)".into(),
+                    message: e.to_string(),
+                })?;
+                audit.with_token(token)
+            }
+            _ => audit,
+        };
         let mut identities = BTreeMap::new();
         for (name, idc) in &config.identities {
             let token = obtain_token(name, idc, embedded.as_ref()).await?;
