@@ -514,12 +514,20 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
         TargetConfig::Http(t) => Some(&t.url),
         TargetConfig::Embedded(_) => None,
     };
-    if let Some(url) = url.filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
-        error("/target/url", format!("`{url}` is not an http(s) URL"), "e.g. `http://127.0.0.1:8080/mcp`");
+    if let Some(url) = url {
+        if let Err(why) = check_http_url(url) {
+            error("/target/url", format!("`{url}` {why}"), "e.g. `http://127.0.0.1:8080/mcp`");
+        }
     }
     if let AuditConfig::Http { url: Some(url), .. } = &config.audit {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            error("/audit/url", format!("`{url}` is not an http(s) URL"), "e.g. `http://127.0.0.1:8080/audit`");
+        // `{correlation_id}` is substituted per lookup; check the URL with a stand-in.
+        if let Err(why) = check_http_url(&url.replace("{correlation_id}", "x")) {
+            error("/audit/url", format!("`{url}` {why}"), "e.g. `http://127.0.0.1:8080/audit`");
+        }
+    }
+    if let Some(url) = &config.alerting.alertmanager_url {
+        if let Err(why) = check_http_url(url) {
+            error("/alerting/alertmanager_url", format!("`{url}` {why}"), "e.g. `http://127.0.0.1:9093`");
         }
     }
     for (name, identity) in &config.identities {
@@ -544,6 +552,17 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
     }
     if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid(problems)) }
+}
+
+/// An absolute http(s) URL with a host, as reqwest will need it: a prefix check alone lets
+/// `http://exa mple` or `http://[::1` through to fail later, far from the config line.
+pub fn check_http_url(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => Err("is not an http(s) URL".into()),
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => Err("has no host".into()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("is not a valid URL ({e})")),
+    }
 }
 
 /// Loads the config: `path` if given (it must exist), else `./gateprobe.yaml` when present,
@@ -601,10 +620,12 @@ pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<Str
     }
     fn url(var: &str, value: &str) -> Result<String, ConfigError> {
         let v = value.trim();
-        if v.starts_with("http://") || v.starts_with("https://") {
-            Ok(v.to_owned())
-        } else {
-            Err(ConfigError::Env { var: var.to_owned(), message: format!("expected an http(s) URL, got `{value}`") })
+        match check_http_url(v) {
+            Ok(()) => Ok(v.to_owned()),
+            Err(why) => Err(ConfigError::Env {
+                var: var.to_owned(),
+                message: format!("expected an http(s) URL, got `{value}`, which {why}"),
+            }),
         }
     }
 

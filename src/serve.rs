@@ -90,7 +90,26 @@ pub fn parse_schedule(text: &str) -> Result<Option<cron::Schedule>, ServeError> 
     if text.trim().eq_ignore_ascii_case("off") || text.trim().is_empty() {
         return Ok(None);
     }
-    cron::Schedule::from_str(text).map(Some).map_err(|e| ServeError::Schedule(text.to_string(), e.to_string()))
+    let schedule =
+        cron::Schedule::from_str(text).map_err(|e| ServeError::Schedule(text.to_string(), one_line(&e, text)))?;
+    // A valid expression that never fires (`0 0 0 31 2 *`) would leave the service silent.
+    if schedule.upcoming(chrono::Utc).next().is_none() {
+        return Err(ServeError::Schedule(text.to_string(), "it never fires".into()));
+    }
+    Ok(Some(schedule))
+}
+
+/// The cron crate's errors repeat the expression and put a caret under it on lines of their
+/// own; keep the explanation only.
+fn one_line(e: &cron::error::Error, text: &str) -> String {
+    let message = e.to_string();
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "^" && *l != text.trim())
+        .last()
+        .unwrap_or("not a cron expression")
+        .to_string()
 }
 
 /// The trigger token: `GATEPROBE_TRIGGER_TOKEN`, else the first line of the file.

@@ -111,14 +111,17 @@ impl Diagnostic {
         } else {
             out.push_str(&format!("{gutter}{} {file}:{}:{}\n", paint.blue("-->"), self.line, self.column));
         }
-        if let (Some(text), true) = (&self.source_line, self.line > 0) {
+        if let (Some(full), true) = (&self.source_line, self.line > 0) {
+            // A hostile file can be one 8 MiB line: show a window around the column.
+            let (text, column) = window(full, self.column);
+            let text = text.as_str();
             let bar = paint.blue("|");
             out.push_str(&format!("{gutter} {bar}\n"));
             out.push_str(&format!("{} {bar} {text}\n", paint.blue(&number)));
             // Keep tabs before the caret so it lines up with the character above it.
             let pad: String =
-                text.chars().take(self.column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-            let available = text.chars().count().saturating_sub(self.column.saturating_sub(1)).max(1);
+                text.chars().take(column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            let available = text.chars().count().saturating_sub(column.saturating_sub(1)).max(1);
             let carets = "^".repeat(self.width.min(available));
             out.push_str(&format!("{gutter} {bar} {pad}{}\n", paint.error(&carets)));
         }
@@ -132,6 +135,28 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render(false))
+    }
+}
+
+/// Source lines longer than this many characters are shown as a window around the column.
+const MAX_SHOWN_LINE: usize = 160;
+
+/// The part of `line` to show and the 1-based column within it: the whole line when short,
+/// else [`MAX_SHOWN_LINE`] characters around `column`, cut ends marked with `…`.
+fn window(line: &str, column: usize) -> (String, usize) {
+    let count = line.chars().count();
+    if count <= MAX_SHOWN_LINE {
+        return (line.to_owned(), column);
+    }
+    let start = column.saturating_sub(1).saturating_sub(MAX_SHOWN_LINE / 2).min(count - MAX_SHOWN_LINE);
+    let mut shown: String = line.chars().skip(start).take(MAX_SHOWN_LINE).collect();
+    if start + MAX_SHOWN_LINE < count {
+        shown.push('…');
+    }
+    if start == 0 {
+        (shown, column)
+    } else {
+        (format!("…{shown}"), column - start + 1)
     }
 }
 
@@ -177,6 +202,23 @@ mod tests {
     use super::*;
 
     const SRC: &str = "suite: docs\nscenarios:\n  - name: a\n    expect: { decison: allow }\n";
+
+    /// Pins the window over very long source lines (a hostile one-line file printed whole).
+    #[test]
+    fn long_lines_are_shown_as_a_window_with_the_caret_in_place() {
+        let line = format!("{}X{}", "a".repeat(5000), "b".repeat(5000));
+        let d = Diagnostic::new(Path::new("f.yaml"), &line, Location { line: 1, column: 5001 }, "m");
+        let out = d.render(false);
+        assert!(out.len() < 600, "{}", out.len());
+        let lines: Vec<&str> = out.lines().collect();
+        let shown = lines[3].split_once("| ").unwrap().1;
+        let caret = lines[4].split_once("| ").unwrap().1;
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        assert_eq!(shown.chars().nth(caret.chars().count() - 1), Some('X'));
+        // Near the start: no leading ellipsis, the column is unchanged.
+        assert_eq!(window(&line, 3), (format!("{}…", "a".repeat(MAX_SHOWN_LINE)), 3));
+        assert_eq!(window("short", 2), ("short".to_owned(), 2));
+    }
 
     #[test]
     fn renders_like_rustc() {

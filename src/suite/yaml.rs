@@ -28,7 +28,8 @@ use super::model::Location;
 pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
 /// Mappings and sequences nested deeper than this are refused.
 pub const MAX_DEPTH: usize = 64;
-/// Nodes an alias-expanded document may have at most (bounds "billion laughs").
+/// Nodes a document may have at most, counting alias expansions: bounds "billion laughs", and
+/// the memory of the position table and of serde_yaml's event buffer for huge flat documents.
 pub const MAX_EXPANDED_NODES: usize = 1_000_000;
 
 /// Where a node is: its key (for mapping values) and the value itself.
@@ -244,12 +245,23 @@ fn structure_pass(text: &str) -> Result<Positions, StructureError> {
 
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| {
-            StructureError::Syntax(
-                Location { line: e.marker().line(), column: e.marker().col() + 1 },
-                e.info().to_owned(),
-            )
+            let at = Location { line: e.marker().line(), column: e.marker().col() + 1 };
+            // saphyr counts flow levels in a u8 and gives up past 255: that is our depth bound,
+            // not a syntax error. (Handing such a file to libyaml would take quadratic time.)
+            if e.info() == "recursion limit exceeded" {
+                StructureError::Limit(at, format!("YAML nested deeper than {MAX_DEPTH} levels"), "flatten the structure".to_owned())
+            } else {
+                StructureError::Syntax(at, e.info().to_owned())
+            }
         })?;
         let here = loc(&span);
+        if expanded > MAX_EXPANDED_NODES {
+            return Err(StructureError::Limit(
+                here,
+                format!("the document has more than {MAX_EXPANDED_NODES} nodes"),
+                "split it into several files".to_owned(),
+            ));
+        }
         match event {
             Event::DocumentEnd => break,
             Event::Scalar(value, _, anchor, _) => {
@@ -428,6 +440,20 @@ mod tests {
         assert!(l.line >= 6, "{l:?}");
         // A few honest aliases are fine.
         positions("x: &x {a: 1}\ny: *x\nz: *x\n");
+    }
+
+    /// Pins two hostile-input fixes: past 255 flow levels saphyr gives up with a "syntax" error,
+    /// which used to hand the file to libyaml (quadratic in the depth: minutes for 100k `[`);
+    /// and flat documents of millions of nodes are refused before they fill memory.
+    #[test]
+    fn very_deep_flow_nesting_and_huge_flat_documents_hit_the_bounds() {
+        let deep = format!("a: {}\n", "[".repeat(100_000));
+        let Err(StructureError::Limit(_, m, _)) = structure_pass(&deep) else { panic!() };
+        assert!(m.contains("deeper than 64"), "{m}");
+        let flat = format!("a: [{}1]\n", "1,".repeat(MAX_EXPANDED_NODES));
+        let Err(StructureError::Limit(l, m, _)) = structure_pass(&flat) else { panic!() };
+        assert!(m.contains("more than 1000000 nodes"), "{m}");
+        assert_eq!(l.line, 1);
     }
 
     #[test]
