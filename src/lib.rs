@@ -87,7 +87,11 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, RunError> {
 }
 
 /// One pass: connects to the target the config names, runs, and disconnects.
-pub async fn run(loaded: &Loaded, filter: &Filter, progress: &(dyn Fn(&ScenarioResult) + Sync)) -> Result<RunSummary, RunError> {
+pub async fn run(
+    loaded: &Loaded,
+    filter: &Filter,
+    progress: &(dyn Fn(&ScenarioResult) + Sync),
+) -> Result<RunSummary, RunError> {
     let target = Target::connect(&loaded.config).await?;
     let summary = run_on(&target, loaded, filter, progress).await;
     target.shutdown().await;

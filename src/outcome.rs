@@ -25,7 +25,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [Outcome::Pass, Outcome::Fail, Outcome::EvidenceMissing, Outcome::Leak, Outcome::Error];
+    pub const ALL: [Outcome; 5] =
+        [Outcome::Pass, Outcome::Fail, Outcome::EvidenceMissing, Outcome::Leak, Outcome::Error];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -164,7 +165,11 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 
 impl ScenarioResult {
     /// Joins what was planned, what happened and what the checks concluded.
-    pub fn new(planned: &crate::plan::PlannedScenario<'_>, execution: &crate::execute::Execution, verdict: crate::verify::Verdict) -> ScenarioResult {
+    pub fn new(
+        planned: &crate::plan::PlannedScenario<'_>,
+        execution: &crate::execute::Execution,
+        verdict: crate::verify::Verdict,
+    ) -> ScenarioResult {
         let scenario = planned.scenario;
         let first_step = &scenario.steps[0];
         ScenarioResult {

@@ -106,8 +106,7 @@ fn one_line(e: &cron::error::Error, text: &str) -> String {
     message
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && *l != "^" && *l != text.trim())
-        .last()
+        .rfind(|l| !l.is_empty() && *l != "^" && *l != text.trim())
         .unwrap_or("not a cron expression")
         .to_string()
 }

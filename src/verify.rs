@@ -59,7 +59,10 @@ pub fn verify(scenario: &Scenario, execution: &Execution) -> Verdict {
         let evidence = found(c);
         matches!((&c.canary, evidence), (Some(canary), Some(e)) if e.contains(canary))
     }) {
-        return verdict.with(Outcome::Leak, format!("{}: the planted canary appears unredacted in the audit record", describe(leaked)));
+        return verdict.with(
+            Outcome::Leak,
+            format!("{}: the planted canary appears unredacted in the audit record", describe(leaked)),
+        );
     }
 
     if let Some(e) = &execution.session_error {
@@ -83,7 +86,10 @@ pub fn verify(scenario: &Scenario, execution: &Execution) -> Verdict {
         let expected = expected_decision(step, call);
         if reply.decision != expected {
             let reason = reply.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
-            return verdict.with(Outcome::Fail, format!("{}: expected {expected}, got {}{reason}", describe(call), reply.decision));
+            return verdict.with(
+                Outcome::Fail,
+                format!("{}: expected {expected}, got {}{reason}", describe(call), reply.decision),
+            );
         }
         if let Some(want) = &step.expect.reason {
             if expected == step.expect.decision && !call.confirmed && reply.reason.as_deref() != Some(want) {
@@ -91,24 +97,37 @@ pub fn verify(scenario: &Scenario, execution: &Execution) -> Verdict {
                 return verdict.with(Outcome::Fail, format!("{}: expected reason {want}, got {got}", describe(call)));
             }
         }
-        if expected == Decision::Confirm && step.expect.after_confirmation.is_some() && reply.confirmation_id.is_none() {
-            return verdict.with(Outcome::Fail, format!("{}: `confirm` without a confirmation id to confirm with", describe(call)));
+        if expected == Decision::Confirm && step.expect.after_confirmation.is_some() && reply.confirmation_id.is_none()
+        {
+            return verdict.with(
+                Outcome::Fail,
+                format!("{}: `confirm` without a confirmation id to confirm with", describe(call)),
+            );
         }
         if reply.decision != Decision::Allow && found(call).is_some_and(|e| e.executed()) {
-            return verdict.with(Outcome::Fail, format!("{}: decided {} but the audit record says it executed", describe(call), reply.decision));
+            return verdict.with(
+                Outcome::Fail,
+                format!("{}: decided {} but the audit record says it executed", describe(call), reply.decision),
+            );
         }
     }
 
     for call in &execution.calls {
         match &call.evidence {
             Some(Ok(Lookup::Missing { waited })) => {
-                let msg = format!("{}: no audit record for {} within {} ms", describe(call), call.correlation_id, waited.as_millis());
+                let msg = format!(
+                    "{}: no audit record for {} within {} ms",
+                    describe(call),
+                    call.correlation_id,
+                    waited.as_millis()
+                );
                 return verdict.with(Outcome::EvidenceMissing, msg);
             }
             Some(Ok(Lookup::Found(e))) => {
                 let step = &scenario.steps[call.step];
                 let fields = e.fields();
-                let missing: Vec<String> = step.expect.evidence.iter().filter(|f| !fields.contains(*f)).cloned().collect();
+                let missing: Vec<String> =
+                    step.expect.evidence.iter().filter(|f| !fields.contains(*f)).cloned().collect();
                 if !missing.is_empty() {
                     let msg = format!("{}: audit record lacks {}", describe(call), missing.join(", "));
                     verdict.missing_fields = missing;
@@ -168,14 +187,28 @@ mod tests {
     fn step(decision: Decision, repeat: u32) -> Step {
         Step {
             call: ToolCall { tool: "files.read".into(), arguments: Map::new() },
-            expect: Expectation { decision, reason: None, evidence: vec![], redacted: vec![], then: None, after_confirmation: None },
+            expect: Expectation {
+                decision,
+                reason: None,
+                evidence: vec![],
+                redacted: vec![],
+                then: None,
+                after_confirmation: None,
+            },
             repeat,
             location: Location::default(),
         }
     }
 
     fn scenario(steps: Vec<Step>) -> Scenario {
-        Scenario { name: "s".into(), location: Location::default(), identity: "alice".into(), prompt: None, context: None, steps }
+        Scenario {
+            name: "s".into(),
+            location: Location::default(),
+            identity: "alice".into(),
+            prompt: None,
+            context: None,
+            steps,
+        }
     }
 
     fn reply(decision: Decision) -> Result<Reply, CallError> {
@@ -201,13 +234,22 @@ mod tests {
 
     #[test]
     fn right_decision_with_evidence_passes() {
-        let v = verify(&scenario(vec![step(Decision::Allow, 1)]), &exec(vec![record(0, 0, reply(Decision::Allow), json!({"decision": "allow"}))]));
-        assert_eq!((v.outcome, v.observed, v.policy_version.as_deref()), (Outcome::Pass, Some(Decision::Allow), Some("v1")));
+        let v = verify(
+            &scenario(vec![step(Decision::Allow, 1)]),
+            &exec(vec![record(0, 0, reply(Decision::Allow), json!({"decision": "allow"}))]),
+        );
+        assert_eq!(
+            (v.outcome, v.observed, v.policy_version.as_deref()),
+            (Outcome::Pass, Some(Decision::Allow), Some("v1"))
+        );
     }
 
     #[test]
     fn wrong_decision_fails_and_says_which() {
-        let v = verify(&scenario(vec![step(Decision::Deny, 1)]), &exec(vec![record(0, 0, reply(Decision::Allow), json!({}))]));
+        let v = verify(
+            &scenario(vec![step(Decision::Deny, 1)]),
+            &exec(vec![record(0, 0, reply(Decision::Allow), json!({}))]),
+        );
         assert_eq!(v.outcome, Outcome::Fail);
         assert_eq!(v.message.as_deref(), Some("files.read: expected deny, got allow (r)"));
     }
@@ -217,7 +259,9 @@ mod tests {
         let mut s = step(Decision::Allow, 3);
         s.expect.then = Some(Then { after: 2, decision: Decision::RateLimited });
         let sc = scenario(vec![s]);
-        let ok = (0..3).map(|i| record(0, i, reply(if i < 2 { Decision::Allow } else { Decision::RateLimited }), json!({}))).collect();
+        let ok = (0..3)
+            .map(|i| record(0, i, reply(if i < 2 { Decision::Allow } else { Decision::RateLimited }), json!({})))
+            .collect();
         assert_eq!(verify(&sc, &exec(ok)).outcome, Outcome::Pass);
         let late = (0..3).map(|i| record(0, i, reply(Decision::Allow), json!({}))).collect();
         let v = verify(&sc, &exec(late));
@@ -226,7 +270,10 @@ mod tests {
 
     #[test]
     fn transport_error_is_error_never_a_decision() {
-        let v = verify(&scenario(vec![step(Decision::Deny, 1)]), &exec(vec![record(0, 0, Err(CallError::Timeout), json!({}))]));
+        let v = verify(
+            &scenario(vec![step(Decision::Deny, 1)]),
+            &exec(vec![record(0, 0, Err(CallError::Timeout), json!({}))]),
+        );
         assert_eq!((v.outcome, v.observed, v.error_kind), (Outcome::Error, None, Some("timeout")));
     }
 
@@ -234,7 +281,10 @@ mod tests {
     fn missing_evidence_fields_are_named() {
         let mut s = step(Decision::Allow, 1);
         s.expect.evidence = vec!["decision".into(), "rationale".into()];
-        let v = verify(&scenario(vec![s]), &exec(vec![record(0, 0, reply(Decision::Allow), json!({"decision": "allow", "rationale": null}))]));
+        let v = verify(
+            &scenario(vec![s]),
+            &exec(vec![record(0, 0, reply(Decision::Allow), json!({"decision": "allow", "rationale": null}))]),
+        );
         assert_eq!((v.outcome, v.missing_fields.clone()), (Outcome::EvidenceMissing, vec!["rationale".to_string()]));
     }
 
@@ -246,7 +296,8 @@ mod tests {
         let mut leaky = record(0, 0, reply(Decision::Deny), json!({"action": {"arguments": {"api_key": "gpcanaryX"}}}));
         leaky.canary = Some("gpcanaryX".into());
         assert_eq!(verify(&sc, &exec(vec![leaky])).outcome, Outcome::Leak);
-        let mut clean = record(0, 0, reply(Decision::Deny), json!({"action": {"arguments": {"api_key": "[REDACTED]"}}}));
+        let mut clean =
+            record(0, 0, reply(Decision::Deny), json!({"action": {"arguments": {"api_key": "[REDACTED]"}}}));
         clean.canary = Some("gpcanaryX".into());
         assert_eq!(verify(&sc, &exec(vec![clean])).outcome, Outcome::Pass);
     }

@@ -24,7 +24,13 @@ async fn run_with(fault: Fault, timeout_ms: u64, deadline_ms: u64) -> gateprobe:
 
 fn assert_all_error(summary: &gateprobe::outcome::RunSummary, kind: &str) {
     for r in &summary.results {
-        assert_eq!((r.outcome, r.observed, r.error_kind), (Outcome::Error, None, Some(kind)), "{}: {:?}", r.scenario, r.message);
+        assert_eq!(
+            (r.outcome, r.observed, r.error_kind),
+            (Outcome::Error, None, Some(kind)),
+            "{}: {:?}",
+            r.scenario,
+            r.message
+        );
     }
     assert_eq!(summary.exit_code(), 3);
 }

@@ -6,19 +6,8 @@ mod common;
 use common::Gw;
 use serde_json::{Value, json};
 
-async fn post(
-    g: &Gw,
-    content_type: &str,
-    body: impl Into<reqwest::Body>,
-) -> (u16, reqwest::header::HeaderMap, String) {
-    let resp = g
-        .http
-        .post(g.gw.mcp_url())
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+async fn post(g: &Gw, content_type: &str, body: impl Into<reqwest::Body>) -> (u16, reqwest::header::HeaderMap, String) {
+    let resp = g.http.post(g.gw.mcp_url()).header("content-type", content_type).body(body).send().await.unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     (status, headers, resp.text().await.unwrap())
@@ -35,48 +24,26 @@ async fn initialize_list_ping_and_notifications() {
                       "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
     let (status, headers, body) = post(&g, "application/json", init.to_string()).await;
     assert_eq!(status, 200);
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"));
     assert!(!headers["mcp-session-id"].is_empty());
     let v = json_of(&body);
     assert_eq!(v["id"], 1);
     assert_eq!(v["result"]["protocolVersion"], "2025-06-18");
     assert_eq!(v["result"]["capabilities"]["tools"]["listChanged"], false);
 
-    let (status, headers, body) = post(
-        &g,
-        "application/json",
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
-    )
-    .await;
+    let (status, headers, body) =
+        post(&g, "application/json", json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string())
+            .await;
     assert_eq!((status, body.as_str()), (202, ""));
     assert!(headers.contains_key("x-policy-version"));
 
-    let (_, _, body) = post(
-        &g,
-        "application/json",
-        json!({"jsonrpc": "2.0", "id": "p", "method": "ping"}).to_string(),
-    )
-    .await;
-    assert_eq!(
-        json_of(&body),
-        json!({"jsonrpc": "2.0", "id": "p", "result": {}})
-    );
+    let (_, _, body) =
+        post(&g, "application/json", json!({"jsonrpc": "2.0", "id": "p", "method": "ping"}).to_string()).await;
+    assert_eq!(json_of(&body), json!({"jsonrpc": "2.0", "id": "p", "result": {}}));
 
-    let (_, _, body) = post(
-        &g,
-        "application/json",
-        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string(),
-    )
-    .await;
-    let tools = json_of(&body)["result"]["tools"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let (_, _, body) =
+        post(&g, "application/json", json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string()).await;
+    let tools = json_of(&body)["result"]["tools"].as_array().unwrap().clone();
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
@@ -100,24 +67,9 @@ async fn malformed_requests_are_json_rpc_errors() {
     let cases: [(&str, String, u16, i64); 5] = [
         ("application/json", "{not json".into(), 400, -32700),
         ("application/json", "[]".into(), 400, -32600),
-        (
-            "application/json",
-            r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#.into(),
-            400,
-            -32600,
-        ),
-        (
-            "application/json",
-            r#"{"jsonrpc":"2.0","id":1,"method":"resources/list"}"#.into(),
-            200,
-            -32601,
-        ),
-        (
-            "text/plain",
-            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.into(),
-            415,
-            -32600,
-        ),
+        ("application/json", r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#.into(), 400, -32600),
+        ("application/json", r#"{"jsonrpc":"2.0","id":1,"method":"resources/list"}"#.into(), 200, -32601),
+        ("text/plain", r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.into(), 415, -32600),
     ];
     for (ct, body, want_status, want_code) in cases {
         let (status, headers, text) = post(&g, ct, body.clone()).await;
@@ -130,10 +82,8 @@ async fn malformed_requests_are_json_rpc_errors() {
 #[tokio::test]
 async fn oversized_body_is_413() {
     let g = Gw::start().await;
-    let big = format!(
-        r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#,
-        "x".repeat(2 * 1024 * 1024)
-    );
+    let big =
+        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#, "x".repeat(2 * 1024 * 1024));
     let (status, headers, _) = post(&g, "application/json", big).await;
     assert_eq!(status, 413);
     assert!(headers.contains_key("x-policy-version"));
@@ -143,26 +93,11 @@ async fn oversized_body_is_413() {
 async fn unknown_tool_and_malformed_params_are_audited_protocol_errors() {
     let g = Gw::start().await;
     let alice = g.token("alice-reader");
-    let r = g
-        .call(
-            Some(&alice),
-            "files.shred",
-            json!({"path": "/docs/handbook.md"}),
-        )
-        .await;
+    let r = g.call(Some(&alice), "files.shred", json!({"path": "/docs/handbook.md"})).await;
     assert_eq!((r.code(), r.reason().as_str()), (-32602, "unknown_tool"));
-    assert!(
-        r.data("decision").is_null(),
-        "a protocol error is not a decision"
-    );
+    assert!(r.data("decision").is_null(), "a protocol error is not a decision");
     let rec = g.record(&r).await;
-    assert_eq!(
-        (
-            rec["decision"].as_str(),
-            rec["rationale"]["reason"].as_str()
-        ),
-        (Some("error"), Some("unknown_tool"))
-    );
+    assert_eq!((rec["decision"].as_str(), rec["rationale"]["reason"].as_str()), (Some("error"), Some("unknown_tool")));
 
     // arguments that are not an object
     let correlation_id = "malformed-params-1";
@@ -195,16 +130,11 @@ async fn correlation_id_from_meta_and_generated_when_absent() {
                           "params": {"name": "search.query", "arguments": {"q": "report"}, "_meta": meta}}))
             .send()
     };
-    let resp = call(json!({"correlation_id": "from-meta-42"}))
-        .await
-        .unwrap();
+    let resp = call(json!({"correlation_id": "from-meta-42"})).await.unwrap();
     assert_eq!(resp.headers()["x-request-id"], "from-meta-42");
     let recs = g.audit("from-meta-42").await;
     assert_eq!(recs.len(), 1);
-    assert_eq!(
-        recs[0]["synthetic"], false,
-        "no x-gateprobe-synthetic header"
-    );
+    assert_eq!(recs[0]["synthetic"], false, "no x-gateprobe-synthetic header");
 
     let resp = call(json!({})).await.unwrap();
     let generated = resp.headers()["x-request-id"].to_str().unwrap().to_string();
@@ -215,30 +145,11 @@ async fn correlation_id_from_meta_and_generated_when_absent() {
 #[tokio::test]
 async fn side_endpoints_carry_the_version() {
     let g = Gw::start().await;
-    let version: Value = g
-        .http
-        .get(format!("{}/version", g.gw.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let version: Value = g.http.get(format!("{}/version", g.gw.base_url())).send().await.unwrap().json().await.unwrap();
     let v = version["policy_version"].as_str().unwrap().to_string();
     assert_eq!(v, g.gw.policy_version());
-    for path in [
-        "/healthz",
-        "/version",
-        "/audit?correlation_id=nothing",
-        "/no-such-route",
-        "/mcp",
-    ] {
-        let resp = g
-            .http
-            .get(format!("{}{path}", g.gw.base_url()))
-            .send()
-            .await
-            .unwrap();
+    for path in ["/healthz", "/version", "/audit?correlation_id=nothing", "/no-such-route", "/mcp"] {
+        let resp = g.http.get(format!("{}{path}", g.gw.base_url())).send().await.unwrap();
         assert_eq!(resp.headers()["x-policy-version"], v.as_str(), "{path}");
         match path {
             "/healthz" => assert_eq!(resp.text().await.unwrap(), "ok"),

@@ -11,11 +11,7 @@ use serde_json::json;
 const BIN: &str = env!("CARGO_BIN_EXE_gateprobe");
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 struct Child(std::process::Child);
@@ -40,11 +36,7 @@ async fn cli_gateway_starts_fast_and_accepts_cli_minted_tokens() {
         Command::new(BIN)
             .args(["gateway", "--policies"])
             .arg(bundled_policies())
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--signing-key-file",
-            ])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--signing-key-file"])
             .arg(&key)
             .arg("--audit-log")
             .arg(&audit)
@@ -59,17 +51,10 @@ async fn cli_gateway_starts_fast_and_accepts_cli_minted_tokens() {
         if http.get(format!("{base}/healthz")).send().await.is_ok() {
             break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "gateway did not come up"
-        );
+        assert!(started.elapsed() < Duration::from_secs(5), "gateway did not come up");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "started in {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(1), "started in {:?}", started.elapsed());
 
     let token = |roles: &str| {
         let out = Command::new(BIN)
@@ -89,11 +74,7 @@ async fn cli_gateway_starts_fast_and_accepts_cli_minted_tokens() {
             .arg(&key)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     };
     let call = |token: String| {
@@ -106,16 +87,8 @@ async fn cli_gateway_starts_fast_and_accepts_cli_minted_tokens() {
     };
     let v: serde_json::Value = call(token("support")).await.unwrap().json().await.unwrap();
     assert_eq!(v["result"]["_meta"]["decision"], "allow", "{v}");
-    let v: serde_json::Value = call(token("reader,support"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        v["result"]["_meta"]["decision"], "allow",
-        "comma-separated roles: {v}"
-    );
+    let v: serde_json::Value = call(token("reader,support")).await.unwrap().json().await.unwrap();
+    assert_eq!(v["result"]["_meta"]["decision"], "allow", "comma-separated roles: {v}");
     let v: serde_json::Value = call(token("reader")).await.unwrap().json().await.unwrap();
     assert_eq!(v["error"]["data"]["reason"], "missing_capability", "{v}");
 
@@ -126,16 +99,7 @@ async fn cli_gateway_starts_fast_and_accepts_cli_minted_tokens() {
 #[test]
 fn token_without_a_key_fails_clearly() {
     let out = Command::new(BIN)
-        .args([
-            "gateway",
-            "token",
-            "--subject",
-            "a@example.com",
-            "--tenant",
-            "acme",
-            "--roles",
-            "reader",
-        ])
+        .args(["gateway", "token", "--subject", "a@example.com", "--tenant", "acme", "--roles", "reader"])
         .env_remove("GATEPROBE_GATEWAY_SIGNING_KEY")
         .output()
         .unwrap();

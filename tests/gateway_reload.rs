@@ -19,31 +19,16 @@ fn copy_policies(to: &Path) {
 }
 
 async fn start(dir: &Path, watch: bool) -> Gw {
-    Gw::start_with(GatewayOptions {
-        policies: dir.to_path_buf(),
-        watch,
-        ..Default::default()
-    })
-    .await
+    Gw::start_with(GatewayOptions { policies: dir.to_path_buf(), watch, ..Default::default() }).await
 }
 
 async fn reload(g: &Gw) -> (u16, Value) {
-    let resp = g
-        .http
-        .post(format!("{}/admin/reload", g.gw.base_url()))
-        .send()
-        .await
-        .unwrap();
+    let resp = g.http.post(format!("{}/admin/reload", g.gw.base_url())).send().await.unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
 async fn read_handbook(g: &Gw, token: &str) -> Reply {
-    g.call(
-        Some(token),
-        "files.read",
-        json!({"path": "/docs/handbook.md"}),
-    )
-    .await
+    g.call(Some(token), "files.read", json!({"path": "/docs/handbook.md"})).await
 }
 
 #[tokio::test]
@@ -86,17 +71,10 @@ async fn edit_on_disk_flips_decision_and_version_then_broken_edit_is_rejected() 
     assert_eq!(g.record(&after).await["policy_version"], v2.as_str());
 
     // A syntax error: rejected by the explicit reload and by the watcher; v2 stays.
-    std::fs::write(
-        dir.path().join("broken.cedar"),
-        "permit (principal, action, resource",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("broken.cedar"), "permit (principal, action, resource").unwrap();
     let (status, body) = reload(&g).await;
     assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"].as_str().unwrap().contains("broken.cedar"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().contains("broken.cedar"), "{body}");
     assert_eq!(body["policy_version"], v2.as_str());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let still = read_handbook(&g, &alice).await;
@@ -117,11 +95,7 @@ async fn edit_on_disk_flips_decision_and_version_then_broken_edit_is_rejected() 
     std::fs::remove_file(dir.path().join("broken.cedar")).unwrap();
     let (status, body) = reload(&g).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        body["policy_version"],
-        v2.as_str(),
-        "same content as v2 again"
-    );
+    assert_eq!(body["policy_version"], v2.as_str(), "same content as v2 again");
 }
 
 #[tokio::test]
@@ -147,19 +121,12 @@ async fn revocation_and_quotas_follow_reload() {
     assert_eq!(status, 200, "{body}");
 
     let r = read_handbook(&g, &alice).await;
-    assert_eq!(
-        (r.decision().as_str(), r.reason().as_str()),
-        ("deny", "revoked")
-    );
+    assert_eq!((r.decision().as_str(), r.reason().as_str()), ("deny", "revoked"));
     // Same e-mail, other tenant: not revoked.
     assert_eq!(
-        g.call(
-            Some(&g.token("alice-globex")),
-            "files.read",
-            json!({"path": "/docs/globex-handbook.md"})
-        )
-        .await
-        .decision(),
+        g.call(Some(&g.token("alice-globex")), "files.read", json!({"path": "/docs/globex-handbook.md"}))
+            .await
+            .decision(),
         "allow"
     );
 
@@ -167,11 +134,7 @@ async fn revocation_and_quotas_follow_reload() {
     let ds: Vec<String> = {
         let mut v = Vec::new();
         for _ in 0..3 {
-            v.push(
-                g.call(Some(&bob), "search.query", json!({"q": "report"}))
-                    .await
-                    .decision(),
-            );
+            v.push(g.call(Some(&bob), "search.query", json!({"q": "report"})).await.decision());
         }
         v
     };
@@ -182,11 +145,7 @@ async fn revocation_and_quotas_follow_reload() {
 async fn start_refuses_a_broken_policy_directory() {
     let dir = tempfile::tempdir().unwrap();
     copy_policies(dir.path());
-    std::fs::write(
-        dir.path().join("limits.yaml"),
-        "subject: {burst: 0, per_second: 1}\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("limits.yaml"), "subject: {burst: 0, per_second: 1}\n").unwrap();
     let err = gateprobe::gateway::RunningGateway::start(GatewayOptions {
         policies: dir.path().to_path_buf(),
         watch: false,

@@ -107,7 +107,7 @@ fn refused(what: &str, f: Finished, needles: &[&str]) -> String {
 }
 
 fn head(s: &str) -> &str {
-    &s[..s.floor_char_boundary(4000)]
+    s.char_indices().nth(4000).map_or(s, |(i, _)| &s[..i])
 }
 
 /// `--> <file>:<line>:<column>` for some line and column.
@@ -241,8 +241,10 @@ fn alias_bombs_are_refused_at_the_alias() {
         assert!(points_into(&err, &file).is_some_and(|(l, _)| l > 1), "{name}: {}", head(&err));
     }
     // As a config too.
-    let file = write(dir.path(), "bomb-config.yaml", &format!("suites: [x]\nextra:\n{}", indent(&read("alias-bomb.yaml"))));
-    let err = refused("config bomb", gateprobe(&["lint", "-c", file.to_str().unwrap()], &[], BOUND), &["aliases expand"]);
+    let file =
+        write(dir.path(), "bomb-config.yaml", &format!("suites: [x]\nextra:\n{}", indent(&read("alias-bomb.yaml"))));
+    let err =
+        refused("config bomb", gateprobe(&["lint", "-c", file.to_str().unwrap()], &[], BOUND), &["aliases expand"]);
     assert!(points_into(&err, &file).is_some(), "{}", head(&err));
 }
 
@@ -304,12 +306,44 @@ fn odd_bytes_and_shapes_are_refused() {
         ("bad-tag", "suite: !!binary aGk=\nscenarios: []\n", "error"),
         ("null-key", "~: 1\nsuite: a\n", "error"),
         ("complex-key", "? [a, b]\n: 1\nsuite: a\n", "error"),
-        ("huge-int", &format!("{HEADER}  - name: n\n    repeat: 99999999999999999999999\n    call: {{ tool: t }}\n    expect: {{ decision: allow }}\n"), "repeat"),
-        ("negative-repeat", &format!("{HEADER}  - name: n\n    repeat: -1\n    call: {{ tool: t }}\n    expect: {{ decision: allow }}\n"), "repeat"),
-        ("name-is-map", &format!("{HEADER}  - name: {{ a: 1 }}\n    call: {{ tool: t }}\n    expect: {{ decision: allow }}\n"), "invalid type"),
-        ("decision-is-list", &format!("{HEADER}  - name: n\n    call: {{ tool: t }}\n    expect: {{ decision: [allow] }}\n"), "decision"),
-        ("unknown-key-deep", &format!("{HEADER}  - name: n\n    call: {{ tool: t, argumentz: {{}} }}\n    expect: {{ decision: allow }}\n"), "unknown field `argumentz`"),
-        ("dup-key-deep", &format!("{HEADER}  - name: n\n    call: {{ tool: t, arguments: {{ a: 1, a: 2 }} }}\n    expect: {{ decision: allow }}\n"), "duplicate key `a`"),
+        (
+            "huge-int",
+            &format!(
+                "{HEADER}  - name: n\n    repeat: 99999999999999999999999\n    call: {{ tool: t }}\n    expect: {{ decision: allow }}\n"
+            ),
+            "repeat",
+        ),
+        (
+            "negative-repeat",
+            &format!(
+                "{HEADER}  - name: n\n    repeat: -1\n    call: {{ tool: t }}\n    expect: {{ decision: allow }}\n"
+            ),
+            "repeat",
+        ),
+        (
+            "name-is-map",
+            &format!("{HEADER}  - name: {{ a: 1 }}\n    call: {{ tool: t }}\n    expect: {{ decision: allow }}\n"),
+            "invalid type",
+        ),
+        (
+            "decision-is-list",
+            &format!("{HEADER}  - name: n\n    call: {{ tool: t }}\n    expect: {{ decision: [allow] }}\n"),
+            "decision",
+        ),
+        (
+            "unknown-key-deep",
+            &format!(
+                "{HEADER}  - name: n\n    call: {{ tool: t, argumentz: {{}} }}\n    expect: {{ decision: allow }}\n"
+            ),
+            "unknown field `argumentz`",
+        ),
+        (
+            "dup-key-deep",
+            &format!(
+                "{HEADER}  - name: n\n    call: {{ tool: t, arguments: {{ a: 1, a: 2 }} }}\n    expect: {{ decision: allow }}\n"
+            ),
+            "duplicate key `a`",
+        ),
         ("undefined-alias", "suite: *nothing\n", "error"),
         ("bom-then-tab", "\u{feff}suite: a\n\tscenarios: []\n", "tab character"),
     ];
@@ -326,7 +360,8 @@ fn odd_bytes_and_shapes_are_refused() {
 fn bad_configs_point_at_the_line_or_name_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let suite = write(dir.path(), "s.yaml", &format!("{HEADER}{}", scenario(0)));
-    let target = |url: &str| format!("target:\n  kind: mcp\n  url: \"{url}\"\naudit: {{ kind: none }}\nsuites: [s.yaml]\n");
+    let target =
+        |url: &str| format!("target:\n  kind: mcp\n  url: \"{url}\"\naudit: {{ kind: none }}\nsuites: [s.yaml]\n");
     let cases = [
         ("bad-scheme", target("ftp://127.0.0.1/mcp"), (3, 8), "is not an http(s) URL"),
         ("space-in-host", target("http://exa mple.com/mcp"), (3, 8), "is not a valid URL"),
@@ -415,7 +450,11 @@ fn missing_credentials_name_the_identity_and_the_source() {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("policies").display()
         ),
     );
-    refused("embedded env", gateprobe(&["run", "-c", file.to_str().unwrap()], &[], BOUND), &["alice-reader", "GP_MISSING"]);
+    refused(
+        "embedded env",
+        gateprobe(&["run", "-c", file.to_str().unwrap()], &[], BOUND),
+        &["alice-reader", "GP_MISSING"],
+    );
 }
 
 #[test]

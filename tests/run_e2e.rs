@@ -14,13 +14,21 @@ use support::*;
 async fn bundled_suites_pass_and_cover_every_decision_kind() {
     let loaded = gateprobe::load(&LoadOptions::default()).expect("bundled suites load");
     let summary = gateprobe::run(&loaded, &Default::default(), &|_| {}).await.unwrap();
-    let failing: Vec<_> = summary.results.iter().filter(|r| r.outcome != Outcome::Pass).map(|r| (&r.scenario, &r.message)).collect();
+    let failing: Vec<_> =
+        summary.results.iter().filter(|r| r.outcome != Outcome::Pass).map(|r| (&r.scenario, &r.message)).collect();
     assert!(failing.is_empty(), "bundled scenarios that did not pass: {failing:?}");
     assert!(summary.results.len() >= 20);
     let observed: BTreeSet<Decision> = summary.results.iter().filter_map(|r| r.observed).collect();
     assert_eq!(observed, BTreeSet::from([Decision::Allow, Decision::Deny, Decision::Confirm]));
     let reasons: BTreeSet<&str> = summary.results.iter().filter_map(|r| r.reason.as_deref()).collect();
-    for reason in ["missing_capability", "tenant_mismatch", "invalid_parameters", "confirmation_required", "revoked", "unauthenticated"] {
+    for reason in [
+        "missing_capability",
+        "tenant_mismatch",
+        "invalid_parameters",
+        "confirmation_required",
+        "revoked",
+        "unauthenticated",
+    ] {
         assert!(reasons.contains(reason), "no bundled scenario observed `{reason}`: {reasons:?}");
     }
     // Correlation ids are fresh for every call.
@@ -87,7 +95,8 @@ async fn omitted_audit_field_is_evidence_missing() {
 // Pins: with redaction off, the planted canary is found in clear and the outcome is `leak`.
 #[tokio::test]
 async fn disabled_redaction_is_a_leak() {
-    let mut loaded = gateprobe::load(&LoadOptions { suites: vec!["scenarios/support.yaml".into()], ..Default::default() }).unwrap();
+    let mut loaded =
+        gateprobe::load(&LoadOptions { suites: vec!["scenarios/support.yaml".into()], ..Default::default() }).unwrap();
     let canary = |loaded: &Loaded| {
         let s = loaded.suites[0].scenarios.iter().position(|s| s.name.contains("canary")).unwrap();
         gateprobe::plan::Filter { suites: vec![], scenario: Some(loaded.suites[0].scenarios[s].name.clone()) }
@@ -131,7 +140,8 @@ scenarios:
     let file_exists = || async {
         let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": "files.read", "arguments": {"path": "/docs/old.md"}}});
-        let answer: serde_json::Value = client.post(gateway.mcp_url()).bearer_auth(&token).json(&body).send().await.unwrap().json().await.unwrap();
+        let answer: serde_json::Value =
+            client.post(gateway.mcp_url()).bearer_auth(&token).json(&body).send().await.unwrap().json().await.unwrap();
         assert!(answer.get("result").is_some(), "bob may read: {answer}");
         answer["result"]["isError"] != serde_json::json!(true)
     };

@@ -56,16 +56,11 @@ impl AuditLog {
         capacity: usize,
     ) -> std::io::Result<AuditLog> {
         let file = match file {
-            Some(path) => Some(Mutex::new(
-                OpenOptions::new().create(true).append(true).open(path)?,
-            )),
+            Some(path) => Some(Mutex::new(OpenOptions::new().create(true).append(true).open(path)?)),
             None => None,
         };
         Ok(AuditLog {
-            index: Mutex::new(Index {
-                order: VecDeque::new(),
-                by_correlation: HashMap::new(),
-            }),
+            index: Mutex::new(Index { order: VecDeque::new(), by_correlation: HashMap::new() }),
             capacity: capacity.max(1),
             file,
             omit_fields,
@@ -75,28 +70,19 @@ impl AuditLog {
 
     pub fn record(&self, e: AuditEntry<'_>) {
         let now = OffsetDateTime::now_utc()
-            .format(format_description!(
-                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-            ))
+            .format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
             .unwrap_or_default();
         let redact = |v: &Value| if self.redact { redact(v) } else { v.clone() };
         let mut record = Map::new();
         record.insert("timestamp".into(), now.into());
         record.insert("correlation_id".into(), e.correlation_id.into());
-        record.insert(
-            "session_id".into(),
-            e.session_id.map_or(Value::Null, Value::from),
-        );
+        record.insert("session_id".into(), e.session_id.map_or(Value::Null, Value::from));
         record.insert("synthetic".into(), e.synthetic.into());
         record.insert(
             "identity".into(),
-            e.principal
-                .map_or(Value::Null, |p| serde_json::to_value(p).unwrap_or_default()),
+            e.principal.map_or(Value::Null, |p| serde_json::to_value(p).unwrap_or_default()),
         );
-        record.insert(
-            "tenant".into(),
-            e.principal.map_or(Value::Null, |p| p.tenant.clone().into()),
-        );
+        record.insert("tenant".into(), e.principal.map_or(Value::Null, |p| p.tenant.clone().into()));
         record.insert("policy_version".into(), e.policy_version.into());
         record.insert(
             "action".into(),
@@ -109,15 +95,9 @@ impl AuditLog {
             },
         );
         record.insert("decision".into(), e.decision.into());
-        record.insert(
-            "rationale".into(),
-            serde_json::json!({"reason": e.reason, "policy_ids": e.policy_ids}),
-        );
+        record.insert("rationale".into(), serde_json::json!({"reason": e.reason, "policy_ids": e.policy_ids}));
         record.insert("executed".into(), e.executed.into());
-        record.insert(
-            "result".into(),
-            e.result.as_ref().map_or(Value::Null, redact),
-        );
+        record.insert("result".into(), e.result.as_ref().map_or(Value::Null, redact));
         // Test hook: a gateway that forgets evidence, so the harness can prove `evidence_missing`.
         for field in &self.omit_fields {
             record.remove(field);
@@ -134,11 +114,7 @@ impl AuditLog {
         }
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
         index.order.push_back(e.correlation_id.to_owned());
-        index
-            .by_correlation
-            .entry(e.correlation_id.to_owned())
-            .or_default()
-            .push(record);
+        index.by_correlation.entry(e.correlation_id.to_owned()).or_default().push(record);
         while index.order.len() > self.capacity {
             let Some(oldest) = index.order.pop_front() else {
                 break;
@@ -155,11 +131,7 @@ impl AuditLog {
 
     pub fn by_correlation(&self, id: &str) -> Vec<Value> {
         let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
-        index
-            .by_correlation
-            .get(id)
-            .map(|l| l.iter().map(|r| (**r).clone()).collect())
-            .unwrap_or_default()
+        index.by_correlation.get(id).map(|l| l.iter().map(|r| (**r).clone()).collect()).unwrap_or_default()
     }
 }
 
@@ -183,11 +155,7 @@ pub fn redact(value: &Value) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let v = if SECRET_KEY.is_match(k) && !v.is_null() {
-                        REDACTED.into()
-                    } else {
-                        redact(v)
-                    };
+                    let v = if SECRET_KEY.is_match(k) && !v.is_null() { REDACTED.into() } else { redact(v) };
                     (k.clone(), v)
                 })
                 .collect(),

@@ -59,20 +59,12 @@ pub struct TokenArgs {
 /// The key from the file, else the environment. Trailing newlines in files are not key material.
 fn signing_key(file: Option<&Path>) -> anyhow::Result<Option<Vec<u8>>> {
     if let Some(path) = file {
-        let text = std::fs::read(path)
-            .with_context(|| format!("cannot read signing key file {}", path.display()))?;
+        let text = std::fs::read(path).with_context(|| format!("cannot read signing key file {}", path.display()))?;
         let key = text.trim_ascii_end().to_vec();
-        anyhow::ensure!(
-            !key.is_empty(),
-            "signing key file {} is empty",
-            path.display()
-        );
+        anyhow::ensure!(!key.is_empty(), "signing key file {} is empty", path.display());
         return Ok(Some(key));
     }
-    Ok(std::env::var(SIGNING_KEY_ENV)
-        .ok()
-        .filter(|k| !k.is_empty())
-        .map(String::into_bytes))
+    Ok(std::env::var(SIGNING_KEY_ENV).ok().filter(|k| !k.is_empty()).map(String::into_bytes))
 }
 
 pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
@@ -80,17 +72,12 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         let key = signing_key(t.signing_key_file.as_deref())?.with_context(|| {
             format!("no signing key: pass --signing-key-file or set {SIGNING_KEY_ENV} (the same one the gateway uses)")
         })?;
-        println!(
-            "{}",
-            TokenIssuer::new(&key).mint(&t.subject, &t.tenant, &t.roles, t.ttl.into())
-        );
+        println!("{}", TokenIssuer::new(&key).mint(&t.subject, &t.tenant, &t.roles, t.ttl.into()));
         return Ok(());
     }
     let key = signing_key(args.signing_key_file.as_deref())?;
     if key.is_none() {
-        tracing::warn!(
-            "no signing key given: using a random one; tokens minted elsewhere will not verify"
-        );
+        tracing::warn!("no signing key given: using a random one; tokens minted elsewhere will not verify");
     }
     let gateway = RunningGateway::start(GatewayOptions {
         policies: args.policies,
@@ -102,14 +89,8 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         watch: !args.no_watch,
     })
     .await?;
-    println!(
-        "gateway listening on {} (policy version {})",
-        gateway.mcp_url(),
-        gateway.policy_version()
-    );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    println!("gateway listening on {} (policy version {})", gateway.mcp_url(), gateway.policy_version());
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     gateway.shutdown().await;
     Ok(())
 }

@@ -22,16 +22,11 @@ fn canonical(value: &Value) -> String {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            let body: Vec<String> = keys
-                .into_iter()
-                .map(|k| format!("{}:{}", Value::from(k.as_str()), canonical(&map[k])))
-                .collect();
+            let body: Vec<String> =
+                keys.into_iter().map(|k| format!("{}:{}", Value::from(k.as_str()), canonical(&map[k]))).collect();
             format!("{{{}}}", body.join(","))
         }
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(canonical).collect::<Vec<_>>().join(",")
-        ),
+        Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
         other => other.to_string(),
     }
 }
@@ -53,11 +48,7 @@ impl Confirmations {
         pending.retain(|_, (_, issued)| now.duration_since(*issued) < TTL);
         if pending.len() >= MAX_PENDING {
             // Under a flood of unconfirmed calls, drop the oldest rather than grow without bound.
-            if let Some(oldest) = pending
-                .iter()
-                .min_by_key(|(_, (_, t))| *t)
-                .map(|(k, _)| k.clone())
-            {
+            if let Some(oldest) = pending.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone()) {
                 pending.remove(&oldest);
             }
         }
@@ -86,32 +77,11 @@ mod tests {
     #[test]
     fn one_time_and_bound() {
         let c = Confirmations::default();
-        let b = binding(
-            "acme/bob",
-            "files.delete",
-            &json!({"path": "/a", "x": {"b": 1, "a": 2}}),
-        );
-        assert_eq!(
-            b,
-            binding(
-                "acme/bob",
-                "files.delete",
-                &json!({"x": {"a": 2, "b": 1}, "path": "/a"})
-            )
-        );
+        let b = binding("acme/bob", "files.delete", &json!({"path": "/a", "x": {"b": 1, "a": 2}}));
+        assert_eq!(b, binding("acme/bob", "files.delete", &json!({"x": {"a": 2, "b": 1}, "path": "/a"})));
         let id = c.issue(b.clone());
-        assert!(!c.redeem(
-            &id,
-            &binding("acme/bob", "files.delete", &json!({"path": "/b"}))
-        ));
-        assert!(!c.redeem(
-            &id,
-            &binding(
-                "acme/eve",
-                "files.delete",
-                &json!({"path": "/a", "x": {"b": 1, "a": 2}})
-            )
-        ));
+        assert!(!c.redeem(&id, &binding("acme/bob", "files.delete", &json!({"path": "/b"}))));
+        assert!(!c.redeem(&id, &binding("acme/eve", "files.delete", &json!({"path": "/a", "x": {"b": 1, "a": 2}}))));
         assert!(c.redeem(&id, &b));
         assert!(!c.redeem(&id, &b), "a confirmation id is one-time");
     }

@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use jsonwebtoken::{
-    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode, get_current_timestamp,
-};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode, get_current_timestamp};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,11 +88,8 @@ impl TokenIssuer {
     pub fn mint_tampered(&self, subject: &str, tenant: &str, roles: &[String]) -> String {
         let token = self.mint(subject, tenant, roles, Duration::from_secs(900));
         let mut parts = token.split('.');
-        let (header, payload, signature) = (
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-        );
+        let (header, payload, signature) =
+            (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let mut claims: serde_json::Value =
             serde_json::from_slice(&b64.decode(payload).unwrap_or_default()).unwrap_or_default();
@@ -104,17 +99,13 @@ impl TokenIssuer {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        let data = decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let data =
+            decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let c = data.claims;
         if c.sub.is_empty() || c.tenant.is_empty() {
             return Err(AuthError::Invalid("empty subject or tenant".into()));
         }
-        Ok(Principal {
-            subject: c.sub,
-            tenant: c.tenant,
-            roles: c.roles,
-        })
+        Ok(Principal { subject: c.sub, tenant: c.tenant, roles: c.roles })
     }
 
     /// Verify the `Authorization` header value (or its absence).
@@ -139,21 +130,14 @@ mod tests {
         let issuer = TokenIssuer::new(b"test-secret-key-of-some-length!!");
         let roles = vec!["reader".to_string()];
         let good = issuer.mint("alice@example.com", "acme", &roles, Duration::from_secs(60));
-        let p = issuer
-            .authenticate(Some(&format!("Bearer {good}")))
-            .expect("valid token");
+        let p = issuer.authenticate(Some(&format!("Bearer {good}"))).expect("valid token");
         assert_eq!(p.key(), "acme/alice@example.com");
         assert_eq!(p.roles, roles);
 
         let expired = issuer.mint_expired("alice@example.com", "acme", &roles);
-        assert!(
-            matches!(issuer.verify(&expired), Err(AuthError::Invalid(m)) if m.contains("xpired"))
-        );
+        assert!(matches!(issuer.verify(&expired), Err(AuthError::Invalid(m)) if m.contains("xpired")));
         let tampered = issuer.mint_tampered("alice@example.com", "acme", &roles);
-        assert!(matches!(
-            issuer.verify(&tampered),
-            Err(AuthError::Invalid(_))
-        ));
+        assert!(matches!(issuer.verify(&tampered), Err(AuthError::Invalid(_))));
         assert_eq!(issuer.authenticate(None), Err(AuthError::Missing));
 
         let other = TokenIssuer::new(b"another-secret-key-of-some-length");

@@ -23,16 +23,7 @@ pub struct LimitsConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        LimitsConfig {
-            subject: Bucket {
-                burst: 20,
-                per_second: 10,
-            },
-            tenant: Bucket {
-                burst: 1000,
-                per_second: 500,
-            },
-        }
+        LimitsConfig { subject: Bucket { burst: 20, per_second: 10 }, tenant: Bucket { burst: 1000, per_second: 500 } }
     }
 }
 
@@ -75,19 +66,14 @@ const MAX_KEYS: usize = 100_000;
 
 impl Buckets {
     fn new(config: Bucket) -> Buckets {
-        Buckets {
-            config,
-            state: Mutex::new(HashMap::new()),
-        }
+        Buckets { config, state: Mutex::new(HashMap::new()) }
     }
 
     fn refill(&self, tokens: &mut u32, clock: &mut Instant, now: Instant) {
         let steps = now.duration_since(*clock).as_secs();
         if steps > 0 {
             let add = steps.saturating_mul(u64::from(self.config.per_second));
-            *tokens = u64::from(*tokens)
-                .saturating_add(add)
-                .min(u64::from(self.config.burst)) as u32;
+            *tokens = u64::from(*tokens).saturating_add(add).min(u64::from(self.config.burst)) as u32;
             *clock += Duration::from_secs(steps);
         }
     }
@@ -103,9 +89,7 @@ impl Buckets {
                 u64::from(*tokens) + steps.saturating_mul(u64::from(cfg)) < u64::from(full)
             });
         }
-        let (tokens, clock) = state
-            .entry(key.to_owned())
-            .or_insert((self.config.burst, now));
+        let (tokens, clock) = state.entry(key.to_owned()).or_insert((self.config.burst, now));
         self.refill(tokens, clock, now);
         if *tokens == self.config.burst {
             *clock = now;
@@ -126,11 +110,7 @@ pub struct RateLimits {
 
 impl RateLimits {
     pub fn new(config: LimitsConfig) -> RateLimits {
-        RateLimits {
-            config,
-            subject: Buckets::new(config.subject),
-            tenant: Buckets::new(config.tenant),
-        }
+        RateLimits { config, subject: Buckets::new(config.subject), tenant: Buckets::new(config.tenant) }
     }
 
     /// Take one call from the subject's and then the tenant's bucket.
@@ -161,10 +141,7 @@ mod tests {
 
     #[test]
     fn bucket_refills_in_whole_steps() {
-        let b = Buckets::new(Bucket {
-            burst: 3,
-            per_second: 2,
-        });
+        let b = Buckets::new(Bucket { burst: 3, per_second: 2 });
         let t0 = Instant::now();
         let (mut tokens, mut clock) = (0, t0);
         b.refill(&mut tokens, &mut clock, t0 + Duration::from_millis(999));

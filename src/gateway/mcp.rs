@@ -94,29 +94,16 @@ fn rpc_error(id: &Value, code: i64, message: &str, data: Option<Value>) -> Value
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// `POST /mcp`. The caller's `x-request-id` is echoed on every answer (tools/call also
 /// echoes a generated one).
-pub async fn handle(
-    State(st): State<Arc<GatewayState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn handle(State(st): State<Arc<GatewayState>>, headers: HeaderMap, body: Bytes) -> Response {
     let mut response = dispatch(&st, &headers, &body);
     if let Some(v) = headers.get("x-request-id")
         && !response.headers().contains_key("x-request-id")
@@ -131,12 +118,7 @@ fn dispatch(st: &GatewayState, headers: &HeaderMap, body: &Bytes) -> Response {
         .and_then(|ct| ct.split(';').next())
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
-        let body = rpc_error(
-            &Value::Null,
-            -32600,
-            "Content-Type must be application/json",
-            None,
-        );
+        let body = rpc_error(&Value::Null, -32600, "Content-Type must be application/json", None);
         return json_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, &body);
     }
     let message: Value = match serde_json::from_slice(body) {
@@ -147,26 +129,14 @@ fn dispatch(st: &GatewayState, headers: &HeaderMap, body: &Bytes) -> Response {
         }
     };
     let Some(obj) = message.as_object() else {
-        let body = rpc_error(
-            &Value::Null,
-            -32600,
-            "expected one JSON-RPC object (batches are not supported)",
-            None,
-        );
+        let body = rpc_error(&Value::Null, -32600, "expected one JSON-RPC object (batches are not supported)", None);
         return json_response(StatusCode::BAD_REQUEST, &body);
     };
     let id = obj.get("id").cloned();
     let method = obj.get("method").and_then(Value::as_str);
-    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0")
-        || (method.is_none() && id.is_some())
-    {
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") || (method.is_none() && id.is_some()) {
         // A response from the client (result/error with an id) is not something we asked for.
-        let body = rpc_error(
-            id.as_ref().unwrap_or(&Value::Null),
-            -32600,
-            "invalid JSON-RPC 2.0 request",
-            None,
-        );
+        let body = rpc_error(id.as_ref().unwrap_or(&Value::Null), -32600, "invalid JSON-RPC 2.0 request", None);
         return json_response(StatusCode::BAD_REQUEST, &body);
     }
     let (Some(method), Some(id)) = (method, id) else {
@@ -177,14 +147,8 @@ fn dispatch(st: &GatewayState, headers: &HeaderMap, body: &Bytes) -> Response {
 
     match method {
         "initialize" => {
-            let requested = params
-                .get("protocolVersion")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let version = SUPPORTED_VERSIONS
-                .iter()
-                .find(|v| **v == requested)
-                .unwrap_or(&SUPPORTED_VERSIONS[1]);
+            let requested = params.get("protocolVersion").and_then(Value::as_str).unwrap_or("");
+            let version = SUPPORTED_VERSIONS.iter().find(|v| **v == requested).unwrap_or(&SUPPORTED_VERSIONS[1]);
             let session = st.sessions.create();
             let result = json!({
                 "protocolVersion": version,
@@ -199,20 +163,12 @@ fn dispatch(st: &GatewayState, headers: &HeaderMap, body: &Bytes) -> Response {
             response
         }
         "ping" => json_response(StatusCode::OK, &rpc_result(&id, json!({}))),
-        "tools/list" => json_response(
-            StatusCode::OK,
-            &rpc_result(&id, json!({"tools": st.catalog.list()})),
-        ),
+        "tools/list" => json_response(StatusCode::OK, &rpc_result(&id, json!({"tools": st.catalog.list()}))),
         "tools/call" => {
             let correlation_id = header_str(headers, "x-request-id")
                 .filter(|v| v.len() <= 200)
                 .map(str::to_owned)
-                .or_else(|| {
-                    params
-                        .pointer("/_meta/correlation_id")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                })
+                .or_else(|| params.pointer("/_meta/correlation_id").and_then(Value::as_str).map(str::to_owned))
                 .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
             let body = call_tool(st, headers, &id, &params, &correlation_id);
             let mut response = json_response(StatusCode::OK, &body);
@@ -221,10 +177,7 @@ fn dispatch(st: &GatewayState, headers: &HeaderMap, body: &Bytes) -> Response {
             }
             response
         }
-        other => json_response(
-            StatusCode::OK,
-            &rpc_error(&id, -32601, &format!("method not found: {other}"), None),
-        ),
+        other => json_response(StatusCode::OK, &rpc_error(&id, -32601, &format!("method not found: {other}"), None)),
     }
 }
 
@@ -249,33 +202,17 @@ struct Refusal {
 
 impl Refusal {
     fn new(code: i64, decision: Option<&'static str>, reason: &str, message: String) -> Refusal {
-        Refusal {
-            code,
-            decision,
-            reason: reason.to_owned(),
-            policy_ids: vec![],
-            message,
-            extra: Map::new(),
-        }
+        Refusal { code, decision, reason: reason.to_owned(), policy_ids: vec![], message, extra: Map::new() }
     }
 }
 
 /// The tools/call pipeline: authenticate → revocation → quota → params → schema → Cedar →
 /// confirmation → execute. Every exit writes exactly one audit record.
-fn call_tool(
-    st: &GatewayState,
-    headers: &HeaderMap,
-    id: &Value,
-    params: &Value,
-    correlation_id: &str,
-) -> Value {
+fn call_tool(st: &GatewayState, headers: &HeaderMap, id: &Value, params: &Value, correlation_id: &str) -> Value {
     let bundle = st.bundle();
     let version = bundle.version.as_str();
     let session_id = header_str(headers, SESSION_HEADER);
-    let synthetic = matches!(
-        header_str(headers, "x-gateprobe-synthetic"),
-        Some("1" | "true")
-    );
+    let synthetic = matches!(header_str(headers, "x-gateprobe-synthetic"), Some("1" | "true"));
     let tool_name = params.get("name").and_then(Value::as_str);
     let empty = json!({});
     let arguments = params.get("arguments").unwrap_or(&empty);
@@ -313,12 +250,7 @@ fn call_tool(
         Err(e) => {
             return refuse(
                 None,
-                Refusal::new(
-                    -32001,
-                    Some("deny"),
-                    "unauthenticated",
-                    format!("unauthenticated: {e}"),
-                ),
+                Refusal::new(-32001, Some("deny"), "unauthenticated", format!("unauthenticated: {e}")),
             );
         }
     };
@@ -342,45 +274,23 @@ fn call_tool(
         return refuse(who, r);
     }
     let Some(name) = tool_name else {
-        return refuse(
-            who,
-            Refusal::new(
-                -32602,
-                None,
-                "invalid_request",
-                "params.name must be a string".into(),
-            ),
-        );
+        return refuse(who, Refusal::new(-32602, None, "invalid_request", "params.name must be a string".into()));
     };
     if !arguments.is_object() || !meta.is_object() {
         let msg = "params.arguments and params._meta must be objects".into();
         return refuse(who, Refusal::new(-32602, None, "invalid_request", msg));
     }
     let Some(tool) = st.catalog.get(name) else {
-        return refuse(
-            who,
-            Refusal::new(
-                -32602,
-                None,
-                "unknown_tool",
-                format!("unknown tool: {name}"),
-            ),
-        );
+        return refuse(who, Refusal::new(-32602, None, "unknown_tool", format!("unknown tool: {name}")));
     };
     if let Err(problem) = tool.check_arguments(arguments) {
         let msg = format!("invalid_parameters: {problem}");
-        return refuse(
-            who,
-            Refusal::new(-32004, Some("deny"), "invalid_parameters", msg),
-        );
+        return refuse(who, Refusal::new(-32004, Some("deny"), "invalid_parameters", msg));
     }
 
-    let untrusted = meta
-        .pointer("/context/untrusted")
-        .is_some_and(|v| !(v.is_null() || v == &json!(false) || v == &json!("")));
-    let history = session_id
-        .map(|s| st.sessions.history(s))
-        .unwrap_or_default();
+    let untrusted =
+        meta.pointer("/context/untrusted").is_some_and(|v| !(v.is_null() || v == &json!(false) || v == &json!("")));
+    let history = session_id.map(|s| st.sessions.history(s)).unwrap_or_default();
     // The workspace lock is taken briefly each time rather than held across Cedar evaluation;
     // no tool changes which tenant owns a thing, so the resource cannot go stale in between.
     let workspace = || st.workspace.lock().unwrap_or_else(|p| p.into_inner());
@@ -404,10 +314,8 @@ fn call_tool(
     let mut reason = "permitted";
     if tool.irreversible {
         let bound = binding(&principal.key(), name, arguments);
-        let confirmed = meta
-            .get("confirmation_id")
-            .and_then(Value::as_str)
-            .is_some_and(|cid| st.confirmations.redeem(cid, &bound));
+        let confirmed =
+            meta.get("confirmation_id").and_then(Value::as_str).is_some_and(|cid| st.confirmations.redeem(cid, &bound));
         if confirmed {
             reason = "confirmed";
         } else {
@@ -423,16 +331,8 @@ fn call_tool(
                 format!("confirmation_required: {summary}"),
             );
             r.policy_ids = policy_ids;
-            r.policy_ids.push(
-                if untrusted {
-                    "gateway:untrusted-irreversible"
-                } else {
-                    "gateway:irreversible"
-                }
-                .into(),
-            );
-            r.extra
-                .insert("confirmation_id".into(), confirmation_id.into());
+            r.policy_ids.push(if untrusted { "gateway:untrusted-irreversible" } else { "gateway:irreversible" }.into());
+            r.extra.insert("confirmation_id".into(), confirmation_id.into());
             r.extra.insert("summary".into(), summary.into());
             return refuse(who, r);
         }

@@ -90,41 +90,20 @@ impl RunningGateway {
     /// Load and validate the policies, bind, and spawn the server.
     pub async fn start(opts: GatewayOptions) -> Result<RunningGateway, GatewayError> {
         let bundle = PolicyBundle::load(&opts.policies)?;
-        let key = opts
-            .signing_key
-            .clone()
-            .unwrap_or_else(|| rand::random::<[u8; 32]>().to_vec());
+        let key = opts.signing_key.clone().unwrap_or_else(|| rand::random::<[u8; 32]>().to_vec());
         let audit = AuditLog::new(
             opts.audit_log.as_deref(),
             opts.omit_audit_fields.clone(),
             !opts.disable_redaction,
             audit::DEFAULT_CAPACITY,
         )
-        .map_err(|source| GatewayError::AuditLog {
-            path: opts.audit_log.clone().unwrap_or_default(),
-            source,
-        })?;
-        let state = Arc::new(GatewayState::new(
-            opts.policies.clone(),
-            bundle,
-            TokenIssuer::new(&key),
-            audit,
-        ));
+        .map_err(|source| GatewayError::AuditLog { path: opts.audit_log.clone().unwrap_or_default(), source })?;
+        let state = Arc::new(GatewayState::new(opts.policies.clone(), bundle, TokenIssuer::new(&key), audit));
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
-            .map_err(|source| GatewayError::Bind {
-                addr: opts.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| GatewayError::Bind {
-            addr: opts.listen,
-            source,
-        })?;
-        let watcher = if opts.watch {
-            Some(server::watch(state.clone(), &opts.policies)?)
-        } else {
-            None
-        };
+            .map_err(|source| GatewayError::Bind { addr: opts.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| GatewayError::Bind { addr: opts.listen, source })?;
+        let watcher = if opts.watch { Some(server::watch(state.clone(), &opts.policies)?) } else { None };
         let (stop, stopped) = oneshot::channel::<()>();
         let app = server::router(state.clone());
         let task = tokio::spawn(async move {
@@ -136,13 +115,7 @@ impl RunningGateway {
             }
         });
         tracing::info!(%addr, policy_version = %state.version(), "gateway listening");
-        Ok(RunningGateway {
-            addr,
-            state,
-            stop,
-            task,
-            _watcher: watcher,
-        })
+        Ok(RunningGateway { addr, state, stop, task, _watcher: watcher })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -162,13 +135,7 @@ impl RunningGateway {
         self.state.version()
     }
 
-    pub fn mint_token(
-        &self,
-        subject: &str,
-        tenant: &str,
-        roles: &[String],
-        ttl: Duration,
-    ) -> String {
+    pub fn mint_token(&self, subject: &str, tenant: &str, roles: &[String], ttl: Duration) -> String {
         self.state.tokens.mint(subject, tenant, roles, ttl)
     }
 

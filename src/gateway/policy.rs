@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, EntityId, EntityTypeName, EntityUid,
-    Policy, PolicyId, PolicySet, Request, Schema, ValidationMode, Validator,
+    Authorizer, Context, Decision as CedarDecision, Entities, EntityId, EntityTypeName, EntityUid, Policy, PolicyId,
+    PolicySet, Request, Schema, ValidationMode, Validator,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -77,22 +77,14 @@ pub struct AuthzRequest<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthzOutcome {
-    Allow {
-        policy_ids: Vec<String>,
-    },
-    Deny {
-        reason: String,
-        policy_ids: Vec<String>,
-    },
+    Allow { policy_ids: Vec<String> },
+    Deny { reason: String, policy_ids: Vec<String> },
 }
 
 /// Files that make up the bundle: regular, non-hidden files directly in the directory,
 /// sorted by name. Hidden files are skipped so editor swap files don't change the version.
 fn bundle_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, PolicyError> {
-    let io = |source| PolicyError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
+    let io = |source| PolicyError::Io { path: dir.to_path_buf(), source };
     let mut files = Vec::new();
     for entry in fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
@@ -100,10 +92,7 @@ fn bundle_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, PolicyError> {
         if name.starts_with('.') || !entry.file_type().map_err(io)?.is_file() {
             continue;
         }
-        let bytes = fs::read(entry.path()).map_err(|source| PolicyError::Io {
-            path: entry.path(),
-            source,
-        })?;
+        let bytes = fs::read(entry.path()).map_err(|source| PolicyError::Io { path: entry.path(), source })?;
         files.push((name, bytes));
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
@@ -132,13 +121,9 @@ impl PolicyBundle {
     pub fn load(dir: &Path) -> Result<PolicyBundle, PolicyError> {
         let files = bundle_files(dir)?;
         let version = version_of(&files);
-        let invalid = |name: &str, message: String| PolicyError::Invalid {
-            file: dir.join(name),
-            message,
-        };
-        let text = |name: &str, bytes: &[u8]| {
-            String::from_utf8(bytes.to_vec()).map_err(|_| invalid(name, "not UTF-8".into()))
-        };
+        let invalid = |name: &str, message: String| PolicyError::Invalid { file: dir.join(name), message };
+        let text =
+            |name: &str, bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(|_| invalid(name, "not UTF-8".into()));
 
         let mut schema = None;
         let mut policies = PolicySet::new();
@@ -148,17 +133,13 @@ impl PolicyBundle {
         for (name, bytes) in &files {
             if name.ends_with(".cedarschema") {
                 if schema.is_some() {
-                    return Err(invalid(
-                        name,
-                        "a second .cedarschema file; keep exactly one".into(),
-                    ));
+                    return Err(invalid(name, "a second .cedarschema file; keep exactly one".into()));
                 }
                 let (s, _warnings) = Schema::from_cedarschema_str(&text(name, bytes)?)
                     .map_err(|e| invalid(name, format!("schema: {e}")))?;
                 schema = Some(s);
             } else if name.ends_with(".cedar") {
-                add_policies(&mut policies, &mut origin, name, &text(name, bytes)?)
-                    .map_err(|m| invalid(name, m))?;
+                add_policies(&mut policies, &mut origin, name, &text(name, bytes)?).map_err(|m| invalid(name, m))?;
             } else if name == "revoked.txt" {
                 revoked = text(name, bytes)?
                     .lines()
@@ -170,18 +151,11 @@ impl PolicyBundle {
                 limits = LimitsConfig::parse(&text(name, bytes)?).map_err(|m| invalid(name, m))?;
             }
         }
-        let schema = schema.ok_or_else(|| {
-            invalid(
-                "*.cedarschema",
-                "no schema file in the policy directory".into(),
-            )
-        })?;
+        let schema = schema.ok_or_else(|| invalid("*.cedarschema", "no schema file in the policy directory".into()))?;
         let result = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
         if !result.validation_passed() {
-            let messages: Vec<String> = result
-                .validation_errors()
-                .map(|e| format!("policy {}: {e}", e.policy_id()))
-                .collect();
+            let messages: Vec<String> =
+                result.validation_errors().map(|e| format!("policy {}: {e}", e.policy_id())).collect();
             // Name the file that holds the first offending policy.
             let file = result
                 .validation_errors()
@@ -190,13 +164,7 @@ impl PolicyBundle {
                 .unwrap_or_else(|| "*.cedar".into());
             return Err(invalid(&file, messages.join("; ")));
         }
-        Ok(PolicyBundle {
-            version,
-            schema,
-            policies,
-            revoked,
-            limits,
-        })
+        Ok(PolicyBundle { version, schema, policies, revoked, limits })
     }
 
     /// Every policy: its id, effect (`permit`/`forbid`) and `@reason` annotation, by id.
@@ -227,10 +195,7 @@ impl PolicyBundle {
             Err(message) => {
                 // A request the schema rejects is a gateway bug or a policy/schema drift: fail closed.
                 tracing::error!(action = req.action, %message, "cannot build authorization request");
-                AuthzOutcome::Deny {
-                    reason: "policy_error".into(),
-                    policy_ids: vec![],
-                }
+                AuthzOutcome::Deny { reason: "policy_error".into(), policy_ids: vec![] }
             }
         }
     }
@@ -256,35 +221,27 @@ impl PolicyBundle {
             Some((&self.schema, &action)),
         )
         .map_err(|e| e.to_string())?;
-        let request = Request::new(principal, action, resource, context, Some(&self.schema))
-            .map_err(|e| e.to_string())?;
+        let request =
+            Request::new(principal, action, resource, context, Some(&self.schema)).map_err(|e| e.to_string())?;
         let response = Authorizer::new().is_authorized(&request, &self.policies, &entities);
         for error in response.diagnostics().errors() {
             tracing::warn!(%error, "policy evaluation error");
         }
-        let mut ids: Vec<String> = response
-            .diagnostics()
-            .reason()
-            .map(|id| id.to_string())
-            .collect();
+        let mut ids: Vec<String> = response.diagnostics().reason().map(|id| id.to_string()).collect();
         ids.sort();
         Ok(match response.decision() {
             CedarDecision::Allow => AuthzOutcome::Allow { policy_ids: ids },
             // No determining policy: nothing permitted the call.
-            CedarDecision::Deny if ids.is_empty() => AuthzOutcome::Deny {
-                reason: "missing_capability".into(),
-                policy_ids: ids,
-            },
+            CedarDecision::Deny if ids.is_empty() => {
+                AuthzOutcome::Deny { reason: "missing_capability".into(), policy_ids: ids }
+            }
             CedarDecision::Deny => {
                 let reason = ids
                     .iter()
                     .find_map(|id| self.policies.annotation(&PolicyId::new(id), "reason"))
                     .unwrap_or("forbidden")
                     .to_owned();
-                AuthzOutcome::Deny {
-                    reason,
-                    policy_ids: ids,
-                }
+                AuthzOutcome::Deny { reason, policy_ids: ids }
             }
         })
     }
@@ -321,51 +278,25 @@ mod tests {
     use super::*;
 
     fn bundled() -> PolicyBundle {
-        PolicyBundle::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
-            .expect("bundled policies load")
+        PolicyBundle::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).expect("bundled policies load")
     }
 
-    fn decide(
-        principal: &Principal,
-        action: &str,
-        tenant: &str,
-        history: &[String],
-    ) -> AuthzOutcome {
-        let resource = ResourceRef {
-            id: format!("{tenant}:file:/x"),
-            tenant: tenant.into(),
-            kind: "file",
-        };
-        bundled().authorize(&AuthzRequest {
-            principal,
-            action,
-            resource: &resource,
-            untrusted: false,
-            history,
-        })
+    fn decide(principal: &Principal, action: &str, tenant: &str, history: &[String]) -> AuthzOutcome {
+        let resource = ResourceRef { id: format!("{tenant}:file:/x"), tenant: tenant.into(), kind: "file" };
+        bundled().authorize(&AuthzRequest { principal, action, resource: &resource, untrusted: false, history })
     }
 
     fn user(tenant: &str, role: &str) -> Principal {
-        Principal {
-            subject: "u@example.com".into(),
-            tenant: tenant.into(),
-            roles: vec![role.into()],
-        }
+        Principal { subject: "u@example.com".into(), tenant: tenant.into(), roles: vec![role.into()] }
     }
 
     #[test]
     fn reader_reads_but_cannot_delete() {
         let alice = user("acme", "reader");
-        assert!(matches!(
-            decide(&alice, "files.read", "acme", &[]),
-            AuthzOutcome::Allow { .. }
-        ));
+        assert!(matches!(decide(&alice, "files.read", "acme", &[]), AuthzOutcome::Allow { .. }));
         assert_eq!(
             decide(&alice, "files.delete", "acme", &[]),
-            AuthzOutcome::Deny {
-                reason: "missing_capability".into(),
-                policy_ids: vec![]
-            }
+            AuthzOutcome::Deny { reason: "missing_capability".into(), policy_ids: vec![] }
         );
     }
 
@@ -383,10 +314,7 @@ mod tests {
         let alice = user("globex", "reader");
         assert_eq!(
             decide(&alice, "files.read", "acme", &[]),
-            AuthzOutcome::Deny {
-                reason: "tenant_mismatch".into(),
-                policy_ids: vec!["tenant-isolation".into()]
-            }
+            AuthzOutcome::Deny { reason: "tenant_mismatch".into(), policy_ids: vec!["tenant-isolation".into()] }
         );
         let carol = user("acme", "support");
         let outcome = decide(&carol, "email.send", "acme", &["crm.export".into()]);

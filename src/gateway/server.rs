@@ -41,12 +41,7 @@ pub struct GatewayState {
 }
 
 impl GatewayState {
-    pub fn new(
-        policies_dir: PathBuf,
-        bundle: PolicyBundle,
-        tokens: TokenIssuer,
-        audit: AuditLog,
-    ) -> GatewayState {
+    pub fn new(policies_dir: PathBuf, bundle: PolicyBundle, tokens: TokenIssuer, audit: AuditLog) -> GatewayState {
         let limits = RateLimits::new(bundle.limits);
         GatewayState {
             policies_dir,
@@ -63,17 +58,11 @@ impl GatewayState {
     }
 
     pub fn bundle(&self) -> Arc<PolicyBundle> {
-        self.bundle
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.bundle.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn limits(&self) -> Arc<RateLimits> {
-        self.limits
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.limits.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn version(&self) -> String {
@@ -97,8 +86,7 @@ impl GatewayState {
         let version = bundle.version.clone();
         // Rebuilding the limiters resets every bucket, so only do it when the quotas changed.
         if bundle.limits != old.limits {
-            *self.limits.write().unwrap_or_else(|p| p.into_inner()) =
-                Arc::new(RateLimits::new(bundle.limits));
+            *self.limits.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(RateLimits::new(bundle.limits));
         }
         *self.bundle.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(bundle);
         if version != old.version {
@@ -110,30 +98,19 @@ impl GatewayState {
 
 pub fn router(state: Arc<GatewayState>) -> Router {
     Router::new()
-        .route(
-            "/mcp",
-            post(mcp::handle)
-                .delete(mcp::end_session)
-                .get(sse_not_offered),
-        )
+        .route("/mcp", post(mcp::handle).delete(mcp::end_session).get(sse_not_offered))
         .route("/audit", get(audit_query))
         .route("/healthz", get(|| async { "ok" }))
         .route("/version", get(version))
         .route("/policies", get(policies))
         .route("/admin/reload", post(reload))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::map_response_with_state(
-            state.clone(),
-            policy_version_header,
-        ))
+        .layer(middleware::map_response_with_state(state.clone(), policy_version_header))
         .with_state(state)
 }
 
 /// Every response names the policy version in force when it was sent.
-async fn policy_version_header(
-    State(st): State<Arc<GatewayState>>,
-    mut response: Response,
-) -> Response {
+async fn policy_version_header(State(st): State<Arc<GatewayState>>, mut response: Response) -> Response {
     if let Ok(v) = HeaderValue::from_str(&st.version()) {
         response.headers_mut().insert("x-policy-version", v);
     }
@@ -178,9 +155,8 @@ async fn policies(State(st): State<Arc<GatewayState>>) -> Response {
     let bundle = st.bundle();
     let mut policies: Vec<serde_json::Value> =
         bundle.listing().into_iter().map(|p| json!({"id": p.id, "effect": p.effect, "reason": p.reason})).collect();
-    policies.extend(
-        GATEWAY_POLICY_IDS.iter().map(|(id, reason)| json!({"id": id, "effect": "gateway", "reason": reason})),
-    );
+    policies
+        .extend(GATEWAY_POLICY_IDS.iter().map(|(id, reason)| json!({"id": id, "effect": "gateway", "reason": reason})));
     let mut reasons: Vec<String> = GATEWAY_REASONS.iter().map(|r| r.to_string()).collect();
     reasons.push("rate_limited".into());
     reasons.extend(bundle.listing().into_iter().filter_map(|p| p.reason));
@@ -199,9 +175,7 @@ async fn reload(State(st): State<Arc<GatewayState>>) -> Response {
         Ok(Ok(version)) => axum::Json(json!({"policy_version": version})).into_response(),
         Ok(Err(e)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            axum::Json(
-                json!({"error": e.to_string(), "file": e.file(), "policy_version": st.version()}),
-            ),
+            axum::Json(json!({"error": e.to_string(), "file": e.file(), "policy_version": st.version()})),
         )
             .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),

@@ -105,8 +105,7 @@ impl Catalog {
         let tools = specs
             .into_iter()
             .map(|(name, description, input_schema, irreversible)| Tool {
-                validator: jsonschema::validator_for(&input_schema)
-                    .expect("built-in tool schemas are valid"),
+                validator: jsonschema::validator_for(&input_schema).expect("built-in tool schemas are valid"),
                 name,
                 description,
                 input_schema,
@@ -124,8 +123,10 @@ impl Catalog {
         Value::Array(
             self.tools
                 .iter()
-                .map(|t| json!({"name": t.name, "description": t.description, "inputSchema": t.input_schema,
-                                 "annotations": {"destructiveHint": t.irreversible}}))
+                .map(|t| {
+                    json!({"name": t.name, "description": t.description, "inputSchema": t.input_schema,
+                                 "annotations": {"destructiveHint": t.irreversible}})
+                })
                 .collect(),
         )
     }
@@ -145,11 +146,7 @@ impl Tool {
             .iter_errors(args)
             .map(|e| {
                 let at = e.instance_path().to_string();
-                if at.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("{at}: {e}")
-                }
+                if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
             })
             .collect();
         if !errors.is_empty() {
@@ -159,9 +156,7 @@ impl Tool {
             if let Some(s) = args.get(key).and_then(Value::as_str)
                 && over_broad(s)
             {
-                return Err(format!(
-                    "/{key}: wildcards and '..' are not allowed ({s:?})"
-                ));
+                return Err(format!("/{key}: wildcards and '..' are not allowed ({s:?})"));
             }
         }
         if let Some(q) = args.get("q").and_then(Value::as_str)
@@ -203,10 +198,7 @@ impl Default for Workspace {
 
 impl Workspace {
     pub fn demo() -> Workspace {
-        let file = |tenant: &str, content: &str| File {
-            tenant: tenant.into(),
-            content: content.into(),
-        };
+        let file = |tenant: &str, content: &str| File { tenant: tenant.into(), content: content.into() };
         let files = BTreeMap::from([
             (
                 "/docs/handbook.md".to_owned(),
@@ -215,18 +207,9 @@ impl Workspace {
                     "# Acme handbook\n\nWelcome to Acme. Support hours are 9-17 CET. Quarterly report reviews happen in the first week of each quarter.\n",
                 ),
             ),
-            (
-                "/docs/old.md".to_owned(),
-                file("acme", "# Old notes\n\nSuperseded by the handbook.\n"),
-            ),
-            (
-                "/reports/q3.md".to_owned(),
-                file("acme", "# Quarterly report Q3\n\nRevenue grew 4%.\n"),
-            ),
-            (
-                "/docs/globex-handbook.md".to_owned(),
-                file("globex", "# Globex handbook\n\nGlobex staff only.\n"),
-            ),
+            ("/docs/old.md".to_owned(), file("acme", "# Old notes\n\nSuperseded by the handbook.\n")),
+            ("/reports/q3.md".to_owned(), file("acme", "# Quarterly report Q3\n\nRevenue grew 4%.\n")),
+            ("/docs/globex-handbook.md".to_owned(), file("globex", "# Globex handbook\n\nGlobex staff only.\n")),
         ]);
         let segments = BTreeMap::from([
             ("all".to_owned(), ("acme".to_owned(), 42)),
@@ -234,31 +217,10 @@ impl Workspace {
             ("globex-all".to_owned(), ("globex".to_owned(), 13)),
         ]);
         let payments = BTreeMap::from([
-            (
-                "pay_1001".to_owned(),
-                Payment {
-                    tenant: "acme".into(),
-                    amount: 120.0,
-                    refunded: 0.0,
-                },
-            ),
-            (
-                "pay_2001".to_owned(),
-                Payment {
-                    tenant: "globex".into(),
-                    amount: 75.5,
-                    refunded: 0.0,
-                },
-            ),
+            ("pay_1001".to_owned(), Payment { tenant: "acme".into(), amount: 120.0, refunded: 0.0 }),
+            ("pay_2001".to_owned(), Payment { tenant: "globex".into(), amount: 75.5, refunded: 0.0 }),
         ]);
-        Workspace {
-            files,
-            tickets: vec![],
-            outbox: vec![],
-            segments,
-            payments,
-            grants: vec![],
-        }
+        Workspace { files, tickets: vec![], outbox: vec![], segments, payments, grants: vec![] }
     }
 
     fn str_arg<'a>(args: &'a Value, key: &str) -> &'a str {
@@ -276,51 +238,22 @@ impl Workspace {
         match tool {
             "files.read" | "files.delete" => {
                 let path = Self::str_arg(args, "path");
-                let tenant = self
-                    .files
-                    .get(path)
-                    .map_or(principal.tenant.clone(), |f| f.tenant.clone());
-                ResourceRef {
-                    id: format!("{tenant}:file:{path}"),
-                    tenant,
-                    kind: "file",
-                }
+                let tenant = self.files.get(path).map_or(principal.tenant.clone(), |f| f.tenant.clone());
+                ResourceRef { id: format!("{tenant}:file:{path}"), tenant, kind: "file" }
             }
             "crm.export" => {
                 let segment = Self::str_arg(args, "segment");
-                let tenant = self
-                    .segments
-                    .get(segment)
-                    .map_or(principal.tenant.clone(), |s| s.0.clone());
-                ResourceRef {
-                    id: format!("{tenant}:segment:{segment}"),
-                    tenant,
-                    kind: "crm_segment",
-                }
+                let tenant = self.segments.get(segment).map_or(principal.tenant.clone(), |s| s.0.clone());
+                ResourceRef { id: format!("{tenant}:segment:{segment}"), tenant, kind: "crm_segment" }
             }
             "payments.refund" => {
                 let id = Self::str_arg(args, "payment_id");
-                let tenant = self
-                    .payments
-                    .get(id)
-                    .map_or(principal.tenant.clone(), |p| p.tenant.clone());
-                ResourceRef {
-                    id: format!("{tenant}:payment:{id}"),
-                    tenant,
-                    kind: "payment",
-                }
+                let tenant = self.payments.get(id).map_or(principal.tenant.clone(), |p| p.tenant.clone());
+                ResourceRef { id: format!("{tenant}:payment:{id}"), tenant, kind: "payment" }
             }
             "admin.grant_role" => {
-                let tenant = args
-                    .get("tenant")
-                    .and_then(Value::as_str)
-                    .unwrap_or(&principal.tenant)
-                    .to_owned();
-                ResourceRef {
-                    id: format!("{tenant}:user:{}", Self::str_arg(args, "subject")),
-                    tenant,
-                    kind: "user",
-                }
+                let tenant = args.get("tenant").and_then(Value::as_str).unwrap_or(&principal.tenant).to_owned();
+                ResourceRef { id: format!("{tenant}:user:{}", Self::str_arg(args, "subject")), tenant, kind: "user" }
             }
             "search.query" => own("search"),
             "tickets.create" => own("tickets"),
@@ -333,10 +266,7 @@ impl Workspace {
     pub fn summary(&self, tool: &str, args: &Value, principal: &Principal) -> String {
         let tenant = self.resource(tool, args, principal).tenant;
         match tool {
-            "files.delete" => format!(
-                "Permanently delete file {} (tenant {tenant})",
-                Self::str_arg(args, "path")
-            ),
+            "files.delete" => format!("Permanently delete file {} (tenant {tenant})", Self::str_arg(args, "path")),
             "payments.refund" => {
                 let id = Self::str_arg(args, "payment_id");
                 let amount = args
@@ -356,29 +286,17 @@ impl Workspace {
     }
 
     /// Run an authorized call. `Err` is a tool-level failure (e.g. not found), not a decision.
-    pub fn execute(
-        &mut self,
-        tool: &str,
-        args: &Value,
-        principal: &Principal,
-    ) -> Result<Value, String> {
+    pub fn execute(&mut self, tool: &str, args: &Value, principal: &Principal) -> Result<Value, String> {
         let tenant = principal.tenant.clone();
         match tool {
             "files.read" => {
                 let path = Self::str_arg(args, "path");
-                let f = self
-                    .files
-                    .get(path)
-                    .ok_or_else(|| format!("no such file: {path}"))?;
-                Ok(
-                    json!({"path": path, "content": f.content, "summary": format!("read {} bytes", f.content.len())}),
-                )
+                let f = self.files.get(path).ok_or_else(|| format!("no such file: {path}"))?;
+                Ok(json!({"path": path, "content": f.content, "summary": format!("read {} bytes", f.content.len())}))
             }
             "files.delete" => {
                 let path = Self::str_arg(args, "path");
-                self.files
-                    .remove(path)
-                    .ok_or_else(|| format!("no such file: {path}"))?;
+                self.files.remove(path).ok_or_else(|| format!("no such file: {path}"))?;
                 Ok(json!({"path": path, "deleted": true, "summary": format!("deleted {path}")}))
             }
             "search.query" => {
@@ -401,52 +319,31 @@ impl Workspace {
             "tickets.create" => {
                 let id = format!("T-{}", 1001 + self.tickets.len());
                 let title = Self::str_arg(args, "title");
-                self.tickets
-                    .push(json!({"id": id, "tenant": tenant, "title": title}));
+                self.tickets.push(json!({"id": id, "tenant": tenant, "title": title}));
                 Ok(json!({"ticket_id": id, "summary": format!("created ticket {id}")}))
             }
             "email.send" => {
                 let id = format!("M-{}", 1 + self.outbox.len());
                 let to = Self::str_arg(args, "to");
-                self.outbox
-                    .push(json!({"id": id, "tenant": tenant, "to": to}));
+                self.outbox.push(json!({"id": id, "tenant": tenant, "to": to}));
                 Ok(json!({"message_id": id, "summary": format!("queued mail {id} to {to}")}))
             }
             "crm.export" => {
                 let segment = Self::str_arg(args, "segment");
-                let (_, contacts) = self
-                    .segments
-                    .get(segment)
-                    .ok_or_else(|| format!("no such segment: {segment}"))?;
-                let limit = args
-                    .get("limit")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(u64::MAX);
+                let (_, contacts) = self.segments.get(segment).ok_or_else(|| format!("no such segment: {segment}"))?;
+                let limit = args.get("limit").and_then(Value::as_u64).unwrap_or(u64::MAX);
                 let rows = u64::from(*contacts).min(limit);
-                Ok(
-                    json!({"segment": segment, "rows": rows, "summary": format!("exported {rows} contacts")}),
-                )
+                Ok(json!({"segment": segment, "rows": rows, "summary": format!("exported {rows} contacts")}))
             }
             "payments.refund" => {
                 let id = Self::str_arg(args, "payment_id");
-                let p = self
-                    .payments
-                    .get_mut(id)
-                    .ok_or_else(|| format!("no such payment: {id}"))?;
-                let amount = args
-                    .get("amount")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(p.amount - p.refunded);
+                let p = self.payments.get_mut(id).ok_or_else(|| format!("no such payment: {id}"))?;
+                let amount = args.get("amount").and_then(Value::as_f64).unwrap_or(p.amount - p.refunded);
                 if amount > p.amount - p.refunded + 1e-9 {
-                    return Err(format!(
-                        "refund of {amount:.2} exceeds the refundable {:.2}",
-                        p.amount - p.refunded
-                    ));
+                    return Err(format!("refund of {amount:.2} exceeds the refundable {:.2}", p.amount - p.refunded));
                 }
                 p.refunded += amount;
-                Ok(
-                    json!({"payment_id": id, "refunded": amount, "summary": format!("refunded {amount:.2} USD")}),
-                )
+                Ok(json!({"payment_id": id, "refunded": amount, "summary": format!("refunded {amount:.2} USD")}))
             }
             "admin.grant_role" => {
                 let grant = json!({
@@ -470,53 +367,22 @@ mod tests {
     fn schema_and_wildcard_checks() {
         let catalog = Catalog::new();
         let read = catalog.get("files.read").unwrap();
-        assert!(
-            read.check_arguments(&json!({"path": "/docs/handbook.md"}))
-                .is_ok()
-        );
-        for bad in [
-            json!({"path": "/docs/*"}),
-            json!({"path": "/docs/../etc"}),
-            json!({}),
-            json!({"path": 3}),
-        ] {
-            assert!(
-                read.check_arguments(&bad).is_err(),
-                "{bad} should be rejected"
-            );
+        assert!(read.check_arguments(&json!({"path": "/docs/handbook.md"})).is_ok());
+        for bad in [json!({"path": "/docs/*"}), json!({"path": "/docs/../etc"}), json!({}), json!({"path": 3})] {
+            assert!(read.check_arguments(&bad).is_err(), "{bad} should be rejected");
         }
         let search = catalog.get("search.query").unwrap();
-        assert!(
-            search
-                .check_arguments(&json!({"q": "report", "limit": 100}))
-                .is_ok()
-        );
-        assert!(
-            search
-                .check_arguments(&json!({"q": "report", "limit": 101}))
-                .is_err()
-        );
+        assert!(search.check_arguments(&json!({"q": "report", "limit": 100})).is_ok());
+        assert!(search.check_arguments(&json!({"q": "report", "limit": 101})).is_err());
         assert!(search.check_arguments(&json!({"q": "*"})).is_err());
-        assert!(
-            catalog
-                .get("crm.export")
-                .unwrap()
-                .check_arguments(&json!({"segment": "all", "limit": 5000}))
-                .is_err()
-        );
+        assert!(catalog.get("crm.export").unwrap().check_arguments(&json!({"segment": "all", "limit": 5000})).is_err());
     }
 
     #[test]
     fn search_stays_in_tenant() {
         let mut ws = Workspace::demo();
-        let globex = Principal {
-            subject: "a@example.com".into(),
-            tenant: "globex".into(),
-            roles: vec![],
-        };
-        let out = ws
-            .execute("search.query", &json!({"q": "handbook"}), &globex)
-            .unwrap();
+        let globex = Principal { subject: "a@example.com".into(), tenant: "globex".into(), roles: vec![] };
+        let out = ws.execute("search.query", &json!({"q": "handbook"}), &globex).unwrap();
         assert_eq!(out["hits"], json!(["/docs/globex-handbook.md"]));
     }
 }

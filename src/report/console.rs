@@ -97,9 +97,21 @@ fn grid(summary: &RunSummary, paint: Painter) -> String {
     if g.cells.is_empty() {
         return out;
     }
-    let _ = writeln!(out, "{} {}", paint.bold("decision matrix"), paint.dim("(expected; expected→actual where they differ)"));
+    let _ = writeln!(
+        out,
+        "{} {}",
+        paint.bold("decision matrix"),
+        paint.dim("(expected; expected→actual where they differ)")
+    );
     let row_width = g.identities.iter().map(|i| i.chars().count()).max().unwrap_or(0);
-    let width = g.cells.iter().map(|c| crate::coverage::cell_text(c).chars().count()).max().unwrap_or(1).max(g.tools.len().to_string().len()) + 2;
+    let width = g
+        .cells
+        .iter()
+        .map(|c| crate::coverage::cell_text(c).chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(g.tools.len().to_string().len())
+        + 2;
     let mut header = format!("  {:row_width$}", "");
     for j in 1..=g.tools.len() {
         let _ = write!(header, "{:>width$}", j);
@@ -148,11 +160,13 @@ fn decisions(r: &ScenarioResult) -> String {
         _ => text::observed(r).to_string(),
     };
     let mut out = format!("expected {}, observed {observed}", r.expected);
-    let reasons: Vec<String> =
-        [r.reason.as_deref().map(|x| format!("reason {x}")), r.expected_reason.as_deref().map(|x| format!("expected reason {x}"))]
-            .into_iter()
-            .flatten()
-            .collect();
+    let reasons: Vec<String> = [
+        r.reason.as_deref().map(|x| format!("reason {x}")),
+        r.expected_reason.as_deref().map(|x| format!("expected reason {x}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if !reasons.is_empty() {
         let _ = write!(out, " ({})", text::one_line(&reasons.join("; ")));
     }

@@ -35,7 +35,8 @@ pub enum ReportFormat {
 }
 
 impl ReportFormat {
-    pub const ALL: [ReportFormat; 4] = [ReportFormat::Json, ReportFormat::Junit, ReportFormat::Markdown, ReportFormat::Html];
+    pub const ALL: [ReportFormat; 4] =
+        [ReportFormat::Json, ReportFormat::Junit, ReportFormat::Markdown, ReportFormat::Html];
 
     /// The name used in a report spec (`json=PATH`).
     pub fn as_str(self) -> &'static str {
@@ -102,9 +103,14 @@ impl FromStr for ReportSpec {
             return Err(err("missing `=`".to_string()));
         };
         let name = name.trim();
-        let format = ReportFormat::ALL.into_iter().find(|f| f.as_str().eq_ignore_ascii_case(name)).ok_or_else(|| {
-            if name.is_empty() { err("the format is empty".to_string()) } else { err(format!("unknown format `{name}`")) }
-        })?;
+        let format =
+            ReportFormat::ALL.into_iter().find(|f| f.as_str().eq_ignore_ascii_case(name)).ok_or_else(|| {
+                if name.is_empty() {
+                    err("the format is empty".to_string())
+                } else {
+                    err(format!("unknown format `{name}`"))
+                }
+            })?;
         if path.trim().is_empty() {
             return Err(err(format!("the path after `{}=` is empty", format.as_str())));
         }
@@ -139,9 +145,11 @@ pub fn write_reports(summary: &RunSummary, specs: &[ReportSpec]) -> Result<(), R
             return Err(ReportError::DuplicatePath(spec.path.clone()));
         }
     }
-    let rendered = specs.iter().map(|spec| Ok((spec, spec.format.render(summary)?))).collect::<Result<Vec<_>, ReportError>>()?;
+    let rendered =
+        specs.iter().map(|spec| Ok((spec, spec.format.render(summary)?))).collect::<Result<Vec<_>, ReportError>>()?;
     for (spec, text) in rendered {
-        write_atomically(&spec.path, text.as_bytes()).map_err(|source| ReportError::Io { path: spec.path.clone(), source })?;
+        write_atomically(&spec.path, text.as_bytes())
+            .map_err(|source| ReportError::Io { path: spec.path.clone(), source })?;
     }
     Ok(())
 }
@@ -262,11 +270,13 @@ pub(crate) mod fixture {
         fail.observed = Some(Decision::Allow);
         fail.expected_reason = Some("missing_capability".to_string());
         fail.reason = Some("granted_by_role".to_string());
-        fail.message = Some("expected deny (missing_capability), the gateway answered allow (granted_by_role)".to_string());
+        fail.message =
+            Some("expected deny (missing_capability), the gateway answered allow (granted_by_role)".to_string());
         fail.correlation_ids = vec!["0190f3a2-7c4e-7b1a-9d2e-3f4a5b6c7d02".to_string()];
         fail.duration = Duration::from_millis(57);
 
-        let mut missing = base("tickets", "ticket creation is audited | with result", 8, "tickets.create", Decision::Allow);
+        let mut missing =
+            base("tickets", "ticket creation is audited | with result", 8, "tickets.create", Decision::Allow);
         missing.identity = "bob-agent".to_string();
         missing.outcome = Outcome::EvidenceMissing;
         missing.reason = Some("granted".to_string());
@@ -409,7 +419,8 @@ mod tests {
         std::fs::write(&blocker, "").unwrap();
         // A directory cannot be created under a regular file.
         let path = blocker.join("run.json");
-        let err = write_reports(&fixture::summary(), &[ReportSpec { format: ReportFormat::Json, path: path.clone() }]).unwrap_err();
+        let err = write_reports(&fixture::summary(), &[ReportSpec { format: ReportFormat::Json, path: path.clone() }])
+            .unwrap_err();
         assert!(err.to_string().starts_with(&format!("cannot write report {}", path.display())), "{err}");
     }
 

@@ -153,11 +153,7 @@ fn window(line: &str, column: usize) -> (String, usize) {
     if start + MAX_SHOWN_LINE < count {
         shown.push('…');
     }
-    if start == 0 {
-        (shown, column)
-    } else {
-        (format!("…{shown}"), column - start + 1)
-    }
+    if start == 0 { (shown, column) } else { (format!("…{shown}"), column - start + 1) }
 }
 
 /// Renders several diagnostics, separated by blank lines, with a closing count.

@@ -249,7 +249,11 @@ fn structure_pass(text: &str) -> Result<Positions, StructureError> {
             // saphyr counts flow levels in a u8 and gives up past 255: that is our depth bound,
             // not a syntax error. (Handing such a file to libyaml would take quadratic time.)
             if e.info() == "recursion limit exceeded" {
-                StructureError::Limit(at, format!("YAML nested deeper than {MAX_DEPTH} levels"), "flatten the structure".to_owned())
+                StructureError::Limit(
+                    at,
+                    format!("YAML nested deeper than {MAX_DEPTH} levels"),
+                    "flatten the structure".to_owned(),
+                )
             } else {
                 StructureError::Syntax(at, e.info().to_owned())
             }

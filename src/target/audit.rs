@@ -57,7 +57,9 @@ impl Evidence {
 pub enum Lookup {
     Found(Evidence),
     /// Nothing by the deadline.
-    Missing { waited: Duration },
+    Missing {
+        waited: Duration,
+    },
     /// No audit source is configured.
     NotChecked,
 }
@@ -73,13 +75,21 @@ pub enum AuditSource {
         records_pointer: String,
         timing: EvidenceTiming,
     },
-    JsonLines { tail: Mutex<Tail>, correlation_pointer: String, timing: EvidenceTiming },
+    JsonLines {
+        tail: Mutex<Tail>,
+        correlation_pointer: String,
+        timing: EvidenceTiming,
+    },
     None,
 }
 
 impl AuditSource {
     /// `embedded_base`: the embedded gateway's base URL, the default home of `/audit`.
-    pub fn new(client: reqwest::Client, config: &AuditConfig, embedded_base: Option<String>) -> Result<AuditSource, TargetError> {
+    pub fn new(
+        client: reqwest::Client,
+        config: &AuditConfig,
+        embedded_base: Option<String>,
+    ) -> Result<AuditSource, TargetError> {
         Ok(match config {
             AuditConfig::Http { url, method, body, credential: _, records_pointer, timing } => {
                 let url = match (url, embedded_base) {
@@ -140,7 +150,9 @@ impl AuditSource {
         let mut answered = false;
         loop {
             match self.query(correlation_id).await {
-                Ok(records) if !records.is_empty() => return Ok(Lookup::Found(Evidence { records, lag: start.elapsed() })),
+                Ok(records) if !records.is_empty() => {
+                    return Ok(Lookup::Found(Evidence { records, lag: start.elapsed() }));
+                }
                 Ok(_) => answered = true,
                 Err(e) => last_error = Some(e),
             }
@@ -266,7 +278,10 @@ mod tests {
 
     #[test]
     fn evidence_fields_ignore_nulls() {
-        let e = Evidence { records: vec![json!({"decision": "deny", "result": null, "executed": false})], lag: Duration::ZERO };
+        let e = Evidence {
+            records: vec![json!({"decision": "deny", "result": null, "executed": false})],
+            lag: Duration::ZERO,
+        };
         assert_eq!(e.fields().into_iter().collect::<Vec<_>>(), ["decision", "executed"]);
         assert!(!e.executed());
     }
@@ -277,7 +292,8 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         std::fs::write(&path, "not json\n{\"correlation_id\":\"other\"}\n").unwrap();
         let timing = EvidenceTiming { initial_poll_ms: 5, deadline_ms: 1500 };
-        let config = AuditConfig::JsonLines { path: path.clone(), correlation_pointer: "/correlation_id".into(), timing };
+        let config =
+            AuditConfig::JsonLines { path: path.clone(), correlation_pointer: "/correlation_id".into(), timing };
         let source = AuditSource::new(reqwest::Client::new(), &config, None).unwrap();
         let writer = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -342,10 +358,18 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         std::fs::write(&path, "").unwrap();
         let timing = EvidenceTiming { initial_poll_ms: 5, deadline_ms: 60 };
-        let config = AuditConfig::JsonLines { path: path.clone(), correlation_pointer: "/correlation_id".into(), timing: timing.clone() };
+        let config = AuditConfig::JsonLines {
+            path: path.clone(),
+            correlation_pointer: "/correlation_id".into(),
+            timing: timing.clone(),
+        };
         let source = AuditSource::new(reqwest::Client::new(), &config, None).unwrap();
         assert!(matches!(source.lookup("gp-2").await.unwrap(), Lookup::Missing { .. }));
-        let config = AuditConfig::JsonLines { path: dir.path().join("absent.jsonl"), correlation_pointer: "/correlation_id".into(), timing };
+        let config = AuditConfig::JsonLines {
+            path: dir.path().join("absent.jsonl"),
+            correlation_pointer: "/correlation_id".into(),
+            timing,
+        };
         let source = AuditSource::new(reqwest::Client::new(), &config, None).unwrap();
         assert_eq!(source.lookup("gp-3").await.unwrap_err().kind(), "protocol");
     }

@@ -35,7 +35,9 @@ impl HttpAdapter {
         let response = request.send().await.map_err(|e| CallError::from_reqwest(&e))?;
         let status = response.status().as_u16();
         let header_version = match &self.config.policy_version {
-            PolicyVersionSource::Header(h) => response.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_string),
+            PolicyVersionSource::Header(h) => {
+                response.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_string)
+            }
             _ => None,
         };
         let bytes = response.bytes().await.map_err(|e| CallError::from_reqwest(&e))?;
@@ -114,7 +116,9 @@ fn render(template: &Value, identity: &ResolvedIdentity, call: &Call<'_>) -> Val
             Value::String(out)
         }
         Value::Array(items) => Value::Array(items.iter().map(|i| render(i, identity, call)).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), render(v, identity, call))).collect::<Map<_, _>>()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), render(v, identity, call))).collect::<Map<_, _>>())
+        }
         other => other.clone(),
     }
 }
@@ -146,11 +150,27 @@ mod tests {
 
     #[test]
     fn template_substitutes_whole_values_and_text() {
-        let identity = ResolvedIdentity { name: "a".into(), subject: "alice@example.com".into(), tenant: "acme".into(), roles: vec![], token: None };
+        let identity = ResolvedIdentity {
+            name: "a".into(),
+            subject: "alice@example.com".into(),
+            tenant: "acme".into(),
+            roles: vec![],
+            token: None,
+        };
         let args = json!({"path": "/x"}).as_object().unwrap().clone();
-        let call = Call { tool: "files.read", arguments: &args, correlation_id: "c", prompt: None, context: None, confirmation_id: None };
+        let call = Call {
+            tool: "files.read",
+            arguments: &args,
+            correlation_id: "c",
+            prompt: None,
+            context: None,
+            confirmation_id: None,
+        };
         let body = render(&adapter(None, &[]).config.body, &identity, &call);
-        assert_eq!(body, json!({"input": {"tool": "files.read", "args": {"path": "/x"}, "who": "acme/alice@example.com"}}));
+        assert_eq!(
+            body,
+            json!({"input": {"tool": "files.read", "args": {"path": "/x"}, "who": "acme/alice@example.com"}})
+        );
     }
 
     #[test]
@@ -167,7 +187,10 @@ mod tests {
     fn nothing_unknown_becomes_a_decision() {
         let a = adapter(Some("/result/allow"), &[]);
         assert_eq!(a.decide(200, Some(&json!({"result": {}})), None).unwrap_err().kind(), "no_decision");
-        assert_eq!(a.decide(200, Some(&json!({"result": {"allow": "maybe"}})), None).unwrap_err().kind(), "no_decision");
+        assert_eq!(
+            a.decide(200, Some(&json!({"result": {"allow": "maybe"}})), None).unwrap_err().kind(),
+            "no_decision"
+        );
         assert_eq!(a.decide(503, None, None).unwrap_err().kind(), "http_status");
         assert_eq!(a.decide(200, None, None).unwrap_err().kind(), "unparseable");
     }

@@ -74,7 +74,12 @@ impl McpAdapter {
         Ok(session)
     }
 
-    pub async fn call(&self, session: &Session, identity: &ResolvedIdentity, call: &Call<'_>) -> Result<Reply, CallError> {
+    pub async fn call(
+        &self,
+        session: &Session,
+        identity: &ResolvedIdentity,
+        call: &Call<'_>,
+    ) -> Result<Reply, CallError> {
         let mut meta = serde_json::Map::new();
         meta.insert("correlation_id".into(), call.correlation_id.into());
         if let Some(p) = call.prompt {
@@ -136,9 +141,10 @@ impl McpAdapter {
                     CallError::Status(status.as_u16())
                 });
             };
-            let tools = result.get("tools").and_then(Value::as_array).ok_or_else(|| {
-                CallError::Protocol("`tools/list` result has no `tools` list".into())
-            })?;
+            let tools = result
+                .get("tools")
+                .and_then(Value::as_array)
+                .ok_or_else(|| CallError::Protocol("`tools/list` result has no `tools` list".into()))?;
             names.extend(tools.iter().filter_map(|t| t.get("name").and_then(Value::as_str)).map(str::to_string));
             cursor = result.get("nextCursor").and_then(Value::as_str).map(str::to_string);
             if cursor.is_none() {
@@ -183,7 +189,12 @@ impl McpAdapter {
 ///
 /// Order: the gateway's own statement (`error.data.decision`, `result._meta.decision`), then the
 /// configured rules, then: a plain result is an allow; anything else is no decision at all.
-pub fn decide(rules: &[DecisionRule], status: u16, message: &Value, policy_version: Option<String>) -> Result<Reply, CallError> {
+pub fn decide(
+    rules: &[DecisionRule],
+    status: u16,
+    message: &Value,
+    policy_version: Option<String>,
+) -> Result<Reply, CallError> {
     // A refusal at the HTTP level with a JSON body that is no JSON-RPC message (e.g. ContextForge's
     // 401 `{"detail": "Authentication required …"}`): only an `http_status` rule can read it.
     if status >= 400 && message.get("error").is_none() && message.get("result").is_none() {
@@ -221,7 +232,12 @@ pub fn decide(rules: &[DecisionRule], status: u16, message: &Value, policy_versi
     let version = policy_version.or_else(|| string_at(meta, "policy_version"));
     // The gateway's own statement holds even when the allowed tool then failed (`isError`).
     if let Some(decision) = meta.and_then(|m| m.get("decision")).and_then(parse_decision) {
-        return Ok(Reply { decision, reason: string_at(meta, "reason"), confirmation_id: None, policy_version: version });
+        return Ok(Reply {
+            decision,
+            reason: string_at(meta, "reason"),
+            confirmation_id: None,
+            policy_version: version,
+        });
     }
     if result.get("isError").and_then(Value::as_bool) == Some(true) {
         let text = result_text(result);
@@ -233,7 +249,13 @@ pub fn decide(rules: &[DecisionRule], status: u16, message: &Value, policy_versi
     Ok(Reply { decision: Decision::Allow, reason: None, confirmation_id: None, policy_version: version })
 }
 
-fn rule_for<'r>(rules: &'r [DecisionRule], code: Option<i64>, status: Option<u16>, text: &str, is_error: bool) -> Option<&'r DecisionRule> {
+fn rule_for<'r>(
+    rules: &'r [DecisionRule],
+    code: Option<i64>,
+    status: Option<u16>,
+    text: &str,
+    is_error: bool,
+) -> Option<&'r DecisionRule> {
     rules.iter().find(|r| {
         r.error_code.is_none_or(|c| Some(c) == code)
             && r.http_status.is_none_or(|s| Some(s) == status)
@@ -292,11 +314,8 @@ async fn read_message(response: reqwest::Response) -> Result<Value, CallError> {
 fn sse_message(body: &[u8]) -> Result<Value, CallError> {
     let text = std::str::from_utf8(body).map_err(|_| CallError::Unparseable("event stream is not UTF-8".into()))?;
     for event in text.split("\n\n").flat_map(|e| e.split("\r\n\r\n")) {
-        let data: Vec<&str> = event
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(|d| d.strip_prefix(' ').unwrap_or(d))
-            .collect();
+        let data: Vec<&str> =
+            event.lines().filter_map(|l| l.strip_prefix("data:")).map(|d| d.strip_prefix(' ').unwrap_or(d)).collect();
         if data.is_empty() {
             continue;
         }
@@ -313,8 +332,21 @@ fn sse_message(body: &[u8]) -> Result<Value, CallError> {
 mod tests {
     use super::*;
 
-    fn rule(code: Option<i64>, status: Option<u16>, text: Option<&str>, is_error: bool, decision: Decision) -> DecisionRule {
-        DecisionRule { error_code: code, http_status: status, message_contains: text.map(String::from), is_error, decision, reason: Some("mapped".into()) }
+    fn rule(
+        code: Option<i64>,
+        status: Option<u16>,
+        text: Option<&str>,
+        is_error: bool,
+        decision: Decision,
+    ) -> DecisionRule {
+        DecisionRule {
+            error_code: code,
+            http_status: status,
+            message_contains: text.map(String::from),
+            is_error,
+            decision,
+            reason: Some("mapped".into()),
+        }
     }
 
     #[test]

@@ -73,7 +73,8 @@ pub enum CallError {
 }
 
 impl CallError {
-    pub const KINDS: [&'static str; 6] = ["timeout", "connect", "http_status", "protocol", "unparseable", "no_decision"];
+    pub const KINDS: [&'static str; 6] =
+        ["timeout", "connect", "http_status", "protocol", "unparseable", "no_decision"];
 
     pub fn kind(&self) -> &'static str {
         match self {
@@ -129,7 +130,12 @@ impl Adapter {
         }
     }
 
-    pub async fn call(&self, session: &Session, identity: &ResolvedIdentity, call: &Call<'_>) -> Result<Reply, CallError> {
+    pub async fn call(
+        &self,
+        session: &Session,
+        identity: &ResolvedIdentity,
+        call: &Call<'_>,
+    ) -> Result<Reply, CallError> {
         match self {
             Adapter::Mcp(a) => a.call(session, identity, call).await,
             Adapter::Http(a) => a.call(identity, call).await,
@@ -185,8 +191,12 @@ impl Target {
                 let adapter = Adapter::Mcp(mcp::McpAdapter::for_reference_gateway(client.clone(), gateway.mcp_url()));
                 (adapter, format!("embedded {}", gateway.mcp_url()), Some(gateway))
             }
-            TargetConfig::Mcp(m) => (Adapter::Mcp(mcp::McpAdapter::new(client.clone(), m.clone())), format!("mcp {}", m.url), None),
-            TargetConfig::Http(h) => (Adapter::Http(http::HttpAdapter::new(client.clone(), h.clone())?), format!("http {}", h.url), None),
+            TargetConfig::Mcp(m) => {
+                (Adapter::Mcp(mcp::McpAdapter::new(client.clone(), m.clone())), format!("mcp {}", m.url), None)
+            }
+            TargetConfig::Http(h) => {
+                (Adapter::Http(http::HttpAdapter::new(client.clone(), h.clone())?), format!("http {}", h.url), None)
+            }
         };
         let audit = AuditSource::new(client.clone(), &config.audit, embedded.as_ref().map(|g| g.base_url()))?;
         let audit = match &config.audit {
@@ -232,12 +242,8 @@ impl Target {
                     roles: Vec::new(),
                     token: None,
                 };
-                let identity = self
-                    .identities
-                    .values()
-                    .find(|i| i.token.is_some())
-                    .map(|i| i.as_ref())
-                    .unwrap_or(&anonymous);
+                let identity =
+                    self.identities.values().find(|i| i.token.is_some()).map(|i| i.as_ref()).unwrap_or(&anonymous);
                 let listed = match mcp.open_session(identity).await {
                     Ok(session) => mcp.list_tools(&session, identity).await,
                     Err(e) => Err(e),
@@ -302,7 +308,11 @@ impl Target {
 /// Synthetic identities' tokens are short-lived; an hour outlives any run.
 const MINTED_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
-async fn obtain_token(name: &str, idc: &IdentityConfig, embedded: Option<&RunningGateway>) -> Result<Option<Secret>, TargetError> {
+async fn obtain_token(
+    name: &str,
+    idc: &IdentityConfig,
+    embedded: Option<&RunningGateway>,
+) -> Result<Option<Secret>, TargetError> {
     let cred_err = |message: String| TargetError::Credential { identity: name.to_string(), message };
     match (&idc.credential, embedded) {
         (Some(CredentialSource::None), _) => Ok(None),
@@ -315,9 +325,9 @@ async fn obtain_token(name: &str, idc: &IdentityConfig, embedded: Option<&Runnin
         }
         (Some(source), _) => crate::secret::resolve_credential(source).await.map_err(|e| cred_err(e.to_string())),
         (None, Some(g)) => Ok(Some(Secret::new(g.mint_token(&idc.subject, &idc.tenant, &idc.roles, MINTED_TOKEN_TTL)))),
-        (None, None) => Err(cred_err(
-            "no credential: give `credential: {env: VAR}`, `{file: PATH}` or `{command: [...]}`".into(),
-        )),
+        (None, None) => {
+            Err(cred_err("no credential: give `credential: {env: VAR}`, `{file: PATH}` or `{command: [...]}`".into()))
+        }
     }
 }
 

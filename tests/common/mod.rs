@@ -49,59 +49,34 @@ impl Reply {
                 None => format!("error:{}", err["code"]),
             };
         }
-        self.body
-            .pointer("/result/_meta/decision")
-            .and_then(Value::as_str)
-            .unwrap_or("none")
-            .to_string()
+        self.body.pointer("/result/_meta/decision").and_then(Value::as_str).unwrap_or("none").to_string()
     }
 
     pub fn reason(&self) -> String {
-        self.body
-            .pointer("/error/data/reason")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
+        self.body.pointer("/error/data/reason").and_then(Value::as_str).unwrap_or("").to_string()
     }
 
     pub fn code(&self) -> i64 {
-        self.body
-            .pointer("/error/code")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
+        self.body.pointer("/error/code").and_then(Value::as_i64).unwrap_or(0)
     }
 
     pub fn data(&self, key: &str) -> Value {
-        self.body
-            .pointer(&format!("/error/data/{key}"))
-            .cloned()
-            .unwrap_or(Value::Null)
+        self.body.pointer(&format!("/error/data/{key}")).cloned().unwrap_or(Value::Null)
     }
 
     pub fn result(&self) -> Value {
-        self.body
-            .pointer("/result/structuredContent")
-            .cloned()
-            .unwrap_or(Value::Null)
+        self.body.pointer("/result/structuredContent").cloned().unwrap_or(Value::Null)
     }
 }
 
 impl Gw {
     pub async fn start() -> Gw {
-        Gw::start_with(GatewayOptions {
-            policies: bundled_policies(),
-            watch: false,
-            ..Default::default()
-        })
-        .await
+        Gw::start_with(GatewayOptions { policies: bundled_policies(), watch: false, ..Default::default() }).await
     }
 
     pub async fn start_with(opts: GatewayOptions) -> Gw {
         let gw = RunningGateway::start(opts).await.expect("gateway starts");
-        Gw {
-            gw,
-            http: reqwest::Client::new(),
-        }
+        Gw { gw, http: reqwest::Client::new() }
     }
 
     pub fn token(&self, name: &str) -> String {
@@ -121,16 +96,12 @@ impl Gw {
             .await
             .expect("initialize");
         assert_eq!(resp.status(), 200);
-        resp.headers()["mcp-session-id"]
-            .to_str()
-            .unwrap()
-            .to_string()
+        resp.headers()["mcp-session-id"].to_str().unwrap().to_string()
     }
 
     /// tools/call with a fresh correlation id.
     pub async fn call(&self, token: Option<&str>, tool: &str, arguments: Value) -> Reply {
-        self.call_full(token, None, tool, arguments, json!({}))
-            .await
+        self.call_full(token, None, tool, arguments, json!({})).await
     }
 
     pub async fn call_full(
@@ -157,21 +128,10 @@ impl Gw {
         }
         let resp = req.send().await.expect("tools/call");
         let status = resp.status().as_u16();
-        let policy_version = resp.headers()["x-policy-version"]
-            .to_str()
-            .unwrap()
-            .to_string();
-        assert_eq!(
-            resp.headers()["x-request-id"].to_str().unwrap(),
-            correlation_id
-        );
+        let policy_version = resp.headers()["x-policy-version"].to_str().unwrap().to_string();
+        assert_eq!(resp.headers()["x-request-id"].to_str().unwrap(), correlation_id);
         let body: Value = resp.json().await.expect("JSON body");
-        Reply {
-            status,
-            policy_version,
-            correlation_id,
-            body,
-        }
+        Reply { status, policy_version, correlation_id, body }
     }
 
     pub async fn audit(&self, correlation_id: &str) -> Vec<Value> {
@@ -189,12 +149,7 @@ impl Gw {
     /// The single audit record of a call, checked against the reply.
     pub async fn record(&self, reply: &Reply) -> Value {
         let records = self.audit(&reply.correlation_id).await;
-        assert_eq!(
-            records.len(),
-            1,
-            "exactly one audit record for {}: {records:?}",
-            reply.correlation_id
-        );
+        assert_eq!(records.len(), 1, "exactly one audit record for {}: {records:?}", reply.correlation_id);
         let r = records.into_iter().next().unwrap();
         assert_eq!(r["correlation_id"], reply.correlation_id.as_str());
         assert_eq!(r["policy_version"], reply.policy_version.as_str());

@@ -134,7 +134,8 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     }
     if fault == Fault::ResetMidBody && is_mcp {
         let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
-        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![Ok(half), Err(std::io::Error::other("reset by fault proxy"))];
+        let chunks: Vec<Result<Bytes, std::io::Error>> =
+            vec![Ok(half), Err(std::io::Error::other("reset by fault proxy"))];
         let mut response = Response::new(Body::from_stream(futures::stream::iter(chunks)));
         *response.status_mut() = status;
         headers.remove("content-length");

@@ -22,8 +22,16 @@ pub async fn start_gateway() -> RunningGateway {
 /// A config for an `mcp` target at `base_url` (a gateway or a proxy in front of one), with the
 /// identities' tokens in files under `dir`, minted by `gateway`.
 pub fn mcp_config(dir: &Path, gateway: &RunningGateway, base_url: &str, timeout_ms: u64, deadline_ms: u64) -> Config {
-    let alice = write_token(dir, "alice", &gateway.mint_token("alice@example.com", "acme", &["reader".into()], Duration::from_secs(600)));
-    let bob = write_token(dir, "bob", &gateway.mint_token("bob@example.com", "acme", &["admin".into()], Duration::from_secs(600)));
+    let alice = write_token(
+        dir,
+        "alice",
+        &gateway.mint_token("alice@example.com", "acme", &["reader".into()], Duration::from_secs(600)),
+    );
+    let bob = write_token(
+        dir,
+        "bob",
+        &gateway.mint_token("bob@example.com", "acme", &["admin".into()], Duration::from_secs(600)),
+    );
     let text = format!(
         r#"
 target: {{ kind: mcp, url: "{base_url}/mcp" }}
