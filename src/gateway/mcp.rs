@@ -24,7 +24,7 @@ use super::audit::AuditEntry;
 use super::confirm::binding;
 use super::identity::Principal;
 use super::limits::Exhausted;
-use super::policy::{AuthzOutcome, AuthzRequest};
+use super::policy::{AuthzOutcome, AuthzRequest, PolicyBundle};
 use super::server::GatewayState;
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -191,73 +191,71 @@ pub async fn end_session(State(st): State<Arc<GatewayState>>, headers: HeaderMap
 }
 
 /// One non-allow answer: a JSON-RPC error code plus what goes into `error.data` and the audit.
-struct Refusal {
+pub(super) struct Refusal {
     code: i64,
-    decision: Option<&'static str>,
-    reason: String,
-    policy_ids: Vec<String>,
+    pub decision: Option<&'static str>,
+    pub reason: String,
+    pub policy_ids: Vec<String>,
     message: String,
     extra: Map<String, Value>,
 }
 
 impl Refusal {
+    /// The machine-readable part of a refusal: JSON-RPC `error.data`, and the decision
+    /// endpoint's `result`.
+    pub(super) fn data(&self, policy_version: &str, correlation_id: &str) -> Value {
+        let mut data = Map::new();
+        if let Some(decision) = self.decision {
+            data.insert("decision".into(), decision.into());
+        }
+        data.insert("reason".into(), self.reason.clone().into());
+        data.insert("policy_ids".into(), json!(self.policy_ids));
+        data.insert("policy_version".into(), policy_version.into());
+        data.insert("correlation_id".into(), correlation_id.into());
+        data.extend(self.extra.clone());
+        Value::Object(data)
+    }
+
     fn new(code: i64, decision: Option<&'static str>, reason: &str, message: String) -> Refusal {
         Refusal { code, decision, reason: reason.to_owned(), policy_ids: vec![], message, extra: Map::new() }
     }
 }
 
-/// The tools/call pipeline: authenticate → revocation → quota → params → schema → Cedar →
-/// confirmation → execute. Every exit writes exactly one audit record.
-fn call_tool(st: &GatewayState, headers: &HeaderMap, id: &Value, params: &Value, correlation_id: &str) -> Value {
-    let bundle = st.bundle();
-    let version = bundle.version.as_str();
-    let session_id = header_str(headers, SESSION_HEADER);
-    let synthetic = matches!(header_str(headers, "x-gateprobe-synthetic"), Some("1" | "true"));
-    let tool_name = params.get("name").and_then(Value::as_str);
-    let empty = json!({});
-    let arguments = params.get("arguments").unwrap_or(&empty);
-    let meta = params.get("_meta").unwrap_or(&empty);
+/// A call the gateway lets through, and why.
+pub(super) struct Permit {
+    pub principal: Principal,
+    pub tool: String,
+    pub policy_ids: Vec<String>,
+    /// `permitted`, or `confirmed` for an irreversible tool whose confirmation was redeemed.
+    pub reason: &'static str,
+}
 
-    let refuse = |principal: Option<&Principal>, r: Refusal| -> Value {
-        st.audit.record(AuditEntry {
-            correlation_id,
-            session_id,
-            synthetic,
-            principal,
-            tool: tool_name,
-            arguments: Some(arguments),
-            decision: r.decision.unwrap_or("error"),
-            reason: &r.reason,
-            policy_ids: &r.policy_ids,
-            policy_version: version,
-            executed: false,
-            result: None,
-        });
-        let mut data = Map::new();
-        if let Some(decision) = r.decision {
-            data.insert("decision".into(), decision.into());
-        }
-        data.insert("reason".into(), r.reason.clone().into());
-        data.insert("policy_ids".into(), json!(r.policy_ids));
-        data.insert("policy_version".into(), version.into());
-        data.insert("correlation_id".into(), correlation_id.into());
-        data.extend(r.extra);
-        rpc_error(id, r.code, &r.message, Some(Value::Object(data)))
-    };
+/// Why a call is refused, and by whom when the caller was authenticated.
+pub(super) type Refused = Box<(Option<Principal>, Refusal)>;
 
-    let principal = match st.tokens.authenticate(header_str(headers, "authorization")) {
+/// The decision about a proposed call, before anything runs: authenticate → revocation →
+/// quota → params → schema → Cedar → confirmation. Shared by MCP `tools/call` and the
+/// OPA-style decision endpoint, so both decide alike.
+pub(super) fn decide(
+    st: &GatewayState,
+    bundle: &PolicyBundle,
+    authorization: Option<&str>,
+    history: &[String],
+    tool_name: Option<&str>,
+    arguments: &Value,
+    meta: &Value,
+) -> Result<Permit, Refused> {
+    let principal = match st.tokens.authenticate(authorization) {
         Ok(p) => p,
         Err(e) => {
-            return refuse(
-                None,
-                Refusal::new(-32001, Some("deny"), "unauthenticated", format!("unauthenticated: {e}")),
-            );
+            let r = Refusal::new(-32001, Some("deny"), "unauthenticated", format!("unauthenticated: {e}"));
+            return Err(Box::new((None, r)));
         }
     };
-    let who = Some(&principal);
+    let refuse = |r: Refusal| Err(Box::new((Some(principal.clone()), r)));
     if bundle.is_revoked(&principal) {
         let msg = format!("revoked: {} is revoked", principal.key());
-        return refuse(who, Refusal::new(-32002, Some("deny"), "revoked", msg));
+        return refuse(Refusal::new(-32002, Some("deny"), "revoked", msg));
     }
     if let Err(which) = st.limits().check(&principal.key(), &principal.tenant) {
         let scope = match which {
@@ -271,26 +269,25 @@ fn call_tool(st: &GatewayState, headers: &HeaderMap, id: &Value, params: &Value,
             format!("rate_limited: {scope} quota exhausted"),
         );
         r.extra.insert("scope".into(), scope.into());
-        return refuse(who, r);
+        return refuse(r);
     }
     let Some(name) = tool_name else {
-        return refuse(who, Refusal::new(-32602, None, "invalid_request", "params.name must be a string".into()));
+        return refuse(Refusal::new(-32602, None, "invalid_request", "params.name must be a string".into()));
     };
     if !arguments.is_object() || !meta.is_object() {
         let msg = "params.arguments and params._meta must be objects".into();
-        return refuse(who, Refusal::new(-32602, None, "invalid_request", msg));
+        return refuse(Refusal::new(-32602, None, "invalid_request", msg));
     }
     let Some(tool) = st.catalog.get(name) else {
-        return refuse(who, Refusal::new(-32602, None, "unknown_tool", format!("unknown tool: {name}")));
+        return refuse(Refusal::new(-32602, None, "unknown_tool", format!("unknown tool: {name}")));
     };
     if let Err(problem) = tool.check_arguments(arguments) {
         let msg = format!("invalid_parameters: {problem}");
-        return refuse(who, Refusal::new(-32004, Some("deny"), "invalid_parameters", msg));
+        return refuse(Refusal::new(-32004, Some("deny"), "invalid_parameters", msg));
     }
 
     let untrusted =
         meta.pointer("/context/untrusted").is_some_and(|v| !(v.is_null() || v == &json!(false) || v == &json!("")));
-    let history = session_id.map(|s| st.sessions.history(s)).unwrap_or_default();
     // The workspace lock is taken briefly each time rather than held across Cedar evaluation;
     // no tool changes which tenant owns a thing, so the resource cannot go stale in between.
     let workspace = || st.workspace.lock().unwrap_or_else(|p| p.into_inner());
@@ -300,14 +297,14 @@ fn call_tool(st: &GatewayState, headers: &HeaderMap, id: &Value, params: &Value,
         action: name,
         resource: &resource,
         untrusted,
-        history: &history,
+        history,
     });
     let mut policy_ids = match authz {
         AuthzOutcome::Allow { policy_ids } => policy_ids,
         AuthzOutcome::Deny { reason, policy_ids } => {
             let mut r = Refusal::new(-32003, Some("deny"), &reason, format!("denied: {reason}"));
             r.policy_ids = policy_ids;
-            return refuse(who, r);
+            return refuse(r);
         }
     };
 
@@ -334,10 +331,51 @@ fn call_tool(st: &GatewayState, headers: &HeaderMap, id: &Value, params: &Value,
             r.policy_ids.push(if untrusted { "gateway:untrusted-irreversible" } else { "gateway:irreversible" }.into());
             r.extra.insert("confirmation_id".into(), confirmation_id.into());
             r.extra.insert("summary".into(), summary.into());
-            return refuse(who, r);
+            return refuse(r);
         }
         policy_ids.push("gateway:confirmed".into());
     }
+    Ok(Permit { principal, tool: name.to_owned(), policy_ids, reason })
+}
+
+/// The tools/call pipeline: [`decide`], then execute. Every exit writes exactly one audit record.
+fn call_tool(st: &GatewayState, headers: &HeaderMap, id: &Value, params: &Value, correlation_id: &str) -> Value {
+    let bundle = st.bundle();
+    let version = bundle.version.as_str();
+    let session_id = header_str(headers, SESSION_HEADER);
+    let synthetic = matches!(header_str(headers, "x-gateprobe-synthetic"), Some("1" | "true"));
+    let tool_name = params.get("name").and_then(Value::as_str);
+    let empty = json!({});
+    let arguments = params.get("arguments").unwrap_or(&empty);
+    let meta = params.get("_meta").unwrap_or(&empty);
+
+    let history = session_id.map(|s| st.sessions.history(s)).unwrap_or_default();
+    let authorization = header_str(headers, "authorization");
+    let Permit { principal, tool: name, policy_ids, reason } =
+        match decide(st, &bundle, authorization, &history, tool_name, arguments, meta) {
+            Ok(permit) => permit,
+            Err(refused) => {
+                let (principal, r) = *refused;
+                st.audit.record(AuditEntry {
+                    correlation_id,
+                    session_id,
+                    synthetic,
+                    principal: principal.as_ref(),
+                    tool: tool_name,
+                    arguments: Some(arguments),
+                    decision: r.decision.unwrap_or("error"),
+                    reason: &r.reason,
+                    policy_ids: &r.policy_ids,
+                    policy_version: version,
+                    executed: false,
+                    result: None,
+                });
+                return rpc_error(id, r.code, &r.message, Some(r.data(version, correlation_id)));
+            }
+        };
+    let name = name.as_str();
+    let who = Some(&principal);
+    let workspace = || st.workspace.lock().unwrap_or_else(|p| p.into_inner());
 
     let outcome = workspace().execute(name, arguments, &principal);
     let (result, is_error, audit_result) = match outcome {

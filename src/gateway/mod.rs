@@ -8,6 +8,7 @@ pub mod confirm;
 pub mod identity;
 pub mod limits;
 pub mod mcp;
+pub mod pdp;
 pub mod policy;
 pub mod server;
 pub mod tools;

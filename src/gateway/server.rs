@@ -99,6 +99,7 @@ impl GatewayState {
 pub fn router(state: Arc<GatewayState>) -> Router {
     Router::new()
         .route("/mcp", post(mcp::handle).delete(mcp::end_session).get(sse_not_offered))
+        .route("/v1/data/gateprobe/decision", post(super::pdp::handle))
         .route("/audit", get(audit_query))
         .route("/healthz", get(|| async { "ok" }))
         .route("/version", get(version))
