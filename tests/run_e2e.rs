@@ -34,6 +34,8 @@ async fn bundled_suites_pass_and_cover_every_decision_kind() {
     // Correlation ids are fresh for every call.
     let ids: Vec<&String> = summary.results.iter().flat_map(|r| &r.correlation_ids).collect();
     assert_eq!(ids.len(), ids.iter().collect::<BTreeSet<_>>().len());
+    // Every tool the gateway lists has a must-allow and a must-deny scenario.
+    assert_eq!(summary.coverage.as_ref().and_then(|c| c.gate_message()), None);
     assert_eq!(summary.exit_code(), 0);
 }
 
