@@ -41,8 +41,10 @@ pub enum GatewayCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct TokenArgs {
+    /// The identity's subject, e.g. alice@example.com.
     #[arg(long)]
     pub subject: String,
+    /// Its tenant: the same subject in two tenants is two identities.
     #[arg(long)]
     pub tenant: String,
     /// Comma-separated roles, e.g. reader,support.
