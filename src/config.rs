@@ -125,6 +125,11 @@ fn default_policies() -> PathBuf {
 pub struct McpTarget {
     /// Streamable HTTP endpoint, e.g. `http://127.0.0.1:8080/mcp`.
     pub url: String,
+    /// Replicas of the same gateway, addressed directly: scenarios are spread over `url` and
+    /// these, round-robin, and each result names its endpoint, so that a replica serving a stale
+    /// policy version is named (`policy skew`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<String>,
     /// Header that carries the correlation id.
     #[serde(default = "default_correlation_header")]
     pub correlation_header: String,
@@ -519,6 +524,13 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
             error("/target/url", format!("`{url}` {why}"), "e.g. `http://127.0.0.1:8080/mcp`");
         }
     }
+    if let TargetConfig::Mcp(t) = &config.target {
+        for (i, url) in t.replicas.iter().enumerate() {
+            if let Err(why) = check_http_url(url) {
+                error(&format!("/target/replicas/{i}"), format!("`{url}` {why}"), "e.g. `http://10.0.0.2:8080/mcp`");
+            }
+        }
+    }
     if let AuditConfig::Http { url: Some(url), .. } = &config.audit {
         // `{correlation_id}` is substituted per lookup; check the URL with a stand-in.
         if let Err(why) = check_http_url(&url.replace("{correlation_id}", "x")) {
@@ -637,6 +649,7 @@ pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<Str
             TargetConfig::Embedded(_) => {
                 config.target = TargetConfig::Mcp(McpTarget {
                     url: u,
+                    replicas: Vec::new(),
                     correlation_header: default_correlation_header(),
                     policy_version: PolicyVersionSource::default(),
                     decisions: Vec::new(),

@@ -16,6 +16,8 @@ use crate::target::{Call, CallError, Reply, Target};
 /// Everything observed while running one scenario.
 #[derive(Debug)]
 pub struct Execution {
+    /// The replica the scenario ran on, when the target has several.
+    pub endpoint: Option<String>,
     /// The session could not be opened: no call was sent.
     pub session_error: Option<CallError>,
     pub calls: Vec<CallRecord>,
@@ -57,9 +59,12 @@ impl<'t> Executor<'t> {
         let start = Instant::now();
         let identity = &planned.identity;
         self.spend_budget().await;
-        let session = match self.target.adapter.open_session(identity).await {
+        let endpoint = self.target.adapter.next_endpoint();
+        let session = match self.target.adapter.open_session(identity, endpoint.clone()).await {
             Ok(s) => s,
-            Err(e) => return Execution { session_error: Some(e), calls: Vec::new(), duration: start.elapsed() },
+            Err(e) => {
+                return Execution { endpoint, session_error: Some(e), calls: Vec::new(), duration: start.elapsed() };
+            }
         };
         let scenario = planned.scenario;
         let mut calls = Vec::new();
@@ -90,7 +95,7 @@ impl<'t> Executor<'t> {
                 call.evidence = evidence;
             }
         }
-        Execution { session_error: None, calls, duration: start.elapsed() }
+        Execution { endpoint, session_error: None, calls, duration: start.elapsed() }
     }
 
     #[expect(clippy::too_many_arguments, reason = "one call's full description; a struct would only rename it")]

@@ -49,6 +49,7 @@ pub struct Metrics {
     regressions_open: IntGaugeVec,
     regressions_total: IntCounterVec,
     policy_version_info: IntGaugeVec,
+    endpoint_policy_version: IntGaugeVec,
     policy_version_changes: IntCounter,
     target_up: IntGauge,
     runs_total: IntCounterVec,
@@ -158,6 +159,14 @@ impl Metrics {
             policy_version_info: reg!(IntGaugeVec::new(
                 Opts::new("gateprobe_policy_version_info", "Policy version the gateway reported in the last run."),
                 &["version"],
+            )),
+            endpoint_policy_version: reg!(IntGaugeVec::new(
+                Opts::new(
+                    "gateprobe_endpoint_policy_version_info",
+                    "Policy versions each replica (`target.replicas`) answered with in the last run; \
+                     two versions in one run is policy skew.",
+                ),
+                &["endpoint", "version"],
             )),
             policy_version_changes: reg!(IntCounter::new(
                 "gateprobe_policy_version_changes_total",
@@ -325,6 +334,12 @@ impl Metrics {
                 lag.observe(l.as_secs_f64());
             }
         }
+        self.endpoint_policy_version.reset();
+        for r in &summary.results {
+            if let (Some(endpoint), Some(version)) = (&r.endpoint, &r.policy_version) {
+                self.endpoint_policy_version.with_label_values(&[endpoint, version]).set(1);
+            }
+        }
         for (outcome, n) in summary.counts() {
             self.scenarios.with_label_values(&[outcome.as_str()]).set(n as i64);
         }
@@ -481,6 +496,7 @@ mod tests {
             missing_fields: if outcome == Outcome::EvidenceMissing { vec!["rationale".into()] } else { vec![] },
             policy_version: Some("sha256:aaaa".into()),
             error_kind: None,
+            endpoint: None,
             calls: 1,
             correlation_ids: vec!["c1".into()],
             duration: Duration::from_millis(12),

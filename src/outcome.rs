@@ -74,6 +74,9 @@ pub struct ScenarioResult {
     /// Required evidence fields that were absent.
     pub missing_fields: Vec<String>,
     pub policy_version: Option<String>,
+    /// The replica that answered, when the target has several (`target.replicas`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     /// Bounded error kind (`timeout`, `connect`, …) when the outcome is `error`.
     pub error_kind: Option<&'static str>,
     pub calls: usize,
@@ -188,6 +191,7 @@ impl ScenarioResult {
             evidence_fields: verdict.evidence_fields,
             missing_fields: verdict.missing_fields,
             policy_version: verdict.policy_version,
+            endpoint: execution.endpoint.clone(),
             error_kind: verdict.error_kind,
             calls: execution.calls.len(),
             correlation_ids: execution.calls.iter().map(|c| c.correlation_id.clone()).collect(),

@@ -229,7 +229,7 @@ mod tests {
     }
 
     fn exec(calls: Vec<CallRecord>) -> Execution {
-        Execution { session_error: None, calls, duration: Duration::from_millis(2) }
+        Execution { endpoint: None, session_error: None, calls, duration: Duration::from_millis(2) }
     }
 
     #[test]

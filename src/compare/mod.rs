@@ -159,6 +159,9 @@ pub struct Comparison {
     /// Policy versions seen during this run when there was more than one: replicas behind one
     /// target disagree, or the policy changed mid-run. Most seen first.
     pub policy_skew: Vec<String>,
+    /// Under skew, the replicas (`target.replicas`) that served a version other than the one
+    /// most answers carried, with those versions: where the stale policy is.
+    pub stale_endpoints: Vec<(String, Vec<String>)>,
 }
 
 /// Suite name → names of the scenarios it defines: what snapshots are checked against for
@@ -194,6 +197,18 @@ pub fn compare(summary: &RunSummary, snapshots: &Snapshots, state: &State, defin
     comparison.updates = regression::group(&comparison.regressions, state);
     let versions = summary.policy_versions();
     if versions.len() > 1 {
+        let current = versions[0].as_str();
+        let mut served: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for r in &summary.results {
+            if let (Some(endpoint), Some(version)) = (r.endpoint.as_deref(), r.policy_version.as_deref()) {
+                served.entry(endpoint).or_default().insert(version);
+            }
+        }
+        comparison.stale_endpoints = served
+            .into_iter()
+            .map(|(e, vs)| (e.to_owned(), vs.into_iter().filter(|v| *v != current).map(str::to_owned).collect()))
+            .filter(|(_, stale): &(String, Vec<String>)| !stale.is_empty())
+            .collect();
         comparison.policy_skew = versions;
     }
     comparison
@@ -406,6 +421,7 @@ pub(crate) mod tests {
             missing_fields: Vec::new(),
             policy_version: Some(version.into()),
             error_kind: None,
+            endpoint: None,
             calls: 1,
             correlation_ids: vec!["0190-abc".into()],
             duration: Duration::from_millis(3),

@@ -230,6 +230,10 @@ pub fn render_drift(comparison: &Comparison, color: bool) -> String {
             versions.len(),
             versions.join(", ")
         );
+        for (endpoint, stale) in &comparison.stale_endpoints {
+            let stale: Vec<String> = stale.iter().map(|v| short_version(Some(v))).collect();
+            let _ = writeln!(out, "  {endpoint} served {}", stale.join(", "));
+        }
     }
     out
 }

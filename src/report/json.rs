@@ -108,6 +108,9 @@ struct ResultEntry<'a> {
     evidence_fields: &'a BTreeSet<String>,
     missing_fields: &'a [String],
     policy_version: Option<&'a str>,
+    /// The replica that answered (targets with `replicas` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint: Option<&'a str>,
     error_kind: Option<&'a str>,
     calls: usize,
     correlation_ids: &'a [String],
@@ -158,6 +161,7 @@ impl<'a> From<&'a ScenarioResult> for ResultEntry<'a> {
             evidence_fields: &r.evidence_fields,
             missing_fields: &r.missing_fields,
             policy_version: r.policy_version.as_deref(),
+            endpoint: r.endpoint.as_deref(),
             error_kind: r.error_kind,
             calls: r.calls,
             correlation_ids: &r.correlation_ids,

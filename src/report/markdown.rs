@@ -309,6 +309,13 @@ pub fn comparison_section(comparison: &crate::compare::Comparison, diff: Option<
             versions.len(),
             versions.join(", ")
         );
+        for (endpoint, stale) in &comparison.stale_endpoints {
+            let stale: Vec<String> = stale.iter().map(|v| code(v)).collect();
+            let _ = writeln!(out, "- {} served {}", code(endpoint), stale.join(", "));
+        }
+        if !comparison.stale_endpoints.is_empty() {
+            out.push('\n');
+        }
     }
     if let Some(diff) = diff.filter(|d| !d.trim().is_empty()) {
         // A fence longer than any backtick run in the diff, so the diff cannot close it.

@@ -248,6 +248,7 @@ pub(crate) mod fixture {
             missing_fields: vec![],
             policy_version: Some(POLICY.to_string()),
             error_kind: None,
+            endpoint: None,
             calls: 1,
             correlation_ids: vec![],
             duration: Duration::from_millis(42),

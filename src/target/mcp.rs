@@ -4,7 +4,7 @@
 //! hides: the HTTP status, the JSON-RPC error code and `data`, `isError` texts, response headers
 //! and the per-call correlation header.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Value, json};
@@ -21,17 +21,19 @@ pub struct McpAdapter {
     client: reqwest::Client,
     config: McpTarget,
     next_id: AtomicU64,
+    next_endpoint: AtomicUsize,
 }
 
 impl McpAdapter {
     pub fn new(client: reqwest::Client, config: McpTarget) -> McpAdapter {
-        McpAdapter { client, config, next_id: AtomicU64::new(1) }
+        McpAdapter { client, config, next_id: AtomicU64::new(1), next_endpoint: AtomicUsize::new(0) }
     }
 
     /// The reference gateway states its decision in `error.data`, so it needs no mapping rules.
     pub fn for_reference_gateway(client: reqwest::Client, url: String) -> McpAdapter {
         let config = McpTarget {
             url,
+            replicas: Vec::new(),
             correlation_header: "x-request-id".into(),
             policy_version: PolicyVersionSource::default(),
             decisions: Vec::new(),
@@ -39,9 +41,25 @@ impl McpAdapter {
         McpAdapter::new(client, config)
     }
 
-    /// `initialize`, then `notifications/initialized`. A gateway that refuses the handshake
-    /// (401/403) still gets a session-less call, so its refusal is read as a decision there.
-    pub async fn open_session(&self, identity: &ResolvedIdentity) -> Result<Session, CallError> {
+    /// The endpoint of the next scenario: round-robin over `url` and `replicas`; `None` when
+    /// the target has no replicas (every call goes to `url`).
+    pub fn next_endpoint(&self) -> Option<String> {
+        if self.config.replicas.is_empty() {
+            return None;
+        }
+        let i = self.next_endpoint.fetch_add(1, Ordering::Relaxed) % (self.config.replicas.len() + 1);
+        Some(if i == 0 { self.config.url.clone() } else { self.config.replicas[i - 1].clone() })
+    }
+
+    /// `initialize`, then `notifications/initialized`, at `endpoint` (else `url`). A gateway
+    /// that refuses the handshake (401/403) still gets a session-less call, so its refusal is
+    /// read as a decision there.
+    pub async fn open_session(
+        &self,
+        identity: &ResolvedIdentity,
+        endpoint: Option<String>,
+    ) -> Result<Session, CallError> {
+        let mut session = Session { id: None, endpoint };
         let body = json!({
             "jsonrpc": "2.0",
             "id": self.next_id(),
@@ -52,20 +70,19 @@ impl McpAdapter {
                 "clientInfo": {"name": "gateprobe", "version": env!("CARGO_PKG_VERSION")}
             }
         });
-        let response = self.post(identity, None, None, &body).await?;
+        let response = self.post(identity, Some(&session), None, &body).await?;
         let status = response.status();
         if status.is_client_error() {
-            return Ok(Session::default());
+            return Ok(session);
         }
         if !status.is_success() {
             return Err(CallError::Status(status.as_u16()));
         }
-        let id = header(&response, SESSION_HEADER);
+        session.id = header(&response, SESSION_HEADER);
         let message = read_message(response).await?;
         if message.get("result").is_none() {
             return Err(CallError::Protocol("`initialize` returned no result".into()));
         }
-        let session = Session { id };
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
         let response = self.post(identity, Some(&session), None, &note).await?;
         if !response.status().is_success() {
@@ -167,7 +184,7 @@ impl McpAdapter {
     ) -> Result<reqwest::Response, CallError> {
         let mut request = self
             .client
-            .post(&self.config.url)
+            .post(session.and_then(|s| s.endpoint.as_deref()).unwrap_or(&self.config.url))
             .header(ACCEPT, "application/json, text/event-stream")
             .header(CONTENT_TYPE, "application/json")
             .header("mcp-protocol-version", PROTOCOL_VERSION)

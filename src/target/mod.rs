@@ -113,6 +113,8 @@ impl CallError {
 #[derive(Debug, Default, Clone)]
 pub struct Session {
     pub id: Option<String>,
+    /// The replica this session lives on; `None`: the target's only endpoint.
+    pub endpoint: Option<String>,
 }
 
 /// The ways gateprobe reaches a gateway.
@@ -122,10 +124,22 @@ pub enum Adapter {
 }
 
 impl Adapter {
-    /// Starts a session for one scenario, so that history never leaks between scenarios.
-    pub async fn open_session(&self, identity: &ResolvedIdentity) -> Result<Session, CallError> {
+    /// The endpoint the next scenario goes to, when the target has replicas.
+    pub fn next_endpoint(&self) -> Option<String> {
         match self {
-            Adapter::Mcp(a) => a.open_session(identity).await,
+            Adapter::Mcp(a) => a.next_endpoint(),
+            Adapter::Http(_) => None,
+        }
+    }
+
+    /// Starts a session for one scenario, so that history never leaks between scenarios.
+    pub async fn open_session(
+        &self,
+        identity: &ResolvedIdentity,
+        endpoint: Option<String>,
+    ) -> Result<Session, CallError> {
+        match self {
+            Adapter::Mcp(a) => a.open_session(identity, endpoint).await,
             Adapter::Http(_) => Ok(Session::default()),
         }
     }
@@ -244,7 +258,7 @@ impl Target {
                 };
                 let identity =
                     self.identities.values().find(|i| i.token.is_some()).map(|i| i.as_ref()).unwrap_or(&anonymous);
-                let listed = match mcp.open_session(identity).await {
+                let listed = match mcp.open_session(identity, None).await {
                     Ok(session) => mcp.list_tools(&session, identity).await,
                     Err(e) => Err(e),
                 };
