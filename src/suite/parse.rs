@@ -37,22 +37,22 @@ impl LoadError {
 /// Reports every problem of every file, not only the first; suite names must be unique.
 pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, LoadError> {
     let mut diagnostics = Vec::new();
+    let files = expand_paths(paths, &mut diagnostics);
     let mut suites = Vec::new();
     let mut names: HashMap<String, PathBuf> = HashMap::new();
-    for file in expand_paths(paths, &mut diagnostics) {
-        let text = match read_bounded(&file) {
-            Ok(text) => text,
+    for (file, loaded) in files.iter().zip(read_all(&files)) {
+        let (text, findings, parsed) = match loaded {
+            Ok(loaded) => loaded,
             Err(d) => {
                 diagnostics.push(d);
                 continue;
             }
         };
-        let findings = super::lint::scan(&file, &text);
-        match parse_located(&file, &text) {
+        match parsed {
             Ok((suite, name_at)) => {
                 if let Some(first) = names.get(&suite.name) {
                     diagnostics.push(
-                        Diagnostic::new(&file, &text, name_at, format!("duplicate suite name `{}`", suite.name))
+                        Diagnostic::new(file, &text, name_at, format!("duplicate suite name `{}`", suite.name))
                             .with_help(format!(
                                 "`{}` already uses it; suite names are unique across files",
                                 first.display()
@@ -68,6 +68,30 @@ pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, LoadError> {
         diagnostics.extend(findings);
     }
     if diagnostics.is_empty() { Ok(suites) } else { Err(LoadError { diagnostics }) }
+}
+
+/// One file read, scanned and parsed: its text, the lint findings and the parse result.
+type FileLoad = Result<(String, Vec<Diagnostic>, Result<(Suite, Location), Vec<Diagnostic>>), Diagnostic>;
+
+/// Reads, scans and parses `files` on every core (files are independent; a big golden set is many
+/// files), returning the results in the order of `files` so diagnostics stay deterministic.
+fn read_all(files: &[PathBuf]) -> Vec<FileLoad> {
+    let load = |file: &PathBuf| -> FileLoad {
+        let text = read_bounded(file)?;
+        let findings = super::lint::scan(file, &text);
+        let parsed = parse_located(file, &text);
+        Ok((text, findings, parsed))
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len());
+    if workers <= 1 {
+        return files.iter().map(load).collect();
+    }
+    let chunk = files.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            files.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(load).collect::<Vec<_>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("suite loader thread panicked")).collect()
+    })
 }
 
 /// The suite files named by `paths`: files as given, directories expanded to their
