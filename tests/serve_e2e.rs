@@ -8,61 +8,18 @@
 //! `/metrics` is clean under `promtool check metrics`; SIGTERM stops the service cleanly.
 //! Every wait is bounded; every child is killed when the test ends, however it ends.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use support::process::{self, Proc, copy_dir, free_port};
 
 use serde_json::Value;
 
 const TOKEN: &str = "e2e-trigger-token";
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
-
-/// A child process killed on drop.
-struct Proc {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn start(name: &'static str, dir: &Path, cmd: &mut Command) -> Proc {
-        let log = dir.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file"))
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name} could not start: {e} (scripts/install-deps installs it)"));
-        Proc { name, child, log }
-    }
-
-    fn tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        format!("--- {} (last lines) ---\n{}", self.name, lines[lines.len().saturating_sub(30)..].join("\n"))
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
-    }
-}
 
 struct Env {
     procs: Vec<Proc>,
@@ -75,21 +32,13 @@ impl Env {
     }
 
     /// Polls `probe` until it returns `Some`, at most `limit`; fails with every child's log.
-    async fn wait_for<T, F, Fut>(&self, what: &str, limit: Duration, mut probe: F) -> T
+    async fn wait_for<T, F, Fut>(&self, what: &str, limit: Duration, probe: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
     {
-        let start = Instant::now();
-        loop {
-            if let Some(v) = probe().await {
-                return v;
-            }
-            if start.elapsed() > limit {
-                panic!("timed out after {limit:?} waiting for {what}\n{}", self.logs());
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let procs: Vec<&Proc> = self.procs.iter().collect();
+        process::wait_for(what, limit, &procs, probe).await
     }
 
     async fn json(&self, url: &str) -> Option<Value> {
@@ -151,11 +100,6 @@ async fn policy_change_alerts_in_alertmanager_and_resolves_when_fixed() {
     let serve_url = format!("http://127.0.0.1:{serve_port}");
 
     std::fs::write(
-        dir.join("alertmanager.yml"),
-        "route: { receiver: 'null', group_wait: 1s, group_interval: 1s, group_by: ['alertname', 'policy_from', 'policy_to'] }\nreceivers: [{ name: 'null' }]\n",
-    )
-    .expect("write");
-    std::fs::write(
         dir.join("prometheus.yml"),
         format!(
             "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\n\
@@ -169,15 +113,7 @@ async fn policy_change_alerts_in_alertmanager_and_resolves_when_fixed() {
 
     let mut env =
         Env { procs: Vec::new(), client: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap() };
-    env.procs.push(Proc::start(
-        "alertmanager",
-        dir,
-        Command::new("/usr/bin/prometheus-alertmanager")
-            .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
-            .arg(format!("--storage.path={}", dir.join("am").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address="),
-    ));
+    env.procs.push(process::start_alertmanager(dir, am_port));
     env.procs.push(Proc::start(
         "serve",
         dir,

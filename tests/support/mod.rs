@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "each test file uses the helpers it needs")]
 
 pub mod fault_proxy;
+pub mod process;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

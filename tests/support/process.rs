@@ -1,0 +1,99 @@
+//! Child processes for tests that start real programs (gateprobe's binary, Prometheus,
+//! Alertmanager): each is killed when its handle drops, however the test ends, and its output
+//! goes to a log file whose tail is shown when a wait fails.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed on drop.
+pub struct Proc {
+    pub name: &'static str,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn start(name: &'static str, dir: &Path, cmd: &mut Command) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name} could not start: {e} (scripts/install-deps installs it)"));
+        Proc { name, child, log }
+    }
+
+    /// The last 30 lines of its output.
+    pub fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        format!("--- {} (last lines) ---\n{}", self.name, lines[lines.len().saturating_sub(30)..].join("\n"))
+    }
+
+    /// True while the process has not exited.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real Alertmanager on `127.0.0.1:port` with a route that notifies nobody.
+pub fn start_alertmanager(dir: &Path, port: u16) -> Proc {
+    std::fs::write(
+        dir.join("alertmanager.yml"),
+        "route: { receiver: 'null', group_wait: 1s, group_interval: 1s, group_by: ['alertname', 'policy_from', 'policy_to'] }\nreceivers: [{ name: 'null' }]\n",
+    )
+    .expect("write");
+    Proc::start(
+        "alertmanager",
+        dir,
+        Command::new("/usr/bin/prometheus-alertmanager")
+            .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", dir.join("am").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address="),
+    )
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Copies the files of `from` (not recursive) into `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+}
+
+/// Polls `probe` every 200 ms until it returns `Some`, at most `limit`; on timeout fails with
+/// the logs of `procs`.
+pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, procs: &[&Proc], mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        if start.elapsed() > limit {
+            let logs: Vec<String> = procs.iter().map(|p| p.tail()).collect();
+            panic!("timed out after {limit:?} waiting for {what}\n{}", logs.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
