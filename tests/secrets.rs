@@ -8,9 +8,14 @@
 //! step summary, both log formats up to `trace`, `--state`, `--snapshots`, `snapshot review` and
 //! `accept`, `coverage`, runs whose scenarios fail and runs that read no decision, and `serve`
 //! for two runs with `/metrics` and `/status` scraped. No token, nor its JWT payload or
-//! signature segment alone, may appear in any stdout, stderr, log, report, snapshot, state file,
-//! metric or status text. Each run's own result is asserted too, so the scan cannot pass on
+//! signature segment alone, nor the start of it a truncated quote would keep, may appear in any
+//! stdout, stderr, log, report, snapshot, state file, metric or status text. Each run's own result is asserted too, so the scan cannot pass on
 //! output that never saw a token.
+//!
+//! Then the same against a gateway that echoes the caller's token back (in JSON-RPC error
+//! messages and reasons, the policy version header and the audit records, as gateways that log
+//! or quote request headers do): gateprobe shows `[REDACTED]` where the token was, and nothing of
+//! it anywhere.
 //!
 //! Every wait is bounded; every child is killed when the test ends, however it ends.
 
@@ -38,6 +43,10 @@ impl Needles {
     /// segment is the same for every HS256 token and says nothing.
     fn add_token(&mut self, name: &str, token: &str) {
         self.0.push((format!("{name} token"), token.to_string()));
+        // What a quote cut at 120 characters would keep of a token at its start.
+        if token.len() > 120 {
+            self.0.push((format!("{name} token's first 80 characters"), token[..80].to_string()));
+        }
         let parts: Vec<&str> = token.split('.').collect();
         if let [_, payload, signature] = parts[..] {
             self.0.push((format!("{name} token payload"), payload.to_string()));
@@ -320,59 +329,125 @@ async fn get_text(client: &reqwest::Client, url: &str) -> String {
     r.text().await.expect("body")
 }
 
+/// A reference gateway in this process, tokens it signed in credential files and variables, and
+/// the suite: what both tests share.
+struct Fixture {
+    tmp: tempfile::TempDir,
+    gateway: gateprobe::gateway::RunningGateway,
+    needles: Needles,
+    credential_files: Vec<PathBuf>,
+    bin: Binary,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path();
+        let gateway = support::start_gateway().await;
+
+        // Tokens signed by the gateway, so that they are really verified (the allow scenarios
+        // pass only if they were sent and accepted).
+        let ttl = Duration::from_secs(600);
+        let reader = vec!["reader".to_string()];
+        let alice = gateway.mint_token("alice@example.com", "acme", &reader, ttl);
+        let bob = gateway.mint_token("bob@example.com", "acme", &["admin".into()], ttl);
+        let carol = gateway.mint_token("carol@example.com", "acme", &["support".into()], ttl);
+        let mallory = gateway.mint_token("mallory@example.com", "acme", &reader, ttl);
+        let tampered = gateway.mint_tampered_token("alice@example.com", "acme", &reader);
+        let expired = gateway.mint_expired_token("alice@example.com", "acme", &reader);
+        let audit_reader = gateway.mint_token("auditor@example.com", "acme", &["auditor".into()], ttl);
+        let mut needles = Needles::default();
+        let mut credential_files = Vec::new();
+        for (name, token) in [("alice", &alice), ("carol", &carol), ("mallory", &mallory), ("tampered", &tampered)] {
+            // A trailing newline, as `gateway token > file` leaves it.
+            credential_files.push(write(&dir.join(format!("{name}.token")), &format!("{token}\n")));
+            needles.add_token(name, token);
+        }
+        needles.add_token("bob", &bob);
+        needles.add_token("expired", &expired);
+        needles.add_token("audit reader", &audit_reader);
+        needles.add("trigger token", TRIGGER_TOKEN);
+
+        // The scanner finds what it looks for: each credential file holds its token, whole and
+        // in parts.
+        for (name, file) in ["alice", "carol", "mallory", "tampered"].iter().zip(&credential_files) {
+            let text = std::fs::read_to_string(file).unwrap();
+            let found = needles.found_in(&text);
+            for part in ["token", "token payload", "token signature", "token's first 80 characters"] {
+                assert!(found.contains(&format!("{name} {part}").as_str()), "{}: {found:?}", file.display());
+            }
+        }
+
+        std::fs::create_dir_all(dir.join("scenarios")).unwrap();
+        write(&dir.join("scenarios/secrets.yaml"), SUITE);
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        let bin = Binary {
+            dir: dir.to_path_buf(),
+            env: vec![
+                ("GP_TEST_BOB_TOKEN".into(), bob),
+                ("GP_TEST_EXPIRED_TOKEN".into(), expired),
+                ("GP_TEST_AUDIT_TOKEN".into(), audit_reader),
+            ],
+        };
+        Fixture { tmp, gateway, needles, credential_files, bin }
+    }
+
+    fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Writes `name` (e.g. `gateprobe.yaml`): the config for a gateway at `base`.
+    fn config(&self, name: &str, base: &str) {
+        write(&self.dir().join(name), &config(base, self.dir()));
+    }
+
+    /// Every file under the workspace but the credential files, then the scan.
+    fn assert_no_leak(&self, out: &mut Outputs) {
+        out.add_files(self.dir(), &self.credential_files);
+        let leaks = out.leaks(&self.needles);
+        assert!(leaks.is_empty(), "token values printed:\n{}", leaks.join("\n"));
+    }
+}
+
+/// Starts `gateprobe serve` (JSON logs at debug level, trigger on) and waits until it listens.
+async fn start_serve(f: &Fixture, log: &str) -> (Serve, String) {
+    let log = f.dir().join(log);
+    let mut args = vec!["--log-format", "json", "serve", "--schedule", "off", "--listen", "127.0.0.1:0"];
+    args.extend(["--watch-interval", "200ms", "--state", "state/state.json", "--snapshots", "snaps"]);
+    let mut serve = Serve {
+        child: f
+            .bin
+            .command(&[("GATEPROBE_TRIGGER_TOKEN", TRIGGER_TOKEN), ("GATEPROBE_LOG", "debug")], &args)
+            .stdout(std::fs::File::create(log.with_extension("stdout")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("serve starts"),
+        log,
+    };
+    let base = format!("http://{}", serve.address().await);
+    (serve, base)
+}
+
+/// SIGTERM, so that the shutdown lines are in the log too; serve must stop cleanly.
+async fn stop_serve(serve: &mut Serve) {
+    let pid = serve.child.id().expect("serve pid").to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let stopped = tokio::time::timeout(Duration::from_secs(20), serve.child.wait()).await;
+    assert!(matches!(stopped, Ok(Ok(s)) if s.success()), "serve did not stop cleanly: {stopped:?}\n{}", serve.log());
+    assert!(serve.log().contains("run finished"), "{}", serve.log());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_never_appear_in_any_output() {
     let started = Instant::now();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let dir = tmp.path();
-    let gateway = support::start_gateway().await;
-    let proxy = FaultProxy::start(&gateway.base_url()).await;
-
-    // Tokens signed by the gateway, so that they are really verified (the allow scenarios pass
-    // only if they were sent and accepted).
-    let ttl = Duration::from_secs(600);
-    let reader = vec!["reader".to_string()];
-    let alice = gateway.mint_token("alice@example.com", "acme", &reader, ttl);
-    let bob = gateway.mint_token("bob@example.com", "acme", &["admin".into()], ttl);
-    let carol = gateway.mint_token("carol@example.com", "acme", &["support".into()], ttl);
-    let mallory = gateway.mint_token("mallory@example.com", "acme", &reader, ttl);
-    let tampered = gateway.mint_tampered_token("alice@example.com", "acme", &reader);
-    let expired = gateway.mint_expired_token("alice@example.com", "acme", &reader);
-    let audit_reader = gateway.mint_token("auditor@example.com", "acme", &["auditor".into()], ttl);
-    let mut needles = Needles::default();
-    let mut credential_files = Vec::new();
-    for (name, token) in [("alice", &alice), ("carol", &carol), ("mallory", &mallory), ("tampered", &tampered)] {
-        // A trailing newline, as `gateway token > file` leaves it.
-        credential_files.push(write(&dir.join(format!("{name}.token")), &format!("{token}\n")));
-        needles.add_token(name, token);
-    }
-    needles.add_token("bob", &bob);
-    needles.add_token("expired", &expired);
-    needles.add_token("audit reader", &audit_reader);
-    needles.add("trigger token", TRIGGER_TOKEN);
-
-    // The scanner finds what it looks for: each credential file holds its token.
-    for file in &credential_files {
-        let text = std::fs::read_to_string(file).unwrap();
-        assert_eq!(needles.found_in(&text).len(), 3, "{}: {:?}", file.display(), needles.found_in(&text));
-    }
-
-    std::fs::create_dir_all(dir.join("scenarios")).unwrap();
-    write(&dir.join("scenarios/secrets.yaml"), SUITE);
-    write(&dir.join("gateprobe.yaml"), &config(&proxy.url(), dir));
+    let f = Fixture::new().await;
+    let (dir, bin) = (f.dir(), &f.bin);
+    let proxy = FaultProxy::start(&f.gateway.base_url()).await;
+    f.config("gateprobe.yaml", &proxy.url());
     // A gateway that is down: a port that was free a moment ago.
     let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    write(&dir.join("down.yaml"), &config(&format!("http://{down}"), dir));
-    std::fs::create_dir_all(dir.join("out")).unwrap();
+    f.config("down.yaml", &format!("http://{down}"));
 
-    let bin = Binary {
-        dir: dir.to_path_buf(),
-        env: vec![
-            ("GP_TEST_BOB_TOKEN".into(), bob.clone()),
-            ("GP_TEST_EXPIRED_TOKEN".into(), expired.clone()),
-            ("GP_TEST_AUDIT_TOKEN".into(), audit_reader.clone()),
-        ],
-    };
     let mut out = Outputs::default();
     let compare = ["--state", "state/state.json", "--snapshots", "snaps"];
 
@@ -385,7 +460,8 @@ async fn tokens_never_appear_in_any_output() {
     // human logs at debug level. Three scenarios fail: exit 1.
     let summary = dir.join("out/step-summary.md");
     let summary_env = summary.display().to_string();
-    let github = [("GITHUB_ACTIONS", "true"), ("GITHUB_STEP_SUMMARY", summary_env.as_str()), ("GATEPROBE_LOG", "debug")];
+    let github =
+        [("GITHUB_ACTIONS", "true"), ("GITHUB_STEP_SUMMARY", summary_env.as_str()), ("GATEPROBE_LOG", "debug")];
     let mut args = vec!["run", "--verbose", "--color", "never"];
     args.extend(["--report", "json=out/run.json", "--report", "junit=out/junit.xml"]);
     args.extend(["--report", "markdown=out/summary.md", "--report", "html=out/report.html"]);
@@ -443,22 +519,7 @@ async fn tokens_never_appear_in_any_output() {
     assert!(ran.stdout.contains("listed by the gateway"), "{}", ran.both());
 
     // serve: a passing-and-failing run at start, then a triggered run that reads no decision.
-    let log = dir.join("out/serve.log");
-    let mut serve = Serve {
-        child: bin
-            .command(&[("GATEPROBE_TRIGGER_TOKEN", TRIGGER_TOKEN), ("GATEPROBE_LOG", "debug")], &{
-                let mut a = vec!["--log-format", "json", "serve", "--schedule", "off", "--listen", "127.0.0.1:0"];
-                a.extend(["--watch-interval", "200ms"]);
-                a.extend(compare);
-                a
-            })
-            .stdout(std::fs::File::create(dir.join("out/serve.stdout")).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("serve starts"),
-        log,
-    };
-    let base = format!("http://{}", serve.address().await);
+    let (mut serve, base) = start_serve(&f, "out/serve.log").await;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     let status = wait_for_run(&client, &base, 1, &serve).await;
     assert_eq!(status["scenarios"].as_array().map(Vec::len), Some(SCENARIOS as usize), "{status:#}");
@@ -482,25 +543,182 @@ async fn tokens_never_appear_in_any_output() {
     assert!(metrics.contains("gateprobe_target_up"), "{metrics}");
     out.add("GET /metrics after run 2", metrics);
 
-    // SIGTERM, so that the shutdown lines are in the log too.
-    let pid = serve.child.id().expect("serve pid").to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
-    let stopped = tokio::time::timeout(Duration::from_secs(20), serve.child.wait()).await;
-    assert!(matches!(stopped, Ok(Ok(s)) if s.success()), "serve did not stop cleanly: {stopped:?}\n{}", serve.log());
-    assert!(serve.log().contains("run finished"), "{}", serve.log());
+    stop_serve(&mut serve).await;
 
     // Every stdout and stderr above, every file the binary wrote (reports, step summary, state,
     // snapshots, serve's log), and what serve answered.
-    out.add_files(dir, &credential_files);
-    let leaks = out.leaks(&needles);
-    assert!(leaks.is_empty(), "token values printed:\n{}", leaks.join("\n"));
+    f.assert_no_leak(&mut out);
     eprintln!(
         "scanned {} outputs ({} bytes) for {} needles in {:?}",
         out.0.len(),
         out.total_bytes(),
-        needles.0.len(),
+        f.needles.0.len(),
         started.elapsed()
     );
     drop(serve);
-    gateway.shutdown().await;
+    f.gateway.shutdown().await;
+}
+
+/// A gateway that echoes the caller's credential: in front of the reference gateway, it puts the
+/// bearer token at the start of every JSON-RPC error message and into its reason, the token's
+/// signature into the policy version header, and the whole `Authorization` header into the
+/// audit records of the call (as a gateway that logs request headers would). Refusals of
+/// `files.delete` lose their `error.data`, so that they are read as no decision and the message
+/// is quoted (cut at 120 characters) in the error.
+mod reflector {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::extract::{Request, State};
+    use axum::http::HeaderValue;
+    use axum::response::Response;
+    use serde_json::{Value, json};
+
+    struct Shared {
+        upstream: String,
+        client: reqwest::Client,
+        /// Correlation id → the `Authorization` header of the call.
+        seen: Mutex<HashMap<String, String>>,
+    }
+
+    pub struct Reflector {
+        pub url: String,
+        server: tokio::task::JoinHandle<()>,
+    }
+
+    impl Reflector {
+        pub async fn start(upstream: &str) -> Reflector {
+            let shared = Arc::new(Shared {
+                upstream: upstream.trim_end_matches('/').to_string(),
+                client: reqwest::Client::new(),
+                seen: Mutex::new(HashMap::new()),
+            });
+            let app = axum::Router::new().fallback(forward).with_state(shared);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind reflector");
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let server = tokio::spawn(async move {
+                axum::serve(listener, app).await.ok();
+            });
+            Reflector { url, server }
+        }
+    }
+
+    impl Drop for Reflector {
+        fn drop(&mut self) {
+            self.server.abort();
+        }
+    }
+
+    async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, 8 << 20).await.unwrap_or_default();
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let authorization = header("authorization");
+        let token = authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")).map(str::to_string);
+        let call: Option<Value> = serde_json::from_slice(&body).ok();
+        let tool = call.as_ref().and_then(|c| c["params"]["name"].as_str()).map(str::to_string);
+        if let (Some(id), Some(a)) = (header("x-request-id"), &authorization) {
+            shared.seen.lock().unwrap().insert(id, a.clone());
+        }
+
+        let url = format!("{}{}", shared.upstream, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+        let mut upstream = shared.client.request(parts.method.clone(), url).body(body);
+        for (name, value) in &parts.headers {
+            if name != "host" && name != "content-length" {
+                upstream = upstream.header(name, value);
+            }
+        }
+        let answer = upstream.send().await.expect("reference gateway answers");
+        let status = answer.status();
+        let mut headers = answer.headers().clone();
+        let bytes = answer.bytes().await.unwrap_or_default();
+        headers.remove("content-length");
+        headers.remove("transfer-encoding");
+
+        let mut value: Option<Value> = serde_json::from_slice(&bytes).ok();
+        match (parts.uri.path(), &mut value, &token) {
+            ("/mcp", Some(message), Some(token)) => {
+                if let Some(error) = message.get_mut("error") {
+                    let text = error["message"].as_str().unwrap_or_default().to_string();
+                    error["message"] = json!(format!("{token} rejected: {text}"));
+                    if tool.as_deref() == Some("files.delete") {
+                        error.as_object_mut().unwrap().remove("data");
+                    } else if let Some(reason) = error["data"]["reason"].as_str().map(str::to_string) {
+                        error["data"]["reason"] = json!(format!("{reason} for {token}"));
+                    }
+                }
+                let signature = token.rsplit('.').next().unwrap_or_default();
+                let version = headers.get("x-policy-version").and_then(|v| v.to_str().ok()).unwrap_or("v");
+                let echoed = HeaderValue::from_str(&format!("{version}+{signature}")).unwrap();
+                headers.insert("x-policy-version", echoed);
+            }
+            ("/audit", Some(Value::Array(records)), _) => {
+                let id = parts.uri.query().and_then(|q| q.strip_prefix("correlation_id=")).unwrap_or_default();
+                if let Some(a) = shared.seen.lock().unwrap().get(id) {
+                    for r in records.iter_mut() {
+                        r["request"] = json!({"headers": {"authorization": a}});
+                    }
+                }
+            }
+            _ => {}
+        }
+        let bytes = match value {
+            Some(v) => serde_json::to_vec(&v).unwrap(),
+            None => bytes.to_vec(),
+        };
+        let mut response = Response::new(Body::from(bytes));
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        response
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_a_gateway_echoes_are_redacted() {
+    let f = Fixture::new().await;
+    let (dir, bin) = (f.dir(), &f.bin);
+    let reflector = reflector::Reflector::start(&f.gateway.base_url()).await;
+    f.config("gateprobe.yaml", &reflector.url);
+    let mut out = Outputs::default();
+    let compare = ["--state", "state/state.json", "--snapshots", "snaps"];
+
+    let summary = dir.join("out/step-summary.md");
+    let summary_env = summary.display().to_string();
+    let github = [("GITHUB_ACTIONS", "true"), ("GITHUB_STEP_SUMMARY", summary_env.as_str())];
+    let mut args = vec!["run", "--verbose", "--color", "never"];
+    args.extend(["--report", "json=out/run.json", "--report", "junit=out/junit.xml"]);
+    args.extend(["--report", "markdown=out/summary.md", "--report", "html=out/report.html"]);
+    args.extend(compare);
+    let ran = bin.run(&mut out, "run against the echoing gateway", &github, &args).await;
+    assert_eq!(ran.code(), Some(1), "{}", ran.both());
+    let report = json_file(&dir.join("out/run.json"));
+    assert_eq!(report["results"].as_array().map(Vec::len), Some(SCENARIOS as usize), "{report:#}");
+    // The two calls of files.delete read no decision; the echo reached gateprobe and was redacted.
+    assert_eq!(counts(&report).2, 2, "{report:#}");
+    assert!(ran.stdout.contains("[REDACTED]"), "the echoed token is not shown redacted:\n{}", ran.both());
+    let html = std::fs::read_to_string(dir.join("out/report.html")).unwrap();
+    assert!(html.contains("authorization"), "the audit record with the echoed header is not in the HTML report");
+
+    for command in ["review", "accept"] {
+        let ran = bin
+            .run(&mut out, &format!("snapshot {command}"), &[], &[&["snapshot", command][..], &compare].concat())
+            .await;
+        assert_eq!(ran.code(), Some(0), "{}", ran.both());
+    }
+    let ran = bin.run(&mut out, "coverage", &[], &["coverage", "--color", "never"]).await;
+    assert_eq!(ran.code(), Some(3), "{}", ran.both());
+
+    let (mut serve, base) = start_serve(&f, "out/serve.log").await;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let status = wait_for_run(&client, &base, 1, &serve).await;
+    assert_eq!(status["last_run"]["counts"]["error"], 2, "{status:#}");
+    out.add("GET /status", status.to_string());
+    out.add("GET /metrics", get_text(&client, &format!("{base}/metrics")).await);
+    stop_serve(&mut serve).await;
+
+    f.assert_no_leak(&mut out);
+    drop(serve);
+    drop(reflector);
+    f.gateway.shutdown().await;
 }
