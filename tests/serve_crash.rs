@@ -440,7 +440,7 @@ fn state_is_written_to_an_fsynced_temp_file_renamed_into_place() {
         .args(["--listen", &listen, "--state", STATE, "--snapshots", "snapshots"]);
     let mut traced = Proc::start(&mut cmd, ws.dir.join("strace.log"));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !http(ws.addr(), "GET", "/healthz", None).is_some_and(|(code, _)| code == 200) {
+    while http(ws.addr(), "GET", "/healthz", None).is_none_or(|(code, _)| code != 200) {
         if let Some(status) = traced.child.try_wait().expect("try_wait") {
             panic!("strace exited with {status} (scripts/install-deps installs strace)\n{}", traced.tail());
         }
