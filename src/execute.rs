@@ -86,7 +86,7 @@ impl<'t> Executor<'t> {
             // Evidence is looked up after the step's calls, so a burst stays a burst.
             let lookups = calls[first_of_step..].iter().map(|c| async move {
                 match &c.result {
-                    Ok(_) => Some(self.target.audit.lookup(&c.correlation_id).await),
+                    Ok(_) => Some(self.target.lookup_evidence(&c.correlation_id).await),
                     Err(_) => None,
                 }
             });

@@ -38,6 +38,94 @@ impl fmt::Display for Secret {
     }
 }
 
+/// What replaces a credential found in text a gateway sent back.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Shorter values are not scrubbed: replacing every occurrence of a few common characters would
+/// garble unrelated text, and so short a value is no secret a scrub could keep anyway.
+const MIN_SCRUBBED_LEN: usize = 8;
+
+/// Removes the run's credentials from what a gateway sends back. A gateway may quote the caller's
+/// token (an error message, a reason, a header, an audit record that logs request headers), and
+/// all of that ends up in reports, logs, the state and metric labels; so adapters scrub every
+/// answer as it arrives, before anything quotes or truncates it.
+///
+/// For a JWT, its payload and signature segments are scrubbed on their own too: each is unique
+/// to the token. The header segment is the same for every token of an algorithm and stays.
+#[derive(Clone, Default)]
+pub struct Scrubber {
+    /// Longest first, so a token goes as a whole before its segments are looked for.
+    needles: Vec<String>,
+}
+
+impl fmt::Debug for Scrubber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Scrubber({} values)", self.needles.len())
+    }
+}
+
+impl Scrubber {
+    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> Scrubber {
+        let mut needles = Vec::new();
+        for secret in secrets {
+            let value = secret.expose();
+            needles.push(value.to_string());
+            if let [_, payload, signature] = value.split('.').collect::<Vec<_>>()[..] {
+                needles.extend([payload.to_string(), signature.to_string()]);
+            }
+        }
+        needles.retain(|n| n.len() >= MIN_SCRUBBED_LEN);
+        needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        needles.dedup();
+        Scrubber { needles }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.needles.is_empty()
+    }
+
+    /// `text` with every credential replaced by [`REDACTED`].
+    pub fn scrub<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        let mut out = std::borrow::Cow::Borrowed(text);
+        for needle in &self.needles {
+            if out.contains(needle.as_str()) {
+                out = std::borrow::Cow::Owned(out.replace(needle.as_str(), REDACTED));
+            }
+        }
+        out
+    }
+
+    pub fn scrub_string(&self, text: String) -> String {
+        match self.scrub(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(scrubbed) => scrubbed,
+        }
+    }
+
+    /// Scrubs every string and every object key of `value`, in place.
+    pub fn scrub_json(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        if self.is_empty() {
+            return;
+        }
+        match value {
+            Value::String(s) => {
+                if let std::borrow::Cow::Owned(scrubbed) = self.scrub(s) {
+                    *s = scrubbed;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_json(v)),
+            Value::Object(map) => {
+                if map.keys().any(|k| matches!(self.scrub(k), std::borrow::Cow::Owned(_))) {
+                    *map = std::mem::take(map).into_iter().map(|(k, v)| (self.scrub_string(k), v)).collect();
+                }
+                map.values_mut().for_each(|v| self.scrub_json(v));
+            }
+            _ => {}
+        }
+    }
+}
+
 /// A credential could not be obtained. Messages never include the credential itself.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
@@ -139,6 +227,25 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s} {s:?}"), "[REDACTED] [REDACTED]");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn scrubber_removes_tokens_and_jwt_segments_everywhere() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLW9mLWFsaWNl";
+        let scrubber = Scrubber::new([&Secret::new(jwt), &Secret::new("opaque-token-1234"), &Secret::new("short")]);
+        assert_eq!(format!("{scrubber:?}"), "Scrubber(4 values)");
+        assert_eq!(scrubber.scrub(&format!("bad token {jwt}!")), "bad token [REDACTED]!");
+        assert_eq!(
+            scrubber.scrub("sig c2lnbmF0dXJlLW9mLWFsaWNl, payload eyJzdWIiOiJhbGljZSJ9"),
+            "sig [REDACTED], payload [REDACTED]"
+        );
+        assert_eq!(scrubber.scrub("Bearer opaque-token-1234"), "Bearer [REDACTED]");
+        // The header segment is every HS256 token's, and too-short values are left alone.
+        assert_eq!(scrubber.scrub("eyJhbGciOiJIUzI1NiJ9 short"), "eyJhbGciOiJIUzI1NiJ9 short");
+        let mut v = serde_json::json!({"a": [format!("x {jwt}")], "opaque-token-1234": {"k": "opaque-token-1234"}});
+        scrubber.scrub_json(&mut v);
+        assert_eq!(v, serde_json::json!({"a": ["x [REDACTED]"], "[REDACTED]": {"k": "[REDACTED]"}}));
+        assert!(Scrubber::default().is_empty());
     }
 
     #[tokio::test]

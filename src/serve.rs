@@ -239,28 +239,29 @@ struct VersionProbe {
     /// `true`: POST a JSON-RPC `ping` (MCP); else GET.
     mcp_ping: bool,
     header: String,
+    /// The version is logged and compared; a gateway may put the caller's token in it.
+    scrubber: Arc<crate::secret::Scrubber>,
 }
 
 impl VersionProbe {
     fn for_target(target: &Target, config: &crate::config::Config) -> Option<VersionProbe> {
+        let probe = |url: String, mcp_ping: bool, header: String| VersionProbe {
+            url,
+            mcp_ping,
+            header,
+            scrubber: target.scrubber.clone(),
+        };
         if let Some(g) = target.embedded() {
-            return Some(VersionProbe {
-                url: format!("{}/version", g.base_url().trim_end_matches('/')),
-                mcp_ping: false,
-                header: "x-policy-version".into(),
-            });
+            let url = format!("{}/version", g.base_url().trim_end_matches('/'));
+            return Some(probe(url, false, "x-policy-version".into()));
         }
         match &config.target {
             TargetConfig::Mcp(m) => match &m.policy_version {
-                PolicyVersionSource::Header(h) => {
-                    Some(VersionProbe { url: m.url.clone(), mcp_ping: true, header: h.clone() })
-                }
+                PolicyVersionSource::Header(h) => Some(probe(m.url.clone(), true, h.clone())),
                 _ => None,
             },
             TargetConfig::Http(h) => match &h.policy_version {
-                PolicyVersionSource::Header(name) => {
-                    Some(VersionProbe { url: h.url.clone(), mcp_ping: false, header: name.clone() })
-                }
+                PolicyVersionSource::Header(name) => Some(probe(h.url.clone(), false, name.clone())),
                 _ => None,
             },
             TargetConfig::Embedded(_) => None,
@@ -277,7 +278,7 @@ impl VersionProbe {
             client.get(&self.url)
         };
         let response = request.header(crate::target::SYNTHETIC_HEADER, "1").send().await.ok()?;
-        response.headers().get(&self.header)?.to_str().ok().map(str::to_string)
+        response.headers().get(&self.header)?.to_str().ok().map(|v| self.scrubber.scrub(v).into_owned())
     }
 }
 

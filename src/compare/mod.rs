@@ -332,6 +332,10 @@ impl CompareError {
 /// one, never a mix: a temporary file in the same directory (rename is atomic only within one
 /// file system), fsync'd before the rename so the rename cannot land before the data, then the
 /// directory fsync'd so the rename itself survives a power loss.
+///
+/// A process killed between creating the temporary file and the rename (SIGKILL, OOM) leaves
+/// it behind; each successful write removes such leftovers once they are [`STALE_TEMP_AGE`] old,
+/// so a crash-looping service does not accumulate them.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CompareError> {
     let io = |source| CompareError::Io { path: path.to_path_buf(), source };
     let dir = match path.parent() {
@@ -339,11 +343,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CompareError> {
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).map_err(io)?;
-    let mut tmp = tempfile::Builder::new().prefix(".gateprobe-").suffix(".tmp").tempfile_in(&dir).map_err(io)?;
+    let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX).tempfile_in(&dir).map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
-    sync_dir(&dir).map_err(io)
+    sync_dir(&dir).map_err(io)?;
+    remove_stale_temp_files(&dir);
+    Ok(())
+}
+
+const TEMP_PREFIX: &str = ".gateprobe-";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// A writer holds its temporary file for milliseconds; one this old was left by a killed
+/// process. The margin is wide so that a concurrent writer's file is never taken from it.
+pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Best effort: a leftover that cannot be removed now is tried again on the next write.
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !(name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .and_then(|m| m.modified().ok())
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age >= STALE_TEMP_AGE);
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Removes `path` (a snapshot of a deleted suite) durably; a missing file is already removed.
@@ -559,5 +594,25 @@ pub(crate) mod tests {
         let names: Vec<_> =
             std::fs::read_dir(dir.path().join("sub")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+    }
+
+    /// Pins: leftovers of a killed writer go with the next write once stale; a fresh one (maybe a
+    /// concurrent writer's) and files that are not ours stay.
+    #[test]
+    fn write_atomic_removes_stale_temp_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = std::time::SystemTime::now() - STALE_TEMP_AGE - Duration::from_secs(60);
+        for name in [".gateprobe-stale1.tmp", ".gateprobe-fresh1.tmp", "notes.tmp", ".gateprobe-keep.json"] {
+            std::fs::write(dir.path().join(name), b"{").unwrap();
+            if name != ".gateprobe-fresh1.tmp" {
+                let f = std::fs::File::options().write(true).open(dir.path().join(name)).unwrap();
+                f.set_modified(old).unwrap();
+            }
+        }
+        write_atomic(&dir.path().join("state.json"), b"{}").unwrap();
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, [".gateprobe-fresh1.tmp", ".gateprobe-keep.json", "notes.tmp", "state.json"]);
     }
 }

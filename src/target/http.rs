@@ -1,11 +1,14 @@
 //! The `http` adapter: any JSON HTTP gateway or policy decision point (OPA-style
 //! `POST /v1/data/...`), driven by a request template and a decision mapping from config.
 
+use std::sync::Arc;
+
 use reqwest::Method;
 use serde_json::{Map, Value};
 
 use crate::config::{HttpTarget, PolicyVersionSource};
 use crate::decision::Decision;
+use crate::secret::Scrubber;
 
 use super::{Call, CallError, Reply, ResolvedIdentity, TargetError};
 
@@ -13,13 +16,20 @@ pub struct HttpAdapter {
     client: reqwest::Client,
     config: HttpTarget,
     method: Method,
+    /// Applied to every answer as it arrives: a gateway may quote the token it was sent.
+    scrubber: Arc<Scrubber>,
 }
 
 impl HttpAdapter {
     pub fn new(client: reqwest::Client, config: HttpTarget) -> Result<HttpAdapter, TargetError> {
         let method = Method::from_bytes(config.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| TargetError::Invalid(format!("`{}` is not an HTTP method", config.method)))?;
-        Ok(HttpAdapter { client, config, method })
+        Ok(HttpAdapter { client, config, method, scrubber: Arc::default() })
+    }
+
+    /// The run's credentials, known once they are resolved (after the adapter is built).
+    pub fn set_scrubber(&mut self, scrubber: Arc<Scrubber>) {
+        self.scrubber = scrubber;
     }
 
     pub async fn call(&self, identity: &ResolvedIdentity, call: &Call<'_>) -> Result<Reply, CallError> {
@@ -36,12 +46,15 @@ impl HttpAdapter {
         let status = response.status().as_u16();
         let header_version = match &self.config.policy_version {
             PolicyVersionSource::Header(h) => {
-                response.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_string)
+                response.headers().get(h).and_then(|v| v.to_str().ok()).map(|v| self.scrubber.scrub(v).into_owned())
             }
             _ => None,
         };
         let bytes = response.bytes().await.map_err(|e| CallError::from_reqwest(&e))?;
-        let answer: Option<Value> = serde_json::from_slice(&bytes).ok();
+        let mut answer: Option<Value> = serde_json::from_slice(&bytes).ok();
+        if let Some(a) = &mut answer {
+            self.scrubber.scrub_json(a);
+        }
         let policy_version = header_version.or_else(|| match (&self.config.policy_version, &answer) {
             (PolicyVersionSource::Pointer(p), Some(a)) => a.pointer(p).and_then(Value::as_str).map(str::to_string),
             _ => None,

@@ -4,6 +4,7 @@
 //! hides: the HTTP status, the JSON-RPC error code and `data`, `isError` texts, response headers
 //! and the per-call correlation header.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::config::{DecisionRule, McpTarget, PolicyVersionSource};
 use crate::decision::Decision;
+use crate::secret::Scrubber;
 
 use super::{Call, CallError, Reply, ResolvedIdentity, Session};
 
@@ -22,11 +24,24 @@ pub struct McpAdapter {
     config: McpTarget,
     next_id: AtomicU64,
     next_endpoint: AtomicUsize,
+    /// Applied to every answer as it arrives: a gateway may quote the token it was sent.
+    scrubber: Arc<Scrubber>,
 }
 
 impl McpAdapter {
     pub fn new(client: reqwest::Client, config: McpTarget) -> McpAdapter {
-        McpAdapter { client, config, next_id: AtomicU64::new(1), next_endpoint: AtomicUsize::new(0) }
+        McpAdapter {
+            client,
+            config,
+            next_id: AtomicU64::new(1),
+            next_endpoint: AtomicUsize::new(0),
+            scrubber: Arc::default(),
+        }
+    }
+
+    /// The run's credentials, known once they are resolved (after the adapter is built).
+    pub fn set_scrubber(&mut self, scrubber: Arc<Scrubber>) {
+        self.scrubber = scrubber;
     }
 
     /// The reference gateway states its decision in `error.data`, so it needs no mapping rules.
@@ -117,11 +132,14 @@ impl McpAdapter {
         let response = self.post(identity, Some(session), Some(call.correlation_id), &body).await?;
         let status = response.status().as_u16();
         let version_header = match &self.config.policy_version {
-            PolicyVersionSource::Header(h) => header(&response, h),
+            PolicyVersionSource::Header(h) => header(&response, h).map(|v| self.scrubber.scrub_string(v)),
             _ => None,
         };
         let message = match read_message(response).await {
-            Ok(m) => Some(m),
+            Ok(mut m) => {
+                self.scrubber.scrub_json(&mut m);
+                Some(m)
+            }
             // A refusal at the HTTP level (401, 403, 429) may carry no JSON-RPC body at all.
             Err(e) if status >= 400 => match rule_for(&self.config.decisions, None, Some(status), "", false) {
                 Some(rule) => return Ok(reply_from_rule(rule, None, version_header)),
@@ -150,7 +168,8 @@ impl McpAdapter {
             let body = json!({"jsonrpc": "2.0", "id": self.next_id(), "method": "tools/list", "params": params});
             let response = self.post(identity, Some(session), None, &body).await?;
             let status = response.status();
-            let message = read_message(response).await?;
+            let mut message = read_message(response).await?;
+            self.scrubber.scrub_json(&mut message);
             let Some(result) = message.get("result") else {
                 return Err(if status.is_success() {
                     CallError::Protocol("`tools/list` returned no result".into())

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use crate::config::{AuditConfig, Config, CredentialSource, IdentityConfig, InvalidCredential, TargetConfig};
 use crate::decision::Decision;
 use crate::gateway::RunningGateway;
-use crate::secret::Secret;
+use crate::secret::{Scrubber, Secret};
 
 pub use audit::{AuditSource, Evidence};
 
@@ -124,6 +124,14 @@ pub enum Adapter {
 }
 
 impl Adapter {
+    /// Every answer is scrubbed of these credentials as it arrives.
+    pub fn set_scrubber(&mut self, scrubber: Arc<Scrubber>) {
+        match self {
+            Adapter::Mcp(a) => a.set_scrubber(scrubber),
+            Adapter::Http(a) => a.set_scrubber(scrubber),
+        }
+    }
+
     /// The endpoint the next scenario goes to, when the target has replicas.
     pub fn next_endpoint(&self) -> Option<String> {
         match self {
@@ -188,6 +196,9 @@ pub struct Target {
     pub identities: BTreeMap<String, Arc<ResolvedIdentity>>,
     /// Adapter kind and URL, for reports.
     pub description: String,
+    /// Every credential of the run (identities and audit reader), to scrub from what the
+    /// gateway sends back: the adapters scrub answers, [`Target::lookup_evidence`] records.
+    pub scrubber: Arc<Scrubber>,
     /// Kept alive for the run when the target is the embedded gateway.
     embedded: Option<RunningGateway>,
     client: reqwest::Client,
@@ -199,7 +210,7 @@ impl Target {
     /// shared HTTP client, and obtains every identity's credential.
     pub async fn connect(config: &Config) -> Result<Target, TargetError> {
         let client = http_client(Duration::from_millis(config.run.timeout_ms))?;
-        let (adapter, description, embedded) = match &config.target {
+        let (mut adapter, description, embedded) = match &config.target {
             TargetConfig::Embedded(e) => {
                 let gateway = embedded::start(e).await?;
                 let adapter = Adapter::Mcp(mcp::McpAdapter::for_reference_gateway(client.clone(), gateway.mcp_url()));
@@ -213,12 +224,14 @@ impl Target {
             }
         };
         let audit = AuditSource::new(client.clone(), &config.audit, embedded.as_ref().map(|g| g.base_url()))?;
+        let mut secrets: Vec<Secret> = Vec::new();
         let audit = match &config.audit {
             AuditConfig::Http { credential: Some(source), .. } => {
                 let token = crate::secret::resolve_credential(source).await.map_err(|e| TargetError::Credential {
                     identity: "audit reader (`audit.credential`)".into(),
                     message: e.to_string(),
                 })?;
+                secrets.extend(token.clone());
                 audit.with_token(token)
             }
             _ => audit,
@@ -226,6 +239,7 @@ impl Target {
         let mut identities = BTreeMap::new();
         for (name, idc) in &config.identities {
             let token = obtain_token(name, idc, embedded.as_ref()).await?;
+            secrets.extend(token.clone());
             let identity = ResolvedIdentity {
                 name: name.clone(),
                 subject: idc.subject.clone(),
@@ -239,7 +253,19 @@ impl Target {
         if coverage.policies_url.is_none() {
             coverage.policies_url = embedded.as_ref().map(|g| format!("{}/policies", g.base_url()));
         }
-        Ok(Target { adapter, audit, identities, description, embedded, client, coverage })
+        let scrubber = Arc::new(Scrubber::new(&secrets));
+        adapter.set_scrubber(scrubber.clone());
+        Ok(Target { adapter, audit, identities, description, scrubber, embedded, client, coverage })
+    }
+
+    /// The audit records of one call ([`AuditSource::lookup`]), scrubbed of the run's
+    /// credentials: a gateway that logs request headers would otherwise hand the token back.
+    pub async fn lookup_evidence(&self, correlation_id: &str) -> Result<audit::Lookup, CallError> {
+        let mut lookup = self.audit.lookup(correlation_id).await?;
+        if let audit::Lookup::Found(evidence) = &mut lookup {
+            evidence.records.iter_mut().for_each(|r| self.scrubber.scrub_json(r));
+        }
+        Ok(lookup)
     }
 
     /// The tools and policies the gateway lists: `coverage.tools` or MCP `tools/list` (in a
@@ -288,7 +314,8 @@ impl Target {
         if !response.status().is_success() {
             return Err(CallError::Status(response.status().as_u16()));
         }
-        let body: Value = response.json().await.map_err(|e| CallError::from_reqwest(&e))?;
+        let mut body: Value = response.json().await.map_err(|e| CallError::from_reqwest(&e))?;
+        self.scrubber.scrub_json(&mut body);
         let policies = body
             .get("policies")
             .and_then(Value::as_array)
