@@ -16,72 +16,24 @@
 //!
 //! Every wait is bounded; every serve is killed when the test ends, however it ends.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
+use support::process::{Proc, copy_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gateprobe");
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 const TOKEN: &str = "crash-test-trigger-token";
 const STATE: &str = "state/state.json";
 const KILLS: usize = 20;
-
-/// A child process, killed on drop; stdout and stderr go to a log file.
-struct Proc {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn start(cmd: &mut Command, log: PathBuf) -> Proc {
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file"))
-            .stderr(file)
-            .spawn()
-            .expect("gateprobe starts");
-        Proc { child, log }
-    }
-
-    fn tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        format!("--- {} (last lines) ---\n{}", self.log.display(), lines[lines.len().saturating_sub(25)..].join("\n"))
-    }
-
-    /// Waits for the process to exit, at most `limit`.
-    fn wait(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "process did not exit within {limit:?}\n{}", self.tail());
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn sigkill(&mut self) {
-        // `Child::kill` is SIGKILL on Unix: no handler runs, nothing is flushed or cleaned up.
-        self.child.kill().expect("SIGKILL");
-        let status = self.wait(Duration::from_secs(10));
-        assert!(!status.success(), "serve was already gone before the kill: {status}\n{}", self.tail());
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One HTTP/1.1 exchange on loopback with bounded connect, read and write; `None` when serve
 /// is not (or no longer) answering.
@@ -110,14 +62,6 @@ fn status(addr: SocketAddr) -> Option<Value> {
 
 fn trigger(addr: SocketAddr) -> bool {
     http(addr, "POST", "/trigger", Some(TOKEN)).is_some_and(|(code, _)| code == 202)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
-    }
 }
 
 /// Names in `dir` that are `write_atomic`'s temporary files.
@@ -208,7 +152,7 @@ impl Workspace {
     fn once(&mut self, args: &[&str]) {
         self.lives += 1;
         let log = self.dir.join(format!("once-{}.log", self.lives));
-        let mut p = Proc::start(self.command().args(args), log);
+        let mut p = Proc::start_logging(self.command().args(args), log);
         let status = p.wait(Duration::from_secs(60));
         assert!(matches!(status.code(), Some(0 | 1)), "gateprobe {} exited {status}\n{}", args.join(" "), p.tail());
     }
@@ -218,7 +162,7 @@ impl Workspace {
         self.lives += 1;
         let log = self.dir.join(format!("serve-{}.log", self.lives));
         let listen = self.addr().to_string();
-        let mut p = Proc::start(
+        let mut p = Proc::start_logging(
             self.command()
                 .args(["--log-format", "json", "serve", "--schedule", "off", "--watch-interval", "0s"])
                 .args(["--listen", &listen, "--state", STATE, "--snapshots", "snapshots"]),
@@ -438,7 +382,7 @@ fn state_is_written_to_an_fsynced_temp_file_renamed_into_place() {
         .arg(BIN)
         .args(["--log-format", "json", "serve", "--schedule", "off", "--watch-interval", "0s"])
         .args(["--listen", &listen, "--state", STATE, "--snapshots", "snapshots"]);
-    let mut traced = Proc::start(&mut cmd, ws.dir.join("strace.log"));
+    let mut traced = Proc::start_logging(&mut cmd, ws.dir.join("strace.log"));
     let deadline = Instant::now() + Duration::from_secs(30);
     while http(ws.addr(), "GET", "/healthz", None).is_none_or(|(code, _)| code != 200) {
         if let Some(status) = traced.child.try_wait().expect("try_wait") {

@@ -76,6 +76,7 @@ type FileLoad = Result<(String, Vec<Diagnostic>, Result<(Suite, Location), Vec<D
 /// Reads, scans and parses `files` on every core (files are independent; a big golden set is many
 /// files), returning the results in the order of `files` so diagnostics stay deterministic.
 fn read_all(files: &[PathBuf]) -> Vec<FileLoad> {
+    #[expect(clippy::result_large_err, reason = "one diagnostic per bad file, on the error path only")]
     let load = |file: &PathBuf| -> FileLoad {
         let text = read_bounded(file)?;
         let findings = super::lint::scan(file, &text);

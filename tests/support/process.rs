@@ -4,19 +4,25 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A child process killed on drop.
 pub struct Proc {
-    pub name: &'static str,
+    pub name: String,
     pub child: Child,
     pub log: PathBuf,
 }
 
 impl Proc {
-    pub fn start(name: &'static str, dir: &Path, cmd: &mut Command) -> Proc {
-        let log = dir.join(format!("{name}.log"));
+    /// Starts `cmd` with its output in `dir/<name>.log`.
+    pub fn start(name: &str, dir: &Path, cmd: &mut Command) -> Proc {
+        Proc::start_logging(cmd, dir.join(format!("{name}.log")))
+    }
+
+    /// Starts `cmd` with its output in `log`; the process is named after the file.
+    pub fn start_logging(cmd: &mut Command, log: PathBuf) -> Proc {
+        let name = log.file_stem().unwrap_or_default().to_string_lossy().into_owned();
         let file = std::fs::File::create(&log).expect("log file");
         let child = cmd
             .stdin(Stdio::null())
@@ -25,6 +31,25 @@ impl Proc {
             .spawn()
             .unwrap_or_else(|e| panic!("{name} could not start: {e} (scripts/install-deps installs it)"));
         Proc { name, child, log }
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{} did not exit within {limit:?}\n{}", self.name, self.tail());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGKILL (what `Child::kill` sends on Unix): no handler runs, nothing is flushed.
+    pub fn sigkill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        let status = self.wait(Duration::from_secs(10));
+        assert!(!status.success(), "{} was already gone before the kill: {status}\n{}", self.name, self.tail());
     }
 
     /// The last 30 lines of its output.
