@@ -32,3 +32,8 @@ fn replay(target: &str, run: fn(&[u8])) -> usize {
 fn suite_loader_regressions() {
     assert!(replay("suite_loader", harness::suite_loader) > 0);
 }
+
+#[test]
+fn response_decoder_regressions() {
+    assert!(replay("response_decoders", harness::response_decoders) > 0);
+}

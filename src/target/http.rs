@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use crate::config::{HttpDecisionMapping, HttpTarget, PolicyVersionSource};
 use crate::decision::Decision;
 
+use super::mcp::bounded;
 use super::{Call, CallError, Reply, ResolvedIdentity, TargetError};
 
 pub struct HttpAdapter {
@@ -88,9 +89,17 @@ fn decide(
     let decision = match answer.pointer(pointer) {
         Some(Value::Bool(true)) => Decision::Allow,
         Some(Value::Bool(false)) => Decision::Deny,
-        Some(v @ Value::String(_)) => serde_json::from_value(v.clone())
-            .map_err(|_| CallError::NoDecision(format!("`{pointer}` holds {v}, not a decision")))?,
-        Some(other) => return Err(CallError::NoDecision(format!("`{pointer}` holds {other}, not a decision"))),
+        // The value is quoted bounded, like gateway text in `mcp` (the fuzzer found a PDP
+        // answer could make the error, and so the reports, as long as the answer).
+        Some(v @ Value::String(_)) => serde_json::from_value(v.clone()).map_err(|_| {
+            CallError::NoDecision(format!("`{pointer}` holds {}, not a decision", bounded(&v.to_string())))
+        })?,
+        Some(other) => {
+            return Err(CallError::NoDecision(format!(
+                "`{pointer}` holds {}, not a decision",
+                bounded(&other.to_string())
+            )));
+        }
         None => return Err(CallError::NoDecision(format!("no value at `{pointer}`"))),
     };
     Ok(Reply { decision, reason: reason(), confirmation_id: None, policy_version })
@@ -213,5 +222,9 @@ mod tests {
         );
         assert_eq!(decide(&a.config.decision, 503, None, None).unwrap_err().kind(), "http_status");
         assert_eq!(decide(&a.config.decision, 200, None, None).unwrap_err().kind(), "unparseable");
+        // A huge value at the pointer is quoted bounded (found by the fuzzer).
+        let huge = json!({"result": {"allow": "x".repeat(100_000)}});
+        let e = decide(&a.config.decision, 200, Some(&huge), None).unwrap_err();
+        assert!(e.to_string().chars().count() < 200, "{e}");
     }
 }

@@ -334,7 +334,7 @@ fn result_text(result: &Value) -> String {
 }
 
 /// Gateway text quoted in an error stays short: it ends up in reports and logs.
-fn bounded(text: &str) -> String {
+pub(super) fn bounded(text: &str) -> String {
     let mut s: String = text.chars().take(120).collect();
     if s.len() < text.len() {
         s.push('…');
