@@ -6,10 +6,11 @@ use std::sync::Arc;
 use reqwest::Method;
 use serde_json::{Map, Value};
 
-use crate::config::{HttpTarget, PolicyVersionSource};
+use crate::config::{HttpDecisionMapping, HttpTarget, PolicyVersionSource};
 use crate::decision::Decision;
 use crate::secret::Scrubber;
 
+use super::mcp::bounded;
 use super::{Call, CallError, Reply, ResolvedIdentity, TargetError};
 
 pub struct HttpAdapter {
@@ -51,45 +52,79 @@ impl HttpAdapter {
             _ => None,
         };
         let bytes = response.bytes().await.map_err(|e| CallError::from_reqwest(&e))?;
-        let mut answer: Option<Value> = serde_json::from_slice(&bytes).ok();
-        if let Some(a) = &mut answer {
-            self.scrubber.scrub_json(a);
-        }
-        let policy_version = header_version.or_else(|| match (&self.config.policy_version, &answer) {
-            (PolicyVersionSource::Pointer(p), Some(a)) => a.pointer(p).and_then(Value::as_str).map(str::to_string),
-            _ => None,
-        });
-        self.decide(status, answer.as_ref(), policy_version)
+        decode_answer(
+            &self.config.decision,
+            &self.config.policy_version,
+            &self.scrubber,
+            status,
+            header_version,
+            &bytes,
+        )
     }
+}
 
-    /// Status codes named in the mapping are decisions by themselves; otherwise a 2xx answer
-    /// must hold the decision at the configured pointer. Nothing else is guessed.
-    fn decide(&self, status: u16, answer: Option<&Value>, policy_version: Option<String>) -> Result<Reply, CallError> {
-        let mapping = &self.config.decision;
-        let reason = || {
-            let p = mapping.reason_pointer.as_deref()?;
-            answer?.pointer(p).and_then(Value::as_str).map(str::to_string)
-        };
-        if let Some(decision) = mapping.status.get(&status) {
-            return Ok(Reply { decision: *decision, reason: reason(), confirmation_id: None, policy_version });
-        }
-        if !(200..300).contains(&status) {
-            return Err(CallError::Status(status));
-        }
-        let answer = answer.ok_or_else(|| CallError::Unparseable("2xx answer is not JSON".into()))?;
-        let Some(pointer) = mapping.pointer.as_deref() else {
-            return Err(CallError::NoDecision("no `decision.pointer` configured and the status is not mapped".into()));
-        };
-        let decision = match answer.pointer(pointer) {
-            Some(Value::Bool(true)) => Decision::Allow,
-            Some(Value::Bool(false)) => Decision::Deny,
-            Some(v @ Value::String(_)) => serde_json::from_value(v.clone())
-                .map_err(|_| CallError::NoDecision(format!("`{pointer}` holds {v}, not a decision")))?,
-            Some(other) => return Err(CallError::NoDecision(format!("`{pointer}` holds {other}, not a decision"))),
-            None => return Err(CallError::NoDecision(format!("no value at `{pointer}`"))),
-        };
-        Ok(Reply { decision, reason: reason(), confirmation_id: None, policy_version })
+/// Reads a decision out of one answer as received: HTTP status, the policy version from a
+/// header (when `source` names one) and the body bytes, with the run's credentials scrubbed
+/// from the parsed answer. Pure, and the whole path from a
+/// received answer to a decision, so the fuzzer drives exactly this.
+pub fn decode_answer(
+    mapping: &HttpDecisionMapping,
+    source: &PolicyVersionSource,
+    scrubber: &Scrubber,
+    status: u16,
+    header_version: Option<String>,
+    body: &[u8],
+) -> Result<Reply, CallError> {
+    let mut answer: Option<Value> = serde_json::from_slice(body).ok();
+    if let Some(a) = &mut answer {
+        scrubber.scrub_json(a);
     }
+    let policy_version = header_version.or_else(|| match (source, &answer) {
+        (PolicyVersionSource::Pointer(p), Some(a)) => a.pointer(p).and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    });
+    decide(mapping, status, answer.as_ref(), policy_version)
+}
+
+/// Status codes named in the mapping are decisions by themselves; otherwise a 2xx answer
+/// must hold the decision at the configured pointer. Nothing else is guessed.
+fn decide(
+    mapping: &HttpDecisionMapping,
+    status: u16,
+    answer: Option<&Value>,
+    policy_version: Option<String>,
+) -> Result<Reply, CallError> {
+    let reason = || {
+        let p = mapping.reason_pointer.as_deref()?;
+        answer?.pointer(p).and_then(Value::as_str).map(str::to_string)
+    };
+    if let Some(decision) = mapping.status.get(&status) {
+        return Ok(Reply { decision: *decision, reason: reason(), confirmation_id: None, policy_version });
+    }
+    if !(200..300).contains(&status) {
+        return Err(CallError::Status(status));
+    }
+    let answer = answer.ok_or_else(|| CallError::Unparseable("2xx answer is not JSON".into()))?;
+    let Some(pointer) = mapping.pointer.as_deref() else {
+        return Err(CallError::NoDecision("no `decision.pointer` configured and the status is not mapped".into()));
+    };
+    let decision = match answer.pointer(pointer) {
+        Some(Value::Bool(true)) => Decision::Allow,
+        Some(Value::Bool(false)) => Decision::Deny,
+        // The value is quoted bounded, like gateway text in `mcp` (the fuzzer found a PDP
+        // answer could make the error, and so the reports, as long as the answer).
+        Some(v @ Value::String(_)) => serde_json::from_value(v.clone()).map_err(|_| {
+            CallError::NoDecision(format!("`{pointer}` holds {}, not a decision", bounded(&v.to_string())))
+        })?,
+        Some(other) => {
+            return Err(CallError::NoDecision(format!(
+                "`{pointer}` holds {}, not a decision",
+                bounded(&other.to_string())
+            )));
+        }
+        None => return Err(CallError::NoDecision(format!("no value at `{pointer}`"))),
+    };
+    Ok(Reply { decision, reason: reason(), confirmation_id: None, policy_version })
 }
 
 /// Substitutes `{{…}}` placeholders. A string that is exactly one placeholder becomes that
@@ -143,7 +178,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::config::HttpDecisionMapping;
 
     fn adapter(pointer: Option<&str>, status: &[(u16, Decision)]) -> HttpAdapter {
         let config = HttpTarget {
@@ -189,22 +223,30 @@ mod tests {
     #[test]
     fn decisions_from_pointer_and_status() {
         let a = adapter(Some("/result/allow"), &[(429, Decision::RateLimited)]);
-        let allow = a.decide(200, Some(&json!({"result": {"allow": true}})), None).unwrap();
+        let allow = decide(&a.config.decision, 200, Some(&json!({"result": {"allow": true}})), None).unwrap();
         assert_eq!(allow.decision, Decision::Allow);
-        let deny = a.decide(200, Some(&json!({"result": {"allow": false, "reason": "nope"}})), None).unwrap();
+        let deny = decide(&a.config.decision, 200, Some(&json!({"result": {"allow": false, "reason": "nope"}})), None)
+            .unwrap();
         assert_eq!((deny.decision, deny.reason.as_deref()), (Decision::Deny, Some("nope")));
-        assert_eq!(a.decide(429, None, None).unwrap().decision, Decision::RateLimited);
+        assert_eq!(decide(&a.config.decision, 429, None, None).unwrap().decision, Decision::RateLimited);
     }
 
     #[test]
     fn nothing_unknown_becomes_a_decision() {
         let a = adapter(Some("/result/allow"), &[]);
-        assert_eq!(a.decide(200, Some(&json!({"result": {}})), None).unwrap_err().kind(), "no_decision");
         assert_eq!(
-            a.decide(200, Some(&json!({"result": {"allow": "maybe"}})), None).unwrap_err().kind(),
+            decide(&a.config.decision, 200, Some(&json!({"result": {}})), None).unwrap_err().kind(),
             "no_decision"
         );
-        assert_eq!(a.decide(503, None, None).unwrap_err().kind(), "http_status");
-        assert_eq!(a.decide(200, None, None).unwrap_err().kind(), "unparseable");
+        assert_eq!(
+            decide(&a.config.decision, 200, Some(&json!({"result": {"allow": "maybe"}})), None).unwrap_err().kind(),
+            "no_decision"
+        );
+        assert_eq!(decide(&a.config.decision, 503, None, None).unwrap_err().kind(), "http_status");
+        assert_eq!(decide(&a.config.decision, 200, None, None).unwrap_err().kind(), "unparseable");
+        // A huge value at the pointer is quoted bounded (found by the fuzzer).
+        let huge = json!({"result": {"allow": "x".repeat(100_000)}});
+        let e = decide(&a.config.decision, 200, Some(&huge), None).unwrap_err();
+        assert!(e.to_string().chars().count() < 200, "{e}");
     }
 }

@@ -135,24 +135,14 @@ impl McpAdapter {
             PolicyVersionSource::Header(h) => header(&response, h).map(|v| self.scrubber.scrub_string(v)),
             _ => None,
         };
-        let message = match read_message(response).await {
-            Ok(mut m) => {
-                self.scrubber.scrub_json(&mut m);
-                Some(m)
+        let content_type = header(&response, "content-type");
+        let (rules, source) = (&self.config.decisions, &self.config.policy_version);
+        match response.bytes().await {
+            Ok(body) => {
+                decode_reply(rules, source, &self.scrubber, status, content_type.as_deref(), version_header, &body)
             }
-            // A refusal at the HTTP level (401, 403, 429) may carry no JSON-RPC body at all.
-            Err(e) if status >= 400 => match rule_for(&self.config.decisions, None, Some(status), "", false) {
-                Some(rule) => return Ok(reply_from_rule(rule, None, version_header)),
-                None => return Err(if status >= 500 { CallError::Status(status) } else { e }),
-            },
-            Err(e) => return Err(e),
-        };
-        let message = message.unwrap_or_default();
-        let policy_version = version_header.or_else(|| match &self.config.policy_version {
-            PolicyVersionSource::Pointer(p) => message.pointer(p).and_then(Value::as_str).map(str::to_string),
-            _ => None,
-        });
-        decide(&self.config.decisions, status, &message, policy_version)
+            Err(e) => unreadable(rules, status, version_header, CallError::from_reqwest(&e)),
+        }
     }
 
     /// The names of the tools the gateway lists (`tools/list`, following `nextCursor`).
@@ -218,6 +208,50 @@ impl McpAdapter {
             request = request.header(self.config.correlation_header.as_str(), c);
         }
         request.send().await.map_err(|e| CallError::from_reqwest(&e))
+    }
+}
+
+/// Reads a decision out of one `tools/call` answer as received: HTTP status, content type, the
+/// policy version from a header (when `source` names one) and the body bytes. The run's
+/// credentials are scrubbed from the parsed answer before anything quotes it. Pure, and the
+/// whole path from a received answer to a decision, so the fuzzer drives exactly this.
+pub fn decode_reply(
+    rules: &[DecisionRule],
+    source: &PolicyVersionSource,
+    scrubber: &Scrubber,
+    status: u16,
+    content_type: Option<&str>,
+    version_header: Option<String>,
+    body: &[u8],
+) -> Result<Reply, CallError> {
+    let message = match parse_message(content_type, body) {
+        Ok(mut m) => {
+            scrubber.scrub_json(&mut m);
+            m
+        }
+        Err(e) => return unreadable(rules, status, version_header, e),
+    };
+    let policy_version = version_header.or_else(|| match source {
+        PolicyVersionSource::Pointer(p) => message.pointer(p).and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    });
+    decide(rules, status, &message, policy_version)
+}
+
+/// An answer whose body could not be read or parsed. A refusal at the HTTP level (401, 403,
+/// 429) may carry no JSON-RPC body at all, so an `http_status` rule can still name it.
+fn unreadable(
+    rules: &[DecisionRule],
+    status: u16,
+    version_header: Option<String>,
+    e: CallError,
+) -> Result<Reply, CallError> {
+    if status < 400 {
+        return Err(e);
+    }
+    match rule_for(rules, None, Some(status), "", false) {
+        Some(rule) => Ok(reply_from_rule(rule, None, version_header)),
+        None => Err(if status >= 500 { CallError::Status(status) } else { e }),
     }
 }
 
@@ -323,7 +357,7 @@ fn result_text(result: &Value) -> String {
 }
 
 /// Gateway text quoted in an error stays short: it ends up in reports and logs.
-fn bounded(text: &str) -> String {
+pub(super) fn bounded(text: &str) -> String {
     let mut s: String = text.chars().take(120).collect();
     if s.len() < text.len() {
         s.push('…');
@@ -337,12 +371,16 @@ fn header(response: &reqwest::Response, name: &str) -> Option<String> {
 
 /// Reads one JSON-RPC message from a JSON or an SSE (`text/event-stream`) answer.
 async fn read_message(response: reqwest::Response) -> Result<Value, CallError> {
-    let is_sse = header(&response, "content-type").is_some_and(|c| c.starts_with("text/event-stream"));
+    let content_type = header(&response, "content-type");
     let body = response.bytes().await.map_err(|e| CallError::from_reqwest(&e))?;
-    if is_sse {
-        return sse_message(&body);
+    parse_message(content_type.as_deref(), &body)
+}
+
+fn parse_message(content_type: Option<&str>, body: &[u8]) -> Result<Value, CallError> {
+    if content_type.is_some_and(|c| c.starts_with("text/event-stream")) {
+        return sse_message(body);
     }
-    serde_json::from_slice(&body).map_err(|e| CallError::Unparseable(format!("not JSON ({e})")))
+    serde_json::from_slice(body).map_err(|e| CallError::Unparseable(format!("not JSON ({e})")))
 }
 
 /// The first SSE event whose data is a JSON-RPC response (has `result` or `error`).
