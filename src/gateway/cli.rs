@@ -89,6 +89,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         omit_audit_fields: vec![],
         disable_redaction: false,
         watch: !args.no_watch,
+        ..GatewayOptions::default()
     })
     .await?;
     println!("gateway listening on {} (policy version {})", gateway.mcp_url(), gateway.policy_version());

@@ -42,6 +42,8 @@ pub struct GatewayOptions {
     pub disable_redaction: bool,
     /// Reload when files in the policy directory change.
     pub watch: bool,
+    /// Audit records kept in memory for `GET /audit` (oldest dropped first).
+    pub audit_capacity: usize,
 }
 
 impl Default for GatewayOptions {
@@ -54,6 +56,7 @@ impl Default for GatewayOptions {
             omit_audit_fields: vec![],
             disable_redaction: false,
             watch: true,
+            audit_capacity: audit::DEFAULT_CAPACITY,
         }
     }
 }
@@ -96,7 +99,7 @@ impl RunningGateway {
             opts.audit_log.as_deref(),
             opts.omit_audit_fields.clone(),
             !opts.disable_redaction,
-            audit::DEFAULT_CAPACITY,
+            opts.audit_capacity,
         )
         .map_err(|source| GatewayError::AuditLog { path: opts.audit_log.clone().unwrap_or_default(), source })?;
         let state = Arc::new(GatewayState::new(opts.policies.clone(), bundle, TokenIssuer::new(&key), audit));

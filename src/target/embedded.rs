@@ -8,6 +8,12 @@ use crate::gateway::{GatewayOptions, RunningGateway};
 
 use super::TargetError;
 
+/// Audit records the embedded gateway keeps. gateprobe looks each one up within the evidence
+/// deadline of the call that wrote it, so a long-running `serve` needs only the latest few; the
+/// standalone gateway's 100,000 (about 0.5 GB at full) would grow serve's memory for half an hour
+/// at one run a second (scripts/soak).
+const AUDIT_CAPACITY: usize = 10_000;
+
 pub async fn start(config: &EmbeddedTarget) -> Result<RunningGateway, TargetError> {
     let options = GatewayOptions {
         policies: config.policies.clone(),
@@ -18,6 +24,7 @@ pub async fn start(config: &EmbeddedTarget) -> Result<RunningGateway, TargetErro
         disable_redaction: config.disable_redaction,
         // Policy edits on disk take effect at once, as on a real gateway (and `serve` sees them).
         watch: true,
+        audit_capacity: AUDIT_CAPACITY,
     };
     RunningGateway::start(options).await.map_err(|e| TargetError::Embedded(e.to_string()))
 }
