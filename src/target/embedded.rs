@@ -8,11 +8,12 @@ use crate::gateway::{GatewayOptions, RunningGateway};
 
 use super::TargetError;
 
-/// Audit records the embedded gateway keeps. gateprobe looks each one up within the evidence
-/// deadline of the call that wrote it, so a long-running `serve` needs only the latest few; the
-/// standalone gateway's 100,000 (about 0.5 GB at full) would grow serve's memory for half an hour
-/// at one run a second (scripts/soak).
-const AUDIT_CAPACITY: usize = 10_000;
+/// Audit records the embedded gateway keeps. gateprobe looks a record up right after the call
+/// that wrote it returns, so only the records of calls in flight (concurrency × a few) must
+/// still be there; the standalone gateway's 100,000 (about 0.5 GB when full) would make a
+/// long-running `serve` grow for half an hour at one run a second (scripts/soak). 2,000 is
+/// about 11 MB when full, reached within the soak's first minute.
+const AUDIT_CAPACITY: usize = 2_000;
 
 pub async fn start(config: &EmbeddedTarget) -> Result<RunningGateway, TargetError> {
     let options = GatewayOptions {
