@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark of `gateprobe serve` (not a timed test): starts Alertmanager and serve (embedded
-# reference gateway over a temp copy of policies/), then measures
+# Benchmark of `gateprobe serve` (not a timed test): starts Alertmanager, the reference gateway
+# (its own process, over a temp copy of policies/) and serve monitoring it, then measures
 #   1. time from a policy file change to the GateprobeRegression alert listed by Alertmanager;
 #   2. idle RSS of serve between runs;
 #   3. CPU used by serve while idle (policy watch polling every second, no runs).
@@ -21,7 +21,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-am_port=$(port); serve_port=$(port)
+am_port=$(port); serve_port=$(port); gw_port=$(port)
 cp -r policies "$tmp/policies"; mkdir -p "$tmp/scenarios"
 # 100 scenarios per run by one subject: quotas above that, so no decision is a rate limit.
 printf 'subject: {burst: 100000, per_second: 100000}\ntenant: {burst: 100000, per_second: 100000}\n' >"$tmp/policies/limits.yaml"
@@ -43,7 +43,21 @@ YAML
 /usr/bin/prometheus-alertmanager --config.file="$tmp/am.yml" --storage.path="$tmp/am" \
   --web.listen-address="127.0.0.1:$am_port" --cluster.listen-address= >"$tmp/am.log" 2>&1 &
 pids+=($!)
-(cd "$tmp" && exec "$bin" serve --schedule off --watch-interval 1s --listen "127.0.0.1:$serve_port" \
+# The gateway in its own process, as in production: serve's figures are serve's alone.
+head -c 32 /dev/urandom | base64 >"$tmp/key"
+"$bin" gateway --policies "$tmp/policies" --listen "127.0.0.1:$gw_port" --signing-key-file "$tmp/key" \
+  >"$tmp/gateway.log" 2>&1 &
+pids+=($!)
+"$bin" gateway token --subject alice@example.com --tenant acme --roles reader --ttl 1h \
+  --signing-key-file "$tmp/key" >"$tmp/alice.token"
+cat >"$tmp/gateprobe.yaml" <<YAML
+target: { kind: mcp, url: "http://127.0.0.1:$gw_port/mcp" }
+audit: { kind: http, url: "http://127.0.0.1:$gw_port/audit?correlation_id={correlation_id}" }
+suites: [scenarios]
+identities:
+  alice-reader: { subject: alice@example.com, tenant: acme, roles: [reader], credential: { file: alice.token } }
+YAML
+(cd "$tmp" && exec "$bin" serve --config gateprobe.yaml --schedule off --watch-interval 1s --listen "127.0.0.1:$serve_port" \
   --alertmanager-url "http://127.0.0.1:$am_port") >"$tmp/serve.log" 2>&1 &
 serve_pid=$!
 pids+=($serve_pid)
@@ -82,7 +96,7 @@ printf '%-45s %10s   %s\n' "figure" "value" "target"
 printf '%-45s %9ss   %s\n' "policy change -> alert listed by Alertmanager" "$detect" "< 5 s"
 printf '%-45s %8.1fMB   %s\n' "idle RSS of serve between runs" "$(python3 -c "print($rss_kb/1024)")" "< 15 MB"
 # RSS splits into the heap and stacks (anonymous) and the binary's code pages in use (file-backed,
-# shared and reclaimable; serve here also hosts the embedded gateway's Cedar and JSON Schema code).
+# shared and reclaimable).
 printf '%-45s %8.1fMB\n' "  of which anonymous (heap, stacks)" "$(python3 -c "print($anon_kb/1024)")"
 printf '%-45s %8.1fMB\n' "  of which file-backed (binary pages)" "$(python3 -c "print($file_kb/1024)")"
 printf '%-45s %9s%%   %s\n' "CPU of serve while idle (10 s)" "$idle_cpu" "~0 %"
