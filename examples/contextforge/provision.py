@@ -57,15 +57,24 @@ class Api:
 
 
 def password():
-    # ContextForge refuses passwords with three sequential characters (abc, 123): build from
-    # shuffled groups and retry until none appear.
+    # ContextForge refuses passwords with three sequential characters (abc, cBa, 123, 321), letters
+    # compared case-insensitively: build from shuffled groups and retry until none appear.
     while True:
         chars = [secrets.choice(string.ascii_uppercase) for _ in range(6)] + [secrets.choice(string.ascii_lowercase) for _ in range(8)]
         chars += [secrets.choice(string.digits) for _ in range(4)] + [secrets.choice("!#%*+-=?@^_") for _ in range(3)]
         secrets.SystemRandom().shuffle(chars)
         p = "".join(chars)
-        if not any(ord(p[i + 1]) - ord(p[i]) in (1, -1) and ord(p[i + 2]) - ord(p[i + 1]) == ord(p[i + 1]) - ord(p[i]) for i in range(len(p) - 2)) and not any(p[i] == p[i + 1] == p[i + 2] for i in range(len(p) - 2)):
+        if not has_run(p.lower()):
             return p
+
+
+def has_run(p):
+    """Three characters in a row that step by +1 or -1 each (abc, 321), or repeat (aaa)."""
+    for a, b, c in zip(p, p[1:], p[2:]):
+        step = ord(b) - ord(a)
+        if step in (1, -1, 0) and ord(c) - ord(b) == step:
+            return True
+    return False
 
 
 def env_value(state, key):
