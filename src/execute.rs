@@ -95,7 +95,9 @@ impl<'t> Executor<'t> {
                 call.evidence = evidence;
             }
         }
-        Execution { endpoint, session_error: None, calls, duration: start.elapsed() }
+        let duration = start.elapsed();
+        self.target.adapter.close_session(&session, identity).await;
+        Execution { endpoint, session_error: None, calls, duration }
     }
 
     #[expect(clippy::too_many_arguments, reason = "one call's full description; a struct would only rename it")]

@@ -156,3 +156,16 @@ scenarios:
     assert!(!file_exists().await, "the confirmed delete must remove the file");
     gateway.shutdown().await;
 }
+
+// Pins: gateprobe ends every MCP session it opens (`DELETE /mcp`), so a monitor that runs every
+// few minutes leaves no sessions behind on the gateway it watches.
+#[tokio::test]
+async fn runs_leave_no_sessions_open_on_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start_gateway().await;
+    let config = mcp_config(dir.path(), &gateway, &gateway.base_url(), 2000, 1000);
+    let summary = run(config, vec![suite(dir.path(), "probe", READ_AND_DELETE)]).await;
+    assert!(summary.all_passed(), "{:?}", outcomes(&summary));
+    assert_eq!(gateway.open_sessions(), 0, "sessions left open after the run");
+    gateway.shutdown().await;
+}

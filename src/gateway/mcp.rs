@@ -79,6 +79,11 @@ impl Sessions {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.history.remove(id).is_some()
     }
+
+    /// Sessions open now (created and neither ended nor dropped as the oldest).
+    pub fn count(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).history.len()
+    }
 }
 
 fn rpc_result(id: &Value, result: Value) -> Value {

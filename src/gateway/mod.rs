@@ -151,6 +151,11 @@ impl RunningGateway {
         self.state.tokens.mint_tampered(subject, tenant, roles)
     }
 
+    /// MCP sessions open on this gateway (a client that ends its sessions leaves none).
+    pub fn open_sessions(&self) -> usize {
+        self.state.sessions.count()
+    }
+
     /// Stop accepting connections and wait for in-flight requests.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());

@@ -145,6 +145,26 @@ impl McpAdapter {
         }
     }
 
+    /// Ends `session` with `DELETE` and its id, as the MCP spec asks of a client done with one:
+    /// a monitor that runs every few minutes must not leave its sessions piling up on the
+    /// gateway. Best effort: a gateway may keep no sessions (405), and no result depends on it.
+    pub async fn close_session(&self, session: &Session, identity: &ResolvedIdentity) {
+        let Some(id) = session.id.as_deref() else {
+            return;
+        };
+        let mut request = self
+            .client
+            .delete(session.endpoint.as_deref().unwrap_or(&self.config.url))
+            .header("mcp-protocol-version", PROTOCOL_VERSION)
+            .header(SESSION_HEADER, id);
+        if let Some(token) = &identity.token {
+            request = request.header(AUTHORIZATION, format!("Bearer {}", token.expose()));
+        }
+        if let Err(error) = request.send().await {
+            tracing::debug!(error = %CallError::from_reqwest(&error), "could not end the MCP session");
+        }
+    }
+
     /// The names of the tools the gateway lists (`tools/list`, following `nextCursor`).
     pub async fn list_tools(&self, session: &Session, identity: &ResolvedIdentity) -> Result<Vec<String>, CallError> {
         let mut names = Vec::new();

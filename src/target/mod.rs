@@ -152,6 +152,13 @@ impl Adapter {
         }
     }
 
+    /// Ends a session opened by [`Adapter::open_session`].
+    pub async fn close_session(&self, session: &Session, identity: &ResolvedIdentity) {
+        if let Adapter::Mcp(a) = self {
+            a.close_session(session, identity).await;
+        }
+    }
+
     pub async fn call(
         &self,
         session: &Session,
@@ -285,7 +292,11 @@ impl Target {
                 let identity =
                     self.identities.values().find(|i| i.token.is_some()).map(|i| i.as_ref()).unwrap_or(&anonymous);
                 let listed = match mcp.open_session(identity, None).await {
-                    Ok(session) => mcp.list_tools(&session, identity).await,
+                    Ok(session) => {
+                        let tools = mcp.list_tools(&session, identity).await;
+                        mcp.close_session(&session, identity).await;
+                        tools
+                    }
                     Err(e) => Err(e),
                 };
                 match listed {
