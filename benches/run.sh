@@ -4,10 +4,10 @@
 #     checked, printed beside wrk's requests per second on the same tools/call endpoint at the
 #     same concurrency (the ceiling: a client that does nothing but send the call);
 #  2. load + lint time and peak memory for 100,000 generated scenarios.
-# Every scenario costs gateprobe 4 requests (initialize, initialized, tools/call, audit lookup):
-# a fresh MCP session per scenario, so no scenario's session history (which Cedar sees) leaks
-# into another's. So wrk is also run on that same 4-request mix: its requests/s ÷ 4 is the
-# ceiling in scenarios/s for any client of this gateway on this machine.
+# Every scenario costs gateprobe 5 requests (initialize, initialized, tools/call, audit lookup,
+# DELETE of the session): a fresh MCP session per scenario, so no scenario's session history
+# (which Cedar sees) leaks into another's. So wrk is also run on that same 5-request mix: its
+# requests/s ÷ 5 is the ceiling in scenarios/s for any client of this gateway on this machine.
 #
 # Usage: benches/run.sh   (SCENARIOS=10000 LINT_SCENARIOS=100000 CONNS=16 DURATION=10s)
 set -euo pipefail
@@ -72,7 +72,7 @@ START=$(date +%s.%N)
   >"$TMP/run.out" 2>&1 || { tail -20 "$TMP/run.out" >&2; echo "the benchmark run did not pass" >&2; exit 1; }
 END=$(date +%s.%N)
 RUN_SPS=$(python3 -c "print(round($SCENARIOS / ($END - $START)))")
-echo "scenarios/s: $RUN_SPS   requests/s: $((RUN_SPS * 4))"
+echo "scenarios/s: $RUN_SPS   requests/s: $((RUN_SPS * 5))"
 
 TOKEN=$(cat "$TMP/alice.token")
 cat >"$TMP/call.lua" <<LUA
@@ -85,7 +85,7 @@ echo "== ceiling 1: wrk on tools/call alone, -c$CONNS -d$DURATION"
 WRK_RPS=$(wrk -t2 -c"$CONNS" -d"$DURATION" -s "$TMP/call.lua" "$BASE/mcp" | awk '/Requests\/sec/ {print int($2)}')
 echo "requests/s: $WRK_RPS"
 
-# The same 4 requests gateprobe sends per scenario, in order, on every connection.
+# The same 5 requests gateprobe sends per scenario, in order.
 cat >"$TMP/mix.lua" <<LUA
 local auth = "Bearer $TOKEN"
 local n, session = 0, nil
@@ -94,7 +94,7 @@ local note = '{"jsonrpc":"2.0","method":"notifications/initialized"}'
 local call = '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"files.read","arguments":{"path":"/docs/handbook.md"}}}'
 request = function()
   n = n + 1
-  local step = n % 4
+  local step = n % 5
   local h = {["Content-Type"] = "application/json", ["Authorization"] = auth}
   if step == 1 or session == nil then
     return wrk.format("POST", "/mcp", h, init)
@@ -105,17 +105,18 @@ request = function()
     h["x-request-id"] = "wrk-" .. n
     return wrk.format("POST", "/mcp", h, call)
   end
-  return wrk.format("GET", "/audit?correlation_id=wrk-" .. (n - 1), {})
+  if step == 4 then return wrk.format("GET", "/audit?correlation_id=wrk-" .. (n - 1), {}) end
+  return wrk.format("DELETE", "/mcp", h)
 end
 response = function(status, headers, body)
   if headers["mcp-session-id"] then session = headers["mcp-session-id"] end
 end
 LUA
-echo "== ceiling 2: wrk on gateprobe's per-scenario mix (initialize, initialized, tools/call, audit), -c$CONNS -d$DURATION"
+echo "== ceiling 2: wrk on gateprobe's per-scenario mix (initialize, initialized, tools/call, audit, DELETE), -c$CONNS -d$DURATION"
 MIX_RPS=$(wrk -t2 -c"$CONNS" -d"$DURATION" -s "$TMP/mix.lua" "$BASE/mcp" | awk '/Requests\/sec/ {print int($2)}')
-echo "requests/s: $MIX_RPS   (= $((MIX_RPS / 4)) scenarios/s)"
+echo "requests/s: $MIX_RPS   (= $((MIX_RPS / 5)) scenarios/s)"
 python3 -c "print('ratio gateprobe scenarios/s ÷ wrk tools/call requests/s: %.2f (target ≥ 0.80)' % ($RUN_SPS / $WRK_RPS))"
-python3 -c "print('ratio gateprobe scenarios/s ÷ wrk mix scenarios/s:       %.2f' % ($RUN_SPS / ($MIX_RPS / 4)))"
+python3 -c "print('ratio gateprobe scenarios/s ÷ wrk mix scenarios/s:       %.2f' % ($RUN_SPS / ($MIX_RPS / 5)))"
 
 echo "== load + lint: $LINT_SCENARIOS scenarios in 10 files"
 /usr/bin/time -f 'wall %e s, peak RSS %M KiB' "$BIN" lint --config "$TMP/gateprobe.yaml" --suites "$TMP/lint" 2>&1 | tail -2
