@@ -80,7 +80,7 @@ fn outcomes(status: &Value) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_never_open_a_regression_and_target_up_tells_the_truth() {
+async fn faults_are_never_blamed_on_a_policy_update_and_target_up_tells_the_truth() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path();
     copy_dir(&std::path::Path::new(MANIFEST).join("policies"), &dir.join("policies"));
@@ -167,7 +167,7 @@ async fn faults_never_open_a_regression_and_target_up_tells_the_truth() {
     assert_eq!(open.len(), 2, "{open:?}");
     // Cleared: everything passes, the regressions close and Alertmanager drops the alerts.
     assert_eq!(phase(Fault::None, &mut serve).await, (all("pass"), none.clone(), 1.0), "fault cleared");
-    wait_for("the drift alerts resolved", Duration::from_secs(30), &[&serve, &am], || async {
+    wait_for("the no-update alerts resolved", Duration::from_secs(30), &[&serve, &am], || async {
         service.regression_alerts().await.is_empty().then_some(())
     })
     .await;
