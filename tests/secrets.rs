@@ -307,6 +307,15 @@ impl Drop for Serve {
     }
 }
 
+/// `gateprobe run` verbose, with every report format under `out/`, then `compare`.
+fn run_with_every_report<'a>(compare: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", "--verbose", "--color", "never"];
+    args.extend(["--report", "json=out/run.json", "--report", "junit=out/junit.xml"]);
+    args.extend(["--report", "markdown=out/summary.md", "--report", "html=out/report.html"]);
+    args.extend(compare);
+    args
+}
+
 /// Polls `/status` until run `id` has finished, at most 30 s.
 async fn wait_for_run(client: &reqwest::Client, base: &str, id: u64, serve: &Serve) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -462,10 +471,7 @@ async fn tokens_never_appear_in_any_output() {
     let summary_env = summary.display().to_string();
     let github =
         [("GITHUB_ACTIONS", "true"), ("GITHUB_STEP_SUMMARY", summary_env.as_str()), ("GATEPROBE_LOG", "debug")];
-    let mut args = vec!["run", "--verbose", "--color", "never"];
-    args.extend(["--report", "json=out/run.json", "--report", "junit=out/junit.xml"]);
-    args.extend(["--report", "markdown=out/summary.md", "--report", "html=out/report.html"]);
-    args.extend(compare);
+    let args = run_with_every_report(&compare);
     let ran = bin.run(&mut out, "run (human log)", &github, &args).await;
     assert_eq!(ran.code(), Some(1), "{}", ran.both());
     let report = json_file(&dir.join("out/run.json"));
@@ -686,10 +692,7 @@ async fn tokens_a_gateway_echoes_are_redacted() {
     let summary = dir.join("out/step-summary.md");
     let summary_env = summary.display().to_string();
     let github = [("GITHUB_ACTIONS", "true"), ("GITHUB_STEP_SUMMARY", summary_env.as_str())];
-    let mut args = vec!["run", "--verbose", "--color", "never"];
-    args.extend(["--report", "json=out/run.json", "--report", "junit=out/junit.xml"]);
-    args.extend(["--report", "markdown=out/summary.md", "--report", "html=out/report.html"]);
-    args.extend(compare);
+    let args = run_with_every_report(&compare);
     let ran = bin.run(&mut out, "run against the echoing gateway", &github, &args).await;
     assert_eq!(ran.code(), Some(1), "{}", ran.both());
     let report = json_file(&dir.join("out/run.json"));

@@ -86,8 +86,6 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         listen: args.listen,
         signing_key: key,
         audit_log: args.audit_log,
-        omit_audit_fields: vec![],
-        disable_redaction: false,
         watch: !args.no_watch,
         ..GatewayOptions::default()
     })

@@ -41,6 +41,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A diagnostic at `line:column` of `file`, whose text is `source` (used for the snippet).
     pub fn new(file: &Path, source: &str, location: Location, message: impl Into<String>) -> Self {
+        let location = if location.line == 0 { location } else { within(source, location) };
         let source_line = if location.line == 0 {
             None
         } else {
@@ -191,6 +192,30 @@ impl Painter {
     fn bold(&self, s: &str) -> String {
         if self.color { s.bold().to_string() } else { s.to_owned() }
     }
+}
+
+/// `location`, or the end of the text when it lies past it. libyaml reports "end of file" on the
+/// line after the last one when the file does not end with a line break (found by the fuzzer):
+/// a line no editor and no CI annotation can show.
+fn within(text: &str, location: Location) -> Location {
+    // YAML line breaks: LF, CRLF and a lone CR alike. Stops at the line asked for, like the
+    // lookup of the source line above.
+    let bytes = text.as_bytes();
+    let (mut line, mut line_start) = (1, 0);
+    for (i, &b) in bytes.iter().enumerate() {
+        let is_break = b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+        if is_break {
+            if line == location.line {
+                return location;
+            }
+            line += 1;
+            line_start = i + 1;
+        }
+    }
+    if location.line <= line {
+        return location;
+    }
+    Location { line, column: text[line_start..].chars().count() + 1 }
 }
 
 #[cfg(test)]

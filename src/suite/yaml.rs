@@ -121,7 +121,7 @@ pub fn parse<T: DeserializeOwned>(file: &Path, text: &str, kind: &str) -> Result
     let positions = match structure {
         Ok(p) => Some(p),
         Err(StructureError::Limit(location, message, help)) => {
-            return Err(Diagnostic::new(file, text, within(text, location), message).with_help(help));
+            return Err(Diagnostic::new(file, text, location, message).with_help(help));
         }
         // A syntax error: let serde_yaml (libyaml) word it, it is the parser that decides.
         Err(StructureError::Syntax(..)) => None,
@@ -135,7 +135,7 @@ pub fn parse<T: DeserializeOwned>(file: &Path, text: &str, kind: &str) -> Result
                 let Err(StructureError::Syntax(location, message)) = structure_pass(text) else {
                     unreachable!("the structure pass is deterministic")
                 };
-                Err(Diagnostic::new(file, text, within(text, location), message)
+                Err(Diagnostic::new(file, text, location, message)
                     .with_help("simplify the YAML here (plain block style is safest)"))
             }
         },
@@ -151,19 +151,6 @@ pub fn to_string<T: serde::Serialize>(value: &T) -> Result<String, String> {
 /// The node positions of `text` alone (no typed parse), when it is well-formed YAML.
 pub fn positions(text: &str) -> Option<Positions> {
     structure_pass(text).ok()
-}
-
-/// `location`, or the end of the text when it lies past it. libyaml reports "end of file" on the
-/// line after the last one when the file does not end with a line break (found by the fuzzer):
-/// a line no editor and no CI annotation can show.
-fn within(text: &str, location: Location) -> Location {
-    // YAML line breaks: LF, CRLF and a lone CR alike.
-    let last = text.split('\n').flat_map(|l| l.split('\r')).count() - text.matches("\r\n").count();
-    if location.line <= last {
-        return location;
-    }
-    let tail = text.rsplit(['\n', '\r']).next().unwrap_or_default();
-    Location { line: last, column: tail.chars().count() + 1 }
 }
 
 fn first_tab(text: &str) -> Option<Location> {
@@ -191,7 +178,6 @@ fn from_serde(file: &Path, text: &str, kind: &str, e: &serde_yaml::Error, positi
             location = found;
         }
     }
-    let location = within(text, location);
     let help = if message.contains("unknown field") {
         format!("check the spelling; `gateprobe schema {kind}` lists every key")
     } else if message.contains("missing field") {

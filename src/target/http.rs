@@ -10,7 +10,7 @@ use crate::config::{HttpDecisionMapping, HttpTarget, PolicyVersionSource};
 use crate::decision::Decision;
 use crate::secret::Scrubber;
 
-use super::mcp::bounded;
+use super::mcp::{bounded, header};
 use super::{Call, CallError, Reply, ResolvedIdentity, TargetError};
 
 pub struct HttpAdapter {
@@ -46,9 +46,7 @@ impl HttpAdapter {
         let response = request.send().await.map_err(|e| CallError::from_reqwest(&e))?;
         let status = response.status().as_u16();
         let header_version = match &self.config.policy_version {
-            PolicyVersionSource::Header(h) => {
-                response.headers().get(h).and_then(|v| v.to_str().ok()).map(|v| self.scrubber.scrub(v).into_owned())
-            }
+            PolicyVersionSource::Header(h) => header(&response, h).map(|v| self.scrubber.scrub_string(v)),
             _ => None,
         };
         let bytes = response.bytes().await.map_err(|e| CallError::from_reqwest(&e))?;

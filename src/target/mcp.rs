@@ -149,17 +149,10 @@ impl McpAdapter {
     /// a monitor that runs every few minutes must not leave its sessions piling up on the
     /// gateway. Best effort: a gateway may keep no sessions (405), and no result depends on it.
     pub async fn close_session(&self, session: &Session, identity: &ResolvedIdentity) {
-        let Some(id) = session.id.as_deref() else {
+        if session.id.is_none() {
             return;
-        };
-        let mut request = self
-            .client
-            .delete(session.endpoint.as_deref().unwrap_or(&self.config.url))
-            .header("mcp-protocol-version", PROTOCOL_VERSION)
-            .header(SESSION_HEADER, id);
-        if let Some(token) = &identity.token {
-            request = request.header(AUTHORIZATION, format!("Bearer {}", token.expose()));
         }
+        let request = self.request(reqwest::Method::DELETE, identity, Some(session));
         if let Err(error) = request.send().await {
             tracing::debug!(error = %CallError::from_reqwest(&error), "could not end the MCP session");
         }
@@ -212,22 +205,33 @@ impl McpAdapter {
         body: &Value,
     ) -> Result<reqwest::Response, CallError> {
         let mut request = self
-            .client
-            .post(session.and_then(|s| s.endpoint.as_deref()).unwrap_or(&self.config.url))
+            .request(reqwest::Method::POST, identity, session)
             .header(ACCEPT, "application/json, text/event-stream")
             .header(CONTENT_TYPE, "application/json")
-            .header("mcp-protocol-version", PROTOCOL_VERSION)
             .json(body);
+        if let Some(c) = correlation_id {
+            request = request.header(self.config.correlation_header.as_str(), c);
+        }
+        request.send().await.map_err(|e| CallError::from_reqwest(&e))
+    }
+
+    /// A request to the session's endpoint with what every MCP request carries: the protocol
+    /// version, the identity's bearer token and the session id.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        identity: &ResolvedIdentity,
+        session: Option<&Session>,
+    ) -> reqwest::RequestBuilder {
+        let url = session.and_then(|s| s.endpoint.as_deref()).unwrap_or(&self.config.url);
+        let mut request = self.client.request(method, url).header("mcp-protocol-version", PROTOCOL_VERSION);
         if let Some(token) = &identity.token {
             request = request.header(AUTHORIZATION, format!("Bearer {}", token.expose()));
         }
         if let Some(id) = session.and_then(|s| s.id.as_deref()) {
             request = request.header(SESSION_HEADER, id);
         }
-        if let Some(c) = correlation_id {
-            request = request.header(self.config.correlation_header.as_str(), c);
-        }
-        request.send().await.map_err(|e| CallError::from_reqwest(&e))
+        request
     }
 }
 
@@ -385,7 +389,7 @@ pub(super) fn bounded(text: &str) -> String {
     s
 }
 
-fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+pub(super) fn header(response: &reqwest::Response, name: &str) -> Option<String> {
     response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
