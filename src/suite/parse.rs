@@ -162,7 +162,7 @@ fn parse_located(path: &Path, text: &str) -> Result<(Suite, Location), Vec<Diagn
 struct Checker<'a> {
     path: &'a Path,
     text: &'a str,
-    pos: &'a Positions,
+    pos: &'a Positions<'a>,
     diagnostics: Vec<Diagnostic>,
 }
 
