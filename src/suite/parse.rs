@@ -264,10 +264,12 @@ impl Checker<'_> {
                 let args = Value::Object(call.arguments.clone());
                 used.extend(self.placeholders(&join(&join(sp, "call"), "arguments"), Some(&args)));
             }
-            let steps = raw_steps
-                .into_iter()
-                .map(|(sp, call, expect, repeat)| self.step(&sp, &p, call, expect, repeat, &used))
-                .collect();
+            // Pushed, not collected: collecting would reuse the larger raw tuples' allocation
+            // for the steps, and a 100,000-scenario golden set keeps every one of them.
+            let mut steps = Vec::with_capacity(raw_steps.len());
+            for (sp, call, expect, repeat) in raw_steps {
+                steps.push(self.step(&sp, &p, call, expect, repeat, &used));
+            }
 
             let context = match (&defaults.context, s.context) {
                 (None, c) => c,
