@@ -67,8 +67,21 @@ static PHONE_KEYED: LazyLock<Regex> = LazyLock::new(|| {
 /// load time of a large suite).
 static ANY_RULE: LazyLock<Regex> = LazyLock::new(|| {
     let rules = [
-        &PEM, &AWS_KEY_ID, &AWS_SECRET, &GCP_SERVICE_ACCOUNT, &GCP_API_KEY, &AZURE_KEY, &SERVICE_TOKENS, &JWT, &BEARER,
-        &SECRET_ASSIGNMENT, &CARD, &EMAIL_RE, &PHONE_INTL, &PHONE_NANP, &PHONE_KEYED,
+        &PEM,
+        &AWS_KEY_ID,
+        &AWS_SECRET,
+        &GCP_SERVICE_ACCOUNT,
+        &GCP_API_KEY,
+        &AZURE_KEY,
+        &SERVICE_TOKENS,
+        &JWT,
+        &BEARER,
+        &SECRET_ASSIGNMENT,
+        &CARD,
+        &EMAIL_RE,
+        &PHONE_INTL,
+        &PHONE_NANP,
+        &PHONE_KEYED,
     ];
     re(&rules.iter().map(|r| format!("(?:{})", r.as_str())).collect::<Vec<_>>().join("|"))
 });
