@@ -134,7 +134,7 @@ pub struct McpTarget {
     #[serde(default = "default_correlation_header")]
     pub correlation_header: String,
     /// Where the policy version is read from.
-    #[serde(default, deserialize_with = "single_key::required")]
+    #[serde(default)]
     pub policy_version: PolicyVersionSource,
     /// Rules that turn errors into decisions, tried in order after the gateway's own
     /// `error.data.decision` field.
@@ -154,7 +154,7 @@ pub struct HttpTarget {
     pub body: serde_json::Value,
     #[serde(default = "default_correlation_header")]
     pub correlation_header: String,
-    #[serde(default, deserialize_with = "single_key::required")]
+    #[serde(default)]
     pub policy_version: PolicyVersionSource,
     /// How the response is turned into a decision.
     pub decision: HttpDecisionMapping,
@@ -225,7 +225,7 @@ pub struct IdentityConfig {
     #[serde(default)]
     pub roles: Vec<String>,
     /// Where the bearer token comes from; the embedded target mints one when absent.
-    #[serde(default, deserialize_with = "single_key::optional")]
+    #[serde(default)]
     pub credential: Option<CredentialSource>,
 }
 
@@ -380,57 +380,6 @@ impl Default for Config {
             alerting: AlertingConfig::default(),
             coverage: CoverageConfig::default(),
         }
-    }
-}
-
-/// serde_yaml 0.9 reads externally tagged enums with data only from YAML tags
-/// (`credential: !env ALICE_TOKEN`), not from the single-key map form that the JSON Schema
-/// describes and users write (`credential: { env: ALICE_TOKEN }`). These helpers accept the map
-/// form (exactly one key) and plain strings for unit variants (`credential: none`); errors keep
-/// serde_yaml's positions because they are raised inside its deserializer.
-mod single_key {
-    use std::fmt;
-    use std::marker::PhantomData;
-
-    use serde::de::value::MapAccessDeserializer;
-    use serde::de::{self, Deserialize, Deserializer, IntoDeserializer, MapAccess, Visitor};
-
-    struct SingleKey<T>(T);
-
-    impl<'de, T: Deserialize<'de>> Deserialize<'de> for SingleKey<T> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            d.deserialize_any(SingleKeyVisitor(PhantomData)).map(SingleKey)
-        }
-    }
-
-    struct SingleKeyVisitor<T>(PhantomData<T>);
-
-    impl<'de, T: Deserialize<'de>> Visitor<'de> for SingleKeyVisitor<T> {
-        type Value = T;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a name or a map with a single key")
-        }
-
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-            T::deserialize(v.into_deserializer())
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
-            let value = T::deserialize(MapAccessDeserializer::new(&mut map))?;
-            if let Some(key) = map.next_key::<String>()? {
-                return Err(de::Error::custom(format!("unexpected second key `{key}`: give exactly one")));
-            }
-            Ok(value)
-        }
-    }
-
-    pub fn required<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
-        SingleKey::<T>::deserialize(d).map(|v| v.0)
-    }
-
-    pub fn optional<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-        Option::<SingleKey<T>>::deserialize(d).map(|o| o.map(|v| v.0))
     }
 }
 
@@ -845,7 +794,7 @@ mod tests {
     }
 
     #[test]
-    fn single_key_enums_in_map_form() {
+    fn variants_are_chosen_by_name_or_one_key_maps() {
         let text = "target: { kind: mcp, url: http://127.0.0.1:1/mcp, policy_version: { pointer: /v } }\nidentities:\n  a: { subject: a@example.com, tenant: t, credential: { command: [get-token, --a] } }\n  b: { subject: b@example.com, tenant: t, credential: none }\n  c: { subject: c@example.com, tenant: t }\n";
         let c = parse_config(Path::new("gp.yaml"), text).unwrap();
         let TargetConfig::Mcp(t) = &c.target else { panic!() };

@@ -388,7 +388,7 @@ fn bad_configs_point_at_the_line_or_name_the_variable() {
             "two-credentials",
             "suites: [s.yaml]\nidentities:\n  a: { subject: a@example.com, tenant: t, credential: { env: A, file: b } }\n"
                 .to_owned(),
-            (3, 55),
+            (3, 65),
             "second key",
         ),
         ("dup-identity", "suites: [s.yaml]\nidentities:\n  a: { subject: s, tenant: t }\n  a: { subject: s, tenant: t }\n".to_owned(), (4, 3), "duplicate key `a`"),

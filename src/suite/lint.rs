@@ -7,7 +7,6 @@
 //! masked, so the report does not leak what it found.
 
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
 
 use regex::Regex;
 
@@ -28,80 +27,6 @@ pub const PHONE: &str = "phone-number";
 const CREDENTIAL_HELP: &str =
     "credentials come only from `credential: { env | file | command }` of an identity, never from a suite or config";
 
-fn re(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("lint patterns are valid")
-}
-
-static PEM: LazyLock<Regex> = LazyLock::new(|| re(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"));
-static AWS_KEY_ID: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"));
-static AWS_SECRET: LazyLock<Regex> =
-    LazyLock::new(|| re(r#"(?i)aws_?secret_?access_?key["']?\s*[:=]\s*["']?[A-Za-z0-9/+=]{40}"#));
-static GCP_SERVICE_ACCOUNT: LazyLock<Regex> =
-    LazyLock::new(|| re(r#"["']?(?:type["']?\s*:\s*["']?service_account\b|private_key_id["']?\s*:)"#));
-static GCP_API_KEY: LazyLock<Regex> = LazyLock::new(|| re(r"\bAIza[0-9A-Za-z_\-]{35}"));
-static AZURE_KEY: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\bAccountKey=[A-Za-z0-9+/=]{20,}"));
-static SERVICE_TOKENS: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|xox[abposr]-[A-Za-z0-9-]{10,}|[sr]k_live_[A-Za-z0-9]{16,}|glpat-[A-Za-z0-9_-]{20})",
-    )
-});
-static JWT: LazyLock<Regex> = LazyLock::new(|| re(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"));
-static BEARER: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{16,}=*"));
-static SECRET_ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r#"(?i)\b(?:password|passwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|token)["']?\s*[:=]\s*["']?([A-Za-z0-9+/_\-.=]{20,})"#,
-    )
-});
-static CARD: LazyLock<Regex> = LazyLock::new(|| re(r"\d(?:[ -]?\d){12,18}"));
-static EMAIL_RE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"[A-Za-z0-9._%+\-]+@((?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63})\b"));
-static PHONE_INTL: LazyLock<Regex> = LazyLock::new(|| re(r"\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){2,6}"));
-static PHONE_NANP: LazyLock<Regex> = LazyLock::new(|| re(r"(?:\(\d{3}\) ?|\b\d{3}[ .\-])\d{3}[ .\-]\d{4}\b"));
-static PHONE_KEYED: LazyLock<Regex> = LazyLock::new(|| {
-    re(r#"(?i)\b(?:phone|telephone|tel|mobile|cell|fax)(?:_?number)?["']?\s*[:=]\s*["']?([+(]?\d[\d ().\-]{5,}\d)"#)
-});
-
-/// Every rule in one regex, run once over a whole file to find the few lines worth scanning
-/// rule by rule (most lines match none; fourteen searches per line made the lint a sixth of the
-/// load time of a large suite).
-static ANY_RULE: LazyLock<Regex> = LazyLock::new(|| {
-    let rules = [
-        &PEM,
-        &AWS_KEY_ID,
-        &AWS_SECRET,
-        &GCP_SERVICE_ACCOUNT,
-        &GCP_API_KEY,
-        &AZURE_KEY,
-        &SERVICE_TOKENS,
-        &JWT,
-        &BEARER,
-        &SECRET_ASSIGNMENT,
-        &CARD,
-        &EMAIL_RE,
-        &PHONE_INTL,
-        &PHONE_NANP,
-        &PHONE_KEYED,
-    ];
-    re(&rules.iter().map(|r| format!("(?:{})", r.as_str())).collect::<Vec<_>>().join("|"))
-});
-
-/// The 0-based numbers of the lines on which some rule may match, in order. A superset: the
-/// whole-text search may also match across a line break, and then every line it touches is
-/// included; a match within one line is always found, as these rules use no `^` or `$`.
-fn candidate_lines(text: &str) -> Vec<usize> {
-    let mut lines: Vec<usize> = Vec::new();
-    let (mut line, mut pos) = (0, 0);
-    for m in ANY_RULE.find_iter(text) {
-        line += text[pos..m.start()].bytes().filter(|&b| b == b'\n').count();
-        pos = m.start();
-        let last = line + m.as_str().bytes().filter(|&b| b == b'\n').count();
-        let first = lines.last().map_or(line, |&l| line.max(l + 1));
-        lines.extend(first..=last);
-    }
-    lines
-}
-
 /// One finding inside a line: byte range, rule, message, help.
 struct Finding {
     start: usize,
@@ -113,60 +38,268 @@ struct Finding {
     show: bool,
 }
 
-/// Scans `text` (the content of `file`) for what looks like sensitive data.
-pub fn scan(file: &Path, text: &str) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    let candidates = candidate_lines(text);
-    let mut next = candidates.iter().peekable();
-    for (i, line) in text.lines().enumerate() {
-        if next.next_if_eq(&&i).is_none() {
-            continue;
-        }
-        let line = line.trim_end_matches('\r');
-        let mut findings = scan_line(line);
-        // An escape hatch for a reviewed false positive: `# gateprobe:allow <rule> [<rule>...]`
-        // on the same line.
-        if let Some(i) = line.find("gateprobe:allow") {
-            let allowed: Vec<&str> = line[i + "gateprobe:allow".len()..].split_whitespace().collect();
-            findings.retain(|f| !allowed.contains(&f.rule));
-        }
-        findings.sort_by_key(|f| f.start);
-        // One finding per stretch of text: the first rule (most specific) wins.
-        let mut last_end = 0;
-        findings.retain(|f| {
-            let keep = f.start >= last_end;
-            if keep {
-                last_end = f.end;
-            }
-            keep
-        });
-        // Every diagnostic of the line shows it with all its findings masked.
-        let mut masked = line.to_owned();
-        // (From the end, so that the earlier byte offsets stay valid.)
-        for f in findings.iter().rev().filter(|f| !f.show) {
-            masked = mask(&masked, f.start, f.end);
-        }
-        for f in findings {
-            let column = line[..f.start].chars().count() + 1;
-            let width = line[f.start..f.end].chars().count();
-            let mut d = Diagnostic::new(file, text, Location { line: i + 1, column }, f.message)
-                .with_code(f.rule)
-                .with_help(f.help)
-                .with_width(width);
-            d.source_line = Some(masked.clone());
-            out.push(d);
+/// The compiled rules. Built once per load and dropped after it, not kept in statics: compiled,
+/// they take megabytes that `serve` would otherwise hold between runs for nothing.
+pub struct Rules {
+    pem: Regex,
+    aws_key_id: Regex,
+    aws_secret: Regex,
+    gcp_service_account: Regex,
+    gcp_api_key: Regex,
+    azure_key: Regex,
+    service_tokens: Regex,
+    jwt: Regex,
+    bearer: Regex,
+    secret_assignment: Regex,
+    card: Regex,
+    email: Regex,
+    phone_intl: Regex,
+    phone_nanp: Regex,
+    phone_keyed: Regex,
+    /// Every rule in one regex, run once over a whole file to find the few lines worth
+    /// scanning rule by rule (most lines match none; fourteen searches per line made the lint a
+    /// sixth of the load time of a large suite).
+    any: Regex,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Rules {
+    pub fn new() -> Rules {
+        let re = |pattern: &str| Regex::new(pattern).expect("lint patterns are valid");
+        let patterns = [
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
+            r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
+            r#"(?i)aws_?secret_?access_?key["']?\s*[:=]\s*["']?[A-Za-z0-9/+=]{40}"#,
+            r#"["']?(?:type["']?\s*:\s*["']?service_account\b|private_key_id["']?\s*:)"#,
+            r"\bAIza[0-9A-Za-z_\-]{35}",
+            r"(?i)\bAccountKey=[A-Za-z0-9+/=]{20,}",
+            r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|xox[abposr]-[A-Za-z0-9-]{10,}|[sr]k_live_[A-Za-z0-9]{16,}|glpat-[A-Za-z0-9_-]{20})",
+            r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+            r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{16,}=*",
+            r#"(?i)\b(?:password|passwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|token)["']?\s*[:=]\s*["']?([A-Za-z0-9+/_\-.=]{20,})"#,
+            r"\d(?:[ -]?\d){12,18}",
+            r"[A-Za-z0-9._%+\-]+@((?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63})\b",
+            r"\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){2,6}",
+            r"(?:\(\d{3}\) ?|\b\d{3}[ .\-])\d{3}[ .\-]\d{4}\b",
+            r#"(?i)\b(?:phone|telephone|tel|mobile|cell|fax)(?:_?number)?["']?\s*[:=]\s*["']?([+(]?\d[\d ().\-]{5,}\d)"#,
+        ];
+        let any = re(&patterns.iter().map(|p| format!("(?:{p})")).collect::<Vec<_>>().join("|"));
+        let [
+            pem,
+            aws_key_id,
+            aws_secret,
+            gcp_service_account,
+            gcp_api_key,
+            azure_key,
+            service_tokens,
+            jwt,
+            bearer,
+            secret_assignment,
+            card,
+            email,
+            phone_intl,
+            phone_nanp,
+            phone_keyed,
+        ] = patterns.map(re);
+        Rules {
+            pem,
+            aws_key_id,
+            aws_secret,
+            gcp_service_account,
+            gcp_api_key,
+            azure_key,
+            service_tokens,
+            jwt,
+            bearer,
+            secret_assignment,
+            card,
+            email,
+            phone_intl,
+            phone_nanp,
+            phone_keyed,
+            any,
         }
     }
-    out
+
+    /// The 0-based numbers of the lines on which some rule may match, in order. A superset: the
+    /// whole-text search may also match across a line break, and then every line it touches is
+    /// included; a match within one line is always found, as these rules use no `^` or `$`.
+    fn candidate_lines(&self, text: &str) -> Vec<usize> {
+        let mut lines: Vec<usize> = Vec::new();
+        let (mut line, mut pos) = (0, 0);
+        for m in self.any.find_iter(text) {
+            line += text[pos..m.start()].bytes().filter(|&b| b == b'\n').count();
+            pos = m.start();
+            let last = line + m.as_str().bytes().filter(|&b| b == b'\n').count();
+            let first = lines.last().map_or(line, |&l| line.max(l + 1));
+            lines.extend(first..=last);
+        }
+        lines
+    }
+
+    /// Scans `text` (the content of `file`) for what looks like sensitive data.
+    pub fn scan(&self, file: &Path, text: &str) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        let candidates = self.candidate_lines(text);
+        let mut next = candidates.iter().peekable();
+        for (i, line) in text.lines().enumerate() {
+            if next.next_if_eq(&&i).is_none() {
+                continue;
+            }
+            let line = line.trim_end_matches('\r');
+            let mut findings = self.scan_line(line);
+            // An escape hatch for a reviewed false positive: `# gateprobe:allow <rule> [<rule>...]`
+            // on the same line.
+            if let Some(i) = line.find("gateprobe:allow") {
+                let allowed: Vec<&str> = line[i + "gateprobe:allow".len()..].split_whitespace().collect();
+                findings.retain(|f| !allowed.contains(&f.rule));
+            }
+            findings.sort_by_key(|f| f.start);
+            // One finding per stretch of text: the first rule (most specific) wins.
+            let mut last_end = 0;
+            findings.retain(|f| {
+                let keep = f.start >= last_end;
+                if keep {
+                    last_end = f.end;
+                }
+                keep
+            });
+            // Every diagnostic of the line shows it with all its findings masked.
+            let mut masked = line.to_owned();
+            // (From the end, so that the earlier byte offsets stay valid.)
+            for f in findings.iter().rev().filter(|f| !f.show) {
+                masked = mask(&masked, f.start, f.end);
+            }
+            for f in findings {
+                let column = line[..f.start].chars().count() + 1;
+                let width = line[f.start..f.end].chars().count();
+                let mut d = Diagnostic::new(file, text, Location { line: i + 1, column }, f.message)
+                    .with_code(f.rule)
+                    .with_help(f.help)
+                    .with_width(width);
+                d.source_line = Some(masked.clone());
+                out.push(d);
+            }
+        }
+        out
+    }
+
+    fn scan_line(&self, line: &str) -> Vec<Finding> {
+        let mut found = Vec::new();
+        let mut push = |m: regex::Match<'_>, rule, message, help, show| {
+            found.push(Finding { start: m.start(), end: m.end(), rule, message, help, show });
+        };
+        for m in self.pem.find_iter(line) {
+            push(m, PRIVATE_KEY, "a private key", CREDENTIAL_HELP, true);
+        }
+        for m in self.aws_key_id.find_iter(line) {
+            // AWS's documented example key ids end in EXAMPLE.
+            if !m.as_str().ends_with("EXAMPLE") {
+                push(m, CLOUD_ACCESS_KEY, "what looks like an AWS access key id", CREDENTIAL_HELP, false);
+            }
+        }
+        for m in self.aws_secret.find_iter(line) {
+            push(m, CLOUD_ACCESS_KEY, "what looks like an AWS secret access key", CREDENTIAL_HELP, false);
+        }
+        for m in self.gcp_service_account.find_iter(line) {
+            push(m, CLOUD_ACCESS_KEY, "what looks like a GCP service-account key", CREDENTIAL_HELP, true);
+        }
+        for m in self.gcp_api_key.find_iter(line) {
+            push(m, CLOUD_ACCESS_KEY, "what looks like a Google API key", CREDENTIAL_HELP, false);
+        }
+        for m in self.azure_key.find_iter(line) {
+            push(m, CLOUD_ACCESS_KEY, "what looks like an Azure storage account key", CREDENTIAL_HELP, false);
+        }
+        for m in self.service_tokens.find_iter(line) {
+            push(
+                m,
+                SERVICE_TOKEN,
+                "what looks like a service token (GitHub, GitLab, Slack, Stripe)",
+                CREDENTIAL_HELP,
+                false,
+            );
+        }
+        for m in self.jwt.find_iter(line) {
+            push(m, INLINE_JWT, "a JWT written inline", CREDENTIAL_HELP, false);
+        }
+        for m in self.bearer.find_iter(line) {
+            push(m, INLINE_BEARER_TOKEN, "a bearer token written inline", CREDENTIAL_HELP, false);
+        }
+        for c in self.secret_assignment.captures_iter(line) {
+            let value = c.get(1).expect("group 1 always takes part");
+            let v = value.as_str();
+            // Only what looks random: letters and digits mixed, not a word-like slug.
+            let random = v.chars().any(|c| c.is_ascii_digit())
+                && v.chars().any(|c| c.is_ascii_uppercase())
+                && v.chars().any(|c| c.is_ascii_lowercase());
+            if random {
+                push(value, INLINE_SECRET, "a secret value written inline", CREDENTIAL_HELP, false);
+            }
+        }
+        for m in self.card.find_iter(line) {
+            if is_card_number(line, m.start(), m.end()) {
+                push(
+                    m,
+                    CARD_NUMBER,
+                    "what looks like a payment card number (Luhn-valid)",
+                    "use a value that fails the Luhn check, or `{{canary}}`",
+                    false,
+                );
+            }
+        }
+        for c in self.email.captures_iter(line) {
+            let m = c.get(0).expect("group 0 is the match");
+            let domain = c.get(1).expect("group 1 always takes part").as_str();
+            if !is_reserved_domain(domain) {
+                push(
+                    m,
+                    EMAIL,
+                    "an e-mail address outside the reserved example domains",
+                    "use example.com, example.net, example.org or a .test/.example/.invalid/.localhost domain (RFC 2606)",
+                    false,
+                );
+            }
+        }
+        let phone_help = "use a fictional number (e.g. +1 555 0100 to 0199) or `{{canary}}`";
+        for m in self.phone_intl.find_iter(line) {
+            let digits = count_digits(m.as_str());
+            if (8..=15).contains(&digits) && !glued(line, m.start(), m.end()) && !is_fictional(m.as_str()) {
+                push(m, PHONE, "what looks like a phone number", phone_help, false);
+            }
+        }
+        for m in self.phone_nanp.find_iter(line) {
+            if !glued(line, m.start(), m.end()) && !is_fictional(m.as_str()) {
+                push(m, PHONE, "what looks like a phone number", phone_help, false);
+            }
+        }
+        for c in self.phone_keyed.captures_iter(line) {
+            let m = c.get(1).expect("group 1 always takes part");
+            if (7..=15).contains(&count_digits(m.as_str())) && !is_fictional(m.as_str()) {
+                push(m, PHONE, "what looks like a phone number", phone_help, false);
+            }
+        }
+        found
+    }
+}
+
+/// Scans one file's `text` with rules compiled for it alone.
+pub fn scan(file: &Path, text: &str) -> Vec<Diagnostic> {
+    Rules::new().scan(file, text)
 }
 
 /// Scans files and directories as `load_suites` expands them (plus any other file given, such
 /// as a config); unreadable files are diagnostics too.
 pub fn scan_paths(paths: &[PathBuf]) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
+    let rules = Rules::new();
     for file in super::parse::expand_paths(paths, &mut diagnostics) {
         match super::parse::read_bounded(&file) {
-            Ok(text) => diagnostics.extend(scan(&file, &text)),
+            Ok(text) => diagnostics.extend(rules.scan(&file, &text)),
             Err(d) => diagnostics.push(d),
         }
     }
@@ -178,103 +311,6 @@ pub fn scan_paths(paths: &[PathBuf]) -> Vec<Diagnostic> {
 fn mask(line: &str, start: usize, end: usize) -> String {
     let found: String = line[start..end].chars().enumerate().map(|(i, c)| if i < 4 { c } else { '*' }).collect();
     format!("{}{found}{}", &line[..start], &line[end..])
-}
-
-fn scan_line(line: &str) -> Vec<Finding> {
-    let mut found = Vec::new();
-    let mut push = |m: regex::Match<'_>, rule, message, help, show| {
-        found.push(Finding { start: m.start(), end: m.end(), rule, message, help, show });
-    };
-    for m in PEM.find_iter(line) {
-        push(m, PRIVATE_KEY, "a private key", CREDENTIAL_HELP, true);
-    }
-    for m in AWS_KEY_ID.find_iter(line) {
-        // AWS's documented example key ids end in EXAMPLE.
-        if !m.as_str().ends_with("EXAMPLE") {
-            push(m, CLOUD_ACCESS_KEY, "what looks like an AWS access key id", CREDENTIAL_HELP, false);
-        }
-    }
-    for m in AWS_SECRET.find_iter(line) {
-        push(m, CLOUD_ACCESS_KEY, "what looks like an AWS secret access key", CREDENTIAL_HELP, false);
-    }
-    for m in GCP_SERVICE_ACCOUNT.find_iter(line) {
-        push(m, CLOUD_ACCESS_KEY, "what looks like a GCP service-account key", CREDENTIAL_HELP, true);
-    }
-    for m in GCP_API_KEY.find_iter(line) {
-        push(m, CLOUD_ACCESS_KEY, "what looks like a Google API key", CREDENTIAL_HELP, false);
-    }
-    for m in AZURE_KEY.find_iter(line) {
-        push(m, CLOUD_ACCESS_KEY, "what looks like an Azure storage account key", CREDENTIAL_HELP, false);
-    }
-    for m in SERVICE_TOKENS.find_iter(line) {
-        push(
-            m,
-            SERVICE_TOKEN,
-            "what looks like a service token (GitHub, GitLab, Slack, Stripe)",
-            CREDENTIAL_HELP,
-            false,
-        );
-    }
-    for m in JWT.find_iter(line) {
-        push(m, INLINE_JWT, "a JWT written inline", CREDENTIAL_HELP, false);
-    }
-    for m in BEARER.find_iter(line) {
-        push(m, INLINE_BEARER_TOKEN, "a bearer token written inline", CREDENTIAL_HELP, false);
-    }
-    for c in SECRET_ASSIGNMENT.captures_iter(line) {
-        let value = c.get(1).expect("group 1 always takes part");
-        let v = value.as_str();
-        // Only what looks random: letters and digits mixed, not a word-like slug.
-        let random = v.chars().any(|c| c.is_ascii_digit())
-            && v.chars().any(|c| c.is_ascii_uppercase())
-            && v.chars().any(|c| c.is_ascii_lowercase());
-        if random {
-            push(value, INLINE_SECRET, "a secret value written inline", CREDENTIAL_HELP, false);
-        }
-    }
-    for m in CARD.find_iter(line) {
-        if is_card_number(line, m.start(), m.end()) {
-            push(
-                m,
-                CARD_NUMBER,
-                "what looks like a payment card number (Luhn-valid)",
-                "use a value that fails the Luhn check, or `{{canary}}`",
-                false,
-            );
-        }
-    }
-    for c in EMAIL_RE.captures_iter(line) {
-        let m = c.get(0).expect("group 0 is the match");
-        let domain = c.get(1).expect("group 1 always takes part").as_str();
-        if !is_reserved_domain(domain) {
-            push(
-                m,
-                EMAIL,
-                "an e-mail address outside the reserved example domains",
-                "use example.com, example.net, example.org or a .test/.example/.invalid/.localhost domain (RFC 2606)",
-                false,
-            );
-        }
-    }
-    let phone_help = "use a fictional number (e.g. +1 555 0100 to 0199) or `{{canary}}`";
-    for m in PHONE_INTL.find_iter(line) {
-        let digits = count_digits(m.as_str());
-        if (8..=15).contains(&digits) && !glued(line, m.start(), m.end()) && !is_fictional(m.as_str()) {
-            push(m, PHONE, "what looks like a phone number", phone_help, false);
-        }
-    }
-    for m in PHONE_NANP.find_iter(line) {
-        if !glued(line, m.start(), m.end()) && !is_fictional(m.as_str()) {
-            push(m, PHONE, "what looks like a phone number", phone_help, false);
-        }
-    }
-    for c in PHONE_KEYED.captures_iter(line) {
-        let m = c.get(1).expect("group 1 always takes part");
-        if (7..=15).contains(&count_digits(m.as_str())) && !is_fictional(m.as_str()) {
-            push(m, PHONE, "what looks like a phone number", phone_help, false);
-        }
-    }
-    found
 }
 
 fn count_digits(s: &str) -> usize {
@@ -493,9 +529,10 @@ mod tests {
             "card: 4111 1111 1111 1111 and 415-867-5309\n",
             "-----BEGIN RSA PRIVATE KEY-----",
         );
-        let candidates = candidate_lines(text);
+        let rules = Rules::new();
+        let candidates = rules.candidate_lines(text);
         for (i, line) in text.lines().enumerate() {
-            if !scan_line(line.trim_end_matches('\r')).is_empty() {
+            if !rules.scan_line(line.trim_end_matches('\r')).is_empty() {
                 assert!(candidates.contains(&i), "line {i} {line:?} is not a candidate: {candidates:?}");
             }
         }

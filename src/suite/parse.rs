@@ -32,7 +32,7 @@ impl LoadError {
 }
 
 /// Loads suites from files and directories (a directory: its `*.yaml`/`*.yml` files, sorted,
-/// not recursive). Every file also goes through the sensitivity scan ([`super::lint::scan`]),
+/// not recursive). Every file also goes through the sensitivity scan ([`super::lint::Rules`]),
 /// so no run starts on a suite that holds what looks like real secrets or personal data.
 /// Reports every problem of every file, not only the first; suite names must be unique.
 pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, LoadError> {
@@ -76,10 +76,12 @@ type FileLoad = Result<(String, Vec<Diagnostic>, Result<(Suite, Location), Vec<D
 /// Reads, scans and parses `files` on every core (files are independent; a big golden set is many
 /// files), returning the results in the order of `files` so diagnostics stay deterministic.
 fn read_all(files: &[PathBuf]) -> Vec<FileLoad> {
+    let rules = super::lint::Rules::new();
+    let rules = &rules;
     #[expect(clippy::result_large_err, reason = "one diagnostic per bad file, on the error path only")]
     let load = |file: &PathBuf| -> FileLoad {
         let text = read_bounded(file)?;
-        let findings = super::lint::scan(file, &text);
+        let findings = rules.scan(file, &text);
         let parsed = parse_located(file, &text);
         Ok((text, findings, parsed))
     };

@@ -833,6 +833,13 @@ impl<'de, 'p, 'a> Deserializer<'de> for De<'p, 'a> {
             (_, Collection::Map([(key, value)])) => {
                 visitor.visit_enum(Variant { key: de.child(key), value: de.child(value) })
             }
+            (_, Collection::Map([_, (second, _), ..])) => Err(DeError {
+                message: format!(
+                    "unexpected second key `{}`: give exactly one",
+                    de.doc.scalar_text(second).unwrap_or("?")
+                ),
+                at: Some(second.at),
+            }),
             _ => Err(de::Error::invalid_type(de.unexpected(), &visitor)),
         })
     }
