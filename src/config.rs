@@ -140,6 +140,25 @@ pub struct McpTarget {
     /// `error.data.decision` field.
     #[serde(default)]
     pub decisions: Vec<DecisionRule>,
+    /// How long an MCP session lives: `scenario` (default) or `identity`.
+    #[serde(default)]
+    pub sessions: SessionScope,
+}
+
+/// How long an MCP session lives, which decides whose calls a session's history holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionScope {
+    /// A fresh session per scenario, ended after it: no scenario's calls reach the session
+    /// history of another, which session-aware policies (sequence risk) decide on. Five
+    /// requests a single-call scenario.
+    #[default]
+    Scenario,
+    /// One session per identity (and replica) for the whole run, ended after it, as an agent
+    /// would hold one: two requests a single-call scenario. Scenarios with `steps` still get
+    /// a session of their own; a single call's decision may then depend on the calls that
+    /// earlier scenarios of the same identity made.
+    Identity,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -602,6 +621,7 @@ pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<Str
                     correlation_header: default_correlation_header(),
                     policy_version: PolicyVersionSource::default(),
                     decisions: Vec::new(),
+                    sessions: SessionScope::default(),
                 })
             }
         }

@@ -1,7 +1,9 @@
 //! EXECUTE: replays one planned scenario against the target and records what happened, call by
 //! call. Nothing is judged here; `verify` does that.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -11,7 +13,7 @@ use crate::config::RunConfig;
 use crate::plan::PlannedScenario;
 use crate::suite::{CANARY, Step};
 use crate::target::audit::{CORRELATION_PREFIX, Lookup};
-use crate::target::{Call, CallError, Reply, Target};
+use crate::target::{Call, CallError, Reply, ResolvedIdentity, Session, Target};
 
 /// Everything observed while running one scenario.
 #[derive(Debug)]
@@ -47,12 +49,33 @@ pub struct Executor<'t> {
     target: &'t Target,
     budget: Option<DefaultDirectRateLimiter>,
     retries: u32,
+    /// With `sessions: identity`: the session of each identity (and replica), opened by the
+    /// first scenario that needs it and ended by [`Executor::finish`].
+    shared: Mutex<HashMap<(String, Option<String>), SharedSession>>,
+}
+
+/// A session shared by an identity's single-call scenarios; opened once, even when several
+/// scenarios ask at the same time.
+#[derive(Clone)]
+struct SharedSession {
+    identity: Arc<ResolvedIdentity>,
+    session: Arc<tokio::sync::OnceCell<Session>>,
 }
 
 impl<'t> Executor<'t> {
     pub fn new(target: &'t Target, run: &RunConfig) -> Executor<'t> {
         let budget = NonZeroU32::new(run.requests_per_second).map(|rps| RateLimiter::direct(Quota::per_second(rps)));
-        Executor { target, budget, retries: run.retries }
+        Executor { target, budget, retries: run.retries, shared: Mutex::default() }
+    }
+
+    /// Ends the sessions kept for the run (`sessions: identity`).
+    pub async fn finish(self) {
+        let shared = self.shared.into_inner().unwrap_or_else(|e| e.into_inner());
+        for s in shared.into_values() {
+            if let Some(session) = s.session.get() {
+                self.target.adapter.close_session(session, &s.identity).await;
+            }
+        }
     }
 
     pub async fn execute(&self, planned: &PlannedScenario<'_>) -> Execution {
@@ -60,13 +83,20 @@ impl<'t> Executor<'t> {
         let identity = &planned.identity;
         self.spend_budget().await;
         let endpoint = self.target.adapter.next_endpoint();
-        let session = match self.target.adapter.open_session(identity, endpoint.clone()).await {
+        let scenario = planned.scenario;
+        // A sequence of steps is about session history: it always gets a session of its own.
+        let shared = self.target.adapter.shares_sessions() && scenario.steps.len() == 1;
+        let opened = if shared {
+            self.shared_session(identity, endpoint.clone()).await
+        } else {
+            self.target.adapter.open_session(identity, endpoint.clone()).await
+        };
+        let session = match opened {
             Ok(s) => s,
             Err(e) => {
                 return Execution { endpoint, session_error: Some(e), calls: Vec::new(), duration: start.elapsed() };
             }
         };
-        let scenario = planned.scenario;
         let mut calls = Vec::new();
         for (step_index, step) in scenario.steps.iter().enumerate() {
             let first_of_step = calls.len();
@@ -96,14 +126,31 @@ impl<'t> Executor<'t> {
             }
         }
         let duration = start.elapsed();
-        self.target.adapter.close_session(&session, identity).await;
+        if !shared {
+            self.target.adapter.close_session(&session, identity).await;
+        }
         Execution { endpoint, session_error: None, calls, duration }
+    }
+
+    /// The identity's session on `endpoint` for the run, opened on first use. A failed open is
+    /// not kept: the next scenario tries again.
+    async fn shared_session(
+        &self,
+        identity: &Arc<ResolvedIdentity>,
+        endpoint: Option<String>,
+    ) -> Result<Session, CallError> {
+        let shared = {
+            let mut map = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = map.entry((identity.name.clone(), endpoint.clone()));
+            entry.or_insert_with(|| SharedSession { identity: identity.clone(), session: Arc::default() }).clone()
+        };
+        shared.session.get_or_try_init(|| self.target.adapter.open_session(identity, endpoint)).await.cloned()
     }
 
     #[expect(clippy::too_many_arguments, reason = "one call's full description; a struct would only rename it")]
     async fn send(
         &self,
-        session: &crate::target::Session,
+        session: &Session,
         planned: &PlannedScenario<'_>,
         step: usize,
         index: u32,

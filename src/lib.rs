@@ -124,6 +124,7 @@ pub async fn run_on(
         .buffer_unordered(loaded.config.run.concurrency.max(1))
         .collect()
         .await;
+    executor.finish().await;
     results.sort_by_key(|(i, _)| *i);
     let results: Vec<ScenarioResult> = results.into_iter().map(|(_, r)| r).collect();
     let listing = target.listing().await;

@@ -169,3 +169,74 @@ async fn runs_leave_no_sessions_open_on_the_gateway() {
     assert_eq!(gateway.open_sessions(), 0, "sessions left open after the run");
     gateway.shutdown().await;
 }
+
+// Pins `sessions: identity`: an identity's single-call scenarios share one MCP session for the
+// run (2 requests a scenario instead of 5), a scenario with `steps` keeps its own, and every
+// session is ended when the run is over. The gateway's audit records say which session each
+// call was in. With the default, every scenario has a session of its own.
+#[tokio::test]
+async fn sessions_by_identity_are_shared_by_single_calls_and_ended() {
+    const SUITE: &str = r#"
+suite: sessions
+defaults: { identity: alice-reader }
+scenarios:
+  - name: read 1
+    call: { tool: files.read, arguments: { path: /docs/handbook.md } }
+    expect: { decision: allow }
+  - name: delete
+    call: { tool: files.delete, arguments: { path: /docs/handbook.md } }
+    expect: { decision: deny, reason: missing_capability }
+  - name: read 2
+    call: { tool: files.read, arguments: { path: /docs/handbook.md } }
+    expect: { decision: allow }
+  - name: bob reads
+    identity: bob-admin
+    call: { tool: files.read, arguments: { path: /docs/handbook.md } }
+    expect: { decision: allow }
+  - name: two steps
+    steps:
+      - call: { tool: files.read, arguments: { path: /docs/handbook.md } }
+        expect: { decision: allow }
+      - call: { tool: files.read, arguments: { path: /docs/handbook.md } }
+        expect: { decision: allow }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start_gateway().await;
+    let client = reqwest::Client::new();
+    // The session of every call of every scenario, by scenario name.
+    let sessions_of = |summary: gateprobe::outcome::RunSummary| {
+        let (client, base) = (client.clone(), gateway.base_url());
+        async move {
+            let mut by_scenario = std::collections::BTreeMap::new();
+            for r in &summary.results {
+                let mut ids = Vec::new();
+                for c in &r.correlation_ids {
+                    let url = format!("{base}/audit?correlation_id={c}");
+                    let records: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
+                    ids.push(records[0]["session_id"].as_str().expect("a session id in the record").to_owned());
+                }
+                by_scenario.insert(r.scenario.clone(), ids);
+            }
+            by_scenario
+        }
+    };
+    for scope in [gateprobe::config::SessionScope::Identity, gateprobe::config::SessionScope::Scenario] {
+        let mut config = mcp_config(dir.path(), &gateway, &gateway.base_url(), 2000, 1000);
+        let gateprobe::config::TargetConfig::Mcp(target) = &mut config.target else { unreachable!() };
+        target.sessions = scope;
+        let summary = run(config, vec![suite(dir.path(), "sessions", SUITE)]).await;
+        assert!(summary.all_passed(), "{:?}", outcomes(&summary));
+        assert_eq!(gateway.open_sessions(), 0, "{scope:?}: sessions left open after the run");
+        let s = sessions_of(summary).await;
+        let alice: BTreeSet<&String> = ["read 1", "delete", "read 2"].iter().map(|n| &s[*n][0]).collect();
+        let steps: BTreeSet<&String> = s["two steps"].iter().collect();
+        assert_eq!(steps.len(), 1, "{scope:?}: the steps of a scenario share its session: {s:?}");
+        let steps = steps.into_iter().next().unwrap();
+        match scope {
+            gateprobe::config::SessionScope::Identity => assert_eq!(alice.len(), 1, "{s:?}"),
+            gateprobe::config::SessionScope::Scenario => assert_eq!(alice.len(), 3, "{s:?}"),
+        }
+        assert!(!alice.contains(&s["bob reads"][0]) && !alice.contains(steps), "{scope:?}: {s:?}");
+    }
+    gateway.shutdown().await;
+}

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Value, json};
 
-use crate::config::{DecisionRule, McpTarget, PolicyVersionSource};
+use crate::config::{DecisionRule, McpTarget, PolicyVersionSource, SessionScope};
 use crate::decision::Decision;
 use crate::secret::Scrubber;
 
@@ -52,12 +52,17 @@ impl McpAdapter {
             correlation_header: "x-request-id".into(),
             policy_version: PolicyVersionSource::default(),
             decisions: Vec::new(),
+            sessions: SessionScope::default(),
         };
         McpAdapter::new(client, config)
     }
 
     /// The endpoint of the next scenario: round-robin over `url` and `replicas`; `None` when
     /// the target has no replicas (every call goes to `url`).
+    pub fn sessions(&self) -> SessionScope {
+        self.config.sessions
+    }
+
     pub fn next_endpoint(&self) -> Option<String> {
         if self.config.replicas.is_empty() {
             return None;

@@ -140,7 +140,13 @@ impl Adapter {
         }
     }
 
-    /// Starts a session for one scenario, so that history never leaks between scenarios.
+    /// Whether single-call scenarios of one identity share a session for the whole run
+    /// (`sessions: identity`).
+    pub fn shares_sessions(&self) -> bool {
+        matches!(self, Adapter::Mcp(a) if a.sessions() == crate::config::SessionScope::Identity)
+    }
+
+    /// Starts a session (for one scenario, or for an identity's whole run).
     pub async fn open_session(
         &self,
         identity: &ResolvedIdentity,
