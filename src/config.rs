@@ -150,12 +150,12 @@ pub struct McpTarget {
 #[serde(rename_all = "snake_case")]
 pub enum SessionScope {
     /// A fresh session per scenario, ended after it: no scenario's calls reach the session
-    /// history of another, which session-aware policies (sequence risk) decide on. Five
-    /// requests a single-call scenario.
+    /// history of another, which session-aware policies (sequence risk) decide on. A single
+    /// call costs 5 requests (initialize, initialized, the call, the audit lookup, DELETE).
     #[default]
     Scenario,
     /// One session per identity (and replica) for the whole run, ended after it, as an agent
-    /// would hold one: two requests a single-call scenario. Scenarios with `steps` still get
+    /// would hold one: a single call costs 2 requests. Scenarios with `steps` still get
     /// a session of their own; a single call's decision may then depend on the calls that
     /// earlier scenarios of the same identity made.
     Identity,

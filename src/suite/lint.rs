@@ -38,6 +38,40 @@ struct Finding {
     show: bool,
 }
 
+const PEM: &str = r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----";
+const AWS_KEY_ID: &str = r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b";
+const AWS_SECRET: &str = r#"(?i)aws_?secret_?access_?key["']?\s*[:=]\s*["']?[A-Za-z0-9/+=]{40}"#;
+const GCP_SERVICE_ACCOUNT: &str = r#"["']?(?:type["']?\s*:\s*["']?service_account\b|private_key_id["']?\s*:)"#;
+const GCP_API_KEY: &str = r"\bAIza[0-9A-Za-z_\-]{35}";
+const AZURE_KEY: &str = r"(?i)\bAccountKey=[A-Za-z0-9+/=]{20,}";
+const SERVICE_TOKENS: &str = r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|xox[abposr]-[A-Za-z0-9-]{10,}|[sr]k_live_[A-Za-z0-9]{16,}|glpat-[A-Za-z0-9_-]{20})";
+const JWT: &str = r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*";
+const BEARER: &str = r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{16,}=*";
+const SECRET_ASSIGNMENT: &str = r#"(?i)\b(?:password|passwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|token)["']?\s*[:=]\s*["']?([A-Za-z0-9+/_\-.=]{20,})"#;
+const CARD: &str = r"\d(?:[ -]?\d){12,18}";
+const EMAIL_ADDRESS: &str = r"[A-Za-z0-9._%+\-]+@((?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63})\b";
+const PHONE_INTL: &str = r"\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){2,6}";
+const PHONE_NANP: &str = r"(?:\(\d{3}\) ?|\b\d{3}[ .\-])\d{3}[ .\-]\d{4}\b";
+const PHONE_KEYED: &str =
+    r#"(?i)\b(?:phone|telephone|tel|mobile|cell|fax)(?:_?number)?["']?\s*[:=]\s*["']?([+(]?\d[\d ().\-]{5,}\d)"#;
+const PATTERNS: [&str; 15] = [
+    PEM,
+    AWS_KEY_ID,
+    AWS_SECRET,
+    GCP_SERVICE_ACCOUNT,
+    GCP_API_KEY,
+    AZURE_KEY,
+    SERVICE_TOKENS,
+    JWT,
+    BEARER,
+    SECRET_ASSIGNMENT,
+    CARD,
+    EMAIL_ADDRESS,
+    PHONE_INTL,
+    PHONE_NANP,
+    PHONE_KEYED,
+];
+
 /// The compiled rules. Built once per load and dropped after it, not kept in statics: compiled,
 /// they take megabytes that `serve` would otherwise hold between runs for nothing.
 pub struct Rules {
@@ -71,58 +105,23 @@ impl Default for Rules {
 impl Rules {
     pub fn new() -> Rules {
         let re = |pattern: &str| Regex::new(pattern).expect("lint patterns are valid");
-        let patterns = [
-            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
-            r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
-            r#"(?i)aws_?secret_?access_?key["']?\s*[:=]\s*["']?[A-Za-z0-9/+=]{40}"#,
-            r#"["']?(?:type["']?\s*:\s*["']?service_account\b|private_key_id["']?\s*:)"#,
-            r"\bAIza[0-9A-Za-z_\-]{35}",
-            r"(?i)\bAccountKey=[A-Za-z0-9+/=]{20,}",
-            r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|xox[abposr]-[A-Za-z0-9-]{10,}|[sr]k_live_[A-Za-z0-9]{16,}|glpat-[A-Za-z0-9_-]{20})",
-            r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
-            r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{16,}=*",
-            r#"(?i)\b(?:password|passwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|token)["']?\s*[:=]\s*["']?([A-Za-z0-9+/_\-.=]{20,})"#,
-            r"\d(?:[ -]?\d){12,18}",
-            r"[A-Za-z0-9._%+\-]+@((?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63})\b",
-            r"\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){2,6}",
-            r"(?:\(\d{3}\) ?|\b\d{3}[ .\-])\d{3}[ .\-]\d{4}\b",
-            r#"(?i)\b(?:phone|telephone|tel|mobile|cell|fax)(?:_?number)?["']?\s*[:=]\s*["']?([+(]?\d[\d ().\-]{5,}\d)"#,
-        ];
-        let any = re(&patterns.iter().map(|p| format!("(?:{p})")).collect::<Vec<_>>().join("|"));
-        let [
-            pem,
-            aws_key_id,
-            aws_secret,
-            gcp_service_account,
-            gcp_api_key,
-            azure_key,
-            service_tokens,
-            jwt,
-            bearer,
-            secret_assignment,
-            card,
-            email,
-            phone_intl,
-            phone_nanp,
-            phone_keyed,
-        ] = patterns.map(re);
         Rules {
-            pem,
-            aws_key_id,
-            aws_secret,
-            gcp_service_account,
-            gcp_api_key,
-            azure_key,
-            service_tokens,
-            jwt,
-            bearer,
-            secret_assignment,
-            card,
-            email,
-            phone_intl,
-            phone_nanp,
-            phone_keyed,
-            any,
+            pem: re(PEM),
+            aws_key_id: re(AWS_KEY_ID),
+            aws_secret: re(AWS_SECRET),
+            gcp_service_account: re(GCP_SERVICE_ACCOUNT),
+            gcp_api_key: re(GCP_API_KEY),
+            azure_key: re(AZURE_KEY),
+            service_tokens: re(SERVICE_TOKENS),
+            jwt: re(JWT),
+            bearer: re(BEARER),
+            secret_assignment: re(SECRET_ASSIGNMENT),
+            card: re(CARD),
+            email: re(EMAIL_ADDRESS),
+            phone_intl: re(PHONE_INTL),
+            phone_nanp: re(PHONE_NANP),
+            phone_keyed: re(PHONE_KEYED),
+            any: re(&PATTERNS.map(|p| format!("(?:{p})")).join("|")),
         }
     }
 

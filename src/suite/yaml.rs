@@ -282,6 +282,8 @@ fn help_for(message: &str, kind: &str) -> String {
         format!("`gateprobe schema {kind}` gives the type of every key")
     } else if message.contains("duplicate field") {
         "remove one of the two".to_owned()
+    } else if message.contains("second key") {
+        "keep one key: it names the variant".to_owned()
     } else if message.contains("recursion limit") {
         "aliases nest the value too deeply; write the values out".to_owned()
     } else {

@@ -57,12 +57,13 @@ impl McpAdapter {
         McpAdapter::new(client, config)
     }
 
-    /// The endpoint of the next scenario: round-robin over `url` and `replicas`; `None` when
-    /// the target has no replicas (every call goes to `url`).
+    /// How long the sessions this adapter's scenarios use live.
     pub fn sessions(&self) -> SessionScope {
         self.config.sessions
     }
 
+    /// The endpoint of the next scenario: round-robin over `url` and `replicas`; `None` when
+    /// the target has no replicas (every call goes to `url`).
     pub fn next_endpoint(&self) -> Option<String> {
         if self.config.replicas.is_empty() {
             return None;
