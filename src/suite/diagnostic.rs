@@ -42,11 +42,8 @@ impl Diagnostic {
     /// A diagnostic at `line:column` of `file`, whose text is `source` (used for the snippet).
     pub fn new(file: &Path, source: &str, location: Location, message: impl Into<String>) -> Self {
         let location = if location.line == 0 { location } else { within(source, location) };
-        let source_line = if location.line == 0 {
-            None
-        } else {
-            source.lines().nth(location.line - 1).map(|l| l.trim_end_matches('\r').to_owned())
-        };
+        let source_line =
+            if location.line == 0 { None } else { source_lines(source).nth(location.line - 1).map(str::to_owned) };
         Diagnostic {
             file: file.to_path_buf(),
             line: location.line,
@@ -194,9 +191,31 @@ impl Painter {
     }
 }
 
-/// `location`, or the end of the text when it lies past it. libyaml reports "end of file" on the
-/// line after the last one when the file does not end with a line break (found by the fuzzer):
-/// a line no editor and no CI annotation can show.
+/// The lines of a YAML text, without their breaks. YAML breaks lines at LF, CRLF and a lone CR
+/// alike (Rust's `str::lines` knows only the first two), and so do its parser's positions.
+pub fn source_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = (!text.is_empty()).then_some(text);
+    std::iter::from_fn(move || {
+        let t = rest?;
+        let Some(i) = t.find(['\n', '\r']) else {
+            rest = None;
+            return Some(t);
+        };
+        let after = if t[i..].starts_with("\r\n") { i + 2 } else { i + 1 };
+        rest = (after < t.len()).then(|| &t[after..]);
+        Some(&t[..i])
+    })
+}
+
+/// How many line breaks `text` holds, counted as [`source_lines`] splits.
+pub fn line_breaks(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    (0..bytes.len()).filter(|&i| bytes[i] == b'\n' || (bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n'))).count()
+}
+
+/// `location`, or the end of the text when it lies past it. A parser may report "end of file"
+/// on the line after the last one when the file does not end with a line break (found by the
+/// fuzzer): a line no editor and no CI annotation can show.
 fn within(text: &str, location: Location) -> Location {
     // YAML line breaks: LF, CRLF and a lone CR alike. Stops at the line asked for, like the
     // lookup of the source line above.
@@ -221,6 +240,17 @@ fn within(text: &str, location: Location) -> Location {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_lines_break_at_lf_crlf_and_lone_cr() {
+        let lines = |t| source_lines(t).collect::<Vec<_>>();
+        assert_eq!(lines("a\nb\r\nc\rd"), ["a", "b", "c", "d"]);
+        assert_eq!(lines("a\n\nb\n"), ["a", "", "b"]);
+        assert_eq!(lines(""), Vec::<&str>::new());
+        assert_eq!(line_breaks("a\nb\r\nc\rd\n"), 4);
+        let d = Diagnostic::new(Path::new("f.yaml"), "a: 1\rb: 2\rc: 3\r", Location { line: 2, column: 1 }, "m");
+        assert_eq!(d.source_line.as_deref(), Some("b: 2"));
+    }
 
     const SRC: &str = "suite: docs\nscenarios:\n  - name: a\n    expect: { decison: allow }\n";
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
-use super::diagnostic::Diagnostic;
+use super::diagnostic::{Diagnostic, line_breaks, source_lines};
 use super::model::Location;
 
 /// Rule names, as shown in `error[rule]`.
@@ -132,9 +132,9 @@ impl Rules {
         let mut lines: Vec<usize> = Vec::new();
         let (mut line, mut pos) = (0, 0);
         for m in self.any.find_iter(text) {
-            line += text[pos..m.start()].bytes().filter(|&b| b == b'\n').count();
+            line += line_breaks(&text[pos..m.start()]);
             pos = m.start();
-            let last = line + m.as_str().bytes().filter(|&b| b == b'\n').count();
+            let last = line + line_breaks(m.as_str());
             let first = lines.last().map_or(line, |&l| line.max(l + 1));
             lines.extend(first..=last);
         }
@@ -146,11 +146,10 @@ impl Rules {
         let mut out = Vec::new();
         let candidates = self.candidate_lines(text);
         let mut next = candidates.iter().peekable();
-        for (i, line) in text.lines().enumerate() {
+        for (i, line) in source_lines(text).enumerate() {
             if next.next_if_eq(&&i).is_none() {
                 continue;
             }
-            let line = line.trim_end_matches('\r');
             let mut findings = self.scan_line(line);
             // An escape hatch for a reviewed false positive: `# gateprobe:allow <rule> [<rule>...]`
             // on the same line.
@@ -516,7 +515,8 @@ mod tests {
     }
 
     /// The one whole-file search finds every line that a rule matches on its own, even where a
-    /// match across a line break (`phone:` then a number on the next line) comes first.
+    /// match across a line break (`phone:` then a number on the next line) comes first, and
+    /// counts lines as YAML does (a lone CR breaks one).
     #[test]
     fn candidate_lines_cover_every_line_with_a_finding() {
         let text = concat!(
@@ -524,14 +524,14 @@ mod tests {
             "  Zk3q9Lm2Xp7Rt5Vb8Nc4Hd6J to: jane.doe@gmail.com\n",
             "phone:\n",
             "  +44 20 7946 1234\r\n",
-            "x: 1\n",
+            "x: 1\r",
             "card: 4111 1111 1111 1111 and 415-867-5309\n",
             "-----BEGIN RSA PRIVATE KEY-----",
         );
         let rules = Rules::new();
         let candidates = rules.candidate_lines(text);
-        for (i, line) in text.lines().enumerate() {
-            if !rules.scan_line(line.trim_end_matches('\r')).is_empty() {
+        for (i, line) in source_lines(text).enumerate() {
+            if !rules.scan_line(line).is_empty() {
                 assert!(candidates.contains(&i), "line {i} {line:?} is not a candidate: {candidates:?}");
             }
         }

@@ -28,7 +28,7 @@ use serde::de::{
     Unexpected, VariantAccess, Visitor,
 };
 
-use super::diagnostic::Diagnostic;
+use super::diagnostic::{Diagnostic, source_lines};
 use super::model::Location;
 
 /// Files larger than this are refused before parsing.
@@ -234,7 +234,7 @@ pub fn parse<'a, T: DeserializeOwned>(
         return Err(Diagnostic::new(file, text, location, "tab character in YAML")
             .with_help("indent with spaces; inside a string, write `\\t` in double quotes"));
     }
-    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+    if source_lines(text).all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
         return Err(Diagnostic::new(file, text, Location { line: 1, column: 1 }, "the file is empty").with_help(
             match kind {
                 "suite" => "a suite starts with `suite: <name>` and a `scenarios:` list".to_owned(),
@@ -266,7 +266,7 @@ pub fn positions(text: &str) -> Option<Positions<'_>> {
 }
 
 fn first_tab(text: &str) -> Option<Location> {
-    text.lines()
+    source_lines(text)
         .enumerate()
         .find_map(|(i, line)| line.chars().position(|c| c == '\t').map(|col| Location { line: i + 1, column: col + 1 }))
 }
