@@ -565,127 +565,14 @@ async fn tokens_never_appear_in_any_output() {
     f.gateway.shutdown().await;
 }
 
-/// A gateway that echoes the caller's credential: in front of the reference gateway, it puts the
-/// bearer token at the start of every JSON-RPC error message and into its reason, the token's
-/// signature into the policy version header, and the whole `Authorization` header into the
-/// audit records of the call (as a gateway that logs request headers would). Refusals of
-/// `files.delete` lose their `error.data`, so that they are read as no decision and the message
-/// is quoted (cut at 120 characters) in the error.
-mod reflector {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-
-    use axum::body::Body;
-    use axum::extract::{Request, State};
-    use axum::http::HeaderValue;
-    use axum::response::Response;
-    use serde_json::{Value, json};
-
-    struct Shared {
-        upstream: String,
-        client: reqwest::Client,
-        /// Correlation id → the `Authorization` header of the call.
-        seen: Mutex<HashMap<String, String>>,
-    }
-
-    pub struct Reflector {
-        pub url: String,
-        server: tokio::task::JoinHandle<()>,
-    }
-
-    impl Reflector {
-        pub async fn start(upstream: &str) -> Reflector {
-            let shared = Arc::new(Shared {
-                upstream: upstream.trim_end_matches('/').to_string(),
-                client: reqwest::Client::new(),
-                seen: Mutex::new(HashMap::new()),
-            });
-            let app = axum::Router::new().fallback(forward).with_state(shared);
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind reflector");
-            let url = format!("http://{}", listener.local_addr().unwrap());
-            let server = tokio::spawn(async move {
-                axum::serve(listener, app).await.ok();
-            });
-            Reflector { url, server }
-        }
-    }
-
-    impl Drop for Reflector {
-        fn drop(&mut self) {
-            self.server.abort();
-        }
-    }
-
-    async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-        let (parts, body) = request.into_parts();
-        let body = axum::body::to_bytes(body, 8 << 20).await.unwrap_or_default();
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let authorization = header("authorization");
-        let token = authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")).map(str::to_string);
-        let call: Option<Value> = serde_json::from_slice(&body).ok();
-        let tool = call.as_ref().and_then(|c| c["params"]["name"].as_str()).map(str::to_string);
-        if let (Some(id), Some(a)) = (header("x-request-id"), &authorization) {
-            shared.seen.lock().unwrap().insert(id, a.clone());
-        }
-
-        let url = format!("{}{}", shared.upstream, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
-        let mut upstream = shared.client.request(parts.method.clone(), url).body(body);
-        for (name, value) in &parts.headers {
-            if name != "host" && name != "content-length" {
-                upstream = upstream.header(name, value);
-            }
-        }
-        let answer = upstream.send().await.expect("reference gateway answers");
-        let status = answer.status();
-        let mut headers = answer.headers().clone();
-        let bytes = answer.bytes().await.unwrap_or_default();
-        headers.remove("content-length");
-        headers.remove("transfer-encoding");
-
-        let mut value: Option<Value> = serde_json::from_slice(&bytes).ok();
-        match (parts.uri.path(), &mut value, &token) {
-            ("/mcp", Some(message), Some(token)) => {
-                if let Some(error) = message.get_mut("error") {
-                    let text = error["message"].as_str().unwrap_or_default().to_string();
-                    error["message"] = json!(format!("{token} rejected: {text}"));
-                    if tool.as_deref() == Some("files.delete") {
-                        error.as_object_mut().unwrap().remove("data");
-                    } else if let Some(reason) = error["data"]["reason"].as_str().map(str::to_string) {
-                        error["data"]["reason"] = json!(format!("{reason} for {token}"));
-                    }
-                }
-                let signature = token.rsplit('.').next().unwrap_or_default();
-                let version = headers.get("x-policy-version").and_then(|v| v.to_str().ok()).unwrap_or("v");
-                let echoed = HeaderValue::from_str(&format!("{version}+{signature}")).unwrap();
-                headers.insert("x-policy-version", echoed);
-            }
-            ("/audit", Some(Value::Array(records)), _) => {
-                let id = parts.uri.query().and_then(|q| q.strip_prefix("correlation_id=")).unwrap_or_default();
-                if let Some(a) = shared.seen.lock().unwrap().get(id) {
-                    for r in records.iter_mut() {
-                        r["request"] = json!({"headers": {"authorization": a}});
-                    }
-                }
-            }
-            _ => {}
-        }
-        let bytes = match value {
-            Some(v) => serde_json::to_vec(&v).unwrap(),
-            None => bytes.to_vec(),
-        };
-        let mut response = Response::new(Body::from(bytes));
-        *response.status_mut() = status;
-        *response.headers_mut() = headers;
-        response
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_a_gateway_echoes_are_redacted() {
     let f = Fixture::new().await;
     let (dir, bin) = (f.dir(), &f.bin);
-    let reflector = reflector::Reflector::start(&f.gateway.base_url()).await;
-    f.config("gateprobe.yaml", &reflector.url);
+    // The real gateway behind a proxy that echoes the caller's credential.
+    let proxy = FaultProxy::start(&f.gateway.base_url()).await;
+    proxy.set(Fault::EchoCredentials);
+    f.config("gateprobe.yaml", &proxy.url());
     let mut out = Outputs::default();
     let compare = ["--state", "state/state.json", "--snapshots", "snaps"];
 
@@ -722,6 +609,6 @@ async fn tokens_a_gateway_echoes_are_redacted() {
 
     f.assert_no_leak(&mut out);
     drop(serve);
-    drop(reflector);
+    drop(proxy);
     f.gateway.shutdown().await;
 }

@@ -3,7 +3,8 @@
 //! troubled gateway or network does: refused connections (by closing its listener), accepted
 //! connections that never answer, 5xx answers, connections reset in the middle of a body,
 //! malformed JSON, well-formed JSON with no decision in it, audit records that show up late,
-//! a policy version header that flaps between two values, and answers slowed by a delay.
+//! a policy version header that flaps between two values, answers slowed by a delay, and a
+//! gateway that echoes the caller's credential back.
 //! Everything else (decisions, audit records, headers) comes from the real gateway.
 
 use std::collections::HashMap;
@@ -38,6 +39,12 @@ pub enum Fault {
     FlapVersion(String),
     /// Hold every answer this long.
     Slow(Duration),
+    /// Echo the caller's credential, as a careless gateway might: the bearer token at the start
+    /// of every JSON-RPC error message and in its reason, the token's signature in the policy
+    /// version header, and the whole `Authorization` header in the audit records of the call
+    /// (as a gateway that logs request headers would). Refusals of `files.delete` lose their
+    /// `error.data`, so that they read as no decision and the message is quoted in the error.
+    EchoCredentials,
 }
 
 struct Shared {
@@ -46,6 +53,8 @@ struct Shared {
     fault: Mutex<Fault>,
     first_audit_lookup: Mutex<HashMap<String, Instant>>,
     counter: AtomicU64,
+    /// With [`Fault::EchoCredentials`]: correlation id → the `Authorization` header of the call.
+    authorizations: Mutex<HashMap<String, String>>,
 }
 
 pub struct FaultProxy {
@@ -63,6 +72,7 @@ impl FaultProxy {
             fault: Mutex::new(Fault::None),
             first_audit_lookup: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(0),
+            authorizations: Mutex::new(HashMap::new()),
         });
         let app = axum::Router::new().fallback(forward).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
@@ -116,6 +126,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         }
         _ => {}
     }
+    let echo = (fault == Fault::EchoCredentials).then(|| Echo::new(&shared, &parts.headers, &body));
     let url = format!("{}{}", shared.upstream, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let mut upstream = shared.client.request(parts.method.clone(), url).body(body);
     for (name, value) in &parts.headers {
@@ -126,7 +137,10 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let Ok(answer) = upstream.send().await else { return plain(502, "upstream unreachable") };
     let status = answer.status();
     let mut headers: HeaderMap = answer.headers().clone();
-    let bytes = answer.bytes().await.unwrap_or_default();
+    let mut bytes = answer.bytes().await.unwrap_or_default();
+    if let Some(echo) = echo {
+        bytes = echo.apply(&shared, &parts.uri, &mut headers, bytes);
+    }
     if let Fault::FlapVersion(other) = &fault {
         if shared.counter.fetch_add(1, Ordering::Relaxed) % 2 == 1 {
             headers.insert("x-policy-version", HeaderValue::from_str(other).unwrap());
@@ -148,6 +162,59 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// What [`Fault::EchoCredentials`] needs of a request to echo its credential in the answer.
+struct Echo {
+    token: Option<String>,
+    tool: Option<String>,
+}
+
+impl Echo {
+    fn new(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Echo {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let authorization = header("authorization");
+        if let (Some(id), Some(a)) = (header("x-request-id"), &authorization) {
+            shared.authorizations.lock().unwrap().insert(id, a.clone());
+        }
+        let call: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+        Echo {
+            token: authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")).map(str::to_string),
+            tool: call.as_ref().and_then(|c| c["params"]["name"].as_str()).map(str::to_string),
+        }
+    }
+
+    fn apply(self, shared: &Shared, uri: &axum::http::Uri, headers: &mut HeaderMap, bytes: Bytes) -> Bytes {
+        use serde_json::{Value, json};
+        let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else { return bytes };
+        match (uri.path(), &mut value, &self.token) {
+            ("/mcp", message, Some(token)) => {
+                if let Some(error) = message.get_mut("error") {
+                    let text = error["message"].as_str().unwrap_or_default().to_string();
+                    error["message"] = json!(format!("{token} rejected: {text}"));
+                    if self.tool.as_deref() == Some("files.delete") {
+                        error.as_object_mut().unwrap().remove("data");
+                    } else if let Some(reason) = error["data"]["reason"].as_str().map(str::to_string) {
+                        error["data"]["reason"] = json!(format!("{reason} for {token}"));
+                    }
+                }
+                let signature = token.rsplit('.').next().unwrap_or_default();
+                let version = headers.get("x-policy-version").and_then(|v| v.to_str().ok()).unwrap_or("v");
+                let echoed = HeaderValue::from_str(&format!("{version}+{signature}")).unwrap();
+                headers.insert("x-policy-version", echoed);
+            }
+            ("/audit", Value::Array(records), _) => {
+                let id = uri.query().and_then(|q| q.strip_prefix("correlation_id=")).unwrap_or_default();
+                if let Some(a) = shared.authorizations.lock().unwrap().get(id) {
+                    for r in records.iter_mut() {
+                        r["request"] = json!({"headers": {"authorization": a}});
+                    }
+                }
+            }
+            _ => {}
+        }
+        Bytes::from(serde_json::to_vec(&value).unwrap())
+    }
 }
 
 fn plain(status: u16, body: &'static str) -> Response {
