@@ -6,6 +6,7 @@
 //! the project states elsewhere are asserted, so that a wrong answer is a crash too.
 
 use std::path::Path;
+use std::sync::LazyLock;
 
 use gateprobe::config::{DecisionRule, HttpDecisionMapping, PolicyVersionSource};
 use gateprobe::decision::Decision;
@@ -25,7 +26,9 @@ pub fn suite_loader(data: &[u8]) {
     // `read_bounded` refuses non-UTF-8 files before anything parses them.
     let Ok(text) = std::str::from_utf8(data) else { return };
     let path = Path::new("scenarios/fuzz.yaml");
-    let mut diagnostics = gateprobe::suite::lint::scan(path, text);
+    // Compiled once, as one load compiles them once for all its files.
+    static RULES: LazyLock<gateprobe::suite::lint::Rules> = LazyLock::new(gateprobe::suite::lint::Rules::new);
+    let mut diagnostics = RULES.scan(path, text);
     match gateprobe::suite::parse_suite(path, text) {
         Ok(suite) => {
             // `load` then checks identities against the config (the bundled one without a file).
