@@ -91,7 +91,7 @@ impl<'t> Executor<'t> {
         } else {
             self.target.adapter.open_session(identity, endpoint.clone()).await
         };
-        let session = match opened {
+        let mut session = match opened {
             Ok(s) => s,
             Err(e) => {
                 return Execution { endpoint, session_error: Some(e), calls: Vec::new(), duration: start.elapsed() };
@@ -103,7 +103,16 @@ impl<'t> Executor<'t> {
             for index in 0..step.repeat {
                 let canary = uses_canary(step).then(new_canary);
                 let arguments = substitute(&step.call.arguments, canary.as_deref());
-                let record = self.send(&session, planned, step_index, index, &arguments, canary.clone(), None).await;
+                let mut record =
+                    self.send(&session, planned, step_index, index, &arguments, canary.clone(), None).await;
+                // A shared session the gateway has ended: MCP clients start a new one.
+                if shared && record.result == Err(CallError::Status(404)) {
+                    if let Ok(fresh) = self.renew_shared_session(identity, endpoint.clone(), &session).await {
+                        session = fresh;
+                        record =
+                            self.send(&session, planned, step_index, index, &arguments, canary.clone(), None).await;
+                    }
+                }
                 let confirmation = match (&record.result, step.expect.after_confirmation, index) {
                     (Ok(Reply { confirmation_id: Some(id), .. }), Some(_), 0) => Some(id.clone()),
                     _ => None,
@@ -145,6 +154,23 @@ impl<'t> Executor<'t> {
             entry.or_insert_with(|| SharedSession { identity: identity.clone(), session: Arc::default() }).clone()
         };
         shared.session.get_or_try_init(|| self.target.adapter.open_session(identity, endpoint)).await.cloned()
+    }
+
+    /// A new shared session in place of `ended`, unless another scenario has already replaced it.
+    async fn renew_shared_session(
+        &self,
+        identity: &Arc<ResolvedIdentity>,
+        endpoint: Option<String>,
+        ended: &Session,
+    ) -> Result<Session, CallError> {
+        {
+            let mut map = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+            let key = (identity.name.clone(), endpoint.clone());
+            if map.get(&key).and_then(|s| s.session.get()).is_some_and(|s| s.id == ended.id) {
+                map.remove(&key);
+            }
+        }
+        self.shared_session(identity, endpoint).await
     }
 
     #[expect(clippy::too_many_arguments, reason = "one call's full description; a struct would only rename it")]

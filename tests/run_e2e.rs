@@ -240,3 +240,54 @@ scenarios:
     }
     gateway.shutdown().await;
 }
+
+// Pins: with `sessions: identity`, a shared session the gateway has ended (404, as MCP has a
+// server answer) is replaced by a new one and the call sent again, as MCP asks of a client;
+// no scenario errors. The fault proxy plays the gateway that ends the session.
+#[tokio::test]
+async fn an_ended_shared_session_is_replaced() {
+    const SUITE: &str = r#"
+suite: renew
+defaults: { identity: alice-reader }
+scenarios:
+  - name: first
+    call: { tool: files.read, arguments: { path: /docs/handbook.md } }
+    expect: { decision: allow }
+  - name: second
+    call: { tool: files.read, arguments: { path: /docs/handbook.md } }
+    expect: { decision: allow }
+  - name: third
+    call: { tool: files.delete, arguments: { path: /docs/handbook.md } }
+    expect: { decision: deny, reason: missing_capability }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start_gateway().await;
+    let proxy = support::fault_proxy::FaultProxy::start(&gateway.base_url()).await;
+    let mut config = mcp_config(dir.path(), &gateway, &proxy.url(), 2000, 1000);
+    config.run.concurrency = 1;
+    let gateprobe::config::TargetConfig::Mcp(target) = &mut config.target else { unreachable!() };
+    target.sessions = gateprobe::config::SessionScope::Identity;
+    let loaded = Loaded { config, suites: vec![suite(dir.path(), "renew", SUITE)] };
+    // The gateway "ends" the session once the first scenario is done.
+    let expire = |r: &gateprobe::outcome::ScenarioResult| {
+        if r.scenario == "first" {
+            proxy.expire_sessions();
+        }
+    };
+    let summary = gateprobe::run(&loaded, &Default::default(), &expire).await.unwrap();
+    assert!(
+        summary.all_passed(),
+        "{:?}",
+        summary.results.iter().map(|r| (&r.scenario, &r.message)).collect::<Vec<_>>()
+    );
+    let client = reqwest::Client::new();
+    let mut sessions = Vec::new();
+    for r in &summary.results {
+        let url = format!("{}/audit?correlation_id={}", gateway.base_url(), r.correlation_ids.last().unwrap());
+        let records: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        sessions.push(records[0]["session_id"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(sessions[0], sessions[1], "the ended session was not replaced: {sessions:?}");
+    assert_eq!(sessions[1], sessions[2], "the new session is shared again: {sessions:?}");
+    gateway.shutdown().await;
+}

@@ -137,6 +137,10 @@ impl McpAdapter {
         });
         let response = self.post(identity, Some(session), Some(call.correlation_id), &body).await?;
         let status = response.status().as_u16();
+        // MCP: a server answers 404 to a session it has ended; no decision is in such an answer.
+        if status == 404 && session.id.is_some() {
+            return Err(CallError::Status(404));
+        }
         let version_header = match &self.config.policy_version {
             PolicyVersionSource::Header(h) => header(&response, h).map(|v| self.scrubber.scrub_string(v)),
             _ => None,

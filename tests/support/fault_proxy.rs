@@ -3,11 +3,12 @@
 //! troubled gateway or network does: refused connections (by closing its listener), accepted
 //! connections that never answer, 5xx answers, connections reset in the middle of a body,
 //! malformed JSON, well-formed JSON with no decision in it, audit records that show up late,
-//! a policy version header that flaps between two values, answers slowed by a delay, and a
-//! gateway that echoes the caller's credential back.
+//! a policy version header that flaps between two values, answers slowed by a delay, a
+//! gateway that echoes the caller's credential back, and sessions the gateway has ended
+//! ([`FaultProxy::expire_sessions`]: 404 to them, as MCP has a server answer).
 //! Everything else (decisions, audit records, headers) comes from the real gateway.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -55,6 +56,8 @@ struct Shared {
     counter: AtomicU64,
     /// With [`Fault::EchoCredentials`]: correlation id → the `Authorization` header of the call.
     authorizations: Mutex<HashMap<String, String>>,
+    /// MCP session ids the gateway has handed out, and those the proxy pretends it ended.
+    sessions: Mutex<(HashSet<String>, HashSet<String>)>,
 }
 
 pub struct FaultProxy {
@@ -73,6 +76,7 @@ impl FaultProxy {
             first_audit_lookup: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(0),
             authorizations: Mutex::new(HashMap::new()),
+            sessions: Mutex::default(),
         });
         let app = axum::Router::new().fallback(forward).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
@@ -89,6 +93,14 @@ impl FaultProxy {
 
     pub fn set(&self, fault: Fault) {
         *self.shared.fault.lock().unwrap() = fault;
+    }
+
+    /// Pretends the gateway ended every MCP session it has handed out so far: requests in them
+    /// get 404 from now on. Sessions opened later are served.
+    pub fn expire_sessions(&self) {
+        let mut sessions = self.shared.sessions.lock().unwrap();
+        let seen: Vec<String> = sessions.0.iter().cloned().collect();
+        sessions.1.extend(seen);
     }
 
     /// Stops listening: from now on connections are refused, like a gateway that is down.
@@ -109,6 +121,10 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let body = axum::body::to_bytes(body, 8 << 20).await.unwrap_or_default();
     let is_mcp = parts.uri.path() == "/mcp";
     let is_call = is_mcp && body.windows(10).any(|w| w == b"tools/call");
+    let session = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
+    if is_mcp && session.is_some_and(|id| shared.sessions.lock().unwrap().1.contains(id)) {
+        return plain(404, "session not found");
+    }
     match &fault {
         Fault::Hang => std::future::pending::<()>().await,
         Fault::Status(code) if is_mcp => return plain(*code, "<html>upstream trouble</html>"),
@@ -137,6 +153,9 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let Ok(answer) = upstream.send().await else { return plain(502, "upstream unreachable") };
     let status = answer.status();
     let mut headers: HeaderMap = answer.headers().clone();
+    if let Some(id) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+        shared.sessions.lock().unwrap().0.insert(id.to_string());
+    }
     let mut bytes = answer.bytes().await.unwrap_or_default();
     if let Some(echo) = echo {
         bytes = echo.apply(&shared, &parts.uri, &mut headers, bytes);
