@@ -149,34 +149,43 @@ impl<'a> Positions<'a> {
     /// The path of a written-out node in serde_yaml's notation (`scenarios[0].expect`); a key
     /// gives the path of its mapping. Only errors ask, so a search is cheap enough.
     fn path_of(&self, wanted: &Node<'a>) -> Option<String> {
-        fn walk<'a>(doc: &Positions<'a>, node: &Node<'a>, wanted: &Node<'a>, path: &mut String) -> bool {
-            let node = doc.written(node);
-            if std::ptr::eq(node, wanted) {
+        // An anchored node is asked for by its place in the tree or by its entry in the table.
+        let is = |doc: &Positions<'a>, node: &Node<'a>| {
+            std::ptr::eq(node, wanted) || std::ptr::eq(doc.written(node), wanted)
+        };
+        fn walk<'a>(
+            doc: &Positions<'a>,
+            node: &Node<'a>,
+            is: &dyn Fn(&Positions<'a>, &Node<'a>) -> bool,
+            path: &mut String,
+        ) -> bool {
+            if is(doc, node) {
                 return true;
             }
+            let node = doc.written(node);
             let len = path.len();
             match &node.kind {
                 Kind::Seq(items) => items.iter().enumerate().any(|(i, item)| {
                     path.truncate(len);
                     path.push_str(&format!("[{i}]"));
-                    walk(doc, item, wanted, path)
+                    walk(doc, item, is, path)
                 }),
                 Kind::Map(entries) => entries.iter().any(|(k, v)| {
                     path.truncate(len);
-                    if std::ptr::eq(doc.written(k), wanted) {
+                    if is(doc, k) {
                         return true;
                     }
                     if len > 0 {
                         path.push('.');
                     }
                     path.push_str(doc.scalar_text(k).unwrap_or("?"));
-                    walk(doc, v, wanted, path)
+                    walk(doc, v, is, path)
                 }),
                 _ => false,
             }
         }
         let mut path = String::new();
-        walk(self, &self.root, wanted, &mut path).then_some(path)
+        walk(self, &self.root, &is, &mut path).then_some(path)
     }
 
     /// The first written-out node below `node` (itself included), in document order, for which
@@ -1222,6 +1231,10 @@ mod tests {
         );
         assert_eq!(at("list:\n  - n: 1\n    d: maybe\n").0, 3);
         assert_eq!(at("list:\n  - n: 1\n"), (2, 5, "list[0]: missing field `d`".to_owned()));
+        assert_eq!(
+            at("list:\n  - n: &n x\n    d: allow\n"),
+            (2, 8, "list[0].n: invalid type: string \"x\", expected u32".to_owned())
+        );
     }
 
     /// Empty values read as empty collections where one is expected, as with serde_yaml.
