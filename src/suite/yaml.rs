@@ -999,6 +999,16 @@ mod tests {
         assert_eq!(m, "duplicate key `c` (first at line 3, column 3)");
     }
 
+    /// Large mappings switch from scanning to an index; duplicates are found either way.
+    #[test]
+    fn duplicate_keys_are_found_in_large_mappings() {
+        let mut text: String = (0..40).map(|i| format!("k{i}: {i}\n")).collect();
+        text.push_str("k3: again\n");
+        let (l, m) = refused(&text);
+        assert_eq!((l.line, m.as_str()), (41, "duplicate key `k3` (first at line 4, column 1)"));
+        positions(&(0..40).map(|i| format!("k{i}: {i}\n")).collect::<String>());
+    }
+
     #[test]
     fn same_key_in_sibling_maps_is_fine() {
         positions("- {a: 1}\n- {a: 2}\n");
