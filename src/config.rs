@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decision::Decision;
 use crate::suite::diagnostic::{Diagnostic, render_all};
+use crate::suite::lint::Rules;
 use crate::suite::{Location, Suite, yaml};
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -548,12 +549,16 @@ pub fn check_http_url(url: &str) -> Result<(), String> {
 /// Loads the config: `path` if given (it must exist), else `./gateprobe.yaml` when present,
 /// else [`Config::bundled`]; then applies the `GATEPROBE_*` environment overrides. A file also
 /// goes through the sensitivity scan; its findings are errors like parse errors.
-pub fn load_config(path: Option<&Path>) -> Result<Config, ConfigError> {
-    load_config_with_env(path, |name| std::env::var(name).ok())
+pub fn load_config(path: Option<&Path>, rules: &Rules) -> Result<Config, ConfigError> {
+    load_config_with_env(path, |name| std::env::var(name).ok(), rules)
 }
 
 /// [`load_config`] with the environment given as a lookup (so tests need not touch the process's).
-pub fn load_config_with_env(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+pub fn load_config_with_env(
+    path: Option<&Path>,
+    env: impl Fn(&str) -> Option<String>,
+    rules: &Rules,
+) -> Result<Config, ConfigError> {
     let file = match path {
         Some(p) if !p.exists() => return Err(ConfigError::NotFound(p.to_path_buf())),
         Some(p) => Some(p.to_path_buf()),
@@ -564,7 +569,7 @@ pub fn load_config_with_env(path: Option<&Path>, env: impl Fn(&str) -> Option<St
         Some(file) => {
             let text = crate::suite::parse::read_bounded(&file).map_err(|d| ConfigError::Invalid(vec![d]))?;
             // Parse errors and sensitivity findings, all at once.
-            let findings = crate::suite::lint::scan(&file, &text);
+            let findings = rules.scan(&file, &text);
             let mut config = match parse_config(&file, &text) {
                 Err(ConfigError::Invalid(mut ds)) => {
                     ds.extend(findings);
@@ -764,7 +769,8 @@ mod tests {
 
     #[test]
     fn explicit_path_must_exist() {
-        let e = load_config_with_env(Some(Path::new("/nonexistent/gateprobe.yaml")), env(&[])).unwrap_err();
+        let e =
+            load_config_with_env(Some(Path::new("/nonexistent/gateprobe.yaml")), env(&[]), &Rules::new()).unwrap_err();
         assert!(matches!(e, ConfigError::NotFound(_)));
     }
 
@@ -773,7 +779,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("gp.yaml");
         std::fs::write(&file, "suites: [checks]\nrun: { concurrency: 2 }\n").unwrap();
-        let c = load_config_with_env(Some(&file), env(&[])).unwrap();
+        let c = load_config_with_env(Some(&file), env(&[]), &Rules::new()).unwrap();
         assert_eq!(c.suites, vec![dir.path().join("checks")]);
         assert_eq!(c.run.concurrency, 2);
         let c = load_config_with_env(
@@ -786,6 +792,7 @@ mod tests {
                 ("GATEPROBE_TARGET_URL", "http://127.0.0.1:9/mcp"),
                 ("GATEPROBE_AUDIT_URL", "http://127.0.0.1:9/audit/{correlation_id}"),
             ]),
+            &Rules::new(),
         )
         .unwrap();
         assert_eq!((c.run.concurrency, c.run.timeout_ms, c.run.requests_per_second), (4, 250, 10));
@@ -838,7 +845,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("gp.yaml");
         std::fs::write(&file, "identities:\n  a: { subject: jane.doe@gmail.com, tenant: t }\n").unwrap();
-        let e = load_config_with_env(Some(&file), env(&[])).unwrap_err();
+        let e = load_config_with_env(Some(&file), env(&[]), &Rules::new()).unwrap_err();
         assert_eq!(e.diagnostics()[0].code.as_deref(), Some("email-outside-example-domains"));
     }
 

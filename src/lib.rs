@@ -74,11 +74,13 @@ pub struct Loaded {
 
 /// LOAD: reads and lints the config and every suite, reporting all problems at once.
 pub fn load(options: &LoadOptions) -> Result<Loaded, RunError> {
-    let mut config = config::load_config(options.config.as_deref())?;
+    // The sensitivity rules, compiled once for the config and every suite file.
+    let rules = suite::lint::Rules::new();
+    let mut config = config::load_config(options.config.as_deref(), &rules)?;
     if !options.suites.is_empty() {
         config.suites = options.suites.clone();
     }
-    let suites = suite::load_suites(&config.suites)?;
+    let suites = suite::load_suites(&config.suites, &rules)?;
     let unknown = config::check_identities(&suites, &config);
     if !unknown.is_empty() {
         return Err(suite::LoadError::from(unknown).into());

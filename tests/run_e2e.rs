@@ -202,32 +202,12 @@ scenarios:
 "#;
     let dir = tempfile::tempdir().unwrap();
     let gateway = start_gateway().await;
-    let client = reqwest::Client::new();
-    // The session of every call of every scenario, by scenario name.
-    let sessions_of = |summary: gateprobe::outcome::RunSummary| {
-        let (client, base) = (client.clone(), gateway.base_url());
-        async move {
-            let mut by_scenario = std::collections::BTreeMap::new();
-            for r in &summary.results {
-                let mut ids = Vec::new();
-                for c in &r.correlation_ids {
-                    let url = format!("{base}/audit?correlation_id={c}");
-                    let records: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
-                    ids.push(records[0]["session_id"].as_str().expect("a session id in the record").to_owned());
-                }
-                by_scenario.insert(r.scenario.clone(), ids);
-            }
-            by_scenario
-        }
-    };
     for scope in [gateprobe::config::SessionScope::Identity, gateprobe::config::SessionScope::Scenario] {
-        let mut config = mcp_config(dir.path(), &gateway, &gateway.base_url(), 2000, 1000);
-        let gateprobe::config::TargetConfig::Mcp(target) = &mut config.target else { unreachable!() };
-        target.sessions = scope;
+        let config = with_sessions(mcp_config(dir.path(), &gateway, &gateway.base_url(), 2000, 1000), scope);
         let summary = run(config, vec![suite(dir.path(), "sessions", SUITE)]).await;
         assert!(summary.all_passed(), "{:?}", outcomes(&summary));
         assert_eq!(gateway.open_sessions(), 0, "{scope:?}: sessions left open after the run");
-        let s = sessions_of(summary).await;
+        let s = sessions_by_scenario(&gateway, &summary).await;
         let alice: BTreeSet<&String> = ["read 1", "delete", "read 2"].iter().map(|n| &s[*n][0]).collect();
         let steps: BTreeSet<&String> = s["two steps"].iter().collect();
         assert_eq!(steps.len(), 1, "{scope:?}: the steps of a scenario share its session: {s:?}");
@@ -263,10 +243,11 @@ scenarios:
     let dir = tempfile::tempdir().unwrap();
     let gateway = start_gateway().await;
     let proxy = support::fault_proxy::FaultProxy::start(&gateway.base_url()).await;
-    let mut config = mcp_config(dir.path(), &gateway, &proxy.url(), 2000, 1000);
+    let mut config = with_sessions(
+        mcp_config(dir.path(), &gateway, &proxy.url(), 2000, 1000),
+        gateprobe::config::SessionScope::Identity,
+    );
     config.run.concurrency = 1;
-    let gateprobe::config::TargetConfig::Mcp(target) = &mut config.target else { unreachable!() };
-    target.sessions = gateprobe::config::SessionScope::Identity;
     let loaded = Loaded { config, suites: vec![suite(dir.path(), "renew", SUITE)] };
     // The gateway "ends" the session once the first scenario is done.
     let expire = |r: &gateprobe::outcome::ScenarioResult| {
@@ -280,14 +261,39 @@ scenarios:
         "{:?}",
         summary.results.iter().map(|r| (&r.scenario, &r.message)).collect::<Vec<_>>()
     );
-    let client = reqwest::Client::new();
-    let mut sessions = Vec::new();
-    for r in &summary.results {
-        let url = format!("{}/audit?correlation_id={}", gateway.base_url(), r.correlation_ids.last().unwrap());
-        let records: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
-        sessions.push(records[0]["session_id"].as_str().unwrap().to_owned());
-    }
+    let s = sessions_by_scenario(&gateway, &summary).await;
+    let sessions = ["first", "second", "third"].map(|name| &s[name][0]);
     assert_ne!(sessions[0], sessions[1], "the ended session was not replaced: {sessions:?}");
     assert_eq!(sessions[1], sessions[2], "the new session is shared again: {sessions:?}");
     gateway.shutdown().await;
+}
+
+/// `config` with its `mcp` target's sessions scoped as given.
+fn with_sessions(
+    mut config: gateprobe::config::Config,
+    scope: gateprobe::config::SessionScope,
+) -> gateprobe::config::Config {
+    let gateprobe::config::TargetConfig::Mcp(target) = &mut config.target else { unreachable!("mcp_config is mcp") };
+    target.sessions = scope;
+    config
+}
+
+/// The MCP session of every call of every scenario, by scenario name, as the gateway's audit
+/// records tell it.
+async fn sessions_by_scenario(
+    gateway: &gateprobe::gateway::RunningGateway,
+    summary: &gateprobe::outcome::RunSummary,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let client = reqwest::Client::new();
+    let mut by_scenario = std::collections::BTreeMap::new();
+    for r in &summary.results {
+        let mut ids = Vec::new();
+        for c in &r.correlation_ids {
+            let url = format!("{}/audit?correlation_id={c}", gateway.base_url());
+            let records: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            ids.push(records[0]["session_id"].as_str().expect("a session id in the record").to_owned());
+        }
+        by_scenario.insert(r.scenario.clone(), ids);
+    }
+    by_scenario
 }

@@ -25,7 +25,7 @@ fn diagnose(file: &Path) -> Vec<Diagnostic> {
             Err(ds) => out.extend(ds),
         }
     }
-    out.extend(lint::scan(file, &text));
+    out.extend(lint::Rules::new().scan(file, &text));
     out
 }
 
@@ -76,7 +76,7 @@ fn semantic_errors_point_at_the_offending_line() {
 
 #[test]
 fn load_reports_all_bad_files_at_once() {
-    let err = load_suites(&[PathBuf::from(BAD)]).unwrap_err();
+    let err = load_suites(&[PathBuf::from(BAD)], &lint::Rules::new()).unwrap_err();
     let files: std::collections::BTreeSet<_> = err.diagnostics.iter().map(|d| d.file.clone()).collect();
     // Every fixture is refused by the load (which lints too; configs are not suites either),
     // except the one that only fails the identity check against a config.
@@ -91,7 +91,7 @@ fn load_reports_all_bad_files_at_once() {
 #[test]
 fn good_suite_is_normalised() {
     let path = Path::new("tests/fixtures/good/documents.yaml");
-    let suites = load_suites(&[path.to_path_buf()]).unwrap();
+    let suites = load_suites(&[path.to_path_buf()], &lint::Rules::new()).unwrap();
     assert_eq!(suites.len(), 1);
     let s = &suites[0];
     assert_eq!(s.name, "documents");
@@ -148,5 +148,5 @@ fn good_suite_is_normalised() {
 
     // And it passes the later checks.
     assert!(config::check_identities(&suites, &Config::bundled()).is_empty());
-    assert!(lint::scan(path, &std::fs::read_to_string(path).unwrap()).is_empty());
+    assert!(lint::Rules::new().scan(path, &std::fs::read_to_string(path).unwrap()).is_empty());
 }

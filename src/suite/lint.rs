@@ -6,7 +6,7 @@
 //! is an error [`Diagnostic`] named by its rule, whose source line is shown with the finding
 //! masked, so the report does not leak what it found.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use regex::Regex;
 
@@ -72,8 +72,9 @@ const PATTERNS: [&str; 15] = [
     PHONE_KEYED,
 ];
 
-/// The compiled rules. Built once per load and dropped after it, not kept in statics: compiled,
-/// they take megabytes that `serve` would otherwise hold between runs for nothing.
+/// The compiled rules. Built once per load (config and suites alike) and dropped after it, not
+/// kept in statics: compiled, they take megabytes that `serve` would otherwise hold between runs
+/// for nothing.
 pub struct Rules {
     pem: Regex,
     aws_key_id: Regex,
@@ -285,25 +286,6 @@ impl Rules {
     }
 }
 
-/// Scans one file's `text` with rules compiled for it alone.
-pub fn scan(file: &Path, text: &str) -> Vec<Diagnostic> {
-    Rules::new().scan(file, text)
-}
-
-/// Scans files and directories as `load_suites` expands them (plus any other file given, such
-/// as a config); unreadable files are diagnostics too.
-pub fn scan_paths(paths: &[PathBuf]) -> Vec<Diagnostic> {
-    let mut diagnostics = Vec::new();
-    let rules = Rules::new();
-    for file in super::parse::expand_paths(paths, &mut diagnostics) {
-        match super::parse::read_bounded(&file) {
-            Ok(text) => diagnostics.extend(rules.scan(&file, &text)),
-            Err(d) => diagnostics.push(d),
-        }
-    }
-    diagnostics
-}
-
 /// Keeps the first four characters of the finding and stars the rest (one `*` per character,
 /// so character columns stay put).
 fn mask(line: &str, start: usize, end: usize) -> String {
@@ -375,7 +357,11 @@ mod tests {
     use super::*;
 
     fn rules(text: &str) -> Vec<String> {
-        scan(Path::new("t.yaml"), text).into_iter().map(|d| d.code.expect("lint findings name their rule")).collect()
+        Rules::new()
+            .scan(Path::new("t.yaml"), text)
+            .into_iter()
+            .map(|d| d.code.expect("lint findings name their rule"))
+            .collect()
     }
 
     fn clean(text: &str) {
@@ -489,7 +475,7 @@ mod tests {
     #[test]
     fn findings_are_positioned_and_masked() {
         let text = "suite: s\nscenarios:\n  - call: { arguments: { to: jane.doe@gmail.com } }\n";
-        let d = &scan(Path::new("s.yaml"), text)[0];
+        let d = &Rules::new().scan(Path::new("s.yaml"), text)[0];
         assert_eq!((d.line, d.column, d.width), (3, 30, 18));
         assert_eq!(d.source_line.as_deref(), Some("  - call: { arguments: { to: jane************** } }"));
         assert!(!d.render(false).contains("gmail"));
@@ -499,7 +485,7 @@ mod tests {
     #[test]
     fn every_finding_of_a_line_is_masked_in_each_diagnostic() {
         let text = "to: jane.doe@gmail.com, phone: +44 20 7946 1234\n";
-        let ds = scan(Path::new("s.yaml"), text);
+        let ds = Rules::new().scan(Path::new("s.yaml"), text);
         assert_eq!(ds.len(), 2);
         for d in ds {
             let shown = d.source_line.unwrap();
@@ -536,7 +522,7 @@ mod tests {
             }
         }
         assert!(!candidates.contains(&4), "{candidates:?}");
-        assert_eq!(scan(Path::new("s.yaml"), text).len(), 5);
+        assert_eq!(Rules::new().scan(Path::new("s.yaml"), text).len(), 5);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::diagnostic::{Diagnostic, render_all};
+use super::lint::Rules;
 use super::model::{CANARY, Expectation, Location, Scenario, Step, Suite, Then, ToolCall};
 use super::raw::{RawCall, RawDefaults, RawExpect, RawMatrix, RawSuite};
 use super::yaml::{self, Positions, join};
@@ -35,12 +36,12 @@ impl LoadError {
 /// not recursive). Every file also goes through the sensitivity scan ([`super::lint::Rules`]),
 /// so no run starts on a suite that holds what looks like real secrets or personal data.
 /// Reports every problem of every file, not only the first; suite names must be unique.
-pub fn load_suites(paths: &[PathBuf]) -> Result<Vec<Suite>, LoadError> {
+pub fn load_suites(paths: &[PathBuf], rules: &Rules) -> Result<Vec<Suite>, LoadError> {
     let mut diagnostics = Vec::new();
     let files = expand_paths(paths, &mut diagnostics);
     let mut suites = Vec::new();
     let mut names: HashMap<String, PathBuf> = HashMap::new();
-    for (file, loaded) in files.iter().zip(read_all(&files)) {
+    for (file, loaded) in files.iter().zip(read_all(&files, rules)) {
         let (text, findings, parsed) = match loaded {
             Ok(loaded) => loaded,
             Err(d) => {
@@ -75,9 +76,7 @@ type FileLoad = Result<(String, Vec<Diagnostic>, Result<(Suite, Location), Vec<D
 
 /// Reads, scans and parses `files` on every core (files are independent; a big golden set is many
 /// files), returning the results in the order of `files` so diagnostics stay deterministic.
-fn read_all(files: &[PathBuf]) -> Vec<FileLoad> {
-    let rules = super::lint::Rules::new();
-    let rules = &rules;
+fn read_all(files: &[PathBuf], rules: &Rules) -> Vec<FileLoad> {
     #[expect(clippy::result_large_err, reason = "one diagnostic per bad file, on the error path only")]
     let load = |file: &PathBuf| -> FileLoad {
         let text = read_bounded(file)?;
@@ -690,7 +689,7 @@ mod tests {
         std::fs::write(dir.path().join("b.yml"), good).unwrap();
         std::fs::write(dir.path().join("c.yaml"), "suite: [").unwrap();
         std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
-        let err = load_suites(&[dir.path().to_path_buf(), dir.path().join("missing.yaml")]).unwrap_err();
+        let err = load_suites(&[dir.path().to_path_buf(), dir.path().join("missing.yaml")], &Rules::new()).unwrap_err();
         let files: Vec<String> =
             err.diagnostics.iter().map(|d| d.file.file_name().unwrap().to_string_lossy().into_owned()).collect();
         assert_eq!(files, vec!["missing.yaml", "b.yml", "c.yaml"]);
@@ -698,6 +697,6 @@ mod tests {
         assert!(err.to_string().ends_with("error: 3 errors in 3 files\n"));
         std::fs::remove_file(dir.path().join("b.yml")).unwrap();
         std::fs::remove_file(dir.path().join("c.yaml")).unwrap();
-        assert_eq!(load_suites(&[dir.path().to_path_buf()]).unwrap().len(), 1);
+        assert_eq!(load_suites(&[dir.path().to_path_buf()], &Rules::new()).unwrap().len(), 1);
     }
 }

@@ -716,21 +716,6 @@ impl<'p, 'a> De<'p, 'a> {
             Kind::Anchored(_) | Kind::Alias(_) => unreachable!("value() follows anchors"),
         }
     }
-
-    fn collection(self) -> Collection<'p, 'a> {
-        match self.value() {
-            Kind::Seq(items) => Collection::Seq(items),
-            Kind::Map(entries) => Collection::Map(entries),
-            _ => Collection::None,
-        }
-    }
-}
-
-/// The children of a collection node.
-enum Collection<'p, 'a> {
-    Seq(&'p [Node<'a>]),
-    Map(&'p [(Node<'a>, Node<'a>)]),
-    None,
 }
 
 impl<'de, 'p, 'a> Deserializer<'de> for De<'p, 'a> {
@@ -747,11 +732,9 @@ impl<'de, 'p, 'a> Deserializer<'de> for De<'p, 'a> {
                 Plain::Str(s) => visitor.visit_str(s),
             },
             Kind::Scalar { text, .. } => visitor.visit_str(text),
-            _ => match de.collection() {
-                Collection::Seq(items) => visitor.visit_seq(Elements { de, items: items.iter() }),
-                Collection::Map(entries) => visitor.visit_map(Entries { de, entries: entries.iter(), value: None }),
-                Collection::None => unreachable!("value() follows anchors"),
-            },
+            Kind::Seq(items) => visitor.visit_seq(Elements { de, items: items.iter() }),
+            Kind::Map(entries) => visitor.visit_map(Entries { de, entries: entries.iter(), value: None }),
+            Kind::Anchored(_) | Kind::Alias(_) => unreachable!("value() follows anchors"),
         })
     }
 
@@ -791,8 +774,8 @@ impl<'de, 'p, 'a> Deserializer<'de> for De<'p, 'a> {
 
     /// A sequence, or nothing at all (`list:` with no value) for an empty one.
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        self.located(|de| match de.collection() {
-            Collection::Seq(items) => visitor.visit_seq(Elements { de, items: items.iter() }),
+        self.located(|de| match de.value() {
+            Kind::Seq(items) => visitor.visit_seq(Elements { de, items: items.iter() }),
             _ if de.is_empty_plain() => visitor.visit_seq(Elements { de, items: [].iter() }),
             _ => Err(de::Error::invalid_type(de.unexpected(), &visitor)),
         })
@@ -813,8 +796,8 @@ impl<'de, 'p, 'a> Deserializer<'de> for De<'p, 'a> {
 
     /// A mapping, or nothing at all (`defaults:` with no value) for an empty one.
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        self.located(|de| match de.collection() {
-            Collection::Map(entries) => visitor.visit_map(Entries { de, entries: entries.iter(), value: None }),
+        self.located(|de| match de.value() {
+            Kind::Map(entries) => visitor.visit_map(Entries { de, entries: entries.iter(), value: None }),
             _ if de.is_empty_plain() => visitor.visit_map(Entries { de, entries: [].iter(), value: None }),
             _ => Err(de::Error::invalid_type(de.unexpected(), &visitor)),
         })
@@ -836,20 +819,21 @@ impl<'de, 'p, 'a> Deserializer<'de> for De<'p, 'a> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DeError> {
-        self.located(|de| match (de.value(), de.collection()) {
-            (Kind::Scalar { text, .. }, _) => {
+        self.located(|de| match de.value() {
+            Kind::Scalar { text, .. } => {
                 let name: de::value::StrDeserializer<'_, DeError> = text.as_ref().into_deserializer();
                 visitor.visit_enum(name)
             }
-            (_, Collection::Map([(key, value)])) => {
+            Kind::Map(entries) if entries.len() == 1 => {
+                let (key, value) = &entries[0];
                 visitor.visit_enum(Variant { key: de.child(key), value: de.child(value) })
             }
-            (_, Collection::Map([_, (second, _), ..])) => Err(DeError {
+            Kind::Map(entries) if entries.len() > 1 => Err(DeError {
                 message: format!(
                     "unexpected second key `{}`: give exactly one",
-                    de.doc.scalar_text(second).unwrap_or("?")
+                    de.doc.scalar_text(&entries[1].0).unwrap_or("?")
                 ),
-                at: Some(second.at),
+                at: Some(entries[1].0.at),
             }),
             _ => Err(de::Error::invalid_type(de.unexpected(), &visitor)),
         })

@@ -56,8 +56,10 @@ struct Shared {
     counter: AtomicU64,
     /// With [`Fault::EchoCredentials`]: correlation id → the `Authorization` header of the call.
     authorizations: Mutex<HashMap<String, String>>,
-    /// MCP session ids the gateway has handed out, and those the proxy pretends it ended.
-    sessions: Mutex<(HashSet<String>, HashSet<String>)>,
+    /// MCP session ids the gateway has handed out.
+    sessions_seen: Mutex<HashSet<String>>,
+    /// Of those, the ones the proxy pretends the gateway has ended.
+    sessions_ended: Mutex<HashSet<String>>,
 }
 
 pub struct FaultProxy {
@@ -76,7 +78,8 @@ impl FaultProxy {
             first_audit_lookup: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(0),
             authorizations: Mutex::new(HashMap::new()),
-            sessions: Mutex::default(),
+            sessions_seen: Mutex::default(),
+            sessions_ended: Mutex::default(),
         });
         let app = axum::Router::new().fallback(forward).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
@@ -98,9 +101,8 @@ impl FaultProxy {
     /// Pretends the gateway ended every MCP session it has handed out so far: requests in them
     /// get 404 from now on. Sessions opened later are served.
     pub fn expire_sessions(&self) {
-        let mut sessions = self.shared.sessions.lock().unwrap();
-        let seen: Vec<String> = sessions.0.iter().cloned().collect();
-        sessions.1.extend(seen);
+        let seen = self.shared.sessions_seen.lock().unwrap().clone();
+        self.shared.sessions_ended.lock().unwrap().extend(seen);
     }
 
     /// Stops listening: from now on connections are refused, like a gateway that is down.
@@ -122,7 +124,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let is_mcp = parts.uri.path() == "/mcp";
     let is_call = is_mcp && body.windows(10).any(|w| w == b"tools/call");
     let session = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
-    if is_mcp && session.is_some_and(|id| shared.sessions.lock().unwrap().1.contains(id)) {
+    if is_mcp && session.is_some_and(|id| shared.sessions_ended.lock().unwrap().contains(id)) {
         return plain(404, "session not found");
     }
     match &fault {
@@ -154,7 +156,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let status = answer.status();
     let mut headers: HeaderMap = answer.headers().clone();
     if let Some(id) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) {
-        shared.sessions.lock().unwrap().0.insert(id.to_string());
+        shared.sessions_seen.lock().unwrap().insert(id.to_string());
     }
     let mut bytes = answer.bytes().await.unwrap_or_default();
     if let Some(echo) = echo {
