@@ -277,6 +277,10 @@ pub enum AuditConfig {
     /// Query an HTTP endpoint; `{correlation_id}` in the URL is replaced. For the embedded target
     /// the URL defaults to the reference gateway's `/audit`.
     Http {
+        /// `{correlation_id}` is replaced by one call's id. Or, where the audit API can answer for
+        /// several calls at once, `{correlation_ids}` is replaced by the ids of all lookups waiting
+        /// at that moment, comma-separated (at most 64; GET only): one query instead of one per
+        /// call, and each record goes to the call named at `correlation_pointer`.
         url: Option<String>,
         /// `GET` (default) or `POST`.
         #[serde(default = "default_audit_method")]
@@ -292,6 +296,9 @@ pub enum AuditConfig {
         /// JSON pointer to the array of records in the answer (empty: the answer is the array).
         #[serde(default)]
         records_pointer: String,
+        /// JSON pointer to the correlation id within a record; read with `{correlation_ids}`.
+        #[serde(default = "default_correlation_pointer")]
+        correlation_pointer: String,
         #[serde(default)]
         timing: EvidenceTiming,
     },
@@ -316,6 +323,7 @@ impl Default for AuditConfig {
             body: None,
             credential: None,
             records_pointer: String::new(),
+            correlation_pointer: default_correlation_pointer(),
             timing: EvidenceTiming::default(),
         }
     }
@@ -501,8 +509,8 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
     }
     if let AuditConfig::Http { url: Some(url), .. } = &config.audit {
-        // `{correlation_id}` is substituted per lookup; check the URL with a stand-in.
-        if let Err(why) = check_http_url(&url.replace("{correlation_id}", "x")) {
+        // The ids are substituted per lookup; check the URL with a stand-in.
+        if let Err(why) = check_http_url(&url.replace("{correlation_ids}", "x").replace("{correlation_id}", "x")) {
             error("/audit/url", format!("`{url}` {why}"), "e.g. `http://127.0.0.1:8080/audit`");
         }
     }
@@ -655,18 +663,11 @@ pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<Str
     }
     if let Some(v) = env("GATEPROBE_AUDIT_URL") {
         let u = url("GATEPROBE_AUDIT_URL", &v)?;
-        match &mut config.audit {
-            AuditConfig::Http { url, .. } => *url = Some(u),
-            other => {
-                *other = AuditConfig::Http {
-                    url: Some(u),
-                    method: default_audit_method(),
-                    body: None,
-                    credential: None,
-                    records_pointer: String::new(),
-                    timing: EvidenceTiming::default(),
-                }
-            }
+        if !matches!(config.audit, AuditConfig::Http { .. }) {
+            config.audit = AuditConfig::default();
+        }
+        if let AuditConfig::Http { url, .. } = &mut config.audit {
+            *url = Some(u);
         }
     }
     if let Some(v) = env("GATEPROBE_POLICIES") {

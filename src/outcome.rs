@@ -236,8 +236,12 @@ fn first_record(execution: &crate::execute::Execution) -> Option<serde_json::Val
     let first = execution.calls.first()?;
     let Some(Ok(crate::target::audit::Lookup::Found(e))) = &first.evidence else { return None };
     let record = e.records.first()?;
+    let mut canaries = execution.calls.iter().filter_map(|c| c.canary.as_deref()).filter(|c| !c.is_empty()).peekable();
+    if canaries.peek().is_none() {
+        return Some(record.clone());
+    }
     let mut text = record.to_string();
-    for canary in execution.calls.iter().filter_map(|c| c.canary.as_deref()).filter(|c| !c.is_empty()) {
+    for canary in canaries {
         text = text.replace(canary, "[canary]");
     }
     serde_json::from_str(&text).ok()

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use aho_corasick::{AhoCorasick, MatchKind};
+
 use crate::config::CredentialSource;
 
 /// How long a token command may run.
@@ -54,13 +56,15 @@ const MIN_SCRUBBED_LEN: usize = 8;
 /// to the token. The header segment is the same for every token of an algorithm and stays.
 #[derive(Clone, Default)]
 pub struct Scrubber {
-    /// Longest first, so a token goes as a whole before its segments are looked for.
-    needles: Vec<String>,
+    /// All values in one automaton: every string of every answer is searched once, not once per
+    /// value. Leftmost-longest, so a token goes as a whole before its segments are looked for.
+    /// `None` when there is nothing to scrub.
+    needles: Option<AhoCorasick>,
 }
 
 impl fmt::Debug for Scrubber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Scrubber({} values)", self.needles.len())
+        write!(f, "Scrubber({} values)", self.needles.as_ref().map_or(0, AhoCorasick::patterns_len))
     }
 }
 
@@ -75,24 +79,33 @@ impl Scrubber {
             }
         }
         needles.retain(|n| n.len() >= MIN_SCRUBBED_LEN);
-        needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        needles.sort();
         needles.dedup();
-        Scrubber { needles }
+        if needles.is_empty() {
+            return Scrubber::default();
+        }
+        let automaton = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&needles);
+        // Building only fails past limits far beyond a run's few tokens.
+        Scrubber { needles: Some(automaton.expect("credentials fit one automaton")) }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.needles.is_empty()
+        self.needles.is_none()
     }
 
     /// `text` with every credential replaced by [`REDACTED`].
     pub fn scrub<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
-        let mut out = std::borrow::Cow::Borrowed(text);
-        for needle in &self.needles {
-            if out.contains(needle.as_str()) {
-                out = std::borrow::Cow::Owned(out.replace(needle.as_str(), REDACTED));
+        match &self.needles {
+            Some(needles) if needles.is_match(text) => {
+                let mut out = String::with_capacity(text.len());
+                needles.replace_all_with(text, &mut out, |_, _, out| {
+                    out.push_str(REDACTED);
+                    true
+                });
+                std::borrow::Cow::Owned(out)
             }
+            _ => std::borrow::Cow::Borrowed(text),
         }
-        out
     }
 
     pub fn scrub_string(&self, text: String) -> String {

@@ -142,6 +142,29 @@ async fn correlation_id_from_meta_and_generated_when_absent() {
     assert_eq!(g.audit(&generated).await.len(), 1);
 }
 
+/// `?correlation_ids=` answers for several calls at once (how gateprobe batches its lookups),
+/// in the order asked; the list is bounded, and a query must name ids one way or the other.
+#[tokio::test]
+async fn audit_answers_for_several_ids() {
+    let g = Gw::start().await;
+    let alice = g.token("alice-reader");
+    for id in ["batch-a", "batch-b"] {
+        let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                          "params": {"name": "search.query", "arguments": {"q": "report"}, "_meta": {"correlation_id": id}}});
+        g.http.post(g.gw.mcp_url()).bearer_auth(&alice).json(&call).send().await.unwrap();
+    }
+    let query = |q: String| g.http.get(format!("{}/audit?{q}", g.gw.base_url())).send();
+    let records: Value = query("correlation_ids=batch-b,nothing,batch-a".into()).await.unwrap().json().await.unwrap();
+    let ids: Vec<&str> = records.as_array().unwrap().iter().map(|r| r["correlation_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["batch-b", "batch-a"]);
+    let too_many = vec!["x"; gateprobe::gateway::server::MAX_AUDIT_IDS + 1].join(",");
+    for bad in
+        ["".to_owned(), "correlation_id=batch-a&correlation_ids=batch-b".into(), format!("correlation_ids={too_many}")]
+    {
+        assert_eq!(query(bad.clone()).await.unwrap().status(), 400, "{bad}");
+    }
+}
+
 #[tokio::test]
 async fn side_endpoints_carry_the_version() {
     let g = Gw::start().await;

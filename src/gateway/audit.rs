@@ -129,9 +129,10 @@ impl AuditLog {
         }
     }
 
-    pub fn by_correlation(&self, id: &str) -> Vec<Value> {
+    /// The records of each id, in the order the ids are given.
+    pub fn by_correlations(&self, ids: &[&str]) -> Vec<Value> {
         let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
-        index.by_correlation.get(id).map(|l| l.iter().map(|r| (**r).clone()).collect()).unwrap_or_default()
+        ids.iter().filter_map(|id| index.by_correlation.get(*id)).flatten().map(|r| (**r).clone()).collect()
     }
 }
 
@@ -209,10 +210,14 @@ mod tests {
                 result: None,
             });
         }
-        assert!(log.by_correlation("a").is_empty());
-        let c = log.by_correlation("c");
+        assert!(log.by_correlations(&["a"]).is_empty());
+        let c = log.by_correlations(&["c"]);
         assert_eq!(c.len(), 1);
         assert!(c[0].get("rationale").is_none());
         assert_eq!(c[0]["identity"], Value::Null);
+        // Several ids: each one's records, in the order asked, absent ids skipped.
+        let ids: Vec<Value> =
+            log.by_correlations(&["c", "a", "b"]).iter().map(|r| r["correlation_id"].clone()).collect();
+        assert_eq!(ids, [json!("c"), json!("b")]);
     }
 }

@@ -123,13 +123,31 @@ async fn sse_not_offered() -> StatusCode {
     StatusCode::METHOD_NOT_ALLOWED
 }
 
+/// Most ids one audit query may name: a batch stays a bounded amount of work.
+pub const MAX_AUDIT_IDS: usize = 1000;
+
+/// `?correlation_id=ID` for one call's records, or `?correlation_ids=ID1,ID2,…` for several
+/// calls' records in one answer (how a busy monitor looks evidence up).
 #[derive(Deserialize)]
 struct AuditQuery {
-    correlation_id: String,
+    correlation_id: Option<String>,
+    correlation_ids: Option<String>,
 }
 
 async fn audit_query(State(st): State<Arc<GatewayState>>, Query(q): Query<AuditQuery>) -> Response {
-    axum::Json(st.audit.by_correlation(&q.correlation_id)).into_response()
+    let ids: Vec<&str> = match (&q.correlation_id, &q.correlation_ids) {
+        (Some(id), None) => vec![id],
+        (None, Some(ids)) => ids.split(',').filter(|id| !id.is_empty()).collect(),
+        _ => {
+            let message = "give one of `correlation_id` or `correlation_ids` (comma-separated)";
+            return (StatusCode::BAD_REQUEST, message).into_response();
+        }
+    };
+    if ids.len() > MAX_AUDIT_IDS {
+        let message = format!("at most {MAX_AUDIT_IDS} ids per query, not {}", ids.len());
+        return (StatusCode::BAD_REQUEST, message).into_response();
+    }
+    axum::Json(st.audit.by_correlations(&ids)).into_response()
 }
 
 /// Rules the gateway applies itself, outside Cedar; they appear in `rationale.policy_ids`.

@@ -6,10 +6,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::config::{AuditConfig, EvidenceTiming};
 use crate::secret::Secret;
@@ -66,13 +67,9 @@ pub enum Lookup {
 
 pub enum AuditSource {
     Http {
-        client: reqwest::Client,
-        url: String,
-        /// `Some` for a POST query: the body template.
-        body: Option<Value>,
-        /// Bearer token of the audit reader, set by [`AuditSource::with_token`].
-        token: Option<Secret>,
-        records_pointer: String,
+        query: Arc<HttpQuery>,
+        /// `Some` when the URL takes `{correlation_ids}`: lookups share queries.
+        batches: Option<Batches>,
         timing: EvidenceTiming,
     },
     JsonLines {
@@ -85,16 +82,18 @@ pub enum AuditSource {
 
 impl AuditSource {
     /// `embedded_base`: the embedded gateway's base URL, the default home of `/audit`.
+    /// `token`: the bearer token the audit query carries (`audit.credential`).
     pub fn new(
         client: reqwest::Client,
         config: &AuditConfig,
         embedded_base: Option<String>,
+        token: Option<Secret>,
     ) -> Result<AuditSource, TargetError> {
         Ok(match config {
-            AuditConfig::Http { url, method, body, credential: _, records_pointer, timing } => {
+            AuditConfig::Http { url, method, body, credential: _, records_pointer, correlation_pointer, timing } => {
                 let url = match (url, embedded_base) {
                     (Some(u), _) => u.clone(),
-                    (None, Some(base)) => format!("{base}/audit?correlation_id={{correlation_id}}"),
+                    (None, Some(base)) => format!("{base}/audit?correlation_ids={BATCH_IDS}"),
                     (None, None) => {
                         return Err(TargetError::Invalid(
                             "`audit.url` is required for this target (or set `audit: {kind: none}`)".into(),
@@ -109,14 +108,24 @@ impl AuditSource {
                         return Err(TargetError::Invalid(format!("`audit.method` must be GET or POST, not `{other}`")));
                     }
                 };
-                let in_body = body.as_ref().is_some_and(|b| b.to_string().contains("{correlation_id}"));
-                if !url.contains("{correlation_id}") && !in_body {
-                    return Err(TargetError::Invalid(format!(
-                        "`audit.url` (or the POST `audit.body`) must contain `{{correlation_id}}`: {url}"
-                    )));
+                let batches = url
+                    .contains(BATCH_IDS)
+                    .then(|| Batches { correlation_pointer: correlation_pointer.clone(), queue: OnceLock::new() });
+                let in_body = body.as_ref().is_some_and(|b| b.to_string().contains(ONE_ID));
+                match (&batches, &body) {
+                    (Some(_), Some(_)) => {
+                        return Err(TargetError::Invalid(format!("`{BATCH_IDS}` works with `audit.method: GET` only")));
+                    }
+                    (None, _) if !url.contains(ONE_ID) && !in_body => {
+                        return Err(TargetError::Invalid(format!(
+                            "`audit.url` (or the POST `audit.body`) must contain `{ONE_ID}` or `{BATCH_IDS}`: {url}"
+                        )));
+                    }
+                    _ => {}
                 }
                 let records_pointer = records_pointer.clone();
-                AuditSource::Http { client, url, body, token: None, records_pointer, timing: timing.clone() }
+                let query = Arc::new(HttpQuery { client, url, body, token, records_pointer });
+                AuditSource::Http { query, batches, timing: timing.clone() }
             }
             AuditConfig::JsonLines { path, correlation_pointer, timing } => AuditSource::JsonLines {
                 tail: Mutex::new(Tail::new(path.clone())),
@@ -125,14 +134,6 @@ impl AuditSource {
             },
             AuditConfig::None => AuditSource::None,
         })
-    }
-
-    /// The bearer token the audit query carries (`audit.credential`); no effect on other sources.
-    pub fn with_token(mut self, new: Option<Secret>) -> AuditSource {
-        if let AuditSource::Http { token, .. } = &mut self {
-            *token = new;
-        }
-        self
     }
 
     /// Polls for the records of `correlation_id` until found or the deadline passes. Query
@@ -170,31 +171,112 @@ impl AuditSource {
 
     async fn query(&self, correlation_id: &str) -> Result<Vec<Value>, CallError> {
         match self {
-            AuditSource::Http { client, url, body, token, records_pointer, .. } => {
-                let url = url.replace("{correlation_id}", &encode(correlation_id));
-                let mut request = match body {
-                    Some(b) => client.post(url).json(&fill(b, correlation_id)),
-                    None => client.get(url),
-                };
-                if let Some(t) = token {
-                    request = request.bearer_auth(t.expose());
-                }
-                let response = request.send().await.map_err(|e| CallError::from_reqwest(&e))?;
-                if !response.status().is_success() {
-                    return Err(CallError::Status(response.status().as_u16()));
-                }
-                let body: Value = response.json().await.map_err(|e| CallError::from_reqwest(&e))?;
-                match body.pointer(records_pointer) {
-                    Some(Value::Array(records)) => Ok(records.clone()),
-                    _ => Err(CallError::Unparseable(format!("audit answer has no array at `{records_pointer}`"))),
-                }
-            }
+            AuditSource::Http { query, batches: None, .. } => query.send(&[correlation_id]).await,
+            AuditSource::Http { query, batches: Some(batches), .. } => batches.query(query, correlation_id).await,
             AuditSource::JsonLines { tail, correlation_pointer, .. } => {
                 let mut tail = tail.lock().await;
                 tail.read_new(correlation_pointer).map_err(|e| CallError::Protocol(format!("audit log: {e}")))?;
                 Ok(tail.take(correlation_id))
             }
             AuditSource::None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Placeholder for one call's id in an audit URL or POST body.
+const ONE_ID: &str = "{correlation_id}";
+/// Placeholder for the comma-separated ids of a batched query.
+const BATCH_IDS: &str = "{correlation_ids}";
+/// Most ids in one batched query: keeps the URL well under common 8 KB limits.
+const MAX_BATCH: usize = 64;
+
+/// One audit query over HTTP, for one id or (batched) for several.
+pub struct HttpQuery {
+    client: reqwest::Client,
+    url: String,
+    /// `Some` for a POST query: the body template.
+    body: Option<Value>,
+    token: Option<Secret>,
+    records_pointer: String,
+}
+
+impl HttpQuery {
+    async fn send(&self, ids: &[&str]) -> Result<Vec<Value>, CallError> {
+        let encoded = ids.iter().map(|id| encode(id)).collect::<Vec<_>>().join(",");
+        let url = self.url.replace(BATCH_IDS, &encoded).replace(ONE_ID, &encoded);
+        let mut request = match &self.body {
+            Some(b) => self.client.post(url).json(&fill(b, ids[0])),
+            None => self.client.get(url),
+        };
+        if let Some(t) = &self.token {
+            request = request.bearer_auth(t.expose());
+        }
+        let response = request.send().await.map_err(|e| CallError::from_reqwest(&e))?;
+        if !response.status().is_success() {
+            return Err(CallError::Status(response.status().as_u16()));
+        }
+        let mut body: Value = response.json().await.map_err(|e| CallError::from_reqwest(&e))?;
+        match body.pointer_mut(&self.records_pointer).map(Value::take) {
+            Some(Value::Array(records)) => Ok(records),
+            _ => Err(CallError::Unparseable(format!("audit answer has no array at `{}`", self.records_pointer))),
+        }
+    }
+}
+
+/// Lookups that share queries (`{correlation_ids}`). Each lookup queues its id; one task sends
+/// a query for every id queued while the previous query was out, so the batch grows with the
+/// load and a lone lookup waits for nobody. Hand-written: the few lines of this loop are less
+/// than a general batching crate's setup.
+pub struct Batches {
+    correlation_pointer: String,
+    /// Started on the first lookup, so the task runs on the caller's runtime; it ends when the
+    /// source is dropped.
+    queue: OnceLock<mpsc::UnboundedSender<Waiter>>,
+}
+
+/// A queued lookup: its id and where its records go.
+type Waiter = (String, oneshot::Sender<Result<Vec<Value>, CallError>>);
+
+impl Batches {
+    async fn query(&self, query: &Arc<HttpQuery>, correlation_id: &str) -> Result<Vec<Value>, CallError> {
+        let queue = self.queue.get_or_init(|| {
+            let (queue, waiting) = mpsc::unbounded_channel();
+            tokio::spawn(send_batches(query.clone(), self.correlation_pointer.clone(), waiting));
+            queue
+        });
+        let (reply, records) = oneshot::channel();
+        let stopped = || CallError::Protocol("the audit batch task has stopped".into());
+        queue.send((correlation_id.to_owned(), reply)).map_err(|_| stopped())?;
+        records.await.map_err(|_| stopped())?
+    }
+}
+
+async fn send_batches(
+    query: Arc<HttpQuery>,
+    correlation_pointer: String,
+    mut waiting: mpsc::UnboundedReceiver<Waiter>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let ids: Vec<&str> = batch.iter().map(|(id, _)| id.as_str()).collect();
+        tracing::trace!(ids = ids.len(), "batched audit query");
+        match query.send(&ids).await {
+            Ok(records) => {
+                let mut by_id: HashMap<String, Vec<Value>> = HashMap::new();
+                for record in records {
+                    if let Some(id) = record.pointer(&correlation_pointer).and_then(Value::as_str) {
+                        by_id.entry(id.to_owned()).or_default().push(record);
+                    }
+                }
+                for (id, reply) in batch.drain(..) {
+                    let _ = reply.send(Ok(by_id.remove(&id).unwrap_or_default()));
+                }
+            }
+            Err(e) => {
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
         }
     }
 }
@@ -250,7 +332,7 @@ impl Tail {
 /// A POST body template with every `{correlation_id}` in its strings replaced.
 fn fill(template: &Value, correlation_id: &str) -> Value {
     match template {
-        Value::String(s) => Value::String(s.replace("{correlation_id}", correlation_id)),
+        Value::String(s) => Value::String(s.replace(ONE_ID, correlation_id)),
         Value::Array(a) => Value::Array(a.iter().map(|v| fill(v, correlation_id)).collect()),
         Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), fill(v, correlation_id))).collect()),
         other => other.clone(),
@@ -294,7 +376,7 @@ mod tests {
         let timing = EvidenceTiming { initial_poll_ms: 5, deadline_ms: 1500 };
         let config =
             AuditConfig::JsonLines { path: path.clone(), correlation_pointer: "/correlation_id".into(), timing };
-        let source = AuditSource::new(reqwest::Client::new(), &config, None).unwrap();
+        let source = AuditSource::new(reqwest::Client::new(), &config, None, None).unwrap();
         let writer = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
@@ -333,23 +415,77 @@ mod tests {
             body: Some(json!({"correlation_id": "{correlation_id}", "component": ["tool_service"]})),
             credential: credential.then(|| crate::config::CredentialSource::Env("UNUSED".into())),
             records_pointer: "/results".into(),
+            correlation_pointer: "/correlation_id".into(),
             timing: EvidenceTiming { initial_poll_ms: 5, deadline_ms: 60 },
         };
-        let source = AuditSource::new(reqwest::Client::new(), &config(true), None)
-            .unwrap()
-            .with_token(Some(Secret::new("reader-token")));
+        let source =
+            AuditSource::new(reqwest::Client::new(), &config(true), None, Some(Secret::new("reader-token"))).unwrap();
         let Lookup::Found(e) = source.lookup("gp-9").await.unwrap() else { panic!("expected evidence") };
         assert_eq!(e.records[0]["message"], "invoked");
         assert!(matches!(source.lookup("gp-10").await.unwrap(), Lookup::Missing { .. }));
         // Without the token every query is refused: an error, never missing evidence.
-        let source = AuditSource::new(reqwest::Client::new(), &config(false), None).unwrap();
+        let source = AuditSource::new(reqwest::Client::new(), &config(false), None, None).unwrap();
         assert_eq!(source.lookup("gp-9").await.unwrap_err().kind(), "http_status");
         // A GET with a body is a config mistake.
         let mut bad = config(false);
         if let AuditConfig::Http { method, .. } = &mut bad {
             *method = "GET".into();
         }
-        assert!(AuditSource::new(reqwest::Client::new(), &bad, None).is_err());
+        assert!(AuditSource::new(reqwest::Client::new(), &bad, None, None).is_err());
+    }
+
+    /// `{correlation_ids}`: concurrent lookups share queries and each gets its own records. The
+    /// fixture fakes an audit API that answers for many ids at once; it counts the queries,
+    /// holds each one briefly (as a real store takes time), and has records for even ids only.
+    #[tokio::test]
+    async fn batched_lookups_share_queries() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use axum::{Json, Router, extract::Query, routing::get};
+        static QUERIES: AtomicUsize = AtomicUsize::new(0);
+        static MOST_IDS: AtomicUsize = AtomicUsize::new(0);
+        async fn audit(Query(q): Query<HashMap<String, String>>) -> Json<Value> {
+            QUERIES.fetch_add(1, Ordering::SeqCst);
+            let ids: Vec<&str> = q["ids"].split(',').collect();
+            MOST_IDS.fetch_max(ids.len(), Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let even = |id: &&&str| id.trim_start_matches("gp-").parse::<u32>().is_ok_and(|n| n % 2 == 0);
+            let records: Vec<Value> = ids.iter().filter(even).map(|id| json!({"id": id, "n": id})).collect();
+            Json(json!({"records": records}))
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, Router::new().route("/audit", get(audit))).await });
+        let config = AuditConfig::Http {
+            url: Some(format!("http://{addr}/audit?ids={{correlation_ids}}")),
+            method: "GET".into(),
+            body: None,
+            credential: None,
+            records_pointer: "/records".into(),
+            correlation_pointer: "/id".into(),
+            timing: EvidenceTiming { initial_poll_ms: 5, deadline_ms: 100 },
+        };
+        let source = AuditSource::new(reqwest::Client::new(), &config, None, None).unwrap();
+        let ids: Vec<String> = (0..200).map(|n| format!("gp-{n}")).collect();
+        let lookups = futures::future::join_all(ids.iter().map(|id| source.lookup(id))).await;
+        for (id, lookup) in ids.iter().zip(lookups) {
+            let n: u32 = id[3..].parse().unwrap();
+            match lookup.unwrap() {
+                Lookup::Found(e) if n % 2 == 0 => assert_eq!(e.records, vec![json!({"id": id, "n": id})]),
+                Lookup::Missing { .. } if n % 2 == 1 => {}
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+        // 200 first queries and the odd ids' polls, in far fewer queries of at most 64 ids.
+        let (queries, most) = (QUERIES.load(Ordering::SeqCst), MOST_IDS.load(Ordering::SeqCst));
+        assert!(queries < 30, "{queries} queries");
+        assert!(most > 1 && most <= MAX_BATCH, "{most} ids in the largest query");
+        // Batched queries are GET only.
+        let mut post = config;
+        if let AuditConfig::Http { method, body, .. } = &mut post {
+            (*method, *body) = ("POST".into(), Some(json!({})));
+        }
+        assert!(AuditSource::new(reqwest::Client::new(), &post, None, None).is_err());
     }
 
     #[tokio::test]
@@ -363,14 +499,14 @@ mod tests {
             correlation_pointer: "/correlation_id".into(),
             timing: timing.clone(),
         };
-        let source = AuditSource::new(reqwest::Client::new(), &config, None).unwrap();
+        let source = AuditSource::new(reqwest::Client::new(), &config, None, None).unwrap();
         assert!(matches!(source.lookup("gp-2").await.unwrap(), Lookup::Missing { .. }));
         let config = AuditConfig::JsonLines {
             path: dir.path().join("absent.jsonl"),
             correlation_pointer: "/correlation_id".into(),
             timing,
         };
-        let source = AuditSource::new(reqwest::Client::new(), &config, None).unwrap();
+        let source = AuditSource::new(reqwest::Client::new(), &config, None, None).unwrap();
         assert_eq!(source.lookup("gp-3").await.unwrap_err().kind(), "protocol");
     }
 }

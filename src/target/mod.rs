@@ -236,19 +236,20 @@ impl Target {
                 (Adapter::Http(http::HttpAdapter::new(client.clone(), h.clone())?), format!("http {}", h.url), None)
             }
         };
-        let audit = AuditSource::new(client.clone(), &config.audit, embedded.as_ref().map(|g| g.base_url()))?;
         let mut secrets: Vec<Secret> = Vec::new();
-        let audit = match &config.audit {
+        let audit_token = match &config.audit {
             AuditConfig::Http { credential: Some(source), .. } => {
                 let token = crate::secret::resolve_credential(source).await.map_err(|e| TargetError::Credential {
                     identity: "audit reader (`audit.credential`)".into(),
                     message: e.to_string(),
                 })?;
                 secrets.extend(token.clone());
-                audit.with_token(token)
+                token
             }
-            _ => audit,
+            _ => None,
         };
+        let embedded_base = embedded.as_ref().map(|g| g.base_url());
+        let audit = AuditSource::new(client.clone(), &config.audit, embedded_base, audit_token)?;
         let mut identities = BTreeMap::new();
         for (name, idc) in &config.identities {
             let token = obtain_token(name, idc, embedded.as_ref()).await?;
