@@ -8,7 +8,9 @@
 # lookup, DELETE of the session): a fresh MCP session per scenario, so no scenario's session
 # history (which Cedar sees) leaks into another's. So wrk is also run on that same 5-request mix:
 # its requests/s ÷ 5 is the ceiling in scenarios/s for any client of this gateway on this
-# machine. With `sessions: identity` (also measured) a scenario costs 2 requests.
+# machine. With `sessions: identity` (also measured) a scenario costs 2 requests, and with
+# batched audit lookups (`{correlation_ids}`, the embedded target's default; also measured) a
+# little over 1: the lookups waiting at one moment share one audit query.
 #
 # Usage: benches/run.sh   (SCENARIOS=10000 LINT_SCENARIOS=100000 CONNS=16 DURATION=10s)
 set -euo pipefail
@@ -67,23 +69,58 @@ PY
 gen "$SCENARIOS" "$TMP/suites/bench.yaml"
 for i in $(seq 10); do gen $((LINT_SCENARIOS / 10)) "$TMP/lint/part$i.yaml"; done
 
-# run CONFIG: scenarios per second of one whole `gateprobe run` (load, calls, checks, reports).
+# CPU seconds (user + system) the gateway has used so far.
+gateway_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$PID/stat"; }
+# CPU seconds of the finished children of the shell that wrote `times` to $TMP/times. It must be
+# called in that shell itself: a $(…) or a pipe runs in a fresh subshell with no children.
+children_cpu() {
+  awk 'NR == 2 {split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2]}' "$TMP/times"
+}
+# The CPU cost of each scenario or request, in µs: N CPU_SECONDS.
+per() { python3 -c "print(round($2 / $1 * 1e6))"; }
+
+# run CONFIG: "SCENARIOS_PER_S CLIENT_US GATEWAY_US" for one whole `gateprobe run` (load, calls,
+# checks, reports); CPU in µs per scenario, of gateprobe and of the gateway.
 run() {
-  local start end
+  local start end g0 g1
+  g0=$(gateway_cpu)
   start=$(date +%s.%N)
   "$BIN" run --config "$1" --state "$TMP/state.json" --snapshots "$TMP/snapshots" --color never \
     >"$TMP/run.out" 2>&1 || { tail -20 "$TMP/run.out" >&2; echo "the benchmark run did not pass" >&2; exit 1; }
   end=$(date +%s.%N)
-  python3 -c "print(round($SCENARIOS / ($end - $start)))"
+  g1=$(gateway_cpu)
+  times >"$TMP/times"
+  echo "$(python3 -c "print(round($SCENARIOS / ($end - $start)))") $(per "$SCENARIOS" "$(children_cpu)") \
+$(per "$SCENARIOS" "$(python3 -c "print($g1 - $g0)")")"
 }
+# wrk_on SCRIPT: "REQUESTS_PER_S WRK_US GATEWAY_US", CPU in µs per request.
+wrk_on() {
+  local g0 g1 n
+  g0=$(gateway_cpu)
+  wrk -t2 -c"$CONNS" -d"$DURATION" -s "$1" "$BASE/mcp" >"$TMP/wrk.out"
+  g1=$(gateway_cpu)
+  times >"$TMP/times"
+  n=$(awk '/requests in/ {print $1}' "$TMP/wrk.out")
+  echo "$(awk '/Requests\/sec/ {print int($2)}' "$TMP/wrk.out") $(per "$n" "$(children_cpu)") \
+$(per "$n" "$(python3 -c "print($g1 - $g0)")")"
+}
+cpu() { echo "   CPU per $1: $2 µs $3, $4 µs the gateway"; }
+
 echo "== gateprobe run: $SCENARIOS scenarios, concurrency $CONNS (release build, loopback)"
-RUN_SPS=$(run "$TMP/gateprobe.yaml")
+read -r RUN_SPS RUN_CPU RUN_GW <<<"$(run "$TMP/gateprobe.yaml")"
 echo "sessions: scenario (default)   scenarios/s: $RUN_SPS   requests/s: $((RUN_SPS * 5))"
+cpu scenario "$RUN_CPU" gateprobe "$RUN_GW"
 # One session per identity for the run: tools/call and the audit lookup are all a scenario sends.
 sed 's|kind: mcp, url: "\([^"]*\)" }|kind: mcp, url: "\1", sessions: identity }|' "$TMP/gateprobe.yaml" >"$TMP/identity.yaml"
 grep -q 'sessions: identity' "$TMP/identity.yaml"
-ID_SPS=$(run "$TMP/identity.yaml")
+read -r ID_SPS ID_CPU ID_GW <<<"$(run "$TMP/identity.yaml")"
 echo "sessions: identity             scenarios/s: $ID_SPS   requests/s: $((ID_SPS * 2))"
+cpu scenario "$ID_CPU" gateprobe "$ID_GW"
+sed 's|correlation_id={correlation_id}|correlation_ids={correlation_ids}|' "$TMP/identity.yaml" >"$TMP/batched.yaml"
+grep -q 'correlation_ids=' "$TMP/batched.yaml"
+read -r BATCH_SPS BATCH_CPU BATCH_GW <<<"$(run "$TMP/batched.yaml")"
+echo "sessions: identity, batched audit lookups   scenarios/s: $BATCH_SPS"
+cpu scenario "$BATCH_CPU" gateprobe "$BATCH_GW"
 
 TOKEN=$(cat "$TMP/alice.token")
 cat >"$TMP/call.lua" <<LUA
@@ -93,8 +130,9 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $TOKEN"
 LUA
 echo "== ceiling 1: wrk on tools/call alone, -c$CONNS -d$DURATION"
-WRK_RPS=$(wrk -t2 -c"$CONNS" -d"$DURATION" -s "$TMP/call.lua" "$BASE/mcp" | awk '/Requests\/sec/ {print int($2)}')
+read -r WRK_RPS WRK_CPU WRK_GW <<<"$(wrk_on "$TMP/call.lua")"
 echo "requests/s: $WRK_RPS"
+cpu request "$WRK_CPU" wrk "$WRK_GW"
 
 # The same 5 requests gateprobe sends per scenario, in order.
 cat >"$TMP/mix.lua" <<LUA
@@ -124,7 +162,7 @@ response = function(status, headers, body)
 end
 LUA
 echo "== ceiling 2: wrk on gateprobe's per-scenario mix (initialize, initialized, tools/call, audit, DELETE), -c$CONNS -d$DURATION"
-MIX_RPS=$(wrk -t2 -c"$CONNS" -d"$DURATION" -s "$TMP/mix.lua" "$BASE/mcp" | awk '/Requests\/sec/ {print int($2)}')
+read -r MIX_RPS _ _ <<<"$(wrk_on "$TMP/mix.lua")"
 echo "requests/s: $MIX_RPS   (= $((MIX_RPS / 5)) scenarios/s)"
 # The 2 requests of a scenario with `sessions: identity`, in order (a session-less call: the
 # reference gateway treats it as a session without history, which is what a shared session of
@@ -142,10 +180,11 @@ request = function()
 end
 LUA
 echo "== ceiling 3: wrk on the 2 requests of a scenario with sessions: identity (tools/call, audit), -c$CONNS -d$DURATION"
-PAIR_RPS=$(wrk -t2 -c"$CONNS" -d"$DURATION" -s "$TMP/pair.lua" "$BASE/mcp" | awk '/Requests\/sec/ {print int($2)}')
+read -r PAIR_RPS _ _ <<<"$(wrk_on "$TMP/pair.lua")"
 echo "requests/s: $PAIR_RPS   (= $((PAIR_RPS / 2)) scenarios/s)"
 python3 -c "print('ratio, sessions: scenario: scenarios/s ÷ wrk tools/call requests/s: %.2f (target ≥ 0.80)' % ($RUN_SPS / $WRK_RPS))"
 python3 -c "print('ratio, sessions: identity: scenarios/s ÷ wrk tools/call requests/s: %.2f (target ≥ 0.80)' % ($ID_SPS / $WRK_RPS))"
+python3 -c "print('ratio, sessions: identity, batched audit lookups: scenarios/s ÷ wrk tools/call requests/s: %.2f (target ≥ 0.80)' % ($BATCH_SPS / $WRK_RPS))"
 python3 -c "print('ratio, sessions: scenario: scenarios/s ÷ wrk 5-request mix scenarios/s: %.2f' % ($RUN_SPS / ($MIX_RPS / 5)))"
 python3 -c "print('ratio, sessions: identity: scenarios/s ÷ wrk 2-request mix scenarios/s: %.2f' % ($ID_SPS / ($PAIR_RPS / 2)))"
 

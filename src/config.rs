@@ -365,7 +365,8 @@ fn default_deadline_ms() -> u64 {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
-    /// Scenarios executed at once.
+    /// Scenarios sending calls at once. A scenario whose calls are answered makes way for the
+    /// next while it waits for its evidence; audit queries have the same bound.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     /// Per-call timeout in milliseconds.

@@ -44,9 +44,21 @@ pub struct CallRecord {
     pub evidence: Option<Result<Lookup, CallError>>,
 }
 
-/// Runs scenarios against one target within the run's request budget and retry policy.
+/// How many scenarios may be in flight at once: `run.concurrency` sending calls, and up to this
+/// many times as many waiting for their evidence. It bounds the memory and the lookups of a run
+/// whose audit source lags, and lets the calls go on meanwhile.
+pub fn scenarios_in_flight(run: &RunConfig) -> usize {
+    const WAITING_PER_SLOT: usize = 16;
+    run.concurrency.max(1) * WAITING_PER_SLOT
+}
+
+/// Runs scenarios against one target within the run's concurrency, request budget and retry
+/// policy.
 pub struct Executor<'t> {
     target: &'t Target,
+    /// `run.concurrency` places for scenarios sending calls. A scenario leaves its place when its
+    /// last call is answered, so evidence that arrives late holds up no other scenario's calls.
+    slots: tokio::sync::Semaphore,
     budget: Option<DefaultDirectRateLimiter>,
     retries: u32,
     /// With `sessions: identity`: the session of each identity (and replica), opened by the
@@ -65,7 +77,8 @@ struct SharedSession {
 impl<'t> Executor<'t> {
     pub fn new(target: &'t Target, run: &RunConfig) -> Executor<'t> {
         let budget = NonZeroU32::new(run.requests_per_second).map(|rps| RateLimiter::direct(Quota::per_second(rps)));
-        Executor { target, budget, retries: run.retries, shared: Mutex::default() }
+        let slots = tokio::sync::Semaphore::new(run.concurrency.max(1));
+        Executor { target, slots, budget, retries: run.retries, shared: Mutex::default() }
     }
 
     /// Ends the sessions kept for the run (`sessions: identity`).
@@ -80,6 +93,7 @@ impl<'t> Executor<'t> {
 
     pub async fn execute(&self, planned: &PlannedScenario<'_>) -> Execution {
         let start = Instant::now();
+        let mut slot = Some(self.slots.acquire().await.expect("the slots are never closed"));
         let identity = &planned.identity;
         self.spend_budget().await;
         let endpoint = self.target.adapter.next_endpoint();
@@ -122,6 +136,14 @@ impl<'t> Executor<'t> {
                     calls.push(self.send(&session, planned, step_index, index, &arguments, canary, Some(&id)).await);
                 }
             }
+            if step_index + 1 == scenario.steps.len() {
+                // Every call is answered: the session and the place can go before the evidence
+                // is in (the records are written; a later step would still need both).
+                if !shared {
+                    self.target.adapter.close_session(&session, identity).await;
+                }
+                drop(slot.take());
+            }
             // Evidence is looked up after the step's calls, so a burst stays a burst.
             let lookups = calls[first_of_step..].iter().map(|c| async move {
                 match &c.result {
@@ -134,11 +156,7 @@ impl<'t> Executor<'t> {
                 call.evidence = evidence;
             }
         }
-        let duration = start.elapsed();
-        if !shared {
-            self.target.adapter.close_session(&session, identity).await;
-        }
-        Execution { endpoint, session_error: None, calls, duration }
+        Execution { endpoint, session_error: None, calls, duration: start.elapsed() }
     }
 
     /// The identity's session on `endpoint` for the run, opened on first use. A failed open is

@@ -123,7 +123,7 @@ pub async fn run_on(
                 (i, result)
             }
         })
-        .buffer_unordered(loaded.config.run.concurrency.max(1))
+        .buffer_unordered(execute::scenarios_in_flight(&loaded.config.run))
         .collect()
         .await;
     executor.finish().await;

@@ -83,6 +83,22 @@ async fn audit_record_beyond_the_deadline_is_evidence_missing() {
     assert_eq!(summary.exit_code(), 1);
 }
 
+/// A scenario waiting for its evidence makes way for the next one's calls. With one place and
+/// an audit store that shows nothing until both scenarios have called, the first scenario's
+/// evidence can only arrive if the second scenario's call went out meanwhile.
+#[tokio::test]
+async fn waiting_for_evidence_holds_up_no_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start_gateway().await;
+    let proxy = FaultProxy::start(&gateway.base_url()).await;
+    proxy.set(Fault::AuditAfterCalls(2));
+    let mut config = mcp_config(dir.path(), &gateway, &proxy.url(), 2000, 2000);
+    config.run.concurrency = 1;
+    let summary = run(config, vec![suite(dir.path(), "probe", READ_AND_DELETE)]).await;
+    gateway.shutdown().await;
+    assert!(summary.all_passed(), "{:?}", outcomes(&summary));
+}
+
 #[tokio::test]
 async fn flapping_policy_version_does_not_change_decisions() {
     let summary = run_with(Fault::FlapVersion("sha256:0000000000000000".into()), 2000, 1000).await;

@@ -249,13 +249,9 @@ scenarios:
     );
     config.run.concurrency = 1;
     let loaded = Loaded { config, suites: vec![suite(dir.path(), "renew", SUITE)] };
-    // The gateway "ends" the session once the first scenario is done.
-    let expire = |r: &gateprobe::outcome::ScenarioResult| {
-        if r.scenario == "first" {
-            proxy.expire_sessions();
-        }
-    };
-    let summary = gateprobe::run(&loaded, &Default::default(), &expire).await.unwrap();
+    // The gateway "ends" the session when the second scenario's call arrives.
+    proxy.expire_sessions_at_call(2);
+    let summary = gateprobe::run(&loaded, &Default::default(), &|_| {}).await.unwrap();
     assert!(
         summary.all_passed(),
         "{:?}",

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, Semaphore, mpsc, oneshot};
 
 use crate::config::{AuditConfig, EvidenceTiming};
 use crate::secret::Secret;
@@ -83,11 +83,13 @@ pub enum AuditSource {
 impl AuditSource {
     /// `embedded_base`: the embedded gateway's base URL, the default home of `/audit`.
     /// `token`: the bearer token the audit query carries (`audit.credential`).
+    /// `max_queries`: HTTP queries in flight at once (`run.concurrency`).
     pub fn new(
         client: reqwest::Client,
         config: &AuditConfig,
         embedded_base: Option<String>,
         token: Option<Secret>,
+        max_queries: usize,
     ) -> Result<AuditSource, TargetError> {
         Ok(match config {
             AuditConfig::Http { url, method, body, credential: _, records_pointer, correlation_pointer, timing } => {
@@ -124,7 +126,8 @@ impl AuditSource {
                     _ => {}
                 }
                 let records_pointer = records_pointer.clone();
-                let query = Arc::new(HttpQuery { client, url, body, token, records_pointer });
+                let in_flight = Semaphore::new(max_queries.max(1));
+                let query = Arc::new(HttpQuery { client, url, body, token, records_pointer, in_flight });
                 AuditSource::Http { query, batches, timing: timing.clone() }
             }
             AuditConfig::JsonLines { path, correlation_pointer, timing } => AuditSource::JsonLines {
@@ -198,10 +201,13 @@ pub struct HttpQuery {
     body: Option<Value>,
     token: Option<Secret>,
     records_pointer: String,
+    /// Bounds the queries of lookups that poll at once (a batched source sends one at a time).
+    in_flight: Semaphore,
 }
 
 impl HttpQuery {
     async fn send(&self, ids: &[&str]) -> Result<Vec<Value>, CallError> {
+        let _in_flight = self.in_flight.acquire().await.expect("never closed");
         let encoded = ids.iter().map(|id| encode(id)).collect::<Vec<_>>().join(",");
         let url = self.url.replace(BATCH_IDS, &encoded).replace(ONE_ID, &encoded);
         let mut request = match &self.body {
@@ -376,7 +382,7 @@ mod tests {
         let timing = EvidenceTiming { initial_poll_ms: 5, deadline_ms: 1500 };
         let config =
             AuditConfig::JsonLines { path: path.clone(), correlation_pointer: "/correlation_id".into(), timing };
-        let source = AuditSource::new(reqwest::Client::new(), &config, None, None).unwrap();
+        let source = AuditSource::new(reqwest::Client::new(), &config, None, None, 4).unwrap();
         let writer = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
@@ -419,19 +425,20 @@ mod tests {
             timing: EvidenceTiming { initial_poll_ms: 5, deadline_ms: 60 },
         };
         let source =
-            AuditSource::new(reqwest::Client::new(), &config(true), None, Some(Secret::new("reader-token"))).unwrap();
+            AuditSource::new(reqwest::Client::new(), &config(true), None, Some(Secret::new("reader-token")), 4)
+                .unwrap();
         let Lookup::Found(e) = source.lookup("gp-9").await.unwrap() else { panic!("expected evidence") };
         assert_eq!(e.records[0]["message"], "invoked");
         assert!(matches!(source.lookup("gp-10").await.unwrap(), Lookup::Missing { .. }));
         // Without the token every query is refused: an error, never missing evidence.
-        let source = AuditSource::new(reqwest::Client::new(), &config(false), None, None).unwrap();
+        let source = AuditSource::new(reqwest::Client::new(), &config(false), None, None, 4).unwrap();
         assert_eq!(source.lookup("gp-9").await.unwrap_err().kind(), "http_status");
         // A GET with a body is a config mistake.
         let mut bad = config(false);
         if let AuditConfig::Http { method, .. } = &mut bad {
             *method = "GET".into();
         }
-        assert!(AuditSource::new(reqwest::Client::new(), &bad, None, None).is_err());
+        assert!(AuditSource::new(reqwest::Client::new(), &bad, None, None, 4).is_err());
     }
 
     /// `{correlation_ids}`: concurrent lookups share queries and each gets its own records. The
@@ -465,7 +472,7 @@ mod tests {
             correlation_pointer: "/id".into(),
             timing: EvidenceTiming { initial_poll_ms: 5, deadline_ms: 100 },
         };
-        let source = AuditSource::new(reqwest::Client::new(), &config, None, None).unwrap();
+        let source = AuditSource::new(reqwest::Client::new(), &config, None, None, 4).unwrap();
         let ids: Vec<String> = (0..200).map(|n| format!("gp-{n}")).collect();
         let lookups = futures::future::join_all(ids.iter().map(|id| source.lookup(id))).await;
         for (id, lookup) in ids.iter().zip(lookups) {
@@ -485,7 +492,7 @@ mod tests {
         if let AuditConfig::Http { method, body, .. } = &mut post {
             (*method, *body) = ("POST".into(), Some(json!({})));
         }
-        assert!(AuditSource::new(reqwest::Client::new(), &post, None, None).is_err());
+        assert!(AuditSource::new(reqwest::Client::new(), &post, None, None, 4).is_err());
     }
 
     #[tokio::test]
@@ -499,14 +506,14 @@ mod tests {
             correlation_pointer: "/correlation_id".into(),
             timing: timing.clone(),
         };
-        let source = AuditSource::new(reqwest::Client::new(), &config, None, None).unwrap();
+        let source = AuditSource::new(reqwest::Client::new(), &config, None, None, 4).unwrap();
         assert!(matches!(source.lookup("gp-2").await.unwrap(), Lookup::Missing { .. }));
         let config = AuditConfig::JsonLines {
             path: dir.path().join("absent.jsonl"),
             correlation_pointer: "/correlation_id".into(),
             timing,
         };
-        let source = AuditSource::new(reqwest::Client::new(), &config, None, None).unwrap();
+        let source = AuditSource::new(reqwest::Client::new(), &config, None, None, 4).unwrap();
         assert_eq!(source.lookup("gp-3").await.unwrap_err().kind(), "protocol");
     }
 }

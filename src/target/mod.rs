@@ -249,7 +249,8 @@ impl Target {
             _ => None,
         };
         let embedded_base = embedded.as_ref().map(|g| g.base_url());
-        let audit = AuditSource::new(client.clone(), &config.audit, embedded_base, audit_token)?;
+        let max_queries = config.run.concurrency;
+        let audit = AuditSource::new(client.clone(), &config.audit, embedded_base, audit_token, max_queries)?;
         let mut identities = BTreeMap::new();
         for (name, idc) in &config.identities {
             let token = obtain_token(name, idc, embedded.as_ref()).await?;

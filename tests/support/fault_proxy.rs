@@ -36,6 +36,9 @@ pub enum Fault {
     NoDecision,
     /// Answer `/audit` with an empty list until this long after the first lookup of an id.
     AuditLate(Duration),
+    /// Answer `/audit` with an empty list until this many tool calls have come through, as an
+    /// audit store that ships records in batches would.
+    AuditAfterCalls(u64),
     /// Alternate the `x-policy-version` header between the real one and this one.
     FlapVersion(String),
     /// Hold every answer this long.
@@ -54,6 +57,10 @@ struct Shared {
     fault: Mutex<Fault>,
     first_audit_lookup: Mutex<HashMap<String, Instant>>,
     counter: AtomicU64,
+    /// `tools/call` requests seen.
+    calls: AtomicU64,
+    /// See [`FaultProxy::expire_sessions_at_call`]; 0: never.
+    expire_at_call: AtomicU64,
     /// With [`Fault::EchoCredentials`]: correlation id → the `Authorization` header of the call.
     authorizations: Mutex<HashMap<String, String>>,
     /// MCP session ids the gateway has handed out.
@@ -77,6 +84,8 @@ impl FaultProxy {
             fault: Mutex::new(Fault::None),
             first_audit_lookup: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
+            expire_at_call: AtomicU64::new(0),
             authorizations: Mutex::new(HashMap::new()),
             sessions_seen: Mutex::default(),
             sessions_ended: Mutex::default(),
@@ -98,11 +107,11 @@ impl FaultProxy {
         *self.shared.fault.lock().unwrap() = fault;
     }
 
-    /// Pretends the gateway ended every MCP session it has handed out so far: requests in them
-    /// get 404 from now on. Sessions opened later are served.
-    pub fn expire_sessions(&self) {
-        let seen = self.shared.sessions_seen.lock().unwrap().clone();
-        self.shared.sessions_ended.lock().unwrap().extend(seen);
+    /// Pretends the gateway ends every MCP session it has handed out so far when the `n`th
+    /// `tools/call` arrives (1-based): that call and all later requests in those sessions get
+    /// 404. Sessions opened later are served.
+    pub fn expire_sessions_at_call(&self, n: u64) {
+        self.shared.expire_at_call.store(n, Ordering::SeqCst);
     }
 
     /// Stops listening: from now on connections are refused, like a gateway that is down.
@@ -123,6 +132,10 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let body = axum::body::to_bytes(body, 8 << 20).await.unwrap_or_default();
     let is_mcp = parts.uri.path() == "/mcp";
     let is_call = is_mcp && body.windows(10).any(|w| w == b"tools/call");
+    if is_call && shared.calls.fetch_add(1, Ordering::SeqCst) + 1 == shared.expire_at_call.load(Ordering::SeqCst) {
+        let seen = shared.sessions_seen.lock().unwrap().clone();
+        shared.sessions_ended.lock().unwrap().extend(seen);
+    }
     let session = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
     if is_mcp && session.is_some_and(|id| shared.sessions_ended.lock().unwrap().contains(id)) {
         return plain(404, "session not found");
@@ -141,6 +154,9 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             if first.elapsed() < *delay {
                 return json_response("[]");
             }
+        }
+        Fault::AuditAfterCalls(n) if parts.uri.path() == "/audit" && shared.calls.load(Ordering::SeqCst) < *n => {
+            return json_response("[]");
         }
         _ => {}
     }
