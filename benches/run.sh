@@ -79,8 +79,10 @@ children_cpu() {
 # The CPU cost of each scenario or request, in µs: N CPU_SECONDS.
 per() { python3 -c "print(round($2 / $1 * 1e6))"; }
 
-# run CONFIG: "SCENARIOS_PER_S CLIENT_US GATEWAY_US" for one whole `gateprobe run` (load, calls,
-# checks, reports); CPU in µs per scenario, of gateprobe and of the gateway.
+# run CONFIG: "SCENARIOS_PER_S CLIENT_US GATEWAY_US CALL_PHASE_PER_S" for one whole
+# `gateprobe run` (load, calls, checks, state, snapshots, reports); CPU in µs per scenario, of
+# gateprobe and of the gateway; and the rate of the calls and checks alone (the run's own
+# "N scenarios in T s", without loading before and the state and reports after).
 run() {
   local start end g0 g1
   g0=$(gateway_cpu)
@@ -90,8 +92,10 @@ run() {
   end=$(date +%s.%N)
   g1=$(gateway_cpu)
   times >"$TMP/times"
+  local phase
+  phase=$(sed -n 's/.*scenarios in \([0-9.]*\) s.*/\1/p' "$TMP/run.out")
   echo "$(python3 -c "print(round($SCENARIOS / ($end - $start)))") $(per "$SCENARIOS" "$(children_cpu)") \
-$(per "$SCENARIOS" "$(python3 -c "print($g1 - $g0)")")"
+$(per "$SCENARIOS" "$(python3 -c "print($g1 - $g0)")") $(python3 -c "print(round($SCENARIOS / $phase))")"
 }
 # wrk_on SCRIPT: "REQUESTS_PER_S WRK_US GATEWAY_US", CPU in µs per request.
 wrk_on() {
@@ -107,19 +111,19 @@ $(per "$n" "$(python3 -c "print($g1 - $g0)")")"
 cpu() { echo "   CPU per $1: $2 µs $3, $4 µs the gateway"; }
 
 echo "== gateprobe run: $SCENARIOS scenarios, concurrency $CONNS (release build, loopback)"
-read -r RUN_SPS RUN_CPU RUN_GW <<<"$(run "$TMP/gateprobe.yaml")"
+read -r RUN_SPS RUN_CPU RUN_GW _ <<<"$(run "$TMP/gateprobe.yaml")"
 echo "sessions: scenario (default)   scenarios/s: $RUN_SPS   requests/s: $((RUN_SPS * 5))"
 cpu scenario "$RUN_CPU" gateprobe "$RUN_GW"
 # One session per identity for the run: tools/call and the audit lookup are all a scenario sends.
 sed 's|kind: mcp, url: "\([^"]*\)" }|kind: mcp, url: "\1", sessions: identity }|' "$TMP/gateprobe.yaml" >"$TMP/identity.yaml"
 grep -q 'sessions: identity' "$TMP/identity.yaml"
-read -r ID_SPS ID_CPU ID_GW <<<"$(run "$TMP/identity.yaml")"
+read -r ID_SPS ID_CPU ID_GW _ <<<"$(run "$TMP/identity.yaml")"
 echo "sessions: identity             scenarios/s: $ID_SPS   requests/s: $((ID_SPS * 2))"
 cpu scenario "$ID_CPU" gateprobe "$ID_GW"
 sed 's|correlation_id={correlation_id}|correlation_ids={correlation_ids}|' "$TMP/identity.yaml" >"$TMP/batched.yaml"
 grep -q 'correlation_ids=' "$TMP/batched.yaml"
-read -r BATCH_SPS BATCH_CPU BATCH_GW <<<"$(run "$TMP/batched.yaml")"
-echo "sessions: identity, batched audit lookups   scenarios/s: $BATCH_SPS"
+read -r BATCH_SPS BATCH_CPU BATCH_GW BATCH_PHASE <<<"$(run "$TMP/batched.yaml")"
+echo "sessions: identity, batched audit lookups   scenarios/s: $BATCH_SPS   (calls and checks alone: $BATCH_PHASE)"
 cpu scenario "$BATCH_CPU" gateprobe "$BATCH_GW"
 
 TOKEN=$(cat "$TMP/alice.token")
@@ -185,6 +189,7 @@ echo "requests/s: $PAIR_RPS   (= $((PAIR_RPS / 2)) scenarios/s)"
 python3 -c "print('ratio, sessions: scenario: scenarios/s ÷ wrk tools/call requests/s: %.2f (target ≥ 0.80)' % ($RUN_SPS / $WRK_RPS))"
 python3 -c "print('ratio, sessions: identity: scenarios/s ÷ wrk tools/call requests/s: %.2f (target ≥ 0.80)' % ($ID_SPS / $WRK_RPS))"
 python3 -c "print('ratio, sessions: identity, batched audit lookups: scenarios/s ÷ wrk tools/call requests/s: %.2f (target ≥ 0.80)' % ($BATCH_SPS / $WRK_RPS))"
+python3 -c "print('ratio, the same, calls and checks alone: %.2f' % ($BATCH_PHASE / $WRK_RPS))"
 python3 -c "print('ratio, sessions: scenario: scenarios/s ÷ wrk 5-request mix scenarios/s: %.2f' % ($RUN_SPS / ($MIX_RPS / 5)))"
 python3 -c "print('ratio, sessions: identity: scenarios/s ÷ wrk 2-request mix scenarios/s: %.2f' % ($ID_SPS / ($PAIR_RPS / 2)))"
 

@@ -132,9 +132,10 @@ pub fn load(path: &Path) -> (State, Option<StateWarning>) {
     }
 }
 
-/// Writes the state atomically (see [`write_atomic`]).
+/// Writes the state atomically (see [`write_atomic`]). Compact: it is machine state, read back on
+/// every run (the snapshots are what people read), and about a kilobyte a scenario pretty.
 pub fn save(path: &Path, state: &State) -> Result<(), CompareError> {
-    let mut bytes = serde_json::to_vec_pretty(state)
+    let mut bytes = serde_json::to_vec(state)
         .map_err(|e| CompareError::Serialize { what: "the run state", message: e.to_string() })?;
     bytes.push(b'\n');
     write_atomic(path, &bytes)
@@ -218,7 +219,7 @@ mod tests {
     fn truncated_state_is_a_warning_and_empty_then_repaired() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
-        let full = serde_json::to_vec_pretty(&sample()).unwrap();
+        let full = serde_json::to_vec(&sample()).unwrap();
         for cut in [0, 1, full.len() / 3, full.len() / 2, full.len() - 2] {
             std::fs::write(&path, &full[..cut]).unwrap();
             let (state, warning) = load(&path);
