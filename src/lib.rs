@@ -117,8 +117,7 @@ pub async fn run_on(
             async move {
                 let execution = executor.execute(p).await;
                 let verdict = verify::verify(p.scenario, &execution);
-                let mut result = ScenarioResult::new(p, &execution, verdict);
-                result.read_policy_ids(&execution, &loaded.config.coverage.policy_ids_pointer);
+                let result = ScenarioResult::new(p, execution, verdict, &loaded.config.coverage.policy_ids_pointer);
                 progress(&result);
                 (i, result)
             }

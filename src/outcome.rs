@@ -167,15 +167,17 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl ScenarioResult {
-    /// Joins what was planned, what happened and what the checks concluded.
+    /// Joins what was planned, what happened and what the checks concluded; policy ids are read
+    /// from the audit records at `policy_ids_pointer`.
     pub fn new(
         planned: &crate::plan::PlannedScenario<'_>,
-        execution: &crate::execute::Execution,
+        mut execution: crate::execute::Execution,
         verdict: crate::verify::Verdict,
+        policy_ids_pointer: &str,
     ) -> ScenarioResult {
         let scenario = planned.scenario;
         let first_step = &scenario.steps[0];
-        ScenarioResult {
+        let mut result = ScenarioResult {
             suite: planned.suite.name.clone(),
             scenario: scenario.name.clone(),
             file: planned.suite.path.clone(),
@@ -207,13 +209,16 @@ impl ScenarioResult {
                 .collect(),
             policy_ids: BTreeSet::new(),
             reasons: execution.calls.iter().filter_map(|c| c.result.as_ref().ok()?.reason.clone()).collect(),
-            evidence: first_record(execution),
-        }
+            evidence: None,
+        };
+        result.read_policy_ids(&execution, policy_ids_pointer);
+        result.evidence = first_record(&mut execution);
+        result
     }
 
     /// Fills `policy_ids` from the audit records of every call, read at `pointer` (a list of
     /// strings, or one string).
-    pub fn read_policy_ids(&mut self, execution: &crate::execute::Execution, pointer: &str) {
+    fn read_policy_ids(&mut self, execution: &crate::execute::Execution, pointer: &str) {
         for call in &execution.calls {
             let Some(Ok(crate::target::audit::Lookup::Found(e))) = &call.evidence else { continue };
             for record in &e.records {
@@ -231,18 +236,23 @@ impl ScenarioResult {
     }
 }
 
-/// The first call's first audit record, with every planted canary of the execution scrubbed.
-fn first_record(execution: &crate::execute::Execution) -> Option<serde_json::Value> {
-    let first = execution.calls.first()?;
-    let Some(Ok(crate::target::audit::Lookup::Found(e))) = &first.evidence else { return None };
-    let record = e.records.first()?;
-    let mut canaries = execution.calls.iter().filter_map(|c| c.canary.as_deref()).filter(|c| !c.is_empty()).peekable();
-    if canaries.peek().is_none() {
-        return Some(record.clone());
+/// The first call's first audit record (taken out: the execution is done with), with every
+/// planted canary of the execution masked.
+fn first_record(execution: &mut crate::execute::Execution) -> Option<serde_json::Value> {
+    let canaries: Vec<String> =
+        execution.calls.iter().filter_map(|c| c.canary.clone()).filter(|c| !c.is_empty()).collect();
+    let first = execution.calls.first_mut()?;
+    let Some(Ok(crate::target::audit::Lookup::Found(e))) = &mut first.evidence else { return None };
+    if e.records.is_empty() {
+        return None;
+    }
+    let record = e.records.swap_remove(0);
+    if canaries.is_empty() {
+        return Some(record);
     }
     let mut text = record.to_string();
-    for canary in canaries {
-        text = text.replace(canary, "[canary]");
+    for canary in &canaries {
+        text = text.replace(canary.as_str(), "[canary]");
     }
     serde_json::from_str(&text).ok()
 }
