@@ -12,11 +12,22 @@ use support::*;
 
 /// Runs the read-and-delete suite through the proxy with `fault` set.
 async fn run_with(fault: Fault, timeout_ms: u64, deadline_ms: u64) -> gateprobe::outcome::RunSummary {
+    run_configured(fault, timeout_ms, deadline_ms, |_| {}).await
+}
+
+/// [`run_with`], with the run config changed by `change` first.
+async fn run_configured(
+    fault: Fault,
+    timeout_ms: u64,
+    deadline_ms: u64,
+    change: impl FnOnce(&mut gateprobe::config::Config),
+) -> gateprobe::outcome::RunSummary {
     let dir = tempfile::tempdir().unwrap();
     let gateway = start_gateway().await;
     let proxy = FaultProxy::start(&gateway.base_url()).await;
     proxy.set(fault);
-    let config = mcp_config(dir.path(), &gateway, &proxy.url(), timeout_ms, deadline_ms);
+    let mut config = mcp_config(dir.path(), &gateway, &proxy.url(), timeout_ms, deadline_ms);
+    change(&mut config);
     let summary = run(config, vec![suite(dir.path(), "probe", READ_AND_DELETE)]).await;
     gateway.shutdown().await;
     summary
@@ -88,14 +99,7 @@ async fn audit_record_beyond_the_deadline_is_evidence_missing() {
 /// evidence can only arrive if the second scenario's call went out meanwhile.
 #[tokio::test]
 async fn waiting_for_evidence_holds_up_no_calls() {
-    let dir = tempfile::tempdir().unwrap();
-    let gateway = start_gateway().await;
-    let proxy = FaultProxy::start(&gateway.base_url()).await;
-    proxy.set(Fault::AuditAfterCalls(2));
-    let mut config = mcp_config(dir.path(), &gateway, &proxy.url(), 2000, 2000);
-    config.run.concurrency = 1;
-    let summary = run(config, vec![suite(dir.path(), "probe", READ_AND_DELETE)]).await;
-    gateway.shutdown().await;
+    let summary = run_configured(Fault::AuditAfterCalls(2), 2000, 2000, |c| c.run.concurrency = 1).await;
     assert!(summary.all_passed(), "{:?}", outcomes(&summary));
 }
 
@@ -116,13 +120,6 @@ async fn slow_answers_pass_inside_the_timeout_and_error_beyond_it() {
 // Pins: retries may clear a transient fault, but a persistent one stays `error` after them.
 #[tokio::test]
 async fn retries_never_turn_a_persistent_error_into_a_pass() {
-    let dir = tempfile::tempdir().unwrap();
-    let gateway = start_gateway().await;
-    let proxy = FaultProxy::start(&gateway.base_url()).await;
-    proxy.set(Fault::Status(502));
-    let mut config = mcp_config(dir.path(), &gateway, &proxy.url(), 2000, 200);
-    config.run.retries = 3;
-    let summary = run(config, vec![suite(dir.path(), "probe", READ_AND_DELETE)]).await;
+    let summary = run_configured(Fault::Status(502), 2000, 200, |c| c.run.retries = 3).await;
     assert_all_error(&summary, "http_status");
-    gateway.shutdown().await;
 }
