@@ -412,6 +412,11 @@ impl Default for Config {
     }
 }
 
+/// In an audit URL (or POST body): one call's correlation id.
+pub const CORRELATION_ID: &str = "{correlation_id}";
+/// In an audit URL: the comma-separated ids of a batched lookup.
+pub const CORRELATION_IDS: &str = "{correlation_ids}";
+
 /// The crate's bundled config: bundled suites, embedded gateway, synthetic identities.
 const BUNDLED: &str = include_str!("../gateprobe.yaml");
 
@@ -511,7 +516,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
     if let AuditConfig::Http { url: Some(url), .. } = &config.audit {
         // The ids are substituted per lookup; check the URL with a stand-in.
-        if let Err(why) = check_http_url(&url.replace("{correlation_ids}", "x").replace("{correlation_id}", "x")) {
+        if let Err(why) = check_http_url(&url.replace(CORRELATION_IDS, "x").replace(CORRELATION_ID, "x")) {
             error("/audit/url", format!("`{url}` {why}"), "e.g. `http://127.0.0.1:8080/audit`");
         }
     }

@@ -114,8 +114,9 @@ impl<'t> Executor<'t> {
         let mut calls = Vec::new();
         for (step_index, step) in scenario.steps.iter().enumerate() {
             let first_of_step = calls.len();
+            let plants_canary = uses_canary(step);
             for index in 0..step.repeat {
-                let canary = uses_canary(step).then(new_canary);
+                let canary = plants_canary.then(new_canary);
                 let arguments = substitute(&step.call.arguments, canary.as_deref());
                 let mut record =
                     self.send(&session, planned, step_index, index, &arguments, canary.clone(), None).await;

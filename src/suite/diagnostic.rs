@@ -213,28 +213,18 @@ pub fn line_breaks(text: &str) -> usize {
     (0..bytes.len()).filter(|&i| bytes[i] == b'\n' || (bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n'))).count()
 }
 
+/// The line and column of byte `offset` in `text`, lines counted as [`source_lines`] splits.
+pub fn location_of(text: &str, offset: usize) -> Location {
+    let before = &text[..offset];
+    let line_start = before.rfind(['\n', '\r']).map_or(0, |i| i + 1);
+    Location { line: line_breaks(before) + 1, column: before[line_start..].chars().count() + 1 }
+}
+
 /// `location`, or the end of the text when it lies past it. A parser may report "end of file"
 /// on the line after the last one when the file does not end with a line break (found by the
 /// fuzzer): a line no editor and no CI annotation can show.
 fn within(text: &str, location: Location) -> Location {
-    // YAML line breaks: LF, CRLF and a lone CR alike. Stops at the line asked for, like the
-    // lookup of the source line above.
-    let bytes = text.as_bytes();
-    let (mut line, mut line_start) = (1, 0);
-    for (i, &b) in bytes.iter().enumerate() {
-        let is_break = b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
-        if is_break {
-            if line == location.line {
-                return location;
-            }
-            line += 1;
-            line_start = i + 1;
-        }
-    }
-    if location.line <= line {
-        return location;
-    }
-    Location { line, column: text[line_start..].chars().count() + 1 }
+    if location.line <= line_breaks(text) + 1 { location } else { location_of(text, text.len()) }
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use serde::de::{
     Unexpected, VariantAccess, Visitor,
 };
 
-use super::diagnostic::{Diagnostic, source_lines};
+use super::diagnostic::{Diagnostic, location_of, source_lines};
 use super::model::Location;
 
 /// Files larger than this are refused before parsing.
@@ -275,9 +275,7 @@ pub fn positions(text: &str) -> Option<Positions<'_>> {
 }
 
 fn first_tab(text: &str) -> Option<Location> {
-    source_lines(text)
-        .enumerate()
-        .find_map(|(i, line)| line.chars().position(|c| c == '\t').map(|col| Location { line: i + 1, column: col + 1 }))
+    text.find('\t').map(|i| location_of(text, i))
 }
 
 fn help_for(message: &str, kind: &str) -> String {

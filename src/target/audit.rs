@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore, mpsc, oneshot};
 
-use crate::config::{AuditConfig, EvidenceTiming};
+use crate::config::{AuditConfig, CORRELATION_ID, CORRELATION_IDS, EvidenceTiming};
 use crate::secret::Secret;
 
 use super::{CallError, TargetError};
@@ -95,7 +95,7 @@ impl AuditSource {
             AuditConfig::Http { url, method, body, credential: _, records_pointer, correlation_pointer, timing } => {
                 let url = match (url, embedded_base) {
                     (Some(u), _) => u.clone(),
-                    (None, Some(base)) => format!("{base}/audit?correlation_ids={BATCH_IDS}"),
+                    (None, Some(base)) => format!("{base}/audit?correlation_ids={CORRELATION_IDS}"),
                     (None, None) => {
                         return Err(TargetError::Invalid(
                             "`audit.url` is required for this target (or set `audit: {kind: none}`)".into(),
@@ -111,16 +111,18 @@ impl AuditSource {
                     }
                 };
                 let batches = url
-                    .contains(BATCH_IDS)
+                    .contains(CORRELATION_IDS)
                     .then(|| Batches { correlation_pointer: correlation_pointer.clone(), queue: OnceLock::new() });
-                let in_body = body.as_ref().is_some_and(|b| b.to_string().contains(ONE_ID));
+                let in_body = body.as_ref().is_some_and(|b| b.to_string().contains(CORRELATION_ID));
                 match (&batches, &body) {
                     (Some(_), Some(_)) => {
-                        return Err(TargetError::Invalid(format!("`{BATCH_IDS}` works with `audit.method: GET` only")));
-                    }
-                    (None, _) if !url.contains(ONE_ID) && !in_body => {
                         return Err(TargetError::Invalid(format!(
-                            "`audit.url` (or the POST `audit.body`) must contain `{ONE_ID}` or `{BATCH_IDS}`: {url}"
+                            "`{CORRELATION_IDS}` works with `audit.method: GET` only"
+                        )));
+                    }
+                    (None, _) if !url.contains(CORRELATION_ID) && !in_body => {
+                        return Err(TargetError::Invalid(format!(
+                            "`audit.url` (or the POST `audit.body`) must contain `{CORRELATION_ID}` or `{CORRELATION_IDS}`: {url}"
                         )));
                     }
                     _ => {}
@@ -186,10 +188,6 @@ impl AuditSource {
     }
 }
 
-/// Placeholder for one call's id in an audit URL or POST body.
-const ONE_ID: &str = "{correlation_id}";
-/// Placeholder for the comma-separated ids of a batched query.
-const BATCH_IDS: &str = "{correlation_ids}";
 /// Most ids in one batched query: keeps the URL well under common 8 KB limits.
 const MAX_BATCH: usize = 64;
 
@@ -209,7 +207,7 @@ impl HttpQuery {
     async fn send(&self, ids: &[&str]) -> Result<Vec<Value>, CallError> {
         let _in_flight = self.in_flight.acquire().await.expect("never closed");
         let encoded = ids.iter().map(|id| encode(id)).collect::<Vec<_>>().join(",");
-        let url = self.url.replace(BATCH_IDS, &encoded).replace(ONE_ID, &encoded);
+        let url = self.url.replace(CORRELATION_IDS, &encoded).replace(CORRELATION_ID, &encoded);
         let mut request = match &self.body {
             Some(b) => self.client.post(url).json(&fill(b, ids[0])),
             None => self.client.get(url),
@@ -338,7 +336,7 @@ impl Tail {
 /// A POST body template with every `{correlation_id}` in its strings replaced.
 fn fill(template: &Value, correlation_id: &str) -> Value {
     match template {
-        Value::String(s) => Value::String(s.replace(ONE_ID, correlation_id)),
+        Value::String(s) => Value::String(s.replace(CORRELATION_ID, correlation_id)),
         Value::Array(a) => Value::Array(a.iter().map(|v| fill(v, correlation_id)).collect()),
         Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), fill(v, correlation_id))).collect()),
         other => other.clone(),
