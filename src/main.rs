@@ -115,6 +115,12 @@ async fn run(args: RunArgs) -> u8 {
             return e.exit_code();
         }
     };
+    // The snapshots and the previous state are read on another thread while the calls go out.
+    let options = args.compare.options();
+    let references = tokio::task::spawn_blocking({
+        let options = options.clone();
+        move || compare::References::load(&options)
+    });
     let filter = Filter { suites: args.suite.clone(), scenario: args.scenario.clone() };
     let progress = report::console::Progress::new(filter.count(&loaded.suites), std::io::stderr().is_terminal());
     let summary = match gateprobe::run(&loaded, &filter, &|r| progress.record(r)).await {
@@ -135,8 +141,8 @@ async fn run(args: RunArgs) -> u8 {
     // COMPARE: against the approved snapshots and the previous run's state. A broken snapshot
     // file is bad input (exit 2), but the run's own reports are still written.
     let defined = compare::defined_scenarios(&loaded.suites);
-    let options = args.compare.options();
-    let compared = match compare::compare_and_record(&summary, &defined, &options) {
+    let references = references.await.expect("reading the snapshots and state does not panic");
+    let compared = match references.and_then(|r| compare::record(&summary, &defined, &options, r)) {
         Ok(c) => Some(c),
         Err(e) => {
             eprintln!("{}", e.render());

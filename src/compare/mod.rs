@@ -238,16 +238,41 @@ pub struct Compared {
     pub state_warning: Option<state::StateWarning>,
 }
 
-/// The compare stage of a run: loads the snapshots and the previous state, compares, folds the
-/// run into the state and saves it. The state is saved whatever the gate says: it records what
-/// happened, not what was approved.
+/// What a run is compared with: the approved snapshots and the previous run's state. Read
+/// before the run ends (`gateprobe run` reads them while the calls go out), so the run's tail
+/// is only the comparison and the write.
+pub struct References {
+    snapshots: Snapshots,
+    state: State,
+    state_warning: Option<state::StateWarning>,
+}
+
+impl References {
+    pub fn load(options: &CompareOptions) -> Result<References, CompareError> {
+        let snapshots = snapshot::load_dir(&options.snapshots)?;
+        let (state, state_warning) = state::load(&options.state);
+        Ok(References { snapshots, state, state_warning })
+    }
+}
+
+/// The compare stage of a run: loads the snapshots and the previous state, then [`record`]s.
 pub fn compare_and_record(
     summary: &RunSummary,
     defined: &Defined,
     options: &CompareOptions,
 ) -> Result<Compared, CompareError> {
-    let snapshots = snapshot::load_dir(&options.snapshots)?;
-    let (mut state, state_warning) = state::load(&options.state);
+    record(summary, defined, options, References::load(options)?)
+}
+
+/// Compares the run with `references`, folds it into the state and saves that. The state is
+/// saved whatever the gate says: it records what happened, not what was approved.
+pub fn record(
+    summary: &RunSummary,
+    defined: &Defined,
+    options: &CompareOptions,
+    references: References,
+) -> Result<Compared, CompareError> {
+    let References { snapshots, mut state, state_warning } = references;
     let comparison = compare(summary, &snapshots, &state, defined);
     state.record(summary, &comparison.regressions);
     state::save(&options.state, &state)?;
@@ -337,6 +362,15 @@ impl CompareError {
 /// it behind; each successful write removes such leftovers once they are [`STALE_TEMP_AGE`] old,
 /// so a crash-looping service does not accumulate them.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CompareError> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] with the contents written by `write` through a buffer, for a file too big
+/// to be worth assembling in memory first (the run state of a large suite).
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), CompareError> {
     let io = |source| CompareError::Io { path: path.to_path_buf(), source };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -344,7 +378,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CompareError> {
     };
     std::fs::create_dir_all(&dir).map_err(io)?;
     let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX).tempfile_in(&dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
+    let mut buffered = std::io::BufWriter::new(tmp.as_file_mut());
+    write(&mut buffered).and_then(|()| buffered.flush()).map_err(io)?;
+    drop(buffered);
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     sync_dir(&dir).map_err(io)?;

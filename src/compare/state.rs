@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{CompareError, Observation, Regression, write_atomic};
+use super::{CompareError, Observation, Regression, write_atomic_with};
 use crate::outcome::{Outcome, RunSummary};
 
 /// The format version; a file of another version is treated like a corrupt one.
@@ -132,13 +132,13 @@ pub fn load(path: &Path) -> (State, Option<StateWarning>) {
     }
 }
 
-/// Writes the state atomically (see [`write_atomic`]). Compact: it is machine state, read back on
+/// Writes the state atomically (see [`super::write_atomic`]), streamed to the file. Compact: it is machine state, read back on
 /// every run (the snapshots are what people read), and about a kilobyte a scenario pretty.
 pub fn save(path: &Path, state: &State) -> Result<(), CompareError> {
-    let mut bytes = serde_json::to_vec(state)
-        .map_err(|e| CompareError::Serialize { what: "the run state", message: e.to_string() })?;
-    bytes.push(b'\n');
-    write_atomic(path, &bytes)
+    write_atomic_with(path, |w| {
+        serde_json::to_writer(&mut *w, state)?;
+        w.write_all(b"\n")
+    })
 }
 
 impl State {

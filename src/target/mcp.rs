@@ -7,8 +7,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use serde_json::{Value, json};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
 
 use crate::config::{DecisionRule, McpTarget, PolicyVersionSource, SessionScope};
 use crate::decision::Decision;
@@ -19,9 +20,41 @@ use super::{Call, CallError, Reply, ResolvedIdentity, Session};
 const PROTOCOL_VERSION: &str = "2025-06-18";
 const SESSION_HEADER: &str = "mcp-session-id";
 
+/// A `tools/call` request, serialised straight from the scenario's own data: the hot path of a
+/// run builds no JSON tree and copies no arguments.
+#[derive(Serialize)]
+struct ToolCall<'a> {
+    jsonrpc: &'static str,
+    id: u64,
+    method: &'static str,
+    params: ToolCallParams<'a>,
+}
+
+#[derive(Serialize)]
+struct ToolCallParams<'a> {
+    name: &'a str,
+    arguments: &'a Map<String, Value>,
+    #[serde(rename = "_meta")]
+    meta: Meta<'a>,
+}
+
+#[derive(Serialize)]
+struct Meta<'a> {
+    correlation_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<&'a Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmation_id: Option<&'a str>,
+}
+
 pub struct McpAdapter {
     client: reqwest::Client,
     config: McpTarget,
+    /// `config.url` parsed once rather than on every request. The config check has already
+    /// refused a URL that does not parse; were one to come here, it fails at send as before.
+    url: Option<reqwest::Url>,
     next_id: AtomicU64,
     next_endpoint: AtomicUsize,
     /// Applied to every answer as it arrives: a gateway may quote the token it was sent.
@@ -32,6 +65,7 @@ impl McpAdapter {
     pub fn new(client: reqwest::Client, config: McpTarget) -> McpAdapter {
         McpAdapter {
             client,
+            url: reqwest::Url::parse(&config.url).ok(),
             config,
             next_id: AtomicU64::new(1),
             next_endpoint: AtomicUsize::new(0),
@@ -118,23 +152,21 @@ impl McpAdapter {
         identity: &ResolvedIdentity,
         call: &Call<'_>,
     ) -> Result<Reply, CallError> {
-        let mut meta = serde_json::Map::new();
-        meta.insert("correlation_id".into(), call.correlation_id.into());
-        if let Some(p) = call.prompt {
-            meta.insert("prompt".into(), p.into());
-        }
-        if let Some(c) = call.context {
-            meta.insert("context".into(), Value::Object(c.clone()));
-        }
-        if let Some(c) = call.confirmation_id {
-            meta.insert("confirmation_id".into(), c.into());
-        }
-        let body = json!({
-            "jsonrpc": "2.0",
-            "id": self.next_id(),
-            "method": "tools/call",
-            "params": {"name": call.tool, "arguments": call.arguments, "_meta": meta}
-        });
+        let body = ToolCall {
+            jsonrpc: "2.0",
+            id: self.next_id(),
+            method: "tools/call",
+            params: ToolCallParams {
+                name: call.tool,
+                arguments: call.arguments,
+                meta: Meta {
+                    correlation_id: call.correlation_id,
+                    prompt: call.prompt,
+                    context: call.context,
+                    confirmation_id: call.confirmation_id,
+                },
+            },
+        };
         let response = self.post(identity, Some(session), Some(call.correlation_id), &body).await?;
         let status = response.status().as_u16();
         // MCP: a server answers 404 to a session it has ended; no decision is in such an answer.
@@ -212,7 +244,7 @@ impl McpAdapter {
         identity: &ResolvedIdentity,
         session: Option<&Session>,
         correlation_id: Option<&str>,
-        body: &Value,
+        body: &impl Serialize,
     ) -> Result<reqwest::Response, CallError> {
         let mut request = self
             .request(reqwest::Method::POST, identity, session)
@@ -233,10 +265,14 @@ impl McpAdapter {
         identity: &ResolvedIdentity,
         session: Option<&Session>,
     ) -> reqwest::RequestBuilder {
-        let url = session.and_then(|s| s.endpoint.as_deref()).unwrap_or(&self.config.url);
-        let mut request = self.client.request(method, url).header("mcp-protocol-version", PROTOCOL_VERSION);
+        let request = match (session.and_then(|s| s.endpoint.as_deref()), &self.url) {
+            (Some(endpoint), _) => self.client.request(method, endpoint),
+            (None, Some(url)) => self.client.request(method, url.clone()),
+            (None, None) => self.client.request(method, &self.config.url),
+        };
+        let mut request = request.header("mcp-protocol-version", PROTOCOL_VERSION);
         if let Some(token) = &identity.token {
-            request = request.header(AUTHORIZATION, format!("Bearer {}", token.expose()));
+            request = request.bearer_auth(token.expose());
         }
         if let Some(id) = session.and_then(|s| s.id.as_deref()) {
             request = request.header(SESSION_HEADER, id);

@@ -401,6 +401,9 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client, TargetError> {
         .default_headers(headers)
         .user_agent(concat!("gateprobe/", env!("CARGO_PKG_VERSION")))
         .pool_max_idle_per_host(64)
+        // A probe replays a call where it was pointed: a redirect is the gateway's answer (and
+        // no decision), not an invitation to send the call somewhere else.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| TargetError::Invalid(format!("HTTP client: {e}")))
 }
