@@ -64,6 +64,11 @@ async fn server_error_is_an_error_not_a_deny() {
 }
 
 #[tokio::test]
+async fn a_redirect_is_an_error_not_followed() {
+    assert_all_error(&run_with(Fault::Redirect, 2000, 200).await, "http_status");
+}
+
+#[tokio::test]
 async fn reset_mid_body_is_a_protocol_error() {
     assert_all_error(&run_with(Fault::ResetMidBody, 2000, 200).await, "protocol");
 }

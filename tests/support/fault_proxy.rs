@@ -30,6 +30,9 @@ pub enum Fault {
     Status(u16),
     /// Send the headers and half of the body, then break the connection.
     ResetMidBody,
+    /// Answer `POST /mcp` with a 307 redirect to the real gateway's `/mcp`: a client that
+    /// followed it would get the real decision.
+    Redirect,
     /// Answer `POST /mcp` with 200 and a body that is not JSON.
     MalformedJson,
     /// Answer `POST /mcp` calls with valid JSON that holds no decision.
@@ -143,6 +146,12 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     match &fault {
         Fault::Hang => std::future::pending::<()>().await,
         Fault::Status(code) if is_mcp => return plain(*code, "<html>upstream trouble</html>"),
+        Fault::Redirect if is_mcp => {
+            let mut r = plain(307, "");
+            let location = HeaderValue::from_str(&format!("{}/mcp", shared.upstream)).unwrap();
+            r.headers_mut().insert("location", location);
+            return r;
+        }
         Fault::MalformedJson if is_mcp => return plain(200, "{\"jsonrpc\": \"2.0\", \"result\": {"),
         Fault::NoDecision if is_call => {
             return json_response(r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32099,"message":"something odd"}}"#);
