@@ -26,12 +26,6 @@ pub mod verify;
 use std::path::PathBuf;
 use std::time::Instant;
 
-// mimalloc rather than glibc's malloc: a run allocates and frees small objects for every call
-// and record, and mimalloc spends a sixth less of the client's CPU on them (`benches/run.sh`).
-// Set here, not in main.rs, because `serve` asks it to return freed memory between runs.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use futures::StreamExt;
 
 use crate::config::Config;

@@ -733,11 +733,15 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
-/// Hands the heap pages a run freed back to the system at once, rather than when the allocator
-/// next gets round to it, so a service that runs for a second every few minutes idles small.
+/// Hands the heap pages a run freed back to the system. glibc keeps them for reuse, so a
+/// service that runs for a second every few minutes would otherwise idle at the size of its
+/// busiest moment.
 fn release_free_memory() {
-    // SAFETY: mi_collect only frees memory the allocator holds unused; it takes no pointers.
-    unsafe { libmimalloc_sys::mi_collect(true) }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of glibc's own heap; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 #[cfg(test)]
