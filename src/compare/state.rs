@@ -132,8 +132,9 @@ pub fn load(path: &Path) -> (State, Option<StateWarning>) {
     }
 }
 
-/// Writes the state atomically (see [`super::write_atomic`]), streamed to the file. Compact: it is machine state, read back on
-/// every run (the snapshots are what people read), and about a kilobyte a scenario pretty.
+/// Writes the state atomically (see [`super::write_atomic`]), streamed to the file. Compact: it
+/// is machine state, read back on every run (the snapshots are what people read), and about a
+/// kilobyte a scenario pretty.
 pub fn save(path: &Path, state: &State) -> Result<(), CompareError> {
     write_atomic_with(path, |w| {
         serde_json::to_writer(&mut *w, state)?;
