@@ -6,6 +6,7 @@
 //! The reference gateway (`gateway`) is a separate tree, reached only over HTTP.
 
 pub mod alert;
+pub mod atomic_file;
 pub mod cli;
 pub mod compare;
 pub mod config;

@@ -353,94 +353,23 @@ impl CompareError {
     }
 }
 
-/// Replaces `path` with `bytes` so that a reader (or a crash) sees either the old file or the new
-/// one, never a mix: a temporary file in the same directory (rename is atomic only within one
-/// file system), fsync'd before the rename so the rename cannot land before the data, then the
-/// directory fsync'd so the rename itself survives a power loss.
-///
-/// A process killed between creating the temporary file and the rename (SIGKILL, OOM) leaves
-/// it behind; each successful write removes such leftovers once they are [`STALE_TEMP_AGE`] old,
-/// so a crash-looping service does not accumulate them.
+/// Replaces `path` with `bytes` atomically and durably (see [`crate::atomic_file::write`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CompareError> {
     write_atomic_with(path, |w| w.write_all(bytes))
 }
 
-/// [`write_atomic`] with the contents written by `write` through a buffer, for a file too big
-/// to be worth assembling in memory first (the run state of a large suite).
+/// [`write_atomic`] with the contents written by `write`, for a file too big to be worth
+/// assembling in memory first (the run state of a large suite).
 pub fn write_atomic_with(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), CompareError> {
-    let io = |source| CompareError::Io { path: path.to_path_buf(), source };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX).tempfile_in(&dir).map_err(io)?;
-    let mut buffered = std::io::BufWriter::new(tmp.as_file_mut());
-    write(&mut buffered).and_then(|()| buffered.flush()).map_err(io)?;
-    drop(buffered);
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    sync_dir(&dir).map_err(io)?;
-    remove_stale_temp_files(&dir);
-    Ok(())
-}
-
-const TEMP_PREFIX: &str = ".gateprobe-";
-const TEMP_SUFFIX: &str = ".tmp";
-
-/// A writer holds its temporary file for milliseconds; one this old was left by a killed
-/// process. The margin is wide so that a concurrent writer's file is never taken from it.
-pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// Best effort: a leftover that cannot be removed now is tried again on the next write.
-fn remove_stale_temp_files(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !(name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)) {
-            continue;
-        }
-        let stale = entry
-            .metadata()
-            .ok()
-            .filter(std::fs::Metadata::is_file)
-            .and_then(|m| m.modified().ok())
-            .and_then(|modified| modified.elapsed().ok())
-            .is_some_and(|age| age >= STALE_TEMP_AGE);
-        if stale {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
+    crate::atomic_file::write(path, write).map_err(|source| CompareError::Io { path: path.to_path_buf(), source })
 }
 
 /// Removes `path` (a snapshot of a deleted suite) durably; a missing file is already removed.
 pub fn remove_durably(path: &Path) -> Result<(), CompareError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => return Err(CompareError::Io { path: path.to_path_buf(), source }),
-    }
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => {
-            sync_dir(d).map_err(|source| CompareError::Io { path: d.to_path_buf(), source })
-        }
-        _ => Ok(()),
-    }
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> std::io::Result<()> {
-    // Windows cannot open a directory as a file; its rename is durable enough for a cache.
-    Ok(())
+    crate::atomic_file::remove(path).map_err(|source| CompareError::Io { path: path.to_path_buf(), source })
 }
 
 /// `sha256:3f2a91c0…`: enough of a content hash to tell versions apart in one line.
@@ -618,37 +547,5 @@ pub(crate) mod tests {
         assert_eq!(short_version(Some(V1)), "sha256:3f2a91c0…");
         assert_eq!(short_version(Some("v1")), "v1");
         assert_eq!(short_version(None), "unknown");
-    }
-
-    #[test]
-    fn write_atomic_replaces_and_leaves_no_temp_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/state.json");
-        write_atomic(&path, b"one").unwrap();
-        write_atomic(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        let names: Vec<_> =
-            std::fs::read_dir(dir.path().join("sub")).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
-    }
-
-    /// Pins: leftovers of a killed writer go with the next write once stale; a fresh one (maybe a
-    /// concurrent writer's) and files that are not ours stay.
-    #[test]
-    fn write_atomic_removes_stale_temp_files_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let old = std::time::SystemTime::now() - STALE_TEMP_AGE - Duration::from_secs(60);
-        for name in [".gateprobe-stale1.tmp", ".gateprobe-fresh1.tmp", "notes.tmp", ".gateprobe-keep.json"] {
-            std::fs::write(dir.path().join(name), b"{").unwrap();
-            if name != ".gateprobe-fresh1.tmp" {
-                let f = std::fs::File::options().write(true).open(dir.path().join(name)).unwrap();
-                f.set_modified(old).unwrap();
-            }
-        }
-        write_atomic(&dir.path().join("state.json"), b"{}").unwrap();
-        let mut names: Vec<String> =
-            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        names.sort();
-        assert_eq!(names, [".gateprobe-fresh1.tmp", ".gateprobe-keep.json", "notes.tmp", "state.json"]);
     }
 }

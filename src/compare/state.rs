@@ -160,19 +160,31 @@ impl State {
     pub fn record(&mut self, summary: &RunSummary, regressions: &[Regression]) {
         for r in &summary.results {
             let now = Observation::from_result(r);
-            let entry = self.scenarios.entry(r.suite.clone()).or_default().entry(r.scenario.clone());
-            let entry =
-                entry.or_insert_with(|| ScenarioState { last: now.clone(), last_pass: None, failing_since: None });
-            entry.last = now.clone();
+            // Names are cloned only for a scenario seen for the first time: the common case is
+            // a run of the scenarios the state already holds.
+            let suite = match self.scenarios.get_mut(&r.suite) {
+                Some(suite) => suite,
+                None => self.scenarios.entry(r.suite.clone()).or_default(),
+            };
+            let entry = match suite.get_mut(&r.scenario) {
+                Some(entry) => entry,
+                None => suite.entry(r.scenario.clone()).or_insert(ScenarioState {
+                    last: now.clone(),
+                    last_pass: None,
+                    failing_since: None,
+                }),
+            };
             match r.outcome {
-                Outcome::Error => {}
+                Outcome::Error => entry.last = now,
                 Outcome::Pass => {
+                    entry.last = now.clone();
                     entry.last_pass = Some(now);
                     entry.failing_since = None;
                     // Passing again closes its regressions: if it breaks again, that is news.
                     self.reported.retain(|rep| !(rep.suite == r.suite && rep.scenario == r.scenario));
                 }
                 _ => {
+                    entry.last = now;
                     if entry.last_pass.is_some() && entry.failing_since.is_none() {
                         entry.failing_since = Some(FailingSince { policy_version: r.policy_version.clone() });
                     }

@@ -18,8 +18,7 @@ pub mod junit;
 pub mod markdown;
 
 use std::fmt;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use crate::outcome::RunSummary;
@@ -148,31 +147,9 @@ pub fn write_reports(summary: &RunSummary, specs: &[ReportSpec]) -> Result<(), R
     let rendered =
         specs.iter().map(|spec| Ok((spec, spec.format.render(summary)?))).collect::<Result<Vec<_>, ReportError>>()?;
     for (spec, text) in rendered {
-        write_atomically(&spec.path, text.as_bytes())
+        crate::atomic_file::write(&spec.path, |w| w.write_all(text.as_bytes()))
             .map_err(|source| ReportError::Io { path: spec.path.clone(), source })?;
     }
-    Ok(())
-}
-
-/// Writes `contents` to `path` through a temporary file in the same directory and a rename.
-pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)?;
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".gateprobe-report-").suffix(".tmp");
-    // Reports hold nothing secret and are read by other CI steps: not the 0600 of a temp file.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let mut file = builder.tempfile_in(dir)?;
-    file.write_all(contents)?;
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 
