@@ -1,6 +1,7 @@
 //! EXECUTE: replays one planned scenario against the target and records what happened, call by
 //! call. Nothing is judged here; `verify` does that.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -261,8 +262,9 @@ fn uses_canary(step: &Step) -> bool {
     step.call.arguments.values().any(|v| v.to_string().contains(&p))
 }
 
-/// The arguments with every `{{canary}}` replaced by this execution's value.
-fn substitute(arguments: &Map<String, Value>, canary: Option<&str>) -> Map<String, Value> {
+/// The arguments with every `{{canary}}` replaced by this execution's value; the step's own
+/// arguments, uncopied, when it plants none (every call of a plain scenario).
+fn substitute<'a>(arguments: &'a Map<String, Value>, canary: Option<&str>) -> Cow<'a, Map<String, Value>> {
     fn walk(v: &Value, p: &str, canary: &str) -> Value {
         match v {
             Value::String(s) => Value::String(s.replace(p, canary)),
@@ -272,10 +274,10 @@ fn substitute(arguments: &Map<String, Value>, canary: Option<&str>) -> Map<Strin
         }
     }
     match canary {
-        None => arguments.clone(),
+        None => Cow::Borrowed(arguments),
         Some(c) => {
             let p = placeholder();
-            arguments.iter().map(|(k, v)| (k.clone(), walk(v, &p, c))).collect()
+            Cow::Owned(arguments.iter().map(|(k, v)| (k.clone(), walk(v, &p, c))).collect())
         }
     }
 }
@@ -292,8 +294,8 @@ mod tests {
         let args = args.as_object().unwrap();
         let (a, b) = (new_canary(), new_canary());
         assert_ne!(a, b);
-        let out = Value::Object(substitute(args, Some(&a)));
+        let out = Value::Object(substitute(args, Some(&a)).into_owned());
         assert_eq!(out, json!({"title": "printer", "nested": {"key": format!("k={a}")}, "list": [a]}));
-        assert_eq!(&substitute(args, None), args);
+        assert_eq!(&*substitute(args, None), args);
     }
 }

@@ -128,8 +128,9 @@ impl AuditSource {
                     _ => {}
                 }
                 let records_pointer = records_pointer.clone();
+                let placeholder = if batches.is_some() { CORRELATION_IDS } else { CORRELATION_ID };
                 let in_flight = Semaphore::new(max_queries.max(1));
-                let query = Arc::new(HttpQuery { client, url, body, token, records_pointer, in_flight });
+                let query = Arc::new(HttpQuery { client, url, placeholder, body, token, records_pointer, in_flight });
                 AuditSource::Http { query, batches, timing: timing.clone() }
             }
             AuditConfig::JsonLines { path, correlation_pointer, timing } => AuditSource::JsonLines {
@@ -195,6 +196,9 @@ const MAX_BATCH: usize = 64;
 pub struct HttpQuery {
     client: reqwest::Client,
     url: String,
+    /// What `send` replaces in `url`: [`CORRELATION_IDS`] for a batched source, else
+    /// [`CORRELATION_ID`] (which a POST query may have only in its body).
+    placeholder: &'static str,
     /// `Some` for a POST query: the body template.
     body: Option<Value>,
     token: Option<Secret>,
@@ -207,7 +211,7 @@ impl HttpQuery {
     async fn send(&self, ids: &[&str]) -> Result<Vec<Value>, CallError> {
         let _in_flight = self.in_flight.acquire().await.expect("never closed");
         let encoded = ids.iter().map(|id| encode(id)).collect::<Vec<_>>().join(",");
-        let url = self.url.replace(CORRELATION_IDS, &encoded).replace(CORRELATION_ID, &encoded);
+        let url = self.url.replace(self.placeholder, &encoded);
         let mut request = match &self.body {
             Some(b) => self.client.post(url).json(&fill(b, ids[0])),
             None => self.client.get(url),
