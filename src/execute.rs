@@ -147,18 +147,27 @@ impl<'t> Executor<'t> {
                 drop(slot.take());
             }
             // Evidence is looked up after the step's calls, so a burst stays a burst.
-            let lookups = calls[first_of_step..].iter().map(|c| async move {
-                match &c.result {
-                    Ok(_) => Some(self.target.lookup_evidence(&c.correlation_id).await),
-                    Err(_) => None,
+            let step_calls = &mut calls[first_of_step..];
+            if let [call] = step_calls {
+                // The common case, one call a step, without join_all's list of futures.
+                call.evidence = self.evidence_of(call).await;
+            } else {
+                let found = futures::future::join_all(step_calls.iter().map(|c| self.evidence_of(c))).await;
+                for (call, evidence) in step_calls.iter_mut().zip(found) {
+                    call.evidence = evidence;
                 }
-            });
-            let found = futures::future::join_all(lookups).await;
-            for (call, evidence) in calls[first_of_step..].iter_mut().zip(found) {
-                call.evidence = evidence;
             }
         }
         Execution { endpoint, session_error: None, calls, duration: start.elapsed() }
+    }
+
+    /// The audit records of an answered call; `None` for a call that got no answer, so no
+    /// decision to look evidence up for.
+    async fn evidence_of(&self, call: &CallRecord) -> Option<Result<Lookup, CallError>> {
+        match &call.result {
+            Ok(_) => Some(self.target.lookup_evidence(&call.correlation_id).await),
+            Err(_) => None,
+        }
     }
 
     /// The identity's session on `endpoint` for the run, opened on first use. A failed open is

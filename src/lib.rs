@@ -112,7 +112,7 @@ pub async fn run_on(
     let start = Instant::now();
     let planned = plan::plan(&loaded.suites, &target.identities, filter)?;
     let executor = execute::Executor::new(target, &loaded.config.run);
-    let mut results: Vec<(usize, ScenarioResult)> = futures::stream::iter(planned.iter().enumerate())
+    let scenarios = futures::stream::iter(planned.iter().enumerate())
         .map(|(i, p)| {
             let executor = &executor;
             async move {
@@ -124,12 +124,12 @@ pub async fn run_on(
             }
         })
         .buffer_unordered(execute::scenarios_in_flight(&loaded.config.run))
-        .collect()
-        .await;
+        .collect::<Vec<(usize, ScenarioResult)>>();
+    // The gateway's listing (for coverage) is fetched while the scenarios run, not after them.
+    let (mut results, listing) = futures::join!(scenarios, target.listing());
     executor.finish().await;
     results.sort_by_key(|(i, _)| *i);
     let results: Vec<ScenarioResult> = results.into_iter().map(|(_, r)| r).collect();
-    let listing = target.listing().await;
     let identities: Vec<String> = loaded.config.identities.keys().cloned().collect();
     let coverage = coverage::Coverage::compute(&loaded.suites, &results, &identities, &listing);
     Ok(RunSummary {

@@ -53,7 +53,7 @@ pub fn detect(summary: &RunSummary, state: &State) -> Vec<Regression> {
         .filter(|r| !matches!(r.outcome, Outcome::Pass | Outcome::Error))
         .filter_map(|r| {
             let prev = state.get(&r.suite, &r.scenario)?;
-            let last_pass = prev.last_pass.as_ref()?;
+            let last_pass = prev.last_pass()?;
             // Blame the version under which it first stopped passing, not merely the current one.
             let policy_to = match &prev.failing_since {
                 Some(f) => f.policy_version.clone(),
@@ -210,15 +210,11 @@ pub fn render_drift(comparison: &Comparison, color: bool) -> String {
     }
     if !comparison.new_scenarios.is_empty() {
         let _ = writeln!(out, "{}", paint("new scenarios without a snapshot", color, Paint::Bold));
-        for (suite, scenario) in &comparison.new_scenarios {
-            let _ = writeln!(out, "  {suite} › {scenario}");
-        }
+        list_names(&mut out, &comparison.new_scenarios);
     }
     if !comparison.stale_snapshots.is_empty() {
         let _ = writeln!(out, "{}", paint("snapshots no scenario references any more", color, Paint::Bold));
-        for (suite, scenario) in &comparison.stale_snapshots {
-            let _ = writeln!(out, "  {suite} › {scenario}");
-        }
+        list_names(&mut out, &comparison.stale_snapshots);
         let _ = writeln!(out, "  remove them with `gateprobe snapshot accept`");
     }
     if !comparison.policy_skew.is_empty() {
@@ -236,6 +232,19 @@ pub fn render_drift(comparison: &Comparison, color: bool) -> String {
         }
     }
     out
+}
+
+/// At most this many names of a list are shown: the first run of a large suite has every
+/// scenario new, and `gateprobe snapshot review` shows them all.
+const LISTED: usize = 10;
+
+fn list_names(out: &mut String, names: &[(String, String)]) {
+    for (suite, scenario) in names.iter().take(LISTED) {
+        let _ = writeln!(out, "  {suite} › {scenario}");
+    }
+    if names.len() > LISTED {
+        let _ = writeln!(out, "  … and {} more (`gateprobe snapshot review` shows them all)", names.len() - LISTED);
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -386,6 +395,20 @@ mod tests {
             c.updates[0].headline,
             "policy sha256:3f2a91c0…→sha256:91c0d4e2…: 1 scenario leaked a canary value into the audit log, 1 lost evidence field rationale, 1 reason none→other"
         );
+    }
+
+    #[test]
+    fn long_lists_of_names_are_cut_short() {
+        let run = summary(
+            (0..LISTED + 3)
+                .map(|i| result("documents", &format!("s{i}"), Outcome::Pass, Some(Decision::Allow), V1))
+                .collect(),
+        );
+        let c = compare(&run, &Snapshots::default(), &State::default(), &defined(&[]));
+        let text = render_drift(&c, false);
+        assert!(text.contains("documents › s9\n"), "{text}");
+        assert!(!text.contains("documents › s10"), "{text}");
+        assert!(text.contains("… and 3 more (`gateprobe snapshot review` shows them all)"), "{text}");
     }
 
     #[test]

@@ -59,9 +59,10 @@ impl Default for State {
 pub struct ScenarioState {
     /// The last result, with the policy version it was seen under.
     pub last: Observation,
-    /// The last passing result; its policy version is the last version the scenario passed under.
+    /// The last passing result, kept only while `last` is not a pass (a pass is its own last
+    /// pass, and half the file when stored twice); read it through [`ScenarioState::last_pass`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_pass: Option<Observation>,
+    last_pass: Option<Observation>,
     /// Set on the first non-passing run after `last_pass`: the version that broke it. A later
     /// policy update while it still fails does not move the blame.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,6 +73,27 @@ pub struct ScenarioState {
 #[serde(deny_unknown_fields)]
 pub struct FailingSince {
     pub policy_version: Option<String>,
+}
+
+impl ScenarioState {
+    fn first(now: Observation) -> ScenarioState {
+        ScenarioState { last: now, last_pass: None, failing_since: None }
+    }
+
+    /// The last passing result; its policy version is the last version the scenario passed under.
+    pub fn last_pass(&self) -> Option<&Observation> {
+        if self.last.is_pass() { Some(&self.last) } else { self.last_pass.as_ref() }
+    }
+
+    /// Makes `now` the last result. A pass replaced by anything else is kept as the last pass.
+    fn observe(&mut self, now: Observation) {
+        let before = std::mem::replace(&mut self.last, now);
+        if self.last.is_pass() {
+            self.last_pass = None;
+        } else if before.is_pass() {
+            self.last_pass = Some(before);
+        }
+    }
 }
 
 /// One announced regression.
@@ -166,29 +188,28 @@ impl State {
                 Some(suite) => suite,
                 None => self.scenarios.entry(r.suite.clone()).or_default(),
             };
-            let entry = match suite.get_mut(&r.scenario) {
-                Some(entry) => entry,
-                None => suite.entry(r.scenario.clone()).or_insert(ScenarioState {
-                    last: now.clone(),
-                    last_pass: None,
-                    failing_since: None,
-                }),
-            };
-            match r.outcome {
-                Outcome::Error => entry.last = now,
-                Outcome::Pass => {
-                    entry.last = now.clone();
-                    entry.last_pass = Some(now);
-                    entry.failing_since = None;
-                    // Passing again closes its regressions: if it breaks again, that is news.
-                    self.reported.retain(|rep| !(rep.suite == r.suite && rep.scenario == r.scenario));
+            match suite.get_mut(&r.scenario) {
+                None => {
+                    suite.insert(r.scenario.clone(), ScenarioState::first(now));
                 }
-                _ => {
-                    entry.last = now;
-                    if entry.last_pass.is_some() && entry.failing_since.is_none() {
-                        entry.failing_since = Some(FailingSince { policy_version: r.policy_version.clone() });
+                Some(entry) => match r.outcome {
+                    Outcome::Error => entry.observe(now),
+                    Outcome::Pass => {
+                        entry.observe(now);
+                        entry.failing_since = None;
                     }
-                }
+                    _ => {
+                        let had_passed = entry.last_pass().is_some();
+                        entry.observe(now);
+                        if had_passed && entry.failing_since.is_none() {
+                            entry.failing_since = Some(FailingSince { policy_version: r.policy_version.clone() });
+                        }
+                    }
+                },
+            }
+            if r.outcome == Outcome::Pass && !self.reported.is_empty() {
+                // Passing again closes its regressions: if it breaks again, that is news.
+                self.reported.retain(|rep| !(rep.suite == r.suite && rep.scenario == r.scenario));
             }
         }
         self.reported.extend(regressions.iter().map(Reported::of));
@@ -280,6 +301,33 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 
+    /// Pins: a pass is its own last pass and is written once; an error after it keeps it as the
+    /// last pass; a file that repeats it (written by an earlier gateprobe) reads the same.
+    #[test]
+    fn a_pass_is_stored_once_and_kept_through_an_error() {
+        let passing = sample();
+        let text = serde_json::to_string(&passing).unwrap();
+        assert!(!text.contains("last_pass"), "{text}");
+        let e = passing.get("documents", "reader reads").unwrap();
+        assert_eq!(e.last_pass(), Some(&e.last));
+
+        let mut s = passing.clone();
+        s.record(&summary(vec![result("documents", "reader reads", Outcome::Error, None, V2)]), &[]);
+        let e = s.get("documents", "reader reads").unwrap();
+        assert!(e.last.is_error());
+        assert_eq!(e.last_pass().unwrap().policy_version.as_deref(), Some(V1));
+        assert!(e.failing_since.is_none());
+        assert!(serde_json::to_string(&s).unwrap().contains("last_pass"));
+
+        let last = serde_json::to_string(&passing.get("documents", "reader reads").unwrap().last).unwrap();
+        let older = format!(
+            r#"{{"version":1,"scenarios":{{"documents":{{"reader reads":{{"last":{last},"last_pass":{last}}}}}}}}}"#
+        );
+        let older: State = serde_json::from_str(&older).unwrap();
+        let e = older.get("documents", "reader reads").unwrap();
+        assert_eq!(e.last_pass(), Some(&e.last));
+    }
+
     #[test]
     fn record_tracks_last_pass_and_the_version_that_broke_it() {
         let mut s = sample();
@@ -287,7 +335,7 @@ mod tests {
         s.record(&summary(vec![broken.clone()]), &[]);
         let e = s.get("documents", "reader reads").unwrap();
         assert_eq!(e.last.decision, Some(Decision::Deny));
-        assert_eq!(e.last_pass.as_ref().unwrap().policy_version.as_deref(), Some(V1));
+        assert_eq!(e.last_pass().unwrap().policy_version.as_deref(), Some(V1));
         assert_eq!(e.failing_since, Some(FailingSince { policy_version: Some(V2.into()) }));
         // Still failing under a third version: blame stays with the version that broke it.
         let mut later = broken.clone();
@@ -309,6 +357,6 @@ mod tests {
         s.record(&summary(vec![result("documents", "reader reads", Outcome::Pass, Some(Decision::Allow), V2)]), &[]);
         let e = s.get("documents", "reader reads").unwrap();
         assert!(e.failing_since.is_none());
-        assert_eq!(e.last_pass.as_ref().unwrap().policy_version.as_deref(), Some(V2));
+        assert_eq!(e.last_pass().unwrap().policy_version.as_deref(), Some(V2));
     }
 }

@@ -343,13 +343,16 @@ pub fn github_step_summary_comparison_with(
     diff: Option<&str>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<bool, ReportError> {
-    let section = comparison_section(comparison, diff);
-    if section.is_empty() || env("GITHUB_ACTIONS").as_deref() != Some(std::ffi::OsStr::new("true")) {
+    if env("GITHUB_ACTIONS").as_deref() != Some(std::ffi::OsStr::new("true")) {
         return Ok(false);
     }
     let Some(path) = env("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()).map(PathBuf::from) else {
         return Ok(false);
     };
+    let section = comparison_section(comparison, diff);
+    if section.is_empty() {
+        return Ok(false);
+    }
     let io = |source| ReportError::Io { path: path.clone(), source };
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
     file.write_all(section.as_bytes()).map_err(io)?;

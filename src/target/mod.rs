@@ -404,6 +404,10 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client, TargetError> {
         // A probe replays a call where it was pointed: a redirect is the gateway's answer (and
         // no decision), not an invitation to send the call somewhere else.
         .redirect(reqwest::redirect::Policy::none())
+        // `run.retries` is the one retry policy, and it gives each attempt its own correlation id.
+        // reqwest's own (re-sending after an HTTP/2 refusal) would copy every request's headers
+        // to be able to, on a client that only speaks HTTP/1.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .build()
         .map_err(|e| TargetError::Invalid(format!("HTTP client: {e}")))
 }
