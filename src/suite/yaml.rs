@@ -375,9 +375,10 @@ fn build(text: &str) -> Result<Positions<'_>, BuildError> {
                     "keep one YAML document (no `---` separators) per file",
                 ));
             }
-            Event::Scalar(text, style, anchor, tag) => {
+            Event::Scalar(scalar, style, anchor, tag) => {
                 let plain = scalar_typing(style, tag.as_deref(), here)?;
                 b.expanded += 1;
+                let text = verbatim(text, &span, scalar);
                 b.finish(Node { at: here, kind: Kind::Scalar { text, plain } }, 1, anchor)?;
             }
             Event::Alias(id) => {
@@ -433,6 +434,21 @@ fn build(text: &str) -> Result<Positions<'_>, BuildError> {
     }
     let root = b.root.unwrap_or(Node { at: Location { line: 1, column: 1 }, kind: Kind::Seq(Vec::new()) });
     Ok(Positions { root, anchors: b.anchors.into_iter().map(|(id, (node, _))| (id, node)).collect() })
+}
+
+/// The scalar as a slice of the file where it is written there verbatim (a plain scalar on one
+/// line, the common case), so the copy saphyr makes of every scalar is freed at once: the tree
+/// of a large suite then takes about a third less memory, and loading less time. Only the text
+/// is compared (saphyr's span counts characters, which are bytes only in ASCII so far): a slice
+/// is used only where it holds the same text.
+fn verbatim<'a>(file: &'a str, span: &Span, scalar: Cow<'a, str>) -> Cow<'a, str> {
+    match &scalar {
+        Cow::Owned(owned) => match file.get(span.start.index()..span.end.index()) {
+            Some(written) if written == owned => Cow::Borrowed(written),
+            _ => scalar,
+        },
+        Cow::Borrowed(_) => scalar,
+    }
 }
 
 /// Whether a scalar is typed by its text (plain, or a core tag that agrees with its text), or is
@@ -950,6 +966,26 @@ mod tests {
             Ok(_) => panic!("{text:?} was accepted"),
             Err(e) => (e.at, e.message),
         }
+    }
+
+    /// Pins: a scalar written verbatim is the file's own text, and every scalar reads right,
+    /// whatever saphyr's spans say: quoted, folded over two lines, or after non-ASCII text
+    /// (where its character offsets are not byte offsets).
+    #[test]
+    fn scalars_written_verbatim_borrow_the_file() {
+        let p = positions("a: plain\nb: \"quoted\"\nc: two\n  lines\né: after\nd: x\n");
+        let Kind::Map(entries) = &p.root.kind else { panic!("not a map") };
+        let scalars: Vec<(&str, bool)> = entries
+            .iter()
+            .map(|(_, v)| match &v.kind {
+                Kind::Scalar { text, .. } => (text.as_ref(), matches!(text, Cow::Borrowed(_))),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let texts: Vec<&str> = scalars.iter().map(|(t, _)| *t).collect();
+        assert_eq!(texts, ["plain", "quoted", "two lines", "after", "x"]);
+        assert!(scalars[0].1, "a plain one-line scalar is borrowed");
+        assert!(!scalars[2].1, "a folded scalar is not the file's text");
     }
 
     #[test]
