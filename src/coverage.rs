@@ -3,7 +3,7 @@
 //! Pure: it reads the suites, the run's results and what the target listed (tools, policies,
 //! reasons), and does no I/O. Reports render it; `--require-coverage` gates on [`Coverage::gaps`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 
@@ -51,25 +51,15 @@ impl Coverage {
     /// `identities`: the names the config defines. Only scenarios that ran (are in `results`)
     /// count, so a filtered run reports the coverage of what it ran.
     pub fn compute(suites: &[Suite], results: &[ScenarioResult], identities: &[String], listing: &Listing) -> Coverage {
-        let ran: BTreeSet<(&str, &str)> = results.iter().map(|r| (r.suite.as_str(), r.scenario.as_str())).collect();
+        let ran: HashSet<(&str, &str)> = results.iter().map(|r| (r.suite.as_str(), r.scenario.as_str())).collect();
         let mut tools: BTreeMap<String, ToolCoverage> = BTreeMap::new();
-        let entry = |tools: &mut BTreeMap<String, ToolCoverage>, tool: &str, listed: bool| {
-            let e = tools.entry(tool.to_string()).or_insert_with(|| ToolCoverage {
-                tool: tool.to_string(),
-                allow: 0,
-                deny: 0,
-                listed,
-            });
-            e.listed |= listed;
-        };
         for tool in listing.tools.iter().flatten() {
-            entry(&mut tools, tool, true);
+            tool_entry(&mut tools, tool, true);
         }
         for suite in suites {
             for scenario in suite.scenarios.iter().filter(|s| ran.contains(&(suite.name.as_str(), s.name.as_str()))) {
                 for step in &scenario.steps {
-                    entry(&mut tools, &step.call.tool, false);
-                    let t = tools.get_mut(&step.call.tool).expect("just inserted");
+                    let t = tool_entry(&mut tools, &step.call.tool, false);
                     let e = &step.expect;
                     if e.decision == Decision::Allow || e.after_confirmation == Some(Decision::Allow) {
                         t.allow += 1;
@@ -247,6 +237,17 @@ pub fn cell_text(c: &Cell) -> String {
     } else {
         format!("{}→{}", letter(Some(c.expected)), letter(c.observed))
     }
+}
+
+/// The tool's counts, added on first sight; a tool the gateway lists is marked so. The name is
+/// copied only for a tool not seen before: a large suite names the same few tools again and again.
+fn tool_entry<'m>(tools: &'m mut BTreeMap<String, ToolCoverage>, tool: &str, listed: bool) -> &'m mut ToolCoverage {
+    if !tools.contains_key(tool) {
+        tools.insert(tool.to_string(), ToolCoverage { tool: tool.to_string(), allow: 0, deny: 0, listed });
+    }
+    let entry = tools.get_mut(tool).expect("inserted above");
+    entry.listed |= listed;
+    entry
 }
 
 #[cfg(test)]

@@ -59,6 +59,23 @@ impl Observation {
         }
     }
 
+    /// Makes this observation `result`'s, in the memory it already has: a run records every
+    /// scenario it has seen before this way.
+    pub fn assign(&mut self, result: &ScenarioResult) {
+        self.outcome.clear();
+        self.outcome.push_str(result.outcome.as_str());
+        self.decision = result.observed;
+        self.reason.clone_from(&result.reason);
+        self.evidence_fields.truncate(result.evidence_fields.len());
+        for (i, field) in result.evidence_fields.iter().enumerate() {
+            match self.evidence_fields.get_mut(i) {
+                Some(kept) => kept.clone_from(field),
+                None => self.evidence_fields.push(field.clone()),
+            }
+        }
+        self.policy_version.clone_from(&result.policy_version);
+    }
+
     /// Whether two observations show the same *behaviour*; this is the definition of drift.
     ///
     /// Behaviour is what the gateway did and what it could prove: outcome, decision, reason and
@@ -467,6 +484,21 @@ pub(crate) mod tests {
 
     pub const V1: &str = "sha256:3f2a91c0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     pub const V2: &str = "sha256:91c0d4e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    /// Pins: an observation assigned in place equals one built afresh, whether it had more
+    /// evidence fields before, fewer, or other values everywhere.
+    #[test]
+    fn assign_equals_from_result() {
+        let pass = result("d", "s", Outcome::Pass, Some(Decision::Allow), V1);
+        let mut fail = result("d", "s", Outcome::Fail, Some(Decision::Deny), V2);
+        fail.reason = Some("missing_capability".into());
+        fail.evidence_fields = ["decision".to_string()].into_iter().collect();
+        for (from, to) in [(&pass, &fail), (&fail, &pass), (&pass, &pass)] {
+            let mut kept = Observation::from_result(from);
+            kept.assign(to);
+            assert_eq!(kept, Observation::from_result(to));
+        }
+    }
 
     #[test]
     fn policy_version_alone_is_not_drift() {

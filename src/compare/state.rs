@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{CompareError, Observation, Regression, write_atomic_with};
-use crate::outcome::{Outcome, RunSummary};
+use crate::outcome::{Outcome, RunSummary, ScenarioResult};
 
 /// The format version; a file of another version is treated like a corrupt one.
 pub const STATE_VERSION: u32 = 1;
@@ -85,13 +85,15 @@ impl ScenarioState {
         if self.last.is_pass() { Some(&self.last) } else { self.last_pass.as_ref() }
     }
 
-    /// Makes `now` the last result. A pass replaced by anything else is kept as the last pass.
-    fn observe(&mut self, now: Observation) {
-        let before = std::mem::replace(&mut self.last, now);
-        if self.last.is_pass() {
-            self.last_pass = None;
-        } else if before.is_pass() {
-            self.last_pass = Some(before);
+    /// Makes `result` the last result. A pass replaced by anything else is kept as the last pass.
+    fn observe(&mut self, result: &ScenarioResult) {
+        if self.last.is_pass() && !result.outcome.is_pass() {
+            self.last_pass = Some(std::mem::replace(&mut self.last, Observation::from_result(result)));
+        } else {
+            self.last.assign(result);
+            if self.last.is_pass() {
+                self.last_pass = None;
+            }
         }
     }
 }
@@ -181,7 +183,6 @@ impl State {
     /// whether the scenario passes, and must neither clear nor set the regression bookkeeping.
     pub fn record(&mut self, summary: &RunSummary, regressions: &[Regression]) {
         for r in &summary.results {
-            let now = Observation::from_result(r);
             // Names are cloned only for a scenario seen for the first time: the common case is
             // a run of the scenarios the state already holds.
             let suite = match self.scenarios.get_mut(&r.suite) {
@@ -190,17 +191,17 @@ impl State {
             };
             match suite.get_mut(&r.scenario) {
                 None => {
-                    suite.insert(r.scenario.clone(), ScenarioState::first(now));
+                    suite.insert(r.scenario.clone(), ScenarioState::first(Observation::from_result(r)));
                 }
                 Some(entry) => match r.outcome {
-                    Outcome::Error => entry.observe(now),
+                    Outcome::Error => entry.observe(r),
                     Outcome::Pass => {
-                        entry.observe(now);
+                        entry.observe(r);
                         entry.failing_since = None;
                     }
                     _ => {
                         let had_passed = entry.last_pass().is_some();
-                        entry.observe(now);
+                        entry.observe(r);
                         if had_passed && entry.failing_since.is_none() {
                             entry.failing_since = Some(FailingSince { policy_version: r.policy_version.clone() });
                         }
