@@ -61,7 +61,7 @@ impl Observation {
 
     /// Makes this observation `result`'s, in the memory it already has: a run records every
     /// scenario it has seen before this way.
-    pub fn assign(&mut self, result: &ScenarioResult) {
+    fn assign(&mut self, result: &ScenarioResult) {
         self.outcome.clear();
         self.outcome.push_str(result.outcome.as_str());
         self.decision = result.observed;
