@@ -147,15 +147,9 @@ impl<'t> Executor<'t> {
                 drop(slot.take());
             }
             // Evidence is looked up after the step's calls, so a burst stays a burst.
-            let step_calls = &mut calls[first_of_step..];
-            if let [call] = step_calls {
-                // The common case, one call a step, without join_all's list of futures.
-                call.evidence = self.evidence_of(call).await;
-            } else {
-                let found = futures::future::join_all(step_calls.iter().map(|c| self.evidence_of(c))).await;
-                for (call, evidence) in step_calls.iter_mut().zip(found) {
-                    call.evidence = evidence;
-                }
+            let found = futures::future::join_all(calls[first_of_step..].iter().map(|c| self.evidence_of(c))).await;
+            for (call, evidence) in calls[first_of_step..].iter_mut().zip(found) {
+                call.evidence = evidence;
             }
         }
         Execution { endpoint, session_error: None, calls, duration: start.elapsed() }

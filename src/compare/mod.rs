@@ -49,14 +49,15 @@ pub struct Observation {
 impl Observation {
     /// The stable part of a scenario result.
     pub fn from_result(result: &ScenarioResult) -> Observation {
-        Observation {
-            outcome: result.outcome.as_str().to_string(),
-            decision: result.observed,
-            reason: result.reason.clone(),
-            // A BTreeSet is already sorted and unique.
-            evidence_fields: result.evidence_fields.iter().cloned().collect(),
-            policy_version: result.policy_version.clone(),
-        }
+        let mut observation = Observation {
+            outcome: String::new(),
+            decision: None,
+            reason: None,
+            evidence_fields: Vec::with_capacity(result.evidence_fields.len()),
+            policy_version: None,
+        };
+        observation.assign(result);
+        observation
     }
 
     /// Makes this observation `result`'s, in the memory it already has: a run records every
@@ -66,6 +67,7 @@ impl Observation {
         self.outcome.push_str(result.outcome.as_str());
         self.decision = result.observed;
         self.reason.clone_from(&result.reason);
+        // A BTreeSet is already sorted and unique.
         self.evidence_fields.truncate(result.evidence_fields.len());
         for (i, field) in result.evidence_fields.iter().enumerate() {
             match self.evidence_fields.get_mut(i) {
