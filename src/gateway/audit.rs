@@ -129,10 +129,13 @@ impl AuditLog {
         }
     }
 
-    /// The records of each id, in the order the ids are given.
-    pub fn by_correlations(&self, ids: &[&str]) -> Vec<Value> {
+    /// The records of each id, in the order the ids are given, as one JSON array (written from
+    /// the records kept, not from copies of them).
+    pub fn by_correlations(&self, ids: &[&str]) -> String {
         let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
-        ids.iter().filter_map(|id| index.by_correlation.get(*id)).flatten().map(|r| (**r).clone()).collect()
+        let records: Vec<&Value> =
+            ids.iter().filter_map(|id| index.by_correlation.get(*id)).flatten().map(|r| &**r).collect();
+        serde_json::to_string(&records).expect("a JSON value serialises")
     }
 }
 
@@ -210,14 +213,66 @@ mod tests {
                 result: None,
             });
         }
-        assert!(log.by_correlations(&["a"]).is_empty());
-        let c = log.by_correlations(&["c"]);
+        let query = |ids: &[&str]| -> Vec<Value> { serde_json::from_str(&log.by_correlations(ids)).unwrap() };
+        assert!(query(&["a"]).is_empty());
+        let c = query(&["c"]);
         assert_eq!(c.len(), 1);
         assert!(c[0].get("rationale").is_none());
         assert_eq!(c[0]["identity"], Value::Null);
         // Several ids: each one's records, in the order asked, absent ids skipped.
-        let ids: Vec<Value> =
-            log.by_correlations(&["c", "a", "b"]).iter().map(|r| r["correlation_id"].clone()).collect();
+        let ids: Vec<Value> = query(&["c", "a", "b"]).iter().map(|r| r["correlation_id"].clone()).collect();
         assert_eq!(ids, [json!("c"), json!("b")]);
+    }
+
+    #[test]
+    fn file_and_index_hold_the_same_redacted_record() {
+        let path = std::env::temp_dir().join(format!("gateprobe-audit-{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let log = AuditLog::new(Some(&path), vec![], true, 10).unwrap();
+        let alice =
+            Principal { subject: "alice@example.com".into(), tenant: "acme".into(), roles: vec!["reader".into()] };
+        log.record(AuditEntry {
+            correlation_id: "x",
+            session_id: Some("s1"),
+            synthetic: true,
+            principal: Some(&alice),
+            tool: Some("files.read"),
+            arguments: Some(&json!({"path": "/x", "api_key": "canary-1"})),
+            decision: "allow",
+            reason: "permitted",
+            policy_ids: &["reader-read".to_string()],
+            policy_version: "sha256:0",
+            executed: true,
+            result: Some(json!({"text": "Bearer abc.def"})),
+        });
+        let file = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(file.lines().count(), 1);
+        assert_eq!(format!("[{}]", file.trim_end()), log.by_correlations(&["x"]));
+
+        let record: Value = serde_json::from_str(file.trim_end()).unwrap();
+        let keys: Vec<&str> = record.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "timestamp",
+                "correlation_id",
+                "session_id",
+                "synthetic",
+                "identity",
+                "tenant",
+                "policy_version",
+                "action",
+                "decision",
+                "rationale",
+                "executed",
+                "result",
+            ]
+        );
+        assert_eq!(record["identity"], json!({"subject": "alice@example.com", "tenant": "acme", "roles": ["reader"]}));
+        assert_eq!(record["tenant"], "acme");
+        assert_eq!(record["action"], json!({"tool": "files.read", "arguments": {"path": "/x", "api_key": REDACTED}}));
+        assert_eq!(record["rationale"], json!({"reason": "permitted", "policy_ids": ["reader-read"]}));
+        assert_eq!(record["result"], json!({"text": REDACTED}));
     }
 }

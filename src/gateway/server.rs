@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -147,7 +147,7 @@ async fn audit_query(State(st): State<Arc<GatewayState>>, Query(q): Query<AuditQ
         let message = format!("at most {MAX_AUDIT_IDS} ids per query, not {}", ids.len());
         return (StatusCode::BAD_REQUEST, message).into_response();
     }
-    axum::Json(st.audit.by_correlations(&ids)).into_response()
+    ([(header::CONTENT_TYPE, "application/json")], st.audit.by_correlations(&ids)).into_response()
 }
 
 /// Rules the gateway applies itself, outside Cedar; they appear in `rationale.policy_ids`.
