@@ -2,9 +2,10 @@
 # Throughput and latency of the reference gateway's full tools/call path (JWT, revocation,
 # quota, JSON Schema, Cedar, workspace, audit) for an allowed files.read, measured with wrk on
 # loopback. Compared against GET /healthz on the same server: the HTTP stack without the
-# enforcement pipeline, so the difference is what enforcement costs.
+# enforcement pipeline, so the difference is what enforcement costs. Then an audit query for 16
+# correlation ids (what gateprobe's batched evidence lookup asks), with the gateway's CPU per query.
 #
-# Usage: benches/gateway.sh            (builds --release; DURATION=10s CONNS=16 THREADS=2)
+# Usage: benches/gateway.sh [path/to/gateprobe]   (builds --release; DURATION=10s CONNS=16 THREADS=2)
 #        GATEPROBE_BENCH_PROFILE=dev benches/gateway.sh   (reuse the debug build; numbers lower)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,9 +16,12 @@ CONNS=${CONNS:-16}
 THREADS=${THREADS:-2}
 command -v wrk >/dev/null || { echo "wrk not found (Debian: apt-get install wrk)" >&2; exit 2; }
 
-cargo build --quiet --profile "$PROFILE" --bin gateprobe
-DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
-BIN="${CARGO_TARGET_DIR:-target}/$DIR/gateprobe"
+BIN=${1:-}
+if [ -z "$BIN" ]; then
+  cargo build --quiet --profile "$PROFILE" --bin gateprobe
+  DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+  BIN="${CARGO_TARGET_DIR:-target}/$DIR/gateprobe"
+fi
 
 TMP=$(mktemp -d)
 PID=
@@ -63,3 +67,20 @@ echo "== baseline: GET /healthz ($PROFILE build, -t$THREADS -c$CONNS -d$DURATION
 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$BASE/healthz" | grep -E 'Requests/sec|Latency|50%|99%|Non-2xx'
 echo "== tools/call files.read (allow, full pipeline + audit)"
 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$TMP/call.lua" "$BASE/mcp" | grep -E 'Requests/sec|Latency|50%|99%|Non-2xx|not an allow'
+
+# 16 calls with known correlation ids, then wrk on the one query that asks for all their records.
+IDS=
+for i in $(seq 16); do
+  curl -fsS -o /dev/null -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" -H "x-request-id: bench-$i" \
+    -d "$BODY" "$BASE/mcp"
+  IDS="$IDS${IDS:+,}bench-$i"
+done
+[ "$(curl -fsS "$BASE/audit?correlation_ids=$IDS" | grep -o '"correlation_id"' | wc -l)" = 16 ] \
+  || { echo "the audit query did not return the 16 records" >&2; exit 1; }
+echo "== GET /audit?correlation_ids=<16 ids> (16 records in one answer)"
+CPU0=$(awk '{print $14 + $15}' "/proc/$PID/stat")
+wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$BASE/audit?correlation_ids=$IDS" >"$TMP/audit.out"
+CPU1=$(awk '{print $14 + $15}' "/proc/$PID/stat")
+grep -E 'Requests/sec|Latency|50%|99%|Non-2xx' "$TMP/audit.out"
+N=$(awk '/requests in/ {print $1}' "$TMP/audit.out")
+echo "gateway CPU per query: $(python3 -c "print(round(($CPU1 - $CPU0) / $(getconf CLK_TCK) / $N * 1e6, 1))") µs"
