@@ -59,9 +59,18 @@ impl Sessions {
         id
     }
 
+    /// The distinct tools the session executed within its window, in the order first seen:
+    /// Cedar sees the history as a set, and a long session's window repeats the same few tools
+    /// (copying all of it cost every call of a 100-call session 100 allocations).
     pub fn history(&self, id: &str) -> Vec<String> {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.history.get(id).cloned().unwrap_or_default()
+        let mut distinct: Vec<String> = Vec::new();
+        for tool in g.history.get(id).into_iter().flatten() {
+            if !distinct.contains(tool) {
+                distinct.push(tool.clone());
+            }
+        }
+        distinct
     }
 
     fn push(&self, id: &str, tool: &str) {
@@ -417,4 +426,24 @@ fn call_tool(st: &GatewayState, headers: &HeaderMap, id: &Value, params: &Value,
                       "policy_version": version, "correlation_id": correlation_id},
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_is_the_distinct_tools_of_the_window() {
+        let sessions = Sessions::default();
+        let id = sessions.create();
+        sessions.push(&id, "crm.export");
+        for _ in 0..MAX_HISTORY - 1 {
+            sessions.push(&id, "files.read");
+        }
+        assert_eq!(sessions.history(&id), ["crm.export", "files.read"]);
+        // One more call pushes the export out of the window.
+        sessions.push(&id, "files.read");
+        assert_eq!(sessions.history(&id), ["files.read"]);
+        assert!(sessions.history("not-a-session").is_empty());
+    }
 }
