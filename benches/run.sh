@@ -232,6 +232,8 @@ if [ "$(nproc)" -ge 2 ]; then
   # The median run (by whole-run rate) against wrk.
   read -r PIN_SPS PIN_PHASE <<<"$(printf '%s\n' "${PINNED[@]}" | sort -n | sed -n 2p)"
   python3 -c "print('ratio, a core each, median run: scenarios/s ÷ the higher wrk requests/s: %.2f (target ≥ 0.80); calls and checks alone: %.2f' % ($PIN_SPS / $PIN_WRK, $PIN_PHASE / $PIN_WRK))"
+else
+  echo "== a core each: not measured, this machine has one core"
 fi
 
 echo "== load + lint: $LINT_SCENARIOS scenarios in 10 files"

@@ -193,20 +193,18 @@ impl State {
                 None => {
                     suite.insert(r.scenario.clone(), ScenarioState::first(Observation::from_result(r)));
                 }
-                Some(entry) => match r.outcome {
-                    Outcome::Error => entry.observe(r),
-                    Outcome::Pass => {
-                        entry.observe(r);
-                        entry.failing_since = None;
-                    }
-                    _ => {
-                        let had_passed = entry.last_pass().is_some();
-                        entry.observe(r);
-                        if had_passed && entry.failing_since.is_none() {
+                Some(entry) => {
+                    let had_passed = entry.last_pass().is_some();
+                    entry.observe(r);
+                    match r.outcome {
+                        Outcome::Pass => entry.failing_since = None,
+                        Outcome::Error => {}
+                        _ if had_passed && entry.failing_since.is_none() => {
                             entry.failing_since = Some(FailingSince { policy_version: r.policy_version.clone() });
                         }
+                        _ => {}
                     }
-                },
+                }
             }
             if r.outcome == Outcome::Pass && !self.reported.is_empty() {
                 // Passing again closes its regressions: if it breaks again, that is news.

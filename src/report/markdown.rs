@@ -224,17 +224,29 @@ pub fn github_step_summary_with(
     summary: &RunSummary,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<bool, ReportError> {
+    // Other steps append to the same file: separate our part from theirs.
+    append_to_step_summary(env, || render(summary) + "\n")
+}
+
+/// In GitHub Actions, appends `text()` (rendered only there) to the step summary file and
+/// returns `true`; elsewhere, or when there is nothing to write, returns `false`.
+fn append_to_step_summary(
+    env: impl Fn(&str) -> Option<OsString>,
+    text: impl FnOnce() -> String,
+) -> Result<bool, ReportError> {
     if env("GITHUB_ACTIONS").as_deref() != Some(std::ffi::OsStr::new("true")) {
         return Ok(false);
     }
     let Some(path) = env("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()).map(PathBuf::from) else {
         return Ok(false);
     };
+    let text = text();
+    if text.is_empty() {
+        return Ok(false);
+    }
     let io = |source| ReportError::Io { path: path.clone(), source };
-    // Other steps append to the same file: never truncate it, and separate our part from theirs.
+    // Never truncate: the file is the whole job's summary.
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
-    let mut text = render(summary);
-    text.push('\n');
     file.write_all(text.as_bytes()).map_err(io)?;
     Ok(true)
 }
@@ -343,20 +355,7 @@ pub fn github_step_summary_comparison_with(
     diff: Option<&str>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<bool, ReportError> {
-    if env("GITHUB_ACTIONS").as_deref() != Some(std::ffi::OsStr::new("true")) {
-        return Ok(false);
-    }
-    let Some(path) = env("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()).map(PathBuf::from) else {
-        return Ok(false);
-    };
-    let section = comparison_section(comparison, diff);
-    if section.is_empty() {
-        return Ok(false);
-    }
-    let io = |source| ReportError::Io { path: path.clone(), source };
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
-    file.write_all(section.as_bytes()).map_err(io)?;
-    Ok(true)
+    append_to_step_summary(env, || comparison_section(comparison, diff))
 }
 
 #[cfg(test)]
