@@ -296,9 +296,14 @@ pub enum AuditConfig {
         /// JSON pointer to the array of records in the answer (empty: the answer is the array).
         #[serde(default)]
         records_pointer: String,
-        /// JSON pointer to the correlation id within a record; read with `{correlation_ids}`.
+        /// JSON pointer to the correlation id within a record: a record is a call's evidence
+        /// only when it names the call's id there.
         #[serde(default = "default_correlation_pointer")]
         correlation_pointer: String,
+        #[serde(default)]
+        fields: AuditFields,
+        #[serde(default)]
+        decisions: Vec<AuditDecisionRule>,
         #[serde(default)]
         timing: EvidenceTiming,
     },
@@ -308,6 +313,10 @@ pub enum AuditConfig {
         /// JSON pointer to the correlation id within a record.
         #[serde(default = "default_correlation_pointer")]
         correlation_pointer: String,
+        #[serde(default)]
+        fields: AuditFields,
+        #[serde(default)]
+        decisions: Vec<AuditDecisionRule>,
         #[serde(default)]
         timing: EvidenceTiming,
     },
@@ -324,9 +333,97 @@ impl Default for AuditConfig {
             credential: None,
             records_pointer: String::new(),
             correlation_pointer: default_correlation_pointer(),
+            fields: AuditFields::default(),
+            decisions: Vec::new(),
             timing: EvidenceTiming::default(),
         }
     }
+}
+
+impl AuditConfig {
+    /// Where records state what is checked against the answer, and how they spell decisions.
+    pub fn reading(&self) -> Option<(&str, &AuditFields, &[AuditDecisionRule])> {
+        match self {
+            AuditConfig::Http { correlation_pointer, fields, decisions, .. }
+            | AuditConfig::JsonLines { correlation_pointer, fields, decisions, .. } => {
+                Some((correlation_pointer, fields, decisions))
+            }
+            AuditConfig::None => None,
+        }
+    }
+}
+
+/// Where an audit record states what gateprobe checks against the answer and the scenario, as
+/// JSON pointers; `null` for what the gateway's records do not state. The defaults are the
+/// reference gateway's layout. A record that states a value that disagrees is never a pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFields {
+    /// The decision (spelled as in `audit.decisions`, or allow/deny/confirm/rate_limited and
+    /// their common synonyms, or a boolean: true is allow).
+    #[serde(default = "default_decision_field")]
+    pub decision: Option<String>,
+    /// The decision's reason; compared with the reason the answer gave.
+    #[serde(default = "default_reason_field")]
+    pub reason: Option<String>,
+    /// The tool called.
+    #[serde(default = "default_tool_field")]
+    pub tool: Option<String>,
+    /// The identity's subject.
+    #[serde(default = "default_subject_field")]
+    pub subject: Option<String>,
+    /// The identity's tenant.
+    #[serde(default = "default_tenant_field")]
+    pub tenant: Option<String>,
+    /// The policy version that decided.
+    #[serde(default = "default_policy_version_field")]
+    pub policy_version: Option<String>,
+}
+
+impl Default for AuditFields {
+    fn default() -> Self {
+        AuditFields {
+            decision: default_decision_field(),
+            reason: default_reason_field(),
+            tool: default_tool_field(),
+            subject: default_subject_field(),
+            tenant: default_tenant_field(),
+            policy_version: default_policy_version_field(),
+        }
+    }
+}
+
+fn default_decision_field() -> Option<String> {
+    Some("/decision".into())
+}
+fn default_reason_field() -> Option<String> {
+    Some("/rationale/reason".into())
+}
+fn default_tool_field() -> Option<String> {
+    Some("/action/tool".into())
+}
+fn default_subject_field() -> Option<String> {
+    Some("/identity/subject".into())
+}
+fn default_tenant_field() -> Option<String> {
+    Some("/tenant".into())
+}
+fn default_policy_version_field() -> Option<String> {
+    Some("/policy_version".into())
+}
+
+/// How a gateway's audit records spell a decision (e.g. ContextForge logs `RBAC denied`),
+/// tried in order before the standard names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditDecisionRule {
+    /// The whole value, compared without regard to case.
+    pub equals: Option<String>,
+    /// A substring of the value (`""` matches any value).
+    pub contains: Option<String>,
+    /// What the value states; `null`: the record states no decision (a free-text field whose
+    /// other values are not decisions).
+    pub decision: Option<Decision>,
 }
 
 fn default_audit_method() -> String {
@@ -378,6 +475,14 @@ pub struct RunConfig {
     /// Retries of a call that failed in transport (never of one that got a decision).
     #[serde(default)]
     pub retries: u32,
+    /// Largest answer read from the target (and from `coverage.policies_url`), in bytes. A
+    /// longer one is cut off as it streams in and the call is `error` (`too_large`).
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+    /// Largest answer read from an `http` audit source, in bytes: a batched query returns the
+    /// records of many calls. A longer one fails the lookup (`too_large`).
+    #[serde(default = "default_max_audit_response_bytes")]
+    pub max_audit_response_bytes: usize,
 }
 
 impl Default for RunConfig {
@@ -387,6 +492,8 @@ impl Default for RunConfig {
             timeout_ms: default_timeout_ms(),
             requests_per_second: 0,
             retries: 0,
+            max_response_bytes: default_max_response_bytes(),
+            max_audit_response_bytes: default_max_audit_response_bytes(),
         }
     }
 }
@@ -396,6 +503,12 @@ fn default_concurrency() -> usize {
 }
 fn default_timeout_ms() -> u64 {
     5000
+}
+fn default_max_response_bytes() -> usize {
+    4 << 20
+}
+fn default_max_audit_response_bytes() -> usize {
+    32 << 20
 }
 
 impl Default for Config {
@@ -497,6 +610,18 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     if config.run.timeout_ms == 0 {
         error("/run/timeout_ms", "`timeout_ms` is 0".into(), "give calls some time, e.g. 5000");
     }
+    for (at, cap) in [
+        ("max_response_bytes", config.run.max_response_bytes),
+        ("max_audit_response_bytes", config.run.max_audit_response_bytes),
+    ] {
+        if cap == 0 {
+            error(
+                &format!("/run/{at}"),
+                format!("`{at}` is 0"),
+                "no answer fits in 0 bytes; leave it out for the default",
+            );
+        }
+    }
     let url = match &config.target {
         TargetConfig::Mcp(t) => Some(&t.url),
         TargetConfig::Http(t) => Some(&t.url),
@@ -518,6 +643,27 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
         // The ids are substituted per lookup; check the URL with a stand-in.
         if let Err(why) = check_http_url(&url.replace(CORRELATION_IDS, "x").replace(CORRELATION_ID, "x")) {
             error("/audit/url", format!("`{url}` {why}"), "e.g. `http://127.0.0.1:8080/audit`");
+        }
+    }
+    if let Some((correlation_pointer, fields, _)) = config.audit.reading() {
+        let AuditFields { decision, reason, tool, subject, tenant, policy_version } = fields;
+        let pointers = [
+            ("/audit/correlation_pointer", Some(correlation_pointer)),
+            ("/audit/fields/decision", decision.as_deref()),
+            ("/audit/fields/reason", reason.as_deref()),
+            ("/audit/fields/tool", tool.as_deref()),
+            ("/audit/fields/subject", subject.as_deref()),
+            ("/audit/fields/tenant", tenant.as_deref()),
+            ("/audit/fields/policy_version", policy_version.as_deref()),
+        ];
+        for (at, pointer) in pointers {
+            if let Some(p) = pointer.filter(|p| !p.is_empty() && !p.starts_with('/')) {
+                error(
+                    at,
+                    format!("`{p}` is not a JSON pointer"),
+                    "a JSON pointer starts with `/`, e.g. `/rationale/reason`",
+                );
+            }
         }
     }
     if let Some(url) = &config.alerting.alertmanager_url {

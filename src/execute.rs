@@ -159,7 +159,7 @@ impl<'t> Executor<'t> {
     /// decision to look evidence up for.
     async fn evidence_of(&self, call: &CallRecord) -> Option<Result<Lookup, CallError>> {
         match &call.result {
-            Ok(_) => Some(self.target.lookup_evidence(&call.correlation_id).await),
+            Ok(_) => Some(self.target.audit.lookup(&call.correlation_id).await),
             Err(_) => None,
         }
     }

@@ -117,7 +117,7 @@ pub async fn run_on(
             let executor = &executor;
             async move {
                 let execution = executor.execute(p).await;
-                let verdict = verify::verify(p.scenario, &execution);
+                let verdict = verify::verify(p.scenario, &p.identity, &execution);
                 let result = ScenarioResult::new(p, execution, verdict, &loaded.config.coverage.policy_ids_pointer);
                 progress(&result);
                 (i, result)

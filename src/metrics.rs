@@ -64,6 +64,8 @@ pub struct Metrics {
     reload_success: IntGauge,
     reload_timestamp: Gauge,
     alert_push_errors: IntCounter,
+    state_write_errors: IntCounter,
+    state_write_success: IntGauge,
     state: std::sync::Mutex<Known>,
 }
 
@@ -75,8 +77,22 @@ struct Known {
     policy_version: Option<String>,
 }
 
-/// Outcomes of whole runs, for `gateprobe_runs_total{result}`.
+/// Outcomes of whole runs, for `gateprobe_runs_total{result}` (see [`run_result`]).
 pub const RUN_RESULTS: [&str; 3] = ["pass", "fail", "error"];
+
+/// The `result` of a finished run: `pass` when every scenario passed; `error` when none read a
+/// decision (every scenario `error`: the gateway was down or answered nonsense, so nothing was
+/// checked); else `fail` (some scenario did not pass, and at least one decision was read). A run
+/// that could not start at all is `error` too ([`Metrics::record_run_error`]).
+pub fn run_result(summary: &RunSummary) -> &'static str {
+    if summary.all_passed() {
+        "pass"
+    } else if summary.results.iter().all(|r| r.outcome == Outcome::Error) {
+        "error"
+    } else {
+        "fail"
+    }
+}
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -97,7 +113,7 @@ impl Metrics {
         let latency_buckets = vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
         let lag_buckets = vec![0.0, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0];
         let detect_buckets = vec![0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0];
-        Metrics {
+        let metrics = Metrics {
             scenario_outcome: reg!(IntGaugeVec::new(
                 Opts::new(
                     "gateprobe_scenario_outcome",
@@ -179,7 +195,8 @@ impl Metrics {
             runs_total: reg!(IntCounterVec::new(
                 Opts::new(
                     "gateprobe_runs_total",
-                    "Runs by result: pass (every scenario passed), fail (some did not), error (the run could not start).",
+                    "Runs by result: pass (every scenario passed), fail (some did not, and some decision was read), \
+                     error (the run could not start, or no scenario read a decision).",
                 ),
                 &["result"],
             )),
@@ -232,9 +249,20 @@ impl Metrics {
                 "gateprobe_alertmanager_push_errors_total",
                 "Pushes of alerts to Alertmanager that failed.",
             )),
+            state_write_errors: reg!(IntCounter::new(
+                "gateprobe_state_write_errors_total",
+                "Saves of the run state (--state) that failed; regressions were still detected from the state held in memory.",
+            )),
+            state_write_success: reg!(IntGauge::new(
+                "gateprobe_state_last_write_successful",
+                "0 while the last save of the run state failed (the state file is older than what serve holds), else 1.",
+            )),
             registry,
             state: Default::default(),
-        }
+        };
+        // No save has failed yet.
+        metrics.state_write_success.set(1);
+        metrics
     }
 
     /// Creates every series the suites can produce, and removes those of scenarios and evidence
@@ -246,7 +274,7 @@ impl Metrics {
             .iter()
             .flat_map(|s| &s.scenarios)
             .flat_map(|sc| &sc.steps)
-            .flat_map(|st| st.expect.evidence.iter().cloned())
+            .flat_map(|st| st.expect.evidence.fields.iter().cloned())
             .collect();
         let suite_names: BTreeSet<&str> = suites.iter().map(|s| s.name.as_str()).collect();
         self.set_series(&scenarios, &fields, &suite_names);
@@ -366,8 +394,7 @@ impl Metrics {
         self.set_policy_version(summary.policy_versions().first().map(String::as_str));
         let answered = summary.results.iter().any(|r| r.outcome != Outcome::Error) || summary.results.is_empty();
         self.target_up.set(i64::from(answered));
-        let result = if summary.all_passed() { "pass" } else { "fail" };
-        self.runs_total.with_label_values(&[result]).inc();
+        self.runs_total.with_label_values(&[run_result(summary)]).inc();
         self.run_duration.set(summary.duration.as_secs_f64());
         self.last_run.set(unix(finished));
         if summary.all_passed() {
@@ -420,6 +447,15 @@ impl Metrics {
         self.alert_push_errors.inc();
     }
 
+    /// Records a save of the run state: a failed one is counted and holds
+    /// `gateprobe_state_last_write_successful` at 0 until one succeeds.
+    pub fn record_state_write(&self, ok: bool) {
+        self.state_write_success.set(i64::from(ok));
+        if !ok {
+            self.state_write_errors.inc();
+        }
+    }
+
     /// The text exposition format, for `/metrics`.
     pub fn encode(&self) -> String {
         TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap_or_default()
@@ -465,7 +501,10 @@ mod tests {
                         expect: Expectation {
                             decision: Decision::Allow,
                             reason: None,
-                            evidence: vec!["rationale".into()],
+                            evidence: crate::suite::EvidenceExpectation {
+                                fields: vec!["rationale".into()],
+                                ..Default::default()
+                            },
                             redacted: vec![],
                             then: None,
                             after_confirmation: None,
@@ -494,6 +533,7 @@ mod tests {
             reason: None,
             evidence_fields: Default::default(),
             missing_fields: if outcome == Outcome::EvidenceMissing { vec!["rationale".into()] } else { vec![] },
+            contradicted_fields: vec![],
             policy_version: Some("sha256:aaaa".into()),
             error_kind: None,
             endpoint: None,

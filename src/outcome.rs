@@ -73,6 +73,10 @@ pub struct ScenarioResult {
     pub evidence_fields: BTreeSet<String>,
     /// Required evidence fields that were absent.
     pub missing_fields: Vec<String>,
+    /// The evidence field whose stated value contradicted the answer, the call or another
+    /// record of the call (the outcome is then `fail`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contradicted_fields: Vec<String>,
     pub policy_version: Option<String>,
     /// The replica that answered, when the target has several (`target.replicas`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,6 +196,7 @@ impl ScenarioResult {
             reason: verdict.reason,
             evidence_fields: verdict.evidence_fields,
             missing_fields: verdict.missing_fields,
+            contradicted_fields: verdict.contradicted_fields,
             policy_version: verdict.policy_version,
             endpoint: execution.endpoint.clone(),
             error_kind: verdict.error_kind,

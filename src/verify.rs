@@ -10,7 +10,8 @@ use crate::decision::Decision;
 use crate::execute::{CallRecord, Execution};
 use crate::outcome::Outcome;
 use crate::suite::{Scenario, Step};
-use crate::target::audit::Lookup;
+use crate::target::audit::{Lookup, Statement};
+use crate::target::{Evidence, Reply, ResolvedIdentity};
 
 /// What the checks concluded about one scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +23,8 @@ pub struct Verdict {
     pub reason: Option<String>,
     pub evidence_fields: BTreeSet<String>,
     pub missing_fields: Vec<String>,
+    /// The evidence field that contradicted the answer (or another record of the call).
+    pub contradicted_fields: Vec<String>,
     pub policy_version: Option<String>,
     pub error_kind: Option<&'static str>,
 }
@@ -36,7 +39,7 @@ pub fn expected_decision(step: &Step, call: &CallRecord) -> Decision {
     }
 }
 
-pub fn verify(scenario: &Scenario, execution: &Execution) -> Verdict {
+pub fn verify(scenario: &Scenario, identity: &ResolvedIdentity, execution: &Execution) -> Verdict {
     let first = execution.calls.first();
     let first_reply = first.and_then(|c| c.result.as_ref().ok());
     let first_evidence = first.and_then(found);
@@ -47,6 +50,7 @@ pub fn verify(scenario: &Scenario, execution: &Execution) -> Verdict {
         reason: first_reply.and_then(|r| r.reason.clone()),
         evidence_fields: first_evidence.map(|e| e.fields()).unwrap_or_default(),
         missing_fields: Vec::new(),
+        contradicted_fields: Vec::new(),
         policy_version: first_reply
             .and_then(|r| r.policy_version.clone())
             .or_else(|| first_evidence.and_then(|e| e.policy_version())),
@@ -92,7 +96,7 @@ pub fn verify(scenario: &Scenario, execution: &Execution) -> Verdict {
             );
         }
         if let Some(want) = &step.expect.reason {
-            if expected == step.expect.decision && !call.confirmed && reply.reason.as_deref() != Some(want) {
+            if first_decision_of_step(step, call) && reply.reason.as_deref() != Some(want) {
                 let got = reply.reason.as_deref().unwrap_or("no reason");
                 return verdict.with(Outcome::Fail, format!("{}: expected reason {want}, got {got}", describe(call)));
             }
@@ -112,22 +116,39 @@ pub fn verify(scenario: &Scenario, execution: &Execution) -> Verdict {
         }
     }
 
+    // Evidence agrees: every record of a call states what the answer said and the scenario sent.
+    for call in &execution.calls {
+        let (Ok(reply), Some(evidence)) = (&call.result, found(call)) else { continue };
+        let step = &scenario.steps[call.step];
+        if let Some((field, why)) = disagreement(step, call, identity, reply, evidence) {
+            verdict.contradicted_fields = vec![field.to_owned()];
+            return verdict.with(Outcome::Fail, format!("{}: {why}", describe(call)));
+        }
+    }
+
     for call in &execution.calls {
         match &call.evidence {
-            Some(Ok(Lookup::Missing { waited })) => {
-                let msg = format!(
+            Some(Ok(Lookup::Missing { waited, strays })) => {
+                let mut msg = format!(
                     "{}: no audit record for {} within {} ms",
                     describe(call),
                     call.correlation_id,
                     waited.as_millis()
                 );
+                if *strays > 0 {
+                    msg.push_str(&format!(
+                        " ({strays} record(s) came back that name another correlation id or none, at \
+                         `audit.correlation_pointer`: not evidence for this call)"
+                    ));
+                }
                 return verdict.with(Outcome::EvidenceMissing, msg);
             }
             Some(Ok(Lookup::Found(e))) => {
-                let step = &scenario.steps[call.step];
+                let (step, Ok(reply)) = (&scenario.steps[call.step], &call.result) else { continue };
                 let fields = e.fields();
-                let missing: Vec<String> =
-                    step.expect.evidence.iter().filter(|f| !fields.contains(*f)).cloned().collect();
+                let mut missing: Vec<String> =
+                    step.expect.evidence.fields.iter().filter(|f| !fields.contains(*f)).cloned().collect();
+                missing.extend(unstated(step, call, identity, reply, e));
                 if !missing.is_empty() {
                     let msg = format!("{}: audit record lacks {}", describe(call), missing.join(", "));
                     verdict.missing_fields = missing;
@@ -140,6 +161,100 @@ pub fn verify(scenario: &Scenario, execution: &Execution) -> Verdict {
     verdict
 }
 
+/// Whether `call` is one that gets the step's own decision (not a `then` call past `after`,
+/// not the confirmed re-send): the one its `reason` and stated decision are about.
+fn first_decision_of_step(step: &Step, call: &CallRecord) -> bool {
+    expected_decision(step, call) == step.expect.decision && !call.confirmed
+}
+
+/// A field an audit record may state: how to read it, what the answer, the call or the
+/// identity says it is, and what the scenario requires the record to state.
+struct Field<'a> {
+    name: &'static str,
+    read: fn(&Statement) -> Option<&str>,
+    actual: Option<&'a str>,
+    whose: &'static str,
+    required: Option<&'a str>,
+}
+
+fn fields<'a>(step: &'a Step, call: &CallRecord, identity: &'a ResolvedIdentity, reply: &'a Reply) -> [Field<'a>; 6] {
+    let want = &step.expect.evidence.states;
+    // The step's decision and reason are about the calls that get the step's own decision.
+    let own = first_decision_of_step(step, call);
+    let field = |name, read, actual, whose, required| Field { name, read, actual, whose, required };
+    [
+        field(
+            "decision",
+            |s| s.decision.as_ref().and_then(|d| d.as_ref().ok()).map(|d| d.as_str()),
+            Some(reply.decision.as_str()),
+            "the answer",
+            want.decision.filter(|_| own).map(Decision::as_str),
+        ),
+        field(
+            "reason",
+            |s| s.reason.as_deref(),
+            reply.reason.as_deref(),
+            "the answer",
+            want.reason.as_deref().filter(|_| own),
+        ),
+        field("policy_version", |s| s.policy_version.as_deref(), reply.policy_version.as_deref(), "the answer", None),
+        field("tool", |s| s.tool.as_deref(), Some(&step.call.tool), "the call", want.tool.as_deref()),
+        field("subject", |s| s.subject.as_deref(), Some(&identity.subject), "the identity", want.subject.as_deref()),
+        field("tenant", |s| s.tenant.as_deref(), Some(&identity.tenant), "the identity", want.tenant.as_deref()),
+    ]
+}
+
+/// The first field on which the call's records disagree with each other, with the answer, the
+/// call, the identity or the scenario; with a sentence naming both values and the record.
+fn disagreement(
+    step: &Step,
+    call: &CallRecord,
+    identity: &ResolvedIdentity,
+    reply: &Reply,
+    evidence: &Evidence,
+) -> Option<(&'static str, String)> {
+    let id = &call.correlation_id;
+    if let Some(raw) = evidence.statements.iter().find_map(|s| s.decision.as_ref()?.as_ref().err()) {
+        let why = format!(
+            "the audit record of {id} states decision `{raw}`, which reads as no decision; \
+             map it under `audit.decisions` (or point `audit.fields.decision` elsewhere)"
+        );
+        return Some(("decision", why));
+    }
+    for f in fields(step, call, identity, reply) {
+        let name = f.name;
+        let mut stated = evidence.statements.iter().filter_map(f.read);
+        let Some(first) = stated.next() else { continue };
+        let why = if let Some(other) = stated.find(|v| *v != first) {
+            format!("two audit records of {id} disagree on `{name}`: `{first}` and `{other}`")
+        } else if let Some(actual) = f.actual.filter(|a| *a != first) {
+            format!("the audit record of {id} states {name} `{first}`, {} `{actual}`", f.whose)
+        } else if let Some(required) = f.required.filter(|r| *r != first) {
+            format!("the audit record of {id} states {name} `{first}`, the scenario requires `{required}`")
+        } else {
+            continue;
+        };
+        return Some((name, why));
+    }
+    None
+}
+
+/// The fields the scenario requires the records to state (`evidence: {reason: …}`) that no
+/// record of the call states.
+fn unstated(
+    step: &Step,
+    call: &CallRecord,
+    identity: &ResolvedIdentity,
+    reply: &Reply,
+    evidence: &Evidence,
+) -> Vec<String> {
+    fields(step, call, identity, reply)
+        .into_iter()
+        .filter(|f| f.required.is_some() && !evidence.statements.iter().any(|s| (f.read)(s).is_some()))
+        .map(|f| f.name.to_owned())
+        .collect()
+}
+
 impl Verdict {
     fn with(mut self, outcome: Outcome, message: String) -> Verdict {
         self.outcome = outcome;
@@ -148,7 +263,7 @@ impl Verdict {
     }
 }
 
-fn found(call: &CallRecord) -> Option<&crate::target::Evidence> {
+fn found(call: &CallRecord) -> Option<&Evidence> {
     match &call.evidence {
         Some(Ok(Lookup::Found(e))) => Some(e),
         _ => None,
@@ -181,8 +296,28 @@ mod tests {
     use serde_json::{Map, json};
 
     use super::*;
-    use crate::suite::{Expectation, Location, Then, ToolCall};
-    use crate::target::{CallError, Evidence, Reply};
+    use crate::config::AuditFields;
+    use crate::suite::{EvidenceExpectation, Expectation, Location, Then, ToolCall};
+    use crate::target::CallError;
+    use crate::target::audit::Reading;
+
+    /// [`verify`] for alice of acme.
+    fn check(scenario: &Scenario, execution: &Execution) -> Verdict {
+        let alice = ResolvedIdentity {
+            name: "alice".into(),
+            subject: "alice@example.com".into(),
+            tenant: "acme".into(),
+            roles: vec![],
+            token: None,
+        };
+        verify(scenario, &alice, execution)
+    }
+
+    /// Evidence read as the reference gateway's records are.
+    fn evidence(records: Vec<serde_json::Value>) -> Option<Result<Lookup, CallError>> {
+        let reading = Reading::new("/correlation_id", &AuditFields::default(), &[]);
+        Some(Ok(Lookup::Found(reading.evidence(records, Duration::ZERO))))
+    }
 
     fn step(decision: Decision, repeat: u32) -> Step {
         Step {
@@ -190,7 +325,7 @@ mod tests {
             expect: Expectation {
                 decision,
                 reason: None,
-                evidence: vec![],
+                evidence: EvidenceExpectation::default(),
                 redacted: vec![],
                 then: None,
                 after_confirmation: None,
@@ -215,7 +350,7 @@ mod tests {
         Ok(Reply { decision, reason: Some("r".into()), confirmation_id: None, policy_version: Some("v1".into()) })
     }
 
-    fn record(step: usize, index: u32, result: Result<Reply, CallError>, evidence: serde_json::Value) -> CallRecord {
+    fn record(step: usize, index: u32, result: Result<Reply, CallError>, record: serde_json::Value) -> CallRecord {
         CallRecord {
             step,
             index,
@@ -224,7 +359,7 @@ mod tests {
             canary: None,
             latency: Duration::from_millis(1),
             result,
-            evidence: Some(Ok(Lookup::Found(Evidence { records: vec![evidence], lag: Duration::ZERO }))),
+            evidence: evidence(vec![record]),
         }
     }
 
@@ -234,7 +369,7 @@ mod tests {
 
     #[test]
     fn right_decision_with_evidence_passes() {
-        let v = verify(
+        let v = check(
             &scenario(vec![step(Decision::Allow, 1)]),
             &exec(vec![record(0, 0, reply(Decision::Allow), json!({"decision": "allow"}))]),
         );
@@ -246,7 +381,7 @@ mod tests {
 
     #[test]
     fn wrong_decision_fails_and_says_which() {
-        let v = verify(
+        let v = check(
             &scenario(vec![step(Decision::Deny, 1)]),
             &exec(vec![record(0, 0, reply(Decision::Allow), json!({}))]),
         );
@@ -262,15 +397,15 @@ mod tests {
         let ok = (0..3)
             .map(|i| record(0, i, reply(if i < 2 { Decision::Allow } else { Decision::RateLimited }), json!({})))
             .collect();
-        assert_eq!(verify(&sc, &exec(ok)).outcome, Outcome::Pass);
+        assert_eq!(check(&sc, &exec(ok)).outcome, Outcome::Pass);
         let late = (0..3).map(|i| record(0, i, reply(Decision::Allow), json!({}))).collect();
-        let v = verify(&sc, &exec(late));
+        let v = check(&sc, &exec(late));
         assert_eq!(v.message.as_deref(), Some("call 3 of 3 (files.read): expected rate_limited, got allow (r)"));
     }
 
     #[test]
     fn transport_error_is_error_never_a_decision() {
-        let v = verify(
+        let v = check(
             &scenario(vec![step(Decision::Deny, 1)]),
             &exec(vec![record(0, 0, Err(CallError::Timeout), json!({}))]),
         );
@@ -280,8 +415,8 @@ mod tests {
     #[test]
     fn missing_evidence_fields_are_named() {
         let mut s = step(Decision::Allow, 1);
-        s.expect.evidence = vec!["decision".into(), "rationale".into()];
-        let v = verify(
+        s.expect.evidence.fields = vec!["decision".into(), "rationale".into()];
+        let v = check(
             &scenario(vec![s]),
             &exec(vec![record(0, 0, reply(Decision::Allow), json!({"decision": "allow", "rationale": null}))]),
         );
@@ -291,21 +426,96 @@ mod tests {
     #[test]
     fn executed_denial_fails_and_canary_in_clear_leaks() {
         let sc = scenario(vec![step(Decision::Deny, 1)]);
-        let v = verify(&sc, &exec(vec![record(0, 0, reply(Decision::Deny), json!({"executed": true}))]));
+        let v = check(&sc, &exec(vec![record(0, 0, reply(Decision::Deny), json!({"executed": true}))]));
         assert_eq!(v.outcome, Outcome::Fail);
         let mut leaky = record(0, 0, reply(Decision::Deny), json!({"action": {"arguments": {"api_key": "gpcanaryX"}}}));
         leaky.canary = Some("gpcanaryX".into());
-        assert_eq!(verify(&sc, &exec(vec![leaky])).outcome, Outcome::Leak);
+        assert_eq!(check(&sc, &exec(vec![leaky])).outcome, Outcome::Leak);
         let mut clean =
             record(0, 0, reply(Decision::Deny), json!({"action": {"arguments": {"api_key": "[REDACTED]"}}}));
         clean.canary = Some("gpcanaryX".into());
-        assert_eq!(verify(&sc, &exec(vec![clean])).outcome, Outcome::Pass);
+        assert_eq!(check(&sc, &exec(vec![clean])).outcome, Outcome::Pass);
     }
 
     #[test]
     fn no_record_by_deadline_is_evidence_missing() {
         let mut r = record(0, 0, reply(Decision::Allow), json!({}));
-        r.evidence = Some(Ok(Lookup::Missing { waited: Duration::from_millis(2000) }));
-        assert_eq!(verify(&scenario(vec![step(Decision::Allow, 1)]), &exec(vec![r])).outcome, Outcome::EvidenceMissing);
+        r.evidence = Some(Ok(Lookup::Missing { waited: Duration::from_millis(2000), strays: 0 }));
+        assert_eq!(check(&scenario(vec![step(Decision::Allow, 1)]), &exec(vec![r])).outcome, Outcome::EvidenceMissing);
+    }
+
+    #[test]
+    fn a_record_that_contradicts_the_answer_is_never_a_pass() {
+        let sc = scenario(vec![step(Decision::Allow, 1)]);
+        // The gateway allowed; its record says it denied.
+        let v = check(&sc, &exec(vec![record(0, 0, reply(Decision::Allow), json!({"decision": "deny"}))]));
+        assert_eq!((v.outcome, v.contradicted_fields.clone()), (Outcome::Fail, vec!["decision".to_string()]));
+        assert_eq!(
+            v.message.as_deref(),
+            Some("files.read: the audit record of gp-0-0 states decision `deny`, the answer `allow`")
+        );
+        // Reason, policy version, tool and identity alike.
+        for (field, stated) in [
+            ("reason", json!({"rationale": {"reason": "other"}})),
+            ("policy_version", json!({"policy_version": "v0"})),
+            ("tool", json!({"action": {"tool": "files.delete"}})),
+            ("subject", json!({"identity": {"subject": "mallory@example.com"}})),
+            ("tenant", json!({"tenant": "globex"})),
+        ] {
+            let v = check(&sc, &exec(vec![record(0, 0, reply(Decision::Allow), stated)]));
+            assert_eq!((v.outcome, v.contradicted_fields.clone()), (Outcome::Fail, vec![field.to_string()]), "{field}");
+        }
+        // Everything stated, all of it agreeing: a pass.
+        let agreeing = json!({"decision": "allow", "rationale": {"reason": "r"}, "policy_version": "v1",
+            "action": {"tool": "files.read"}, "identity": {"subject": "alice@example.com"}, "tenant": "acme"});
+        assert_eq!(check(&sc, &exec(vec![record(0, 0, reply(Decision::Allow), agreeing)])).outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn records_that_disagree_or_state_no_known_decision_fail() {
+        let sc = scenario(vec![step(Decision::Allow, 1)]);
+        let mut r = record(0, 0, reply(Decision::Allow), json!({}));
+        r.evidence = evidence(vec![json!({"decision": "allow"}), json!({"decision": "deny"})]);
+        let v = check(&sc, &exec(vec![r]));
+        assert_eq!(
+            v.message.as_deref(),
+            Some("files.read: two audit records of gp-0-0 disagree on `decision`: `allow` and `deny`")
+        );
+        let v = check(&sc, &exec(vec![record(0, 0, reply(Decision::Allow), json!({"decision": "maybe"}))]));
+        assert_eq!((v.outcome, v.contradicted_fields.clone()), (Outcome::Fail, vec!["decision".to_string()]));
+        // Synonyms and booleans read as the decisions they are.
+        for stated in [json!("ALLOWED"), json!("permit"), json!(true)] {
+            let v = check(&sc, &exec(vec![record(0, 0, reply(Decision::Allow), json!({"decision": stated}))]));
+            assert_eq!(v.outcome, Outcome::Pass, "{stated}");
+        }
+    }
+
+    #[test]
+    fn required_values_must_be_stated() {
+        let mut s = step(Decision::Deny, 1);
+        s.expect.evidence.states.decision = Some(Decision::Deny);
+        s.expect.evidence.states.reason = Some("r".into());
+        let sc = scenario(vec![s]);
+        // A record that carries the id but states nothing: missing, with the fields named.
+        let v = check(&sc, &exec(vec![record(0, 0, reply(Decision::Deny), json!({"message": "seen"}))]));
+        assert_eq!(
+            (v.outcome, v.missing_fields.clone()),
+            (Outcome::EvidenceMissing, vec!["decision".to_string(), "reason".to_string()])
+        );
+        let full = json!({"decision": "deny", "rationale": {"reason": "r"}});
+        assert_eq!(check(&sc, &exec(vec![record(0, 0, reply(Decision::Deny), full)])).outcome, Outcome::Pass);
+        // Stated otherwise than required, with an answer that gave no reason: a contradiction.
+        let mut no_reason = reply(Decision::Deny).unwrap();
+        no_reason.reason = None;
+        let mut sc2 = sc.clone();
+        sc2.steps[0].expect.evidence.states.reason = Some("missing_capability".into());
+        let other = json!({"decision": "deny", "rationale": {"reason": "revoked"}});
+        let v = check(&sc2, &exec(vec![record(0, 0, Ok(no_reason), other)]));
+        assert_eq!(
+            v.message.as_deref(),
+            Some(
+                "files.read: the audit record of gp-0-0 states reason `revoked`, the scenario requires `missing_capability`"
+            )
+        );
     }
 }

@@ -122,7 +122,7 @@ fn good_suite_is_normalised() {
     assert_eq!(read.call.tool, "files.read");
     assert_eq!(read.call.arguments["path"], "/docs/handbook.md");
     assert_eq!(read.expect.decision, Decision::Allow);
-    assert_eq!(read.expect.evidence.len(), 7);
+    assert_eq!(read.expect.evidence.fields.len(), 7);
     assert_eq!(read.repeat, 1);
     assert_eq!(read.location, Location { line: 6, column: 5 });
 

@@ -266,9 +266,25 @@ pub struct Compared {
     pub comparison: Comparison,
     /// Why the previous state was not used, if it was not (the run went on with an empty one).
     pub state_warning: Option<state::StateWarning>,
-    /// The state as saved, handed back rather than freed here: `gateprobe run` ends without
-    /// freeing it (at 10,000 scenarios that was a tenth of the run's tail).
+    /// The state with this run folded in, as saved (or as it should have been: see
+    /// `save_error`). Handed back rather than freed here: `serve` compares its next run with it,
+    /// and `gateprobe run` ends without freeing it (at 10,000 scenarios that was a tenth of the
+    /// run's tail).
     pub state: State,
+    /// Why `state` could not be saved (a read-only directory, a full disk); `None` when it was.
+    /// The comparison stands either way: it was made against the state read before the run.
+    pub save_error: Option<CompareError>,
+}
+
+impl Compared {
+    /// What a failed save means, in one line for the console, the log, `/status` and `/healthz`.
+    pub fn save_failure(&self) -> Option<String> {
+        let e = self.save_error.as_ref()?;
+        Some(format!(
+            "could not save the run state {e}; this run was still compared with the previous state, \
+             but the file keeps an older run until a save succeeds"
+        ))
+    }
 }
 
 /// What a run is compared with: the approved snapshots and the previous run's state. Read
@@ -281,35 +297,40 @@ pub struct References {
 }
 
 impl References {
+    /// The snapshots and the state file as they are on disk.
     pub fn load(options: &CompareOptions) -> Result<References, CompareError> {
+        References::load_keeping(options, &mut None)
+    }
+
+    /// The snapshots from disk and the state `held` by a caller that outlives a run (`serve`
+    /// keeps the state of its last run: it is the newest there is, whether or not it could be
+    /// saved); the state file is read only when nothing is held. `held` is taken only when the
+    /// snapshots load, so a broken snapshot file loses nothing.
+    pub fn load_keeping(options: &CompareOptions, held: &mut Option<State>) -> Result<References, CompareError> {
         let snapshots = snapshot::load_dir(&options.snapshots)?;
-        let (state, state_warning) = state::load(&options.state);
+        let (state, state_warning) = match held.take() {
+            Some(state) => (state, None),
+            None => state::load(&options.state),
+        };
         Ok(References { snapshots, state, state_warning })
     }
 }
 
-/// The compare stage of a run: loads the snapshots and the previous state, then [`record`]s.
-pub fn compare_and_record(
-    summary: &RunSummary,
-    defined: &Defined,
-    options: &CompareOptions,
-) -> Result<Compared, CompareError> {
-    record(summary, defined, options, References::load(options)?)
-}
-
-/// Compares the run with `references`, folds it into the state and saves that. The state is
-/// saved whatever the gate says: it records what happened, not what was approved.
-pub fn record(
-    summary: &RunSummary,
-    defined: &Defined,
-    options: &CompareOptions,
-    references: References,
-) -> Result<Compared, CompareError> {
+/// What happens to a run's results after it, for `run` and `serve` alike: compares the run
+/// with `references`, folds it into the state and saves that. The state is saved whatever the
+/// gate says: it records what happened, not what was approved.
+///
+/// A save that fails takes nothing away from the run: the comparison (drift, regressions) was
+/// made against the state read before it and is returned whole, with the new state and the
+/// error in [`Compared::save_error`]. What to do about it is the caller's: `run` reports the
+/// failures and regressions first and then the error; `serve` alerts as usual, keeps the new
+/// state in memory for its next run and says it is degraded.
+pub fn record(summary: &RunSummary, defined: &Defined, options: &CompareOptions, references: References) -> Compared {
     let References { snapshots, mut state, state_warning } = references;
     let comparison = compare(summary, &snapshots, &state, defined);
     state.record(summary, &comparison.regressions);
-    state::save(&options.state, &state)?;
-    Ok(Compared { comparison, state_warning, state })
+    let save_error = state::save(&options.state, &state).err();
+    Compared { comparison, state_warning, state, save_error }
 }
 
 /// What `snapshot review` shows and `snapshot accept` writes, from the last run's state (no
@@ -319,9 +340,20 @@ pub fn plan_from_last_run(
     options: &CompareOptions,
     selection: &snapshot::Selection,
 ) -> Result<(snapshot::Plan, Option<state::StateWarning>), CompareError> {
-    let snapshots = snapshot::load_dir(&options.snapshots)?;
     let (state, warning) = state::load(&options.state);
-    Ok((snapshot::plan(&snapshots, &state, defined, selection)?, warning))
+    Ok((plan_from_state(defined, options, selection, &state)?, warning))
+}
+
+/// What `snapshot accept` would write if `state` were the last run's: `run --ci` shows it from
+/// the state it just recorded, saved or not.
+pub fn plan_from_state(
+    defined: &Defined,
+    options: &CompareOptions,
+    selection: &snapshot::Selection,
+    state: &State,
+) -> Result<snapshot::Plan, CompareError> {
+    let snapshots = snapshot::load_dir(&options.snapshots)?;
+    snapshot::plan(&snapshots, state, defined, selection)
 }
 
 impl Comparison {
@@ -452,6 +484,7 @@ pub(crate) mod tests {
                 .map(String::from)
                 .collect(),
             missing_fields: Vec::new(),
+            contradicted_fields: Vec::new(),
             policy_version: Some(version.into()),
             error_kind: None,
             endpoint: None,

@@ -173,6 +173,9 @@ fn decisions(r: &ScenarioResult) -> String {
     if !r.missing_fields.is_empty() {
         let _ = write!(out, ", missing evidence: {}", r.missing_fields.join(", "));
     }
+    if !r.contradicted_fields.is_empty() {
+        let _ = write!(out, ", evidence contradicts: {}", r.contradicted_fields.join(", "));
+    }
     out
 }
 

@@ -75,6 +75,7 @@ fn data(summary: &RunSummary) -> Value {
                 "policy_ids": r.policy_ids,
                 "policy_version": r.policy_version,
                 "missing_fields": r.missing_fields,
+                "contradicted_fields": r.contradicted_fields,
                 "correlation_ids": r.correlation_ids,
                 "evidence": r.evidence,
             })
@@ -186,7 +187,8 @@ const JS: &str = r##"
       row(dl, "decision", r.observed===null ? "none (no decision could be read)" : r.observed);
       row(dl, "reason", r.reason); row(dl, "message", r.message);
       row(dl, "policy ids", r.policy_ids); row(dl, "policy version", r.policy_version);
-      row(dl, "missing fields", r.missing_fields); row(dl, "correlation ids", r.correlation_ids);
+      row(dl, "missing fields", r.missing_fields); row(dl, "contradicting fields", r.contradicted_fields);
+      row(dl, "correlation ids", r.correlation_ids);
       box.appendChild(dl);
       box.appendChild(el("div", null, "evidence record"));
       box.appendChild(el("pre", "evidence", r.evidence ? JSON.stringify(r.evidence, null, 2) : "none found"));

@@ -28,6 +28,7 @@
 //!       "reason": "granted_by_role",
 //!       "evidence_fields": ["action", "decision", "identity", "policy_version", "rationale", "tenant"],
 //!       "missing_fields": [],
+//!       "contradicted_fields": [],
 //!       "policy_version": "sha256:9f2c4e1a0b7d",
 //!       "error_kind": null,
 //!       "calls": 1,
@@ -107,6 +108,7 @@ struct ResultEntry<'a> {
     reason: Option<&'a str>,
     evidence_fields: &'a BTreeSet<String>,
     missing_fields: &'a [String],
+    contradicted_fields: &'a [String],
     policy_version: Option<&'a str>,
     /// The replica that answered (targets with `replicas` only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,6 +162,7 @@ impl<'a> From<&'a ScenarioResult> for ResultEntry<'a> {
             reason: r.reason.as_deref(),
             evidence_fields: &r.evidence_fields,
             missing_fields: &r.missing_fields,
+            contradicted_fields: &r.contradicted_fields,
             policy_version: r.policy_version.as_deref(),
             endpoint: r.endpoint.as_deref(),
             error_kind: r.error_kind,

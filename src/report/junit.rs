@@ -107,6 +107,9 @@ fn details(r: &ScenarioResult) -> String {
     if !r.missing_fields.is_empty() {
         let _ = writeln!(out, "missing evidence fields: {}", r.missing_fields.join(", "));
     }
+    if !r.contradicted_fields.is_empty() {
+        let _ = writeln!(out, "contradicting evidence fields: {}", r.contradicted_fields.join(", "));
+    }
     let _ = writeln!(out, "at: {}", text::location(r));
     let _ = writeln!(out, "identity: {}, tool: {}, calls: {}", r.identity, r.tool, r.calls);
     if let Some(v) = &r.policy_version {

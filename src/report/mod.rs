@@ -223,6 +223,7 @@ pub(crate) mod fixture {
             reason: None,
             evidence_fields: fields(&["action", "decision", "identity", "policy_version", "rationale", "tenant"]),
             missing_fields: vec![],
+            contradicted_fields: vec![],
             policy_version: Some(POLICY.to_string()),
             error_kind: None,
             endpoint: None,

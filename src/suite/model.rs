@@ -62,14 +62,33 @@ pub struct Expectation {
     pub decision: Decision,
     /// Machine-readable reason the gateway must give (e.g. `missing_capability`).
     pub reason: Option<String>,
-    /// Audit record fields that must be present.
-    pub evidence: Vec<String>,
+    /// What every call's audit records must hold.
+    pub evidence: EvidenceExpectation,
     /// Planted values (by placeholder name, e.g. `canary`) that must not appear in clear.
     pub redacted: Vec<String>,
     /// With `repeat`: calls after the first `after` must get another decision.
     pub then: Option<Then>,
     /// With `decision: confirm`: re-send with the confirmation id and expect this decision.
     pub after_confirmation: Option<Decision>,
+}
+
+/// What the audit records of a call must hold, beyond agreeing with the answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EvidenceExpectation {
+    /// Top-level record fields that must be present.
+    pub fields: Vec<String>,
+    /// Values some record must state (read at `audit.fields`).
+    pub states: StatedValues,
+}
+
+/// Values an audit record must state; `None`: not required.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatedValues {
+    pub decision: Option<Decision>,
+    pub reason: Option<String>,
+    pub tool: Option<String>,
+    pub subject: Option<String>,
+    pub tenant: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -7,8 +7,10 @@ use serde_json::{Map, Value};
 
 use super::diagnostic::{Diagnostic, render_all};
 use super::lint::Rules;
-use super::model::{CANARY, Expectation, Location, Scenario, Step, Suite, Then, ToolCall};
-use super::raw::{RawCall, RawDefaults, RawExpect, RawMatrix, RawSuite};
+use super::model::{
+    CANARY, EvidenceExpectation, Expectation, Location, Scenario, StatedValues, Step, Suite, Then, ToolCall,
+};
+use super::raw::{RawCall, RawDefaults, RawEvidence, RawExpect, RawMatrix, RawSuite};
 use super::yaml::{self, Positions, join};
 use crate::decision::Decision;
 
@@ -409,7 +411,7 @@ impl Checker<'_> {
                         expect: Expectation {
                             decision,
                             reason: None,
-                            evidence: Vec::new(),
+                            evidence: EvidenceExpectation::default(),
                             redacted: Vec::new(),
                             then: None,
                             after_confirmation: None,
@@ -476,12 +478,38 @@ impl Checker<'_> {
                 );
             }
         }
+        let evidence = match expect.evidence {
+            RawEvidence::Fields(fields) => EvidenceExpectation { fields, states: StatedValues::default() },
+            RawEvidence::Values(v) => {
+                if v.decision.is_some_and(|d| d != expect.decision) {
+                    self.error(
+                        self.pos.value_at(&join(&join(&ep, "evidence"), "decision")),
+                        format!(
+                            "`evidence.decision` is {} but `decision` is {}",
+                            v.decision.unwrap_or(expect.decision),
+                            expect.decision
+                        ),
+                        "the record must state the decision the call gets: make them the same",
+                    );
+                }
+                EvidenceExpectation {
+                    fields: v.fields,
+                    states: StatedValues {
+                        decision: v.decision,
+                        reason: v.reason,
+                        tool: v.tool,
+                        subject: v.subject,
+                        tenant: v.tenant,
+                    },
+                }
+            }
+        };
         Step {
             call: ToolCall { tool: call.tool, arguments: call.arguments },
             expect: Expectation {
                 decision: expect.decision,
                 reason: expect.reason,
-                evidence: expect.evidence,
+                evidence,
                 redacted: expect.redacted,
                 then: expect.then.map(|t| Then { after: t.after, decision: t.decision }),
                 after_confirmation: expect.after_confirmation,

@@ -2,7 +2,8 @@
 //! [`super::Suite`]; `gateprobe schema suite` prints its JSON Schema.
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use crate::decision::Decision;
@@ -127,9 +128,11 @@ pub struct RawExpect {
     pub decision: Decision,
     /// Machine-readable reason the gateway must give (e.g. `missing_capability`).
     pub reason: Option<String>,
-    /// Audit record fields that must be present.
+    /// What the call's audit record must hold: a list of fields that must be present, or a
+    /// map of values it must state (`decision`, `reason`, `tool`, `subject`, `tenant`) with the
+    /// required `fields`.
     #[serde(default)]
-    pub evidence: Vec<String>,
+    pub evidence: RawEvidence,
     /// Placeholders (e.g. `canary`) used in the arguments that must never appear in clear.
     #[serde(default)]
     pub redacted: Vec<String>,
@@ -146,4 +149,55 @@ pub struct RawThen {
     #[schemars(range(min = 1))]
     pub after: u32,
     pub decision: Decision,
+}
+
+/// `evidence:` either lists fields or maps the values the record must state.
+#[derive(Debug, Clone, JsonSchema)]
+#[serde(untagged)]
+pub enum RawEvidence {
+    /// Top-level fields the record must have, e.g. `[identity, decision, rationale]`.
+    Fields(Vec<String>),
+    Values(RawEvidenceValues),
+}
+
+impl Default for RawEvidence {
+    fn default() -> Self {
+        RawEvidence::Fields(Vec::new())
+    }
+}
+
+/// Hand-written rather than `#[serde(untagged)]`: an untagged enum's error ("did not match any
+/// variant") would hide which key of the map is wrong.
+impl<'de> Deserialize<'de> for RawEvidence {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawEvidence;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of audit record fields, or a map of values the record must state")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<RawEvidence, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(RawEvidence::Fields)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawEvidence, A::Error> {
+                RawEvidenceValues::deserialize(MapAccessDeserializer::new(map)).map(RawEvidence::Values)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// Values the call's audit record must state, read where `audit.fields` says.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEvidenceValues {
+    /// The decision the record must state (the call's expected decision).
+    pub decision: Option<Decision>,
+    pub reason: Option<String>,
+    pub tool: Option<String>,
+    pub subject: Option<String>,
+    pub tenant: Option<String>,
+    /// Top-level fields the record must have.
+    #[serde(default)]
+    pub fields: Vec<String>,
 }

@@ -12,18 +12,21 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore, mpsc, oneshot};
 
-use crate::config::{AuditConfig, CORRELATION_ID, CORRELATION_IDS, EvidenceTiming};
-use crate::secret::Secret;
+use crate::config::{AuditConfig, AuditDecisionRule, AuditFields, CORRELATION_ID, CORRELATION_IDS, EvidenceTiming};
+use crate::decision::Decision;
+use crate::secret::{Scrubber, Secret};
 
 use super::{CallError, TargetError};
 
 /// Prefix of every correlation id gateprobe makes: it tells probe records from other traffic.
 pub const CORRELATION_PREFIX: &str = "gp-";
 
-/// The audit records of one call.
+/// The audit records of one call: only records that name its correlation id.
 #[derive(Debug, Clone)]
 pub struct Evidence {
     pub records: Vec<Value>,
+    /// What each record states, in the order of `records`.
+    pub statements: Vec<Statement>,
     /// From the start of the lookup until the records were visible.
     pub lag: Duration,
 }
@@ -49,7 +52,102 @@ impl Evidence {
     }
 
     pub fn policy_version(&self) -> Option<String> {
-        self.records.iter().find_map(|r| r.get("policy_version").and_then(Value::as_str)).map(str::to_string)
+        self.statements.iter().find_map(|s| s.policy_version.clone())
+    }
+}
+
+/// What one audit record states about its call, read at `audit.fields`; `None` where it
+/// states nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Statement {
+    /// `Err`: a value that reads as no known decision (kept to show it).
+    pub decision: Option<Result<Decision, String>>,
+    pub reason: Option<String>,
+    pub tool: Option<String>,
+    pub subject: Option<String>,
+    pub tenant: Option<String>,
+    pub policy_version: Option<String>,
+}
+
+/// How records are read: which record is whose, and what it states.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    correlation_pointer: String,
+    fields: AuditFields,
+    decisions: Vec<AuditDecisionRule>,
+}
+
+impl Reading {
+    pub fn new(correlation_pointer: &str, fields: &AuditFields, decisions: &[AuditDecisionRule]) -> Reading {
+        Reading {
+            correlation_pointer: correlation_pointer.to_owned(),
+            fields: fields.clone(),
+            decisions: decisions.to_vec(),
+        }
+    }
+
+    /// The correlation id a record names, if any.
+    fn correlation_id<'r>(&self, record: &'r Value) -> Option<&'r str> {
+        record.pointer(&self.correlation_pointer).and_then(Value::as_str)
+    }
+
+    pub fn statement(&self, record: &Value) -> Statement {
+        let at = |pointer: &Option<String>| pointer.as_deref().and_then(|p| record.pointer(p));
+        let text = |pointer: &Option<String>| at(pointer).and_then(text_of);
+        Statement {
+            decision: at(&self.fields.decision).and_then(|v| self.decision_of(v)),
+            reason: text(&self.fields.reason),
+            tool: text(&self.fields.tool),
+            subject: text(&self.fields.subject),
+            tenant: text(&self.fields.tenant),
+            policy_version: text(&self.fields.policy_version),
+        }
+    }
+
+    /// The decision a value states: the first matching `audit.decisions` rule, else a standard
+    /// name; a value that is neither is kept as an `Err`, never guessed.
+    fn decision_of(&self, value: &Value) -> Option<Result<Decision, String>> {
+        let s = match value {
+            Value::Null => return None,
+            Value::Bool(true) => return Some(Ok(Decision::Allow)),
+            Value::Bool(false) => return Some(Ok(Decision::Deny)),
+            Value::String(s) => s,
+            other => return Some(Err(other.to_string())),
+        };
+        let lower = s.to_lowercase();
+        let rule = self.decisions.iter().find(|r| {
+            r.equals.as_ref().is_some_and(|e| e.to_lowercase() == lower)
+                || r.contains.as_ref().is_some_and(|c| lower.contains(&c.to_lowercase()))
+        });
+        match rule {
+            Some(rule) => rule.decision.map(Ok),
+            None => Some(standard_decision(&lower).ok_or_else(|| s.clone())),
+        }
+    }
+
+    pub fn evidence(&self, records: Vec<Value>, lag: Duration) -> Evidence {
+        let statements = records.iter().map(|r| self.statement(r)).collect();
+        Evidence { records, statements, lag }
+    }
+}
+
+/// Decisions as gateways commonly spell them (lower case, `-` and spaces as `_`).
+fn standard_decision(lower: &str) -> Option<Decision> {
+    Some(match lower.trim().replace(['-', ' '], "_").as_str() {
+        "allow" | "allowed" | "permit" | "permitted" | "granted" | "accept" | "accepted" => Decision::Allow,
+        "deny" | "denied" | "forbid" | "forbidden" | "blocked" | "refused" | "reject" | "rejected" => Decision::Deny,
+        "confirm" | "confirmation_required" | "needs_confirmation" | "require_confirmation" => Decision::Confirm,
+        "rate_limited" | "ratelimited" | "throttled" | "too_many_requests" => Decision::RateLimited,
+        _ => return None,
+    })
+}
+
+/// A stated value as text: strings as they are, numbers and booleans written out.
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
     }
 }
 
@@ -60,23 +158,31 @@ pub enum Lookup {
     /// Nothing by the deadline.
     Missing {
         waited: Duration,
+        /// Records the source returned for the lookup that name another correlation id, or
+        /// none (never evidence: they belong to no call, or to another one).
+        strays: usize,
     },
     /// No audit source is configured.
     NotChecked,
 }
 
-pub enum AuditSource {
+/// Where the evidence is read from, and how.
+pub struct AuditSource {
+    source: Source,
+    reading: Reading,
+    timing: EvidenceTiming,
+    /// Every credential of the run: records are scrubbed of them as they arrive (a gateway that
+    /// logs request headers would otherwise hand the token back).
+    scrubber: Arc<Scrubber>,
+}
+
+enum Source {
     Http {
         query: Arc<HttpQuery>,
         /// `Some` when the URL takes `{correlation_ids}`: lookups share queries.
         batches: Option<Batches>,
-        timing: EvidenceTiming,
     },
-    JsonLines {
-        tail: Mutex<Tail>,
-        correlation_pointer: String,
-        timing: EvidenceTiming,
-    },
+    JsonLines(Mutex<Tail>),
     None,
 }
 
@@ -90,9 +196,10 @@ impl AuditSource {
         embedded_base: Option<String>,
         token: Option<Secret>,
         max_queries: usize,
+        scrubber: Arc<Scrubber>,
     ) -> Result<AuditSource, TargetError> {
-        Ok(match config {
-            AuditConfig::Http { url, method, body, credential: _, records_pointer, correlation_pointer, timing } => {
+        let source = match config {
+            AuditConfig::Http { url, method, body, records_pointer, correlation_pointer, .. } => {
                 let url = match (url, embedded_base) {
                     (Some(u), _) => u.clone(),
                     (None, Some(base)) => format!("{base}/audit?correlation_ids={CORRELATION_IDS}"),
@@ -131,43 +238,57 @@ impl AuditSource {
                 let placeholder = if batches.is_some() { CORRELATION_IDS } else { CORRELATION_ID };
                 let in_flight = Semaphore::new(max_queries.max(1));
                 let query = Arc::new(HttpQuery { client, url, placeholder, body, token, records_pointer, in_flight });
-                AuditSource::Http { query, batches, timing: timing.clone() }
+                Source::Http { query, batches }
             }
-            AuditConfig::JsonLines { path, correlation_pointer, timing } => AuditSource::JsonLines {
-                tail: Mutex::new(Tail::new(path.clone())),
-                correlation_pointer: correlation_pointer.clone(),
-                timing: timing.clone(),
-            },
-            AuditConfig::None => AuditSource::None,
-        })
+            AuditConfig::JsonLines { path, .. } => Source::JsonLines(Mutex::new(Tail::new(path.clone()))),
+            AuditConfig::None => Source::None,
+        };
+        let (reading, timing) = match config {
+            AuditConfig::Http { correlation_pointer, fields, decisions, timing, .. }
+            | AuditConfig::JsonLines { correlation_pointer, fields, decisions, timing, .. } => {
+                (Reading::new(correlation_pointer, fields, decisions), timing.clone())
+            }
+            AuditConfig::None => (Reading::new("", &AuditFields::default(), &[]), EvidenceTiming::default()),
+        };
+        Ok(AuditSource { source, reading, timing, scrubber })
     }
 
-    /// Polls for the records of `correlation_id` until found or the deadline passes. Query
-    /// failures are retried within the deadline; if no query ever succeeded, that is an error,
-    /// not missing evidence.
+    /// Polls for the records of `correlation_id` until found or the deadline passes. Only
+    /// records that name the id at `correlation_pointer` are its evidence, whatever the source
+    /// answered. Query failures are retried within the deadline; if no query ever succeeded,
+    /// that is an error, not missing evidence.
     pub async fn lookup(&self, correlation_id: &str) -> Result<Lookup, CallError> {
-        let timing = match self {
-            AuditSource::Http { timing, .. } | AuditSource::JsonLines { timing, .. } => timing,
-            AuditSource::None => return Ok(Lookup::NotChecked),
-        };
+        if matches!(self.source, Source::None) {
+            return Ok(Lookup::NotChecked);
+        }
         let start = Instant::now();
-        let deadline = Duration::from_millis(timing.deadline_ms);
-        let mut wait = Duration::from_millis(timing.initial_poll_ms.max(1));
+        let deadline = Duration::from_millis(self.timing.deadline_ms);
+        let mut wait = Duration::from_millis(self.timing.initial_poll_ms.max(1));
         let mut last_error = None;
         let mut answered = false;
+        let mut strays = 0;
         loop {
             match self.query(correlation_id).await {
-                Ok(records) if !records.is_empty() => {
-                    return Ok(Lookup::Found(Evidence { records, lag: start.elapsed() }));
+                Ok(records) => {
+                    let total = records.len();
+                    let mut own: Vec<Value> = records
+                        .into_iter()
+                        .filter(|r| self.reading.correlation_id(r) == Some(correlation_id))
+                        .collect();
+                    strays = strays.max(total - own.len());
+                    if !own.is_empty() {
+                        own.iter_mut().for_each(|r| self.scrubber.scrub_json(r));
+                        return Ok(Lookup::Found(self.reading.evidence(own, start.elapsed())));
+                    }
+                    answered = true;
                 }
-                Ok(_) => answered = true,
                 Err(e) => last_error = Some(e),
             }
             let elapsed = start.elapsed();
             if elapsed >= deadline {
                 return match (answered, last_error) {
                     (false, Some(e)) => Err(e),
-                    _ => Ok(Lookup::Missing { waited: elapsed }),
+                    _ => Ok(Lookup::Missing { waited: elapsed, strays }),
                 };
             }
             tokio::time::sleep(wait.min(deadline - elapsed)).await;
@@ -176,15 +297,16 @@ impl AuditSource {
     }
 
     async fn query(&self, correlation_id: &str) -> Result<Vec<Value>, CallError> {
-        match self {
-            AuditSource::Http { query, batches: None, .. } => query.send(&[correlation_id]).await,
-            AuditSource::Http { query, batches: Some(batches), .. } => batches.query(query, correlation_id).await,
-            AuditSource::JsonLines { tail, correlation_pointer, .. } => {
+        match &self.source {
+            Source::Http { query, batches: None } => query.send(&[correlation_id]).await,
+            Source::Http { query, batches: Some(batches) } => batches.query(query, correlation_id).await,
+            Source::JsonLines(tail) => {
                 let mut tail = tail.lock().await;
-                tail.read_new(correlation_pointer).map_err(|e| CallError::Protocol(format!("audit log: {e}")))?;
+                let pointer = &self.reading.correlation_pointer;
+                tail.read_new(pointer).map_err(|e| CallError::Protocol(format!("audit log: {e}")))?;
                 Ok(tail.take(correlation_id))
             }
-            AuditSource::None => Ok(Vec::new()),
+            Source::None => Ok(Vec::new()),
         }
     }
 }
@@ -366,12 +488,14 @@ mod tests {
 
     use super::*;
 
+    fn open_source(config: &AuditConfig) -> Result<AuditSource, TargetError> {
+        AuditSource::new(reqwest::Client::new(), config, None, None, 4, Arc::new(Scrubber::new(&[])))
+    }
+
     #[test]
     fn evidence_fields_ignore_nulls() {
-        let e = Evidence {
-            records: vec![json!({"decision": "deny", "result": null, "executed": false})],
-            lag: Duration::ZERO,
-        };
+        let reading = Reading::new("/correlation_id", &AuditFields::default(), &[]);
+        let e = reading.evidence(vec![json!({"decision": "deny", "result": null, "executed": false})], Duration::ZERO);
         assert_eq!(e.fields().into_iter().collect::<Vec<_>>(), ["decision", "executed"]);
         assert!(!e.executed());
     }
@@ -382,9 +506,14 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         std::fs::write(&path, "not json\n{\"correlation_id\":\"other\"}\n").unwrap();
         let timing = EvidenceTiming { initial_poll_ms: 5, deadline_ms: 1500 };
-        let config =
-            AuditConfig::JsonLines { path: path.clone(), correlation_pointer: "/correlation_id".into(), timing };
-        let source = AuditSource::new(reqwest::Client::new(), &config, None, None, 4).unwrap();
+        let config = AuditConfig::JsonLines {
+            path: path.clone(),
+            correlation_pointer: "/correlation_id".into(),
+            fields: AuditFields::default(),
+            decisions: vec![],
+            timing,
+        };
+        let source = open_source(&config).unwrap();
         let writer = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
@@ -424,23 +553,25 @@ mod tests {
             credential: credential.then(|| crate::config::CredentialSource::Env("UNUSED".into())),
             records_pointer: "/results".into(),
             correlation_pointer: "/correlation_id".into(),
+            fields: AuditFields::default(),
+            decisions: vec![],
             timing: EvidenceTiming { initial_poll_ms: 5, deadline_ms: 60 },
         };
-        let source =
-            AuditSource::new(reqwest::Client::new(), &config(true), None, Some(Secret::new("reader-token")), 4)
-                .unwrap();
+        let token = Some(Secret::new("reader-token"));
+        let scrubber = Arc::new(Scrubber::new(&[]));
+        let source = AuditSource::new(reqwest::Client::new(), &config(true), None, token, 4, scrubber).unwrap();
         let Lookup::Found(e) = source.lookup("gp-9").await.unwrap() else { panic!("expected evidence") };
         assert_eq!(e.records[0]["message"], "invoked");
         assert!(matches!(source.lookup("gp-10").await.unwrap(), Lookup::Missing { .. }));
         // Without the token every query is refused: an error, never missing evidence.
-        let source = AuditSource::new(reqwest::Client::new(), &config(false), None, None, 4).unwrap();
+        let source = open_source(&config(false)).unwrap();
         assert_eq!(source.lookup("gp-9").await.unwrap_err().kind(), "http_status");
         // A GET with a body is a config mistake.
         let mut bad = config(false);
         if let AuditConfig::Http { method, .. } = &mut bad {
             *method = "GET".into();
         }
-        assert!(AuditSource::new(reqwest::Client::new(), &bad, None, None, 4).is_err());
+        assert!(open_source(&bad).is_err());
     }
 
     /// `{correlation_ids}`: concurrent lookups share queries and each gets its own records. The
@@ -472,9 +603,11 @@ mod tests {
             credential: None,
             records_pointer: "/records".into(),
             correlation_pointer: "/id".into(),
+            fields: AuditFields::default(),
+            decisions: vec![],
             timing: EvidenceTiming { initial_poll_ms: 5, deadline_ms: 100 },
         };
-        let source = AuditSource::new(reqwest::Client::new(), &config, None, None, 4).unwrap();
+        let source = open_source(&config).unwrap();
         let ids: Vec<String> = (0..200).map(|n| format!("gp-{n}")).collect();
         let lookups = futures::future::join_all(ids.iter().map(|id| source.lookup(id))).await;
         for (id, lookup) in ids.iter().zip(lookups) {
@@ -494,7 +627,7 @@ mod tests {
         if let AuditConfig::Http { method, body, .. } = &mut post {
             (*method, *body) = ("POST".into(), Some(json!({})));
         }
-        assert!(AuditSource::new(reqwest::Client::new(), &post, None, None, 4).is_err());
+        assert!(open_source(&post).is_err());
     }
 
     #[tokio::test]
@@ -506,16 +639,66 @@ mod tests {
         let config = AuditConfig::JsonLines {
             path: path.clone(),
             correlation_pointer: "/correlation_id".into(),
+            fields: AuditFields::default(),
+            decisions: vec![],
             timing: timing.clone(),
         };
-        let source = AuditSource::new(reqwest::Client::new(), &config, None, None, 4).unwrap();
+        let source = open_source(&config).unwrap();
         assert!(matches!(source.lookup("gp-2").await.unwrap(), Lookup::Missing { .. }));
         let config = AuditConfig::JsonLines {
             path: dir.path().join("absent.jsonl"),
             correlation_pointer: "/correlation_id".into(),
+            fields: AuditFields::default(),
+            decisions: vec![],
             timing,
         };
-        let source = AuditSource::new(reqwest::Client::new(), &config, None, None, 4).unwrap();
+        let source = open_source(&config).unwrap();
         assert_eq!(source.lookup("gp-3").await.unwrap_err().kind(), "protocol");
+    }
+
+    /// What records state, read at the configured pointers and decision rules.
+    #[test]
+    fn statements_read_fields_and_spellings() {
+        let rules = vec![
+            AuditDecisionRule { equals: None, contains: Some("RBAC denied".into()), decision: Some(Decision::Deny) },
+            AuditDecisionRule { equals: None, contains: Some(String::new()), decision: None },
+        ];
+        let fields = AuditFields { decision: Some("/message".into()), ..AuditFields::default() };
+        let reading = Reading::new("/request_id", &fields, &rules);
+        let denied = reading.statement(&json!({"message": "Streamable HTTP RBAC denied: user=x", "tenant": 7}));
+        assert_eq!((denied.decision, denied.tenant.as_deref()), (Some(Ok(Decision::Deny)), Some("7")));
+        // The catch-all rule: other lines of a free-text log state no decision.
+        assert_eq!(reading.statement(&json!({"message": "tool invoked"})).decision, None);
+        // Without rules, an unknown spelling is kept to be shown, never guessed.
+        let plain = Reading::new("/correlation_id", &AuditFields::default(), &[]);
+        assert_eq!(plain.statement(&json!({"decision": "Rate-Limited"})).decision, Some(Ok(Decision::RateLimited)));
+        assert_eq!(plain.statement(&json!({"decision": "maybe"})).decision, Some(Err("maybe".into())));
+        assert_eq!(plain.statement(&json!({"decision": null})).decision, None);
+    }
+
+    /// The single-id path: an audit API that answers every lookup with another call's record
+    /// gives no evidence (the batched path and the JSON-lines tail match by id already).
+    #[tokio::test]
+    async fn a_record_of_another_call_is_not_evidence() {
+        use axum::{Json, Router, routing::get};
+        async fn audit() -> Json<Value> {
+            Json(json!([{"correlation_id": "gp-earlier", "decision": "allow"}, {"decision": "allow"}]))
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, Router::new().route("/audit", get(audit))).await });
+        let config = AuditConfig::Http {
+            url: Some(format!("http://{addr}/audit?correlation_id={{correlation_id}}")),
+            method: "GET".into(),
+            body: None,
+            credential: None,
+            records_pointer: String::new(),
+            correlation_pointer: "/correlation_id".into(),
+            fields: AuditFields::default(),
+            decisions: vec![],
+            timing: EvidenceTiming { initial_poll_ms: 5, deadline_ms: 50 },
+        };
+        let found = open_source(&config).unwrap().lookup("gp-mine").await.unwrap();
+        assert!(matches!(found, Lookup::Missing { strays: 2, .. }), "{found:?}");
     }
 }

@@ -4,6 +4,7 @@
 //! Adding a gateway kind touches one file and the [`Adapter`] enum.
 
 pub mod audit;
+pub mod body;
 pub mod embedded;
 pub mod http;
 pub mod mcp;
@@ -70,11 +71,14 @@ pub enum CallError {
     Unparseable(String),
     #[error("no decision in the response: {0}")]
     NoDecision(String),
+    /// The answer's body passed its cap ([`body::read_capped`]); `setting` raises the cap.
+    #[error("answer larger than {limit} bytes (raise `{setting}`)")]
+    TooLarge { limit: usize, setting: &'static str },
 }
 
 impl CallError {
-    pub const KINDS: [&'static str; 6] =
-        ["timeout", "connect", "http_status", "protocol", "unparseable", "no_decision"];
+    pub const KINDS: [&'static str; 7] =
+        ["timeout", "connect", "http_status", "protocol", "unparseable", "no_decision", "too_large"];
 
     pub fn kind(&self) -> &'static str {
         match self {
@@ -84,6 +88,7 @@ impl CallError {
             CallError::Protocol(_) => "protocol",
             CallError::Unparseable(_) => "unparseable",
             CallError::NoDecision(_) => "no_decision",
+            CallError::TooLarge { .. } => "too_large",
         }
     }
 
@@ -210,12 +215,14 @@ pub struct Target {
     /// Adapter kind and URL, for reports.
     pub description: String,
     /// Every credential of the run (identities and audit reader), to scrub from what the
-    /// gateway sends back: the adapters scrub answers, [`Target::lookup_evidence`] records.
+    /// gateway sends back: the adapters scrub answers, the audit source records.
     pub scrubber: Arc<Scrubber>,
     /// Kept alive for the run when the target is the embedded gateway.
     embedded: Option<RunningGateway>,
     client: reqwest::Client,
     coverage: crate::config::CoverageConfig,
+    /// `run.max_response_bytes`, for the policy listing (the adapters have their own copy).
+    max_response_bytes: usize,
 }
 
 impl Target {
@@ -226,14 +233,20 @@ impl Target {
         let (mut adapter, description, embedded) = match &config.target {
             TargetConfig::Embedded(e) => {
                 let gateway = embedded::start(e).await?;
-                let adapter = Adapter::Mcp(mcp::McpAdapter::for_reference_gateway(client.clone(), gateway.mcp_url()));
+                let adapter = Adapter::Mcp(mcp::McpAdapter::for_reference_gateway(
+                    client.clone(),
+                    gateway.mcp_url(),
+                    config.run.max_response_bytes,
+                ));
                 (adapter, format!("embedded {}", gateway.mcp_url()), Some(gateway))
             }
             TargetConfig::Mcp(m) => {
-                (Adapter::Mcp(mcp::McpAdapter::new(client.clone(), m.clone())), format!("mcp {}", m.url), None)
+                let adapter = mcp::McpAdapter::new(client.clone(), m.clone(), config.run.max_response_bytes);
+                (Adapter::Mcp(adapter), format!("mcp {}", m.url), None)
             }
             TargetConfig::Http(h) => {
-                (Adapter::Http(http::HttpAdapter::new(client.clone(), h.clone())?), format!("http {}", h.url), None)
+                let adapter = http::HttpAdapter::new(client.clone(), h.clone(), config.run.max_response_bytes)?;
+                (Adapter::Http(adapter), format!("http {}", h.url), None)
             }
         };
         let mut secrets: Vec<Secret> = Vec::new();
@@ -248,9 +261,6 @@ impl Target {
             }
             _ => None,
         };
-        let embedded_base = embedded.as_ref().map(|g| g.base_url());
-        let max_queries = config.run.concurrency;
-        let audit = AuditSource::new(client.clone(), &config.audit, embedded_base, audit_token, max_queries)?;
         let mut identities = BTreeMap::new();
         for (name, idc) in &config.identities {
             let token = obtain_token(name, idc, embedded.as_ref()).await?;
@@ -270,17 +280,12 @@ impl Target {
         }
         let scrubber = Arc::new(Scrubber::new(&secrets));
         adapter.set_scrubber(scrubber.clone());
-        Ok(Target { adapter, audit, identities, description, scrubber, embedded, client, coverage })
-    }
-
-    /// The audit records of one call ([`AuditSource::lookup`]), scrubbed of the run's
-    /// credentials: a gateway that logs request headers would otherwise hand the token back.
-    pub async fn lookup_evidence(&self, correlation_id: &str) -> Result<audit::Lookup, CallError> {
-        let mut lookup = self.audit.lookup(correlation_id).await?;
-        if let audit::Lookup::Found(evidence) = &mut lookup {
-            evidence.records.iter_mut().for_each(|r| self.scrubber.scrub_json(r));
-        }
-        Ok(lookup)
+        let embedded_base = embedded.as_ref().map(|g| g.base_url());
+        let max_queries = config.run.concurrency;
+        let audit =
+            AuditSource::new(client.clone(), &config.audit, embedded_base, audit_token, max_queries, scrubber.clone())?;
+        let max_response_bytes = config.run.max_response_bytes;
+        Ok(Target { adapter, audit, identities, description, scrubber, embedded, client, coverage, max_response_bytes })
     }
 
     /// The tools and policies the gateway lists: `coverage.tools` or MCP `tools/list` (in a
@@ -333,7 +338,9 @@ impl Target {
         if !response.status().is_success() {
             return Err(CallError::Status(response.status().as_u16()));
         }
-        let mut body: Value = response.json().await.map_err(|e| CallError::from_reqwest(&e))?;
+        let body = body::read_capped(response, self.max_response_bytes, body::MAX_RESPONSE_SETTING).await?;
+        let mut body: Value =
+            serde_json::from_slice(&body).map_err(|_| CallError::Unparseable("body could not be decoded".into()))?;
         self.scrubber.scrub_json(&mut body);
         let policies = body
             .get("policies")
