@@ -51,9 +51,12 @@ pub fn verify(scenario: &Scenario, identity: &ResolvedIdentity, execution: &Exec
         evidence_fields: first_evidence.map(|e| e.fields()).unwrap_or_default(),
         missing_fields: Vec::new(),
         contradicted_fields: Vec::new(),
-        policy_version: first_reply
-            .and_then(|r| r.policy_version.clone())
-            .or_else(|| first_evidence.and_then(|e| e.policy_version())),
+        // The record's version first: where it contradicts the answer's (a header a middlebox
+        // may rewrite) the scenario fails, and its result is not attributed to a version that
+        // the gateway's own evidence does not name.
+        policy_version: first_evidence
+            .and_then(|e| e.policy_version())
+            .or_else(|| first_reply.and_then(|r| r.policy_version.clone())),
         error_kind: None,
     };
     let total = execution.calls.len();

@@ -108,10 +108,27 @@ async fn waiting_for_evidence_holds_up_no_calls() {
     assert!(summary.all_passed(), "{:?}", outcomes(&summary));
 }
 
+// Pins: an answer whose policy version the audit record contradicts is never a pass (it
+// passed before issue 16), and the result keeps the version the record names.
 #[tokio::test]
-async fn flapping_policy_version_does_not_change_decisions() {
-    let summary = run_with(Fault::FlapVersion("sha256:0000000000000000".into()), 2000, 1000).await;
-    assert!(summary.all_passed(), "{:?}", outcomes(&summary));
+async fn a_flapping_policy_version_header_contradicts_the_evidence() {
+    let flapped = "sha256:0000000000000000";
+    let mut failed = 0;
+    // The header flaps on every other answer, requests included: run until a call got it.
+    for _ in 0..5 {
+        let summary = run_with(Fault::FlapVersion(flapped.into()), 2000, 1000).await;
+        for r in &summary.results {
+            assert_ne!(r.policy_version.as_deref(), Some(flapped), "{r:?}");
+            if r.outcome != Outcome::Pass {
+                assert_eq!(
+                    (r.outcome, r.contradicted_fields.as_slice()),
+                    (Outcome::Fail, ["policy_version".to_string()].as_slice())
+                );
+                failed += 1;
+            }
+        }
+    }
+    assert!(failed > 0, "no call got the flapped header in five runs");
 }
 
 #[tokio::test]

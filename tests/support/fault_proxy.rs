@@ -46,12 +46,30 @@ pub enum Fault {
     FlapVersion(String),
     /// Hold every answer this long.
     Slow(Duration),
+    /// Rewrite every audit record's decision, allow ↔ deny; a record turned to deny also says
+    /// `executed: false` and `result: null`, as a real denial's would.
+    AuditSwapDecision,
+    /// Answer every audit query with each record twice: as it is, and with the opposite
+    /// decision (allow ↔ deny).
+    AuditDuplicateOpposite,
+    /// Answer every audit query with the last record the gateway returned before this fault
+    /// was set: an earlier call's (another correlation id, other arguments).
+    AuditForeign,
     /// Echo the caller's credential, as a careless gateway might: the bearer token at the start
     /// of every JSON-RPC error message and in its reason, the token's signature in the policy
     /// version header, and the whole `Authorization` header in the audit records of the call
     /// (as a gateway that logs request headers would). Refusals of `files.delete` lose their
     /// `error.data`, so that they read as no decision and the message is quoted in the error.
     EchoCredentials,
+    /// Answer every `POST /mcp` with 200 and a JSON body that never ends (chunked, no length).
+    EndlessBody,
+    /// Answer `tools/call` with 200 and a JSON body of this many bytes (its length announced).
+    LargeBody(usize),
+    /// Answer `/audit` with 200 and a JSON body that never ends (chunked, no length).
+    EndlessAudit,
+    /// Answer `/audit` with the real records after a padding record: valid JSON of at least
+    /// this many bytes (chunked, no length).
+    LargeAudit(usize),
 }
 
 struct Shared {
@@ -66,6 +84,8 @@ struct Shared {
     expire_at_call: AtomicU64,
     /// With [`Fault::EchoCredentials`]: correlation id → the `Authorization` header of the call.
     authorizations: Mutex<HashMap<String, String>>,
+    /// The last audit record forwarded without an audit fault (for [`Fault::AuditForeign`]).
+    last_audit_record: Mutex<Option<serde_json::Value>>,
     /// MCP session ids the gateway has handed out.
     sessions_seen: Mutex<HashSet<String>>,
     /// Of those, the ones the proxy pretends the gateway has ended.
@@ -90,6 +110,7 @@ impl FaultProxy {
             calls: AtomicU64::new(0),
             expire_at_call: AtomicU64::new(0),
             authorizations: Mutex::new(HashMap::new()),
+            last_audit_record: Mutex::default(),
             sessions_seen: Mutex::default(),
             sessions_ended: Mutex::default(),
         });
@@ -145,6 +166,15 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     }
     match &fault {
         Fault::Hang => std::future::pending::<()>().await,
+        Fault::EndlessBody if is_mcp => return padded(RESULT_PAD.into(), None, Bytes::new()),
+        Fault::LargeBody(n) if is_call => {
+            let mut r = padded(RESULT_PAD.into(), Some(*n), Bytes::from_static(b"\"}}"));
+            r.headers_mut().insert("content-length", HeaderValue::from(*n));
+            return r;
+        }
+        Fault::EndlessAudit if parts.uri.path() == "/audit" => {
+            return padded(Bytes::from_static(b"[{\"pad\":\""), None, Bytes::new());
+        }
         Fault::Status(code) if is_mcp => return plain(*code, "<html>upstream trouble</html>"),
         Fault::Redirect if is_mcp => {
             let mut r = plain(307, "");
@@ -186,6 +216,15 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let mut bytes = answer.bytes().await.unwrap_or_default();
     if let Some(echo) = echo {
         bytes = echo.apply(&shared, &parts.uri, &mut headers, bytes);
+    }
+    if parts.uri.path() == "/audit" {
+        bytes = tamper_audit(&shared, &fault, bytes);
+    }
+    if let (Fault::LargeAudit(n), "/audit") = (&fault, parts.uri.path()) {
+        // `[{"pad":"xx…"}` then the real records' `,{…}]`, or `]` when there are none.
+        let records = bytes.strip_prefix(b"[").unwrap_or_default().trim_ascii_start();
+        let tail = if records.starts_with(b"]") { b"\"}]".to_vec() } else { [b"\"},", records].concat() };
+        return padded(Bytes::from_static(b"[{\"pad\":\""), Some(*n), tail.into());
     }
     if let Fault::FlapVersion(other) = &fault {
         if shared.counter.fetch_add(1, Ordering::Relaxed) % 2 == 1 {
@@ -261,6 +300,62 @@ impl Echo {
         }
         Bytes::from(serde_json::to_vec(&value).unwrap())
     }
+}
+
+/// 64 KiB of padding, sent again and again without a copy.
+static PAD: [u8; 64 << 10] = [b'x'; 64 << 10];
+/// The start of a JSON-RPC result padded by [`padded`].
+const RESULT_PAD: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"pad":""#;
+
+/// A 200 JSON answer: `head`, then padding, then `tail`; exactly `total` bytes when given (the
+/// padding is cut to fit), else padding without end.
+fn padded(head: Bytes, total: Option<usize>, tail: Bytes) -> Response {
+    use futures::StreamExt;
+    let mut left = total.map(|t| t - head.len() - tail.len());
+    let pad = futures::stream::iter(std::iter::from_fn(move || {
+        let n = match &mut left {
+            Some(0) => return None,
+            Some(left) => {
+                let n = (*left).min(PAD.len());
+                *left -= n;
+                n
+            }
+            None => PAD.len(),
+        };
+        Some(Bytes::from_static(&PAD[..n]))
+    }));
+    let body =
+        futures::stream::iter([head]).chain(pad).chain(futures::stream::iter([tail])).map(Ok::<_, std::io::Error>);
+    let mut r = Response::new(Body::from_stream(body));
+    r.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+    r
+}
+
+/// The audit faults: the gateway's own records, rewritten.
+fn tamper_audit(shared: &Shared, fault: &Fault, bytes: Bytes) -> Bytes {
+    use serde_json::{Value, json};
+    let Ok(Value::Array(mut records)) = serde_json::from_slice::<Value>(&bytes) else { return bytes };
+    let opposite = |record: &Value| {
+        let mut r = record.clone();
+        let denied = r["decision"] == "allow";
+        r["decision"] = json!(if denied { "deny" } else { "allow" });
+        if denied {
+            (r["executed"], r["result"]) = (json!(false), Value::Null);
+        }
+        r
+    };
+    match fault {
+        Fault::AuditSwapDecision => records = records.iter().map(opposite).collect(),
+        Fault::AuditDuplicateOpposite => records = records.iter().flat_map(|r| [r.clone(), opposite(r)]).collect(),
+        Fault::AuditForeign => records = shared.last_audit_record.lock().unwrap().iter().cloned().collect(),
+        _ => {
+            if let Some(last) = records.last() {
+                *shared.last_audit_record.lock().unwrap() = Some(last.clone());
+            }
+            return bytes;
+        }
+    }
+    Bytes::from(serde_json::to_vec(&records).unwrap())
 }
 
 fn plain(status: u16, body: &'static str) -> Response {
