@@ -3,7 +3,7 @@
 //! Records may arrive late (asynchronous log shipping), so every lookup polls with a doubling
 //! backoff until a deadline; only then is the evidence missing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore, mpsc, oneshot};
 
-use crate::config::{AuditConfig, AuditDecisionRule, AuditFields, CORRELATION_ID, CORRELATION_IDS, EvidenceTiming};
+use super::body::{MAX_AUDIT_RESPONSE_SETTING, read_capped};
+use crate::config::{
+    AuditConfig, AuditDecisionRule, AuditFields, CORRELATION_ID, CORRELATION_IDS, EvidenceTiming, RunConfig,
+};
 use crate::decision::Decision;
 use crate::secret::{Scrubber, Secret};
 
@@ -189,13 +192,14 @@ enum Source {
 impl AuditSource {
     /// `embedded_base`: the embedded gateway's base URL, the default home of `/audit`.
     /// `token`: the bearer token the audit query carries (`audit.credential`).
-    /// `max_queries`: HTTP queries in flight at once (`run.concurrency`).
+    /// `run`: `concurrency` bounds the HTTP queries in flight at once, `max_audit_response_bytes`
+    /// the size of an answer.
     pub fn new(
         client: reqwest::Client,
         config: &AuditConfig,
         embedded_base: Option<String>,
         token: Option<Secret>,
-        max_queries: usize,
+        run: &RunConfig,
         scrubber: Arc<Scrubber>,
     ) -> Result<AuditSource, TargetError> {
         let source = match config {
@@ -236,8 +240,10 @@ impl AuditSource {
                 }
                 let records_pointer = records_pointer.clone();
                 let placeholder = if batches.is_some() { CORRELATION_IDS } else { CORRELATION_ID };
-                let in_flight = Semaphore::new(max_queries.max(1));
-                let query = Arc::new(HttpQuery { client, url, placeholder, body, token, records_pointer, in_flight });
+                let in_flight = Semaphore::new(run.concurrency.max(1));
+                let max_body = run.max_audit_response_bytes;
+                let query =
+                    Arc::new(HttpQuery { client, url, placeholder, body, token, records_pointer, max_body, in_flight });
                 Source::Http { query, batches }
             }
             AuditConfig::JsonLines { path, .. } => Source::JsonLines(Mutex::new(Tail::new(path.clone()))),
@@ -282,6 +288,8 @@ impl AuditSource {
                     }
                     answered = true;
                 }
+                // An answer over the cap will not shrink by asking again.
+                Err(e @ CallError::TooLarge { .. }) => return Err(e),
                 Err(e) => last_error = Some(e),
             }
             let elapsed = start.elapsed();
@@ -325,6 +333,8 @@ pub struct HttpQuery {
     body: Option<Value>,
     token: Option<Secret>,
     records_pointer: String,
+    /// Most bytes of an answer (`run.max_audit_response_bytes`).
+    max_body: usize,
     /// Bounds the queries of lookups that poll at once (a batched source sends one at a time).
     in_flight: Semaphore,
 }
@@ -345,7 +355,9 @@ impl HttpQuery {
         if !response.status().is_success() {
             return Err(CallError::Status(response.status().as_u16()));
         }
-        let mut body: Value = response.json().await.map_err(|e| CallError::from_reqwest(&e))?;
+        let bytes = read_capped(response, self.max_body, MAX_AUDIT_RESPONSE_SETTING).await?;
+        let mut body: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| CallError::Unparseable(format!("audit answer is not JSON: {e}")))?;
         match body.pointer_mut(&self.records_pointer).map(Value::take) {
             Some(Value::Array(records)) => Ok(records),
             _ => Err(CallError::Unparseable(format!("audit answer has no array at `{}`", self.records_pointer))),
@@ -412,17 +424,31 @@ async fn send_batches(
 }
 
 /// Follows a JSON-lines audit log (e.g. a gateway's structured stdout) from where it last read,
-/// keeping only records of probe calls until they are looked up, so memory stays bounded.
+/// keeping only records of probe calls until they are looked up. Memory stays bounded whatever
+/// the file holds: it is read in blocks, a line longer than [`MAX_LINE`] is skipped, and at most
+/// [`MAX_WAITING_IDS`] calls' records wait (the oldest dropped first: those of calls nobody looks
+/// up, e.g. another gateprobe's).
 pub struct Tail {
     path: PathBuf,
     offset: u64,
-    partial: String,
+    partial: Vec<u8>,
+    /// The rest of a line longer than [`MAX_LINE`] is being skipped.
+    skipping: bool,
     index: HashMap<String, Vec<Value>>,
+    /// Ids in the order they entered `index`.
+    order: VecDeque<String>,
 }
+
+/// The longest audit log line read, in bytes.
+const MAX_LINE: usize = 1 << 20;
+/// How much of the log is read at a time.
+const BLOCK: usize = 1 << 20;
+/// The most calls whose records wait in the index.
+const MAX_WAITING_IDS: usize = 100_000;
 
 impl Tail {
     fn new(path: PathBuf) -> Tail {
-        Tail { path, offset: 0, partial: String::new(), index: HashMap::new() }
+        Tail { path, offset: 0, partial: Vec::new(), skipping: false, index: HashMap::new(), order: VecDeque::new() }
     }
 
     fn read_new(&mut self, correlation_pointer: &str) -> std::io::Result<()> {
@@ -432,29 +458,55 @@ impl Tail {
             // Truncated or rotated: start over.
             self.offset = 0;
             self.partial.clear();
+            self.skipping = false;
         }
         file.seek(SeekFrom::Start(self.offset))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        self.offset += bytes.len() as u64;
-        self.partial.push_str(&String::from_utf8_lossy(&bytes));
-        let complete = match self.partial.rfind('\n') {
-            Some(i) => self.partial.drain(..=i).collect::<String>(),
-            None => return Ok(()),
-        };
-        for line in complete.lines() {
-            // Logs mix JSON records with other lines; only probe records are kept.
-            let Ok(record) = serde_json::from_str::<Value>(line) else { continue };
-            if let Some(id) = record.pointer(correlation_pointer).and_then(Value::as_str) {
-                if id.starts_with(CORRELATION_PREFIX) {
-                    self.index.entry(id.to_string()).or_default().push(record);
+        let mut block = vec![0; BLOCK];
+        loop {
+            let n = file.read(&mut block)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.offset += n as u64;
+            let mut rest = &block[..n];
+            while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+                if !std::mem::take(&mut self.skipping) {
+                    self.partial.extend_from_slice(&rest[..end]);
+                    let line = std::mem::take(&mut self.partial);
+                    self.index_line(&line, correlation_pointer);
+                }
+                rest = &rest[end + 1..];
+            }
+            if !self.skipping {
+                self.partial.extend_from_slice(rest);
+                if self.partial.len() > MAX_LINE {
+                    self.partial = Vec::new();
+                    self.skipping = true;
                 }
             }
         }
-        Ok(())
+    }
+
+    /// Keeps `line` if it is a JSON record of a probe call; logs mix them with other lines.
+    fn index_line(&mut self, line: &[u8], correlation_pointer: &str) {
+        let Ok(record) = serde_json::from_slice::<Value>(line) else { return };
+        let Some(id) = record.pointer(correlation_pointer).and_then(Value::as_str) else { return };
+        if !id.starts_with(CORRELATION_PREFIX) {
+            return;
+        }
+        if !self.index.contains_key(id) {
+            self.order.push_back(id.to_owned());
+        }
+        self.index.entry(id.to_owned()).or_default().push(record);
+        while self.order.len() > MAX_WAITING_IDS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.index.remove(&oldest);
+            }
+        }
     }
 
     fn take(&mut self, correlation_id: &str) -> Vec<Value> {
+        // Its place in `order` goes when it comes round: dropping an absent id is a no-op.
         self.index.remove(correlation_id).unwrap_or_default()
     }
 }
@@ -489,7 +541,14 @@ mod tests {
     use super::*;
 
     fn open_source(config: &AuditConfig) -> Result<AuditSource, TargetError> {
-        AuditSource::new(reqwest::Client::new(), config, None, None, 4, Arc::new(Scrubber::new(&[])))
+        AuditSource::new(
+            reqwest::Client::new(),
+            config,
+            None,
+            None,
+            &RunConfig::default(),
+            Arc::new(Scrubber::new(&[])),
+        )
     }
 
     #[test]
@@ -559,7 +618,9 @@ mod tests {
         };
         let token = Some(Secret::new("reader-token"));
         let scrubber = Arc::new(Scrubber::new(&[]));
-        let source = AuditSource::new(reqwest::Client::new(), &config(true), None, token, 4, scrubber).unwrap();
+        let source =
+            AuditSource::new(reqwest::Client::new(), &config(true), None, token, &RunConfig::default(), scrubber)
+                .unwrap();
         let Lookup::Found(e) = source.lookup("gp-9").await.unwrap() else { panic!("expected evidence") };
         assert_eq!(e.records[0]["message"], "invoked");
         assert!(matches!(source.lookup("gp-10").await.unwrap(), Lookup::Missing { .. }));
@@ -700,5 +761,19 @@ mod tests {
         };
         let found = open_source(&config).unwrap().lookup("gp-mine").await.unwrap();
         assert!(matches!(found, Lookup::Missing { strays: 2, .. }), "{found:?}");
+    }
+
+    /// A log line past [`MAX_LINE`] is skipped without being held, and the lines after it read.
+    #[test]
+    fn an_overlong_log_line_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let long = format!("{{\"correlation_id\":\"gp-long\",\"pad\":\"{}\"}}\n", "x".repeat(3 * MAX_LINE));
+        std::fs::write(&path, format!("{long}{{\"correlation_id\":\"gp-1\"}}\n")).unwrap();
+        let mut tail = Tail::new(path);
+        tail.read_new("/correlation_id").unwrap();
+        assert!(tail.partial.capacity() <= 2 * MAX_LINE + BLOCK, "held {} bytes", tail.partial.capacity());
+        assert!(tail.take("gp-long").is_empty());
+        assert_eq!(tail.take("gp-1"), vec![json!({"correlation_id": "gp-1"})]);
     }
 }

@@ -281,9 +281,8 @@ impl Target {
         let scrubber = Arc::new(Scrubber::new(&secrets));
         adapter.set_scrubber(scrubber.clone());
         let embedded_base = embedded.as_ref().map(|g| g.base_url());
-        let max_queries = config.run.concurrency;
         let audit =
-            AuditSource::new(client.clone(), &config.audit, embedded_base, audit_token, max_queries, scrubber.clone())?;
+            AuditSource::new(client.clone(), &config.audit, embedded_base, audit_token, &config.run, scrubber.clone())?;
         let max_response_bytes = config.run.max_response_bytes;
         Ok(Target { adapter, audit, identities, description, scrubber, embedded, client, coverage, max_response_bytes })
     }
