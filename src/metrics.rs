@@ -29,6 +29,7 @@ use crate::compare::{Comparison, Regression};
 use crate::decision::Decision;
 use crate::outcome::{Outcome, RunSummary};
 use crate::suite::Suite;
+use crate::verify::AGREEMENT_FIELDS;
 
 /// The `actual` label when no decision could be read (outcome `error`).
 pub const NO_DECISION: &str = "none";
@@ -46,6 +47,8 @@ pub struct Metrics {
     decisions_total: IntCounterVec,
     evidence_missing: IntGaugeVec,
     evidence_missing_total: IntCounterVec,
+    evidence_contradicted: IntGaugeVec,
+    evidence_contradictions_total: IntCounterVec,
     regressions_open: IntGaugeVec,
     regressions_total: IntCounterVec,
     policy_version_info: IntGaugeVec,
@@ -158,6 +161,20 @@ impl Metrics {
                 Opts::new(
                     "gateprobe_evidence_missing_total",
                     "Required audit record fields found missing, by field, over all runs.",
+                ),
+                &["field"],
+            )),
+            evidence_contradicted: reg!(IntGaugeVec::new(
+                Opts::new(
+                    "gateprobe_evidence_contradicted",
+                    "Scenarios of the last run whose audit record contradicted the answer, the call or another record, by field.",
+                ),
+                &["field"],
+            )),
+            evidence_contradictions_total: reg!(IntCounterVec::new(
+                Opts::new(
+                    "gateprobe_evidence_contradictions_total",
+                    "Audit records found contradicting the answer, the call or another record, by field, over all runs.",
                 ),
                 &["field"],
             )),
@@ -310,6 +327,10 @@ impl Metrics {
             self.evidence_missing.with_label_values(&[field]);
             self.evidence_missing_total.with_label_values(&[field]);
         }
+        for field in AGREEMENT_FIELDS {
+            self.evidence_contradicted.with_label_values(&[field]);
+            self.evidence_contradictions_total.with_label_values(&[field]);
+        }
         for o in Outcome::ALL {
             self.scenarios.with_label_values(&[o.as_str()]);
             self.scenario_results.with_label_values(&[o.as_str()]);
@@ -353,6 +374,9 @@ impl Metrics {
             for field in &r.missing_fields {
                 self.evidence_missing_total.with_label_values(&[field]).inc();
             }
+            for field in &r.contradicted_fields {
+                self.evidence_contradictions_total.with_label_values(&[field]).inc();
+            }
             let latency = self.call_latency.with_label_values(&[&r.suite]);
             for l in &r.latencies {
                 latency.observe(l.as_secs_f64());
@@ -385,6 +409,10 @@ impl Metrics {
         for f in known_fields.iter().chain(missing.iter().copied()) {
             let n = summary.results.iter().filter(|r| r.missing_fields.contains(f)).count();
             self.evidence_missing.with_label_values(&[f]).set(n as i64);
+        }
+        for f in AGREEMENT_FIELDS {
+            let n = summary.results.iter().filter(|r| r.contradicted_fields.iter().any(|c| c == f)).count();
+            self.evidence_contradicted.with_label_values(&[f]).set(n as i64);
         }
         if let Some(c) = comparison {
             for r in &c.regressions {
@@ -572,6 +600,7 @@ mod tests {
         }
         assert!(text.contains("gateprobe_decisions_total{actual=\"none\",expected=\"deny\"} 0"));
         assert!(text.contains("gateprobe_evidence_missing_total{field=\"rationale\"} 0"));
+        assert!(text.contains("gateprobe_evidence_contradictions_total{field=\"decision\"} 0"));
         assert!(text.contains("gateprobe_runs_total{result=\"error\"} 0"));
     }
 
@@ -590,9 +619,12 @@ mod tests {
     fn a_run_sets_one_hot_outcomes_and_counts() {
         let m = Metrics::new();
         m.set_suites(&[suite("documents", &["a", "b"])]);
+        let mut contradicted = result("documents", "c", Outcome::Fail, Some(Decision::Allow));
+        contradicted.contradicted_fields = vec!["decision".into()];
         let s = summary(vec![
             result("documents", "a", Outcome::Pass, Some(Decision::Allow)),
             result("documents", "b", Outcome::EvidenceMissing, Some(Decision::Allow)),
+            contradicted,
         ]);
         let regression = Regression {
             suite: "documents".into(),
@@ -613,7 +645,10 @@ mod tests {
             "gateprobe_scenario_outcome{outcome=\"evidence_missing\",scenario=\"a\",suite=\"documents\"} 0",
             "gateprobe_scenario_outcome{outcome=\"evidence_missing\",scenario=\"b\",suite=\"documents\"} 1",
             "gateprobe_scenarios{outcome=\"evidence_missing\"} 1",
-            "gateprobe_decisions{actual=\"allow\",expected=\"allow\"} 2",
+            "gateprobe_decisions{actual=\"allow\",expected=\"allow\"} 3",
+            "gateprobe_evidence_contradicted{field=\"decision\"} 1",
+            "gateprobe_evidence_contradicted{field=\"tool\"} 0",
+            "gateprobe_evidence_contradictions_total{field=\"decision\"} 1",
             "gateprobe_evidence_missing{field=\"rationale\"} 1",
             "gateprobe_evidence_missing_total{field=\"rationale\"} 1",
             "gateprobe_regressions_open{policy_from=\"sha256:1\",policy_to=\"unknown\",suite=\"documents\"} 1",
@@ -623,7 +658,7 @@ mod tests {
             "gateprobe_last_run_timestamp_seconds 100",
             "gateprobe_last_success_timestamp_seconds 0",
             "gateprobe_target_up 1",
-            "gateprobe_call_latency_seconds_count{suite=\"documents\"} 2",
+            "gateprobe_call_latency_seconds_count{suite=\"documents\"} 3",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

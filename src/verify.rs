@@ -13,6 +13,9 @@ use crate::suite::{Scenario, Step};
 use crate::target::audit::{Lookup, Statement};
 use crate::target::{Evidence, Reply, ResolvedIdentity};
 
+/// The fields an audit record may contradict, as `contradicted_fields` and metrics name them.
+pub const AGREEMENT_FIELDS: [&str; 6] = ["decision", "reason", "policy_version", "tool", "subject", "tenant"];
+
 /// What the checks concluded about one scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {

@@ -41,6 +41,10 @@ pub struct Observation {
     /// Sorted and deduplicated, so the YAML diff only moves when the set does.
     #[serde(default)]
     pub evidence_fields: Vec<String>,
+    /// The evidence field that contradicted the answer (a `fail` the gateway's own records
+    /// explain otherwise than its answer does).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contradicted: Vec<String>,
     /// Provenance, not behaviour: the policy version the observation was made (or approved) under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_version: Option<String>,
@@ -54,6 +58,7 @@ impl Observation {
             decision: None,
             reason: None,
             evidence_fields: Vec::with_capacity(result.evidence_fields.len()),
+            contradicted: Vec::new(),
             policy_version: None,
         };
         observation.assign(result);
@@ -75,6 +80,7 @@ impl Observation {
                 None => self.evidence_fields.push(field.clone()),
             }
         }
+        self.contradicted.clone_from(&result.contradicted_fields);
         self.policy_version.clone_from(&result.policy_version);
     }
 
@@ -92,6 +98,7 @@ impl Observation {
             && self.decision == other.decision
             && self.reason == other.reason
             && same_set(&self.evidence_fields, &other.evidence_fields)
+            && self.contradicted == other.contradicted
     }
 
     pub fn is_pass(&self) -> bool {
@@ -165,6 +172,10 @@ impl Drift {
             let mut ev: Vec<String> = was.difference(&now).map(|f| format!("-{f}")).collect();
             ev.extend(now.difference(&was).map(|f| format!("+{f}")));
             parts.push(format!("evidence {}", ev.join(" ")));
+        }
+        if a.contradicted != n.contradicted {
+            let list = |c: &[String]| if c.is_empty() { "none".to_string() } else { c.join(", ") };
+            parts.push(format!("contradicted {}→{}", list(&a.contradicted), list(&n.contradicted)));
         }
         if parts.is_empty() { "no change".to_string() } else { parts.join(", ") }
     }

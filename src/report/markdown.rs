@@ -483,6 +483,7 @@ mod tests {
             decision: Some(d),
             reason: None,
             evidence_fields: vec!["decision".into()],
+            contradicted: vec![],
             policy_version: None,
         };
         let c = Comparison {
