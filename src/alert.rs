@@ -19,7 +19,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::compare::Regression;
+use gateprobe::compare::Regression;
 use crate::metrics::UNKNOWN_VERSION;
 
 /// The alert name of pushed regressions (and of the shipped Prometheus rule).
@@ -199,8 +199,8 @@ impl Alertmanager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::Decision;
-    use crate::outcome::Outcome;
+    use gateprobe::decision::Decision;
+    use gateprobe::outcome::Outcome;
 
     fn regression(scenario: &str) -> Regression {
         Regression {

@@ -46,7 +46,7 @@ pub enum Command {
         kind: SchemaKind,
     },
     /// Run the reference gateway on its own.
-    Gateway(crate::gateway::cli::GatewayArgs),
+    Gateway(crate::commands::gateway::GatewayArgs),
     /// Review or accept the drift between the last run and the approved snapshots.
     Snapshot {
         #[command(subcommand)]
@@ -85,16 +85,16 @@ pub struct SnapshotArgs {
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
     /// Directory of approved snapshots, one `<suite>.yaml` per suite.
-    #[arg(long, value_name = "DIR", default_value = crate::compare::snapshot::DEFAULT_SNAPSHOT_DIR, env = "GATEPROBE_SNAPSHOTS")]
+    #[arg(long, value_name = "DIR", default_value = gateprobe::compare::snapshot::DEFAULT_SNAPSHOT_DIR, env = "GATEPROBE_SNAPSHOTS")]
     pub snapshots: PathBuf,
     /// The run state file: last result and last passing policy version per scenario.
-    #[arg(long, value_name = "PATH", default_value = crate::compare::state::DEFAULT_STATE_PATH, env = "GATEPROBE_STATE")]
+    #[arg(long, value_name = "PATH", default_value = gateprobe::compare::state::DEFAULT_STATE_PATH, env = "GATEPROBE_STATE")]
     pub state: PathBuf,
 }
 
 impl CompareArgs {
-    pub fn options(&self) -> crate::compare::CompareOptions {
-        crate::compare::CompareOptions { snapshots: self.snapshots.clone(), state: self.state.clone() }
+    pub fn options(&self) -> gateprobe::compare::CompareOptions {
+        gateprobe::compare::CompareOptions { snapshots: self.snapshots.clone(), state: self.state.clone() }
     }
 }
 

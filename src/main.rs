@@ -4,12 +4,13 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use gateprobe::cli::{
+use gateprobe_cli::cli::{
     Cli, ColorChoice, Command, CoverageArgs, LoadArgs, LogFormat, RunArgs, SchemaKind, ServeArgs, SnapshotArgs,
     SnapshotCommand,
 };
 use gateprobe::plan::Filter;
-use gateprobe::{LoadOptions, compare, report};
+use gateprobe::{LoadOptions, compare};
+use gateprobe_cli::report;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -51,7 +52,7 @@ async fn dispatch(cli: Cli) -> u8 {
             println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
             0
         }
-        Command::Gateway(args) => match gateprobe::gateway::cli::run(args).await {
+        Command::Gateway(args) => match gateprobe_cli::commands::gateway::run(args).await {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -67,19 +68,19 @@ fn load_options(args: &LoadArgs) -> LoadOptions {
 
 async fn serve(args: ServeArgs) -> u8 {
     let options = (|| {
-        Ok::<_, gateprobe::serve::ServeError>(gateprobe::serve::ServeOptions {
+        Ok::<_, gateprobe_cli::serve::ServeError>(gateprobe_cli::serve::ServeOptions {
             load: load_options(&args.load),
-            schedule: gateprobe::serve::parse_schedule(&args.schedule)?,
+            schedule: gateprobe_cli::serve::parse_schedule(&args.schedule)?,
             jitter: args.jitter,
             listen: args.listen,
-            trigger_token: gateprobe::serve::trigger_token(args.trigger_token_file.as_deref())?,
+            trigger_token: gateprobe_cli::serve::trigger_token(args.trigger_token_file.as_deref())?,
             watch_interval: args.watch_interval,
             alertmanager_url: args.alertmanager_url.clone(),
             compare: args.compare.options(),
         })
     })();
     match options {
-        Ok(options) => match gateprobe::serve::serve(options).await {
+        Ok(options) => match gateprobe_cli::serve::serve(options).await {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("error: {e}");

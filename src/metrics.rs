@@ -25,11 +25,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use prometheus::{Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge};
 use prometheus::{IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::compare::{Comparison, Regression};
-use crate::decision::Decision;
-use crate::outcome::{Outcome, RunSummary};
-use crate::suite::Suite;
-use crate::verify::AGREEMENT_FIELDS;
+use gateprobe::compare::{Comparison, Regression};
+use gateprobe::decision::Decision;
+use gateprobe::outcome::{Outcome, RunSummary};
+use gateprobe::suite::Suite;
+use gateprobe::verify::AGREEMENT_FIELDS;
 
 /// The `actual` label when no decision could be read (outcome `error`).
 pub const NO_DECISION: &str = "none";
@@ -508,8 +508,8 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::outcome::ScenarioResult;
-    use crate::suite::{Expectation, Location, Scenario, Step, ToolCall};
+    use gateprobe::outcome::ScenarioResult;
+    use gateprobe::suite::{Expectation, Location, Scenario, Step, ToolCall};
 
     fn suite(name: &str, scenarios: &[&str]) -> Suite {
         Suite {
@@ -529,7 +529,7 @@ mod tests {
                         expect: Expectation {
                             decision: Decision::Allow,
                             reason: None,
-                            evidence: crate::suite::EvidenceExpectation {
+                            evidence: gateprobe::suite::EvidenceExpectation {
                                 fields: vec!["rationale".into()],
                                 ..Default::default()
                             },

@@ -25,13 +25,13 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::alert::{Alertmanager, Incidents};
-use crate::compare::{Comparison, Regression};
-use crate::config::{PolicyVersionSource, TargetConfig};
+use gateprobe::compare::{Comparison, Regression};
+use gateprobe::config::{PolicyVersionSource, TargetConfig};
 use crate::metrics::Metrics;
-use crate::outcome::{Outcome, RunSummary};
-use crate::plan::Filter;
-use crate::secret::Secret;
-use crate::target::Target;
+use gateprobe::outcome::{Outcome, RunSummary};
+use gateprobe::plan::Filter;
+use gateprobe::secret::Secret;
+use gateprobe::adapter::Target;
 use crate::{LoadOptions, Loaded};
 
 /// How long a stop signal waits for the current run before abandoning it.
@@ -55,7 +55,7 @@ pub struct ServeOptions {
     /// Overrides the config's `alerting.alertmanager_url`.
     pub alertmanager_url: Option<String>,
     /// Snapshots and the persisted run state: regressions survive a restart.
-    pub compare: crate::compare::CompareOptions,
+    pub compare: gateprobe::compare::CompareOptions,
 }
 
 /// Why `serve` could not start or stopped abnormally.
@@ -185,8 +185,8 @@ pub struct ScenarioStatus {
     pub suite: String,
     pub scenario: String,
     pub outcome: Outcome,
-    pub expected: crate::decision::Decision,
-    pub observed: Option<crate::decision::Decision>,
+    pub expected: gateprobe::decision::Decision,
+    pub observed: Option<gateprobe::decision::Decision>,
     pub message: Option<String>,
 }
 
@@ -240,11 +240,11 @@ struct VersionProbe {
     mcp_ping: bool,
     header: String,
     /// The version is logged and compared; a gateway may put the caller's token in it.
-    scrubber: Arc<crate::secret::Scrubber>,
+    scrubber: Arc<gateprobe::secret::Scrubber>,
 }
 
 impl VersionProbe {
-    fn for_target(target: &Target, config: &crate::config::Config) -> Option<VersionProbe> {
+    fn for_target(target: &Target, config: &gateprobe::config::Config) -> Option<VersionProbe> {
         let probe = |url: String, mcp_ping: bool, header: String| VersionProbe {
             url,
             mcp_ping,
@@ -277,7 +277,7 @@ impl VersionProbe {
         } else {
             client.get(&self.url)
         };
-        let response = request.header(crate::target::SYNTHETIC_HEADER, "1").send().await.ok()?;
+        let response = request.header(gateprobe::adapter::SYNTHETIC_HEADER, "1").send().await.ok()?;
         response.headers().get(&self.header)?.to_str().ok().map(|v| self.scrubber.scrub(v).into_owned())
     }
 }
@@ -555,8 +555,8 @@ impl Runner {
     }
 
     async fn record(&mut self, id: u64, reason: Reason, started: Instant, summary: RunSummary, finished: SystemTime) {
-        let defined = crate::compare::defined_scenarios(&self.loaded.suites);
-        let comparison = match crate::compare::compare_and_record(&summary, &defined, &self.options.compare) {
+        let defined = gateprobe::compare::defined_scenarios(&self.loaded.suites);
+        let comparison = match gateprobe::compare::compare_and_record(&summary, &defined, &self.options.compare) {
             Ok(compared) => {
                 if let Some(w) = compared.state_warning {
                     warn!(warning = %w, "run state was not usable; started from an empty one");
@@ -725,7 +725,7 @@ impl History {
 }
 
 /// The settings a connected target was built from: a reload that changes them reconnects.
-fn target_settings(config: &crate::config::Config) -> serde_json::Value {
+fn target_settings(config: &gateprobe::config::Config) -> serde_json::Value {
     serde_json::json!([config.target, config.identities, config.audit, config.run])
 }
 

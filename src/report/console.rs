@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use owo_colors::OwoColorize;
 
-use crate::outcome::{Outcome, RunSummary, ScenarioResult};
+use gateprobe::outcome::{Outcome, RunSummary, ScenarioResult};
 
 use super::text;
 
@@ -92,7 +92,7 @@ pub fn render_coverage(summary: &RunSummary, color: bool) -> String {
 /// The identity × tool grid: the expected letter where the gateway agreed, `expected→actual`
 /// where it did not, `·` where no scenario ran; columns numbered, with a legend.
 fn grid(summary: &RunSummary, paint: Painter) -> String {
-    let g = crate::coverage::Grid::from_results(&summary.results);
+    let g = gateprobe::coverage::Grid::from_results(&summary.results);
     let mut out = String::new();
     if g.cells.is_empty() {
         return out;
@@ -107,7 +107,7 @@ fn grid(summary: &RunSummary, paint: Painter) -> String {
     let width = g
         .cells
         .iter()
-        .map(|c| crate::coverage::cell_text(c).chars().count())
+        .map(|c| gateprobe::coverage::cell_text(c).chars().count())
         .max()
         .unwrap_or(1)
         .max(g.tools.len().to_string().len())
@@ -122,7 +122,7 @@ fn grid(summary: &RunSummary, paint: Painter) -> String {
         for tool in &g.tools {
             match g.cell(identity, tool) {
                 Some(c) => {
-                    let t = crate::coverage::cell_text(c);
+                    let t = gateprobe::coverage::cell_text(c);
                     let pad = width.saturating_sub(t.chars().count());
                     let _ = write!(out, "{}{}", " ".repeat(pad), paint.outcome(c.outcome, &t));
                 }
@@ -139,7 +139,7 @@ fn grid(summary: &RunSummary, paint: Painter) -> String {
     out
 }
 
-fn coverage_section(coverage: &crate::coverage::Coverage, paint: Painter) -> String {
+fn coverage_section(coverage: &gateprobe::coverage::Coverage, paint: Painter) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", paint.bold("coverage"));
     for (label, value) in coverage.lines() {
@@ -301,7 +301,7 @@ mod tests {
         let mut summary = fixture::summary();
         let plain = render_with(&summary, ConsoleOptions { color: false, verbose: false });
         assert!(!plain.contains("decision matrix"));
-        summary.coverage = Some(crate::coverage::Coverage::default());
+        summary.coverage = Some(gateprobe::coverage::Coverage::default());
         let out = render_with(&summary, ConsoleOptions { color: false, verbose: false });
         assert!(out.contains("decision matrix"), "{out}");
         assert!(out.contains("  alice-reader    A  D→A    ·  A→?\n"), "{out}");

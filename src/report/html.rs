@@ -12,8 +12,8 @@
 
 use serde_json::{Value, json};
 
-use crate::coverage::{Grid, cell_text, letter};
-use crate::outcome::RunSummary;
+use gateprobe::coverage::{Grid, cell_text, letter};
+use gateprobe::outcome::RunSummary;
 use crate::report::text;
 
 pub fn render(summary: &RunSummary) -> String {

@@ -47,8 +47,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::decision::Decision;
-use crate::outcome::{Outcome, RunSummary, ScenarioResult};
+use gateprobe::decision::Decision;
+use gateprobe::outcome::{Outcome, RunSummary, ScenarioResult};
 
 use super::ReportError;
 

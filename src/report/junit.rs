@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::outcome::{Outcome, RunSummary, ScenarioResult};
+use gateprobe::outcome::{Outcome, RunSummary, ScenarioResult};
 
 use super::{ReportError, text};
 

@@ -30,7 +30,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use crate::outcome::{Outcome, RunSummary, ScenarioResult};
+use gateprobe::outcome::{Outcome, RunSummary, ScenarioResult};
 
 use super::{ReportError, text};
 
@@ -123,7 +123,7 @@ pub fn render(summary: &RunSummary) -> String {
 
 /// The identity × tool grid as a table: the expected letter, `expected→actual` where they differ.
 fn grid(summary: &RunSummary) -> String {
-    let g = crate::coverage::Grid::from_results(&summary.results);
+    let g = gateprobe::coverage::Grid::from_results(&summary.results);
     let mut out = String::new();
     if g.cells.is_empty() {
         return out;
@@ -136,7 +136,7 @@ fn grid(summary: &RunSummary) -> String {
             .tools
             .iter()
             .map(|t| match g.cell(identity, t) {
-                Some(c) => format!("{} {}", icon(c.outcome), crate::coverage::cell_text(c)),
+                Some(c) => format!("{} {}", icon(c.outcome), gateprobe::coverage::cell_text(c)),
                 None => "·".to_string(),
             })
             .collect();
@@ -270,7 +270,7 @@ fn append_to_step_summary(
 /// ```
 ///
 /// Empty when there is nothing to say.
-pub fn comparison_section(comparison: &crate::compare::Comparison, diff: Option<&str>) -> String {
+pub fn comparison_section(comparison: &gateprobe::compare::Comparison, diff: Option<&str>) -> String {
     let mut out = String::new();
     if !comparison.updates.is_empty() {
         out.push_str("### Regressions\n\n");
@@ -343,7 +343,7 @@ pub fn comparison_section(comparison: &crate::compare::Comparison, diff: Option<
 
 /// Appends [`comparison_section`] to the GitHub step summary, like [`github_step_summary`].
 pub fn github_step_summary_comparison(
-    comparison: &crate::compare::Comparison,
+    comparison: &gateprobe::compare::Comparison,
     diff: Option<&str>,
 ) -> Result<bool, ReportError> {
     github_step_summary_comparison_with(comparison, diff, |name| std::env::var_os(name))
@@ -351,7 +351,7 @@ pub fn github_step_summary_comparison(
 
 /// [`github_step_summary_comparison`] with the environment lookup given.
 pub fn github_step_summary_comparison_with(
-    comparison: &crate::compare::Comparison,
+    comparison: &gateprobe::compare::Comparison,
     diff: Option<&str>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<bool, ReportError> {
@@ -374,7 +374,7 @@ mod tests {
     fn grid_and_coverage_sections_when_the_run_computed_coverage() {
         let mut summary = fixture::summary();
         assert!(!render(&summary).contains("### Decision matrix"));
-        summary.coverage = Some(crate::coverage::Coverage::default());
+        summary.coverage = Some(gateprobe::coverage::Coverage::default());
         let out = render(&summary);
         assert!(out.contains("| identity | `files.read` | `files.delete` | `tickets.create` | `search.query` |\n|---|:-:|:-:|:-:|:-:|\n"), "{out}");
         assert!(out.contains("| alice-reader | ✅ A | ❌ D→A | · | ⚠️ A→? |"), "{out}");
@@ -476,8 +476,8 @@ mod tests {
 
     #[test]
     fn comparison_section_snapshot() {
-        use crate::compare::{Comparison, Drift, Observation, PolicyUpdate, Regression};
-        use crate::decision::Decision;
+        use gateprobe::compare::{Comparison, Drift, Observation, PolicyUpdate, Regression};
+        use gateprobe::decision::Decision;
         let obs = |outcome: &str, d: Decision| Observation {
             outcome: outcome.into(),
             decision: Some(d),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::suite::{Scenario, Suite};
-use crate::target::ResolvedIdentity;
+use crate::adapter::ResolvedIdentity;
 
 /// Narrows a run to some suites or scenarios.
 #[derive(Debug, Clone, Default)]

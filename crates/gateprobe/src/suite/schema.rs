@@ -29,7 +29,7 @@ mod tests {
     /// Pins the checked-in `schemas/*.json` to the types; regenerate when the types change.
     #[test]
     fn checked_in_schemas_are_up_to_date() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         for (file, schema) in [("suite.schema.json", suite_schema()), ("config.schema.json", config_schema())] {
             let path = root.join("schemas").join(file);
             let expected = to_pretty(&schema);
@@ -58,10 +58,10 @@ mod tests {
     /// bundled config, and a few documents each side must refuse).
     #[test]
     fn schemas_accept_what_the_parser_accepts() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let good = std::fs::read_to_string(root.join("tests/fixtures/good/documents.yaml")).unwrap();
         validate(&suite_schema(), &good).unwrap();
-        validate(&config_schema(), include_str!("../../gateprobe.yaml")).unwrap();
+        validate(&config_schema(), include_str!("../../../../gateprobe.yaml")).unwrap();
         let mapped = "target: { kind: mcp, url: http://127.0.0.1:1/mcp, policy_version: { header: x-v } }\n";
         validate(&config_schema(), mapped).unwrap();
 

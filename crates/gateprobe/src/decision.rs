@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// What the gateway did with a proposed tool call.
 ///
 /// There is deliberately no `Error` variant: when no decision could be read, the adapter
-/// returns a [`crate::target::CallError`] instead, so trouble can never be mistaken for a decision.
+/// returns a [`crate::adapter::CallError`] instead, so trouble can never be mistaken for a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::identity::TokenIssuer;
-use super::{GatewayOptions, RunningGateway};
+use gateprobe_gateway::identity::TokenIssuer;
+use gateprobe_gateway::{GatewayOptions, RunningGateway};
 
 pub const SIGNING_KEY_ENV: &str = "GATEPROBE_GATEWAY_SIGNING_KEY";
 

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{AuditConfig, Config, CredentialSource, IdentityConfig, InvalidCredential, TargetConfig};
 use crate::decision::Decision;
-use crate::gateway::RunningGateway;
+use gateprobe_gateway::RunningGateway;
 use crate::secret::{Scrubber, Secret};
 
 pub use audit::{AuditSource, Evidence};

@@ -3,7 +3,6 @@
 //! The wire contract is docs/protocol.md; the harness reaches this only over HTTP.
 
 pub mod audit;
-pub mod cli;
 pub mod confirm;
 pub mod identity;
 pub mod limits;

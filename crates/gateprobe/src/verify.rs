@@ -10,8 +10,8 @@ use crate::decision::Decision;
 use crate::execute::{CallRecord, Execution};
 use crate::outcome::Outcome;
 use crate::suite::{Scenario, Step};
-use crate::target::audit::{Lookup, Statement};
-use crate::target::{Evidence, Reply, ResolvedIdentity};
+use crate::adapter::audit::{Lookup, Statement};
+use crate::adapter::{Evidence, Reply, ResolvedIdentity};
 
 /// The fields an audit record may contradict, as `contradicted_fields` and metrics name them.
 pub const AGREEMENT_FIELDS: [&str; 6] = ["decision", "reason", "policy_version", "tool", "subject", "tenant"];
@@ -304,8 +304,8 @@ mod tests {
     use super::*;
     use crate::config::AuditFields;
     use crate::suite::{EvidenceExpectation, Expectation, Location, Then, ToolCall};
-    use crate::target::CallError;
-    use crate::target::audit::Reading;
+    use crate::adapter::CallError;
+    use crate::adapter::audit::Reading;
 
     /// [`verify`] for alice of acme.
     fn check(scenario: &Scenario, execution: &Execution) -> Verdict {

@@ -4,7 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::config::EmbeddedTarget;
-use crate::gateway::{GatewayOptions, RunningGateway};
+use gateprobe_gateway::{GatewayOptions, RunningGateway};
 
 use super::TargetError;
 

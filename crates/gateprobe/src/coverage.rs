@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::decision::Decision;
 use crate::outcome::{Outcome, ScenarioResult};
 use crate::suite::Suite;
-use crate::target::Listing;
+use crate::adapter::Listing;
 
 /// Scenarios per tool, by the direction they pin down.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -258,7 +258,7 @@ mod tests {
     const SUITE: &str = "suite: s\nmatrix:\n  calls:\n    read: { tool: files.read }\n    delete: { tool: files.delete }\n  expect:\n    alice: [A, D]\n    bob: [A, C]\n";
 
     fn results(suite: &Suite) -> Vec<ScenarioResult> {
-        let mut summary = crate::report::fixture::summary();
+        let mut summary = crate::testing::summary();
         let template = summary.results.remove(0);
         suite
             .scenarios

@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 use crate::config::RunConfig;
 use crate::plan::PlannedScenario;
 use crate::suite::{CANARY, Step};
-use crate::target::audit::{CORRELATION_PREFIX, Lookup};
-use crate::target::{Call, CallError, Reply, ResolvedIdentity, Session, Target};
+use crate::adapter::audit::{CORRELATION_PREFIX, Lookup};
+use crate::adapter::{Call, CallError, Reply, ResolvedIdentity, Session, Target};
 
 /// Everything observed while running one scenario.
 #[derive(Debug)]

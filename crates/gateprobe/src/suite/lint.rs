@@ -527,6 +527,6 @@ mod tests {
 
     #[test]
     fn bundled_config_is_clean() {
-        clean(include_str!("../../gateprobe.yaml"));
+        clean(include_str!("../../../../gateprobe.yaml"));
     }
 }

@@ -531,7 +531,7 @@ pub const CORRELATION_ID: &str = "{correlation_id}";
 pub const CORRELATION_IDS: &str = "{correlation_ids}";
 
 /// The crate's bundled config: bundled suites, embedded gateway, synthetic identities.
-const BUNDLED: &str = include_str!("../gateprobe.yaml");
+const BUNDLED: &str = include_str!("../../../gateprobe.yaml");
 
 /// The config file looked for in the working directory when none is given.
 pub const DEFAULT_CONFIG_FILE: &str = "gateprobe.yaml";
