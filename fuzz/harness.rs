@@ -12,7 +12,7 @@ use gateprobe::config::{DecisionRule, HttpDecisionMapping, PolicyVersionSource};
 use gateprobe::decision::Decision;
 use gateprobe::secret::{Scrubber, Secret};
 use gateprobe::suite::Diagnostic;
-use gateprobe::target::{CallError, Reply};
+use gateprobe::adapter::{CallError, Reply};
 
 /// Error texts that quote the gateway stay short: they end up in reports, logs and alerts
 /// (`mcp.rs` bounds quotes to 120 characters; this leaves room for the fixed wording).
@@ -85,7 +85,7 @@ pub fn response_decoders(data: &[u8]) {
     };
     let rules = mcp_rules((b >> 2) & 0x03);
     let scrubber = Scrubber::new([&Secret::new(CREDENTIAL.to_owned())]);
-    let mcp = gateprobe::target::mcp::decode_reply(
+    let mcp = gateprobe::adapter::mcp::decode_reply(
         &rules,
         &source,
         &scrubber,
@@ -103,7 +103,7 @@ pub fn response_decoders(data: &[u8]) {
     }
 
     let mapping = http_mapping((b >> 4) & 0x03);
-    let http = gateprobe::target::http::decode_answer(&mapping, &source, &scrubber, status, header_version, body);
+    let http = gateprobe::adapter::http::decode_answer(&mapping, &source, &scrubber, status, header_version, body);
     check_reply(&http);
     if !mapping.status.contains_key(&status) && !(200..300).contains(&status) {
         assert_eq!(http, Err(CallError::Status(status)), "an unmapped non-2xx status became something else");

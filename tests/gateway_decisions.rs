@@ -255,7 +255,7 @@ async fn secrets_are_redacted_unless_the_hook_disables_it() {
     assert_eq!(rec["action"]["arguments"]["api_key"], "[REDACTED]");
     assert!(!rec.to_string().contains(&canary));
 
-    let leaky = Gw::start_with(gateprobe::gateway::GatewayOptions {
+    let leaky = Gw::start_with(gateprobe_gateway::GatewayOptions {
         policies: common::bundled_policies(),
         disable_redaction: true,
         omit_audit_fields: vec!["rationale".into(), "policy_version".into()],
@@ -275,7 +275,7 @@ async fn secrets_are_redacted_unless_the_hook_disables_it() {
 async fn audit_log_file_gets_one_json_line_per_decision() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
-    let g = Gw::start_with(gateprobe::gateway::GatewayOptions {
+    let g = Gw::start_with(gateprobe_gateway::GatewayOptions {
         policies: common::bundled_policies(),
         audit_log: Some(path.clone()),
         watch: false,

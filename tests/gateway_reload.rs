@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Gw, Reply, bundled_policies};
-use gateprobe::gateway::GatewayOptions;
-use gateprobe::gateway::policy::current_version;
+use gateprobe_gateway::GatewayOptions;
+use gateprobe_gateway::policy::current_version;
 use serde_json::{Value, json};
 
 fn copy_policies(to: &Path) {
@@ -146,7 +146,7 @@ async fn start_refuses_a_broken_policy_directory() {
     let dir = tempfile::tempdir().unwrap();
     copy_policies(dir.path());
     std::fs::write(dir.path().join("limits.yaml"), "subject: {burst: 0, per_second: 1}\n").unwrap();
-    let err = gateprobe::gateway::RunningGateway::start(GatewayOptions {
+    let err = gateprobe_gateway::RunningGateway::start(GatewayOptions {
         policies: dir.path().to_path_buf(),
         watch: false,
         ..Default::default()

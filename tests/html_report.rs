@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use gateprobe::LoadOptions;
 use gateprobe::plan::Filter;
-use gateprobe::report::{ReportFormat, ReportSpec};
+use gateprobe_cli::report::{ReportFormat, ReportSpec};
 
 /// 2 identities × 3 tools; `alice-reader × files.delete` expects allow, which the gateway denies.
 const SUITE: &str = "suite: html
@@ -94,7 +94,7 @@ async fn html_report_shows_the_grid_and_a_failing_cells_detail_in_chromium() {
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("html-report");
     std::fs::create_dir_all(&artifacts).unwrap();
     let html = artifacts.join("report.html");
-    gateprobe::report::write_reports(&summary, &[ReportSpec { format: ReportFormat::Html, path: html.clone() }])
+    gateprobe_cli::report::write_reports(&summary, &[ReportSpec { format: ReportFormat::Html, path: html.clone() }])
         .unwrap();
     let url = format!("file://{}#click-first-failure", html.display());
     let profile = tempfile::tempdir().unwrap();

@@ -40,7 +40,7 @@ scenarios:
 "#;
 
 /// A config for the decision endpoint; `pointer` is where the decision is read from.
-fn config(dir: &std::path::Path, gw: &gateprobe::gateway::RunningGateway, pointer: &str) -> gateprobe::config::Config {
+fn config(dir: &std::path::Path, gw: &gateprobe_gateway::RunningGateway, pointer: &str) -> gateprobe::config::Config {
     let base = gw.base_url();
     let mut identities = String::new();
     for (name, subject, tenant, role) in [

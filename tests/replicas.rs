@@ -5,7 +5,7 @@
 mod support;
 
 use gateprobe::compare::{self, Snapshots, State};
-use gateprobe::gateway::{GatewayOptions, RunningGateway};
+use gateprobe_gateway::{GatewayOptions, RunningGateway};
 use gateprobe::outcome::Outcome;
 use support::*;
 
@@ -83,7 +83,7 @@ identities:
     let text = compare::regression::render_drift(&comparison, false);
     assert!(text.contains(&format!("{stale_url} served")), "{text}");
 
-    let metrics = gateprobe::metrics::Metrics::new();
+    let metrics = gateprobe_cli::metrics::Metrics::new();
     metrics.record_run(&summary, Some(&comparison), std::time::SystemTime::now());
     let exposition = metrics.encode();
     let series = format!(

@@ -277,7 +277,7 @@ fn with_sessions(
 /// The MCP session of every call of every scenario, by scenario name, as the gateway's audit
 /// records tell it.
 async fn sessions_by_scenario(
-    gateway: &gateprobe::gateway::RunningGateway,
+    gateway: &gateprobe_gateway::RunningGateway,
     summary: &gateprobe::outcome::RunSummary,
 ) -> std::collections::BTreeMap<String, Vec<String>> {
     let client = reqwest::Client::new();

@@ -342,7 +342,7 @@ async fn get_text(client: &reqwest::Client, url: &str) -> String {
 /// the suite: what both tests share.
 struct Fixture {
     tmp: tempfile::TempDir,
-    gateway: gateprobe::gateway::RunningGateway,
+    gateway: gateprobe_gateway::RunningGateway,
     needles: Needles,
     credential_files: Vec<PathBuf>,
     bin: Binary,

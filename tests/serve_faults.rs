@@ -15,7 +15,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use gateprobe::gateway::{GatewayOptions, RunningGateway};
+use gateprobe_gateway::{GatewayOptions, RunningGateway};
 use serde_json::Value;
 use support::fault_proxy::{Fault, FaultProxy};
 use support::process::{Proc, copy_dir, free_port, start_alertmanager, wait_for};

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gateprobe::gateway::{GatewayOptions, RunningGateway};
+use gateprobe_gateway::{GatewayOptions, RunningGateway};
 use serde_json::{Value, json};
 
 pub fn bundled_policies() -> PathBuf {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use gateprobe::Loaded;
 use gateprobe::config::Config;
-use gateprobe::gateway::{GatewayOptions, RunningGateway};
+use gateprobe_gateway::{GatewayOptions, RunningGateway};
 use gateprobe::outcome::{Outcome, RunSummary};
 use gateprobe::plan::Filter;
 
