@@ -380,3 +380,21 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder.json().init(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins the precedence of `run`'s exit codes: what the gateway did wins over gateprobe's own
+    /// trouble, whichever order they are combined in.
+    #[test]
+    fn exit_codes_combine_by_precedence() {
+        let order = [1, 3, EXIT_INVALID_INPUT, EXIT_NOT_SAVED, 0];
+        for (i, &higher) in order.iter().enumerate() {
+            for &lower in &order[i..] {
+                assert_eq!(most_important(higher, lower), higher, "{higher} vs {lower}");
+                assert_eq!(most_important(lower, higher), higher, "{lower} vs {higher}");
+            }
+        }
+    }
+}
