@@ -26,6 +26,8 @@ use crate::metrics::UNKNOWN_VERSION;
 pub const ALERT_NAME: &str = "GateprobeRegression";
 /// Failures that come back within this time after clearing are the same incident.
 pub const INCIDENT_WINDOW: Duration = Duration::from_secs(300);
+/// How much of a refusing Alertmanager's answer is read: enough for the 200 characters quoted.
+const ALERTMANAGER_ANSWER_PREFIX: usize = 4 << 10;
 
 /// One alert in Alertmanager's v2 wire format.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -191,8 +193,12 @@ impl Alertmanager {
         if status.is_success() {
             return Ok(());
         }
-        let body = response.text().await.unwrap_or_default();
-        Err(AlertError::Status { status: status.as_u16(), body: body.chars().take(200).collect() })
+        // Only quoted (its first 200 characters), so no more than that is read.
+        let body = gateprobe::adapter::body::read_prefix(response, ALERTMANAGER_ANSWER_PREFIX).await;
+        Err(AlertError::Status {
+            status: status.as_u16(),
+            body: String::from_utf8_lossy(&body).chars().take(200).collect(),
+        })
     }
 }
 

@@ -27,7 +27,8 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// One pass over the suites: exit 0 all pass, 1 a scenario failed, 2 invalid suites or
-    /// config, 3 the target gave no readable decision.
+    /// config, 3 the target gave no readable decision, 4 the run state or a report could not be
+    /// written (when several apply: 1, then 3, 2, 4).
     Run(RunArgs),
     /// The service: runs the suites on a schedule, on `POST /trigger` and when the gateway's
     /// policy version changes; serves `/metrics`, `/healthz` and `/status`; pushes regressions to

@@ -12,6 +12,57 @@ use gateprobe::plan::Filter;
 use gateprobe::{LoadOptions, compare};
 use gateprobe_cli::report;
 
+/// The command line's stdout and stderr. A reader that goes away (`gateprobe run --verbose |
+/// head -1`) ends the printing, never the command: the rest of the output is dropped, and the
+/// command still saves its state, writes its reports and exits with its own code. Rust ignores
+/// SIGPIPE, so a closed pipe is an `EPIPE` error here, on which `print!` would panic (exit 101);
+/// restoring SIGPIPE's default instead would kill `run` before it saves its state, and `serve`
+/// on a closed log pipe.
+mod stdio {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+    static STDERR_GONE: AtomicBool = AtomicBool::new(false);
+
+    pub(crate) fn out(args: std::fmt::Arguments<'_>) {
+        if let Some(e) = write(&mut std::io::stdout().lock(), &STDOUT_GONE, args)
+            && e.kind() != std::io::ErrorKind::BrokenPipe
+        {
+            err(format_args!("warning: could not write to stdout ({e}); the rest of its output is dropped\n"));
+        }
+    }
+
+    pub(crate) fn err(args: std::fmt::Arguments<'_>) {
+        let _ = write(&mut std::io::stderr().lock(), &STDERR_GONE, args);
+    }
+
+    /// Writes unless an earlier write to `w` failed; returns the error of the first that fails.
+    fn write(w: &mut impl Write, gone: &AtomicBool, args: std::fmt::Arguments<'_>) -> Option<std::io::Error> {
+        if gone.load(Ordering::Relaxed) {
+            return None;
+        }
+        let e = w.write_fmt(args).and_then(|()| w.flush()).err()?;
+        gone.store(true, Ordering::Relaxed);
+        Some(e)
+    }
+}
+
+/// `print!` that survives a closed stdout (see [`stdio`]).
+macro_rules! out {
+    ($($arg:tt)*) => { stdio::out(format_args!($($arg)*)) };
+}
+
+/// `println!` that survives a closed stdout (see [`stdio`]).
+macro_rules! outln {
+    ($($arg:tt)*) => { stdio::out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `eprintln!` that survives a closed stderr (see [`stdio`]).
+macro_rules! errln {
+    ($($arg:tt)*) => { stdio::err(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
@@ -27,7 +78,7 @@ fn main() -> ExitCode {
     let runtime = match builder {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
+            errln!("error: could not start the async runtime: {e}");
             return ExitCode::from(3);
         }
     };
@@ -49,13 +100,13 @@ async fn dispatch(cli: Cli) -> u8 {
                 SchemaKind::Suite => gateprobe::suite::suite_schema(),
                 SchemaKind::Config => gateprobe::config::config_schema(),
             };
-            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
             0
         }
         Command::Gateway(args) => match gateprobe_cli::commands::gateway::run(args).await {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                errln!("error: {e:#}");
                 1
             }
         },
@@ -83,12 +134,12 @@ async fn serve(args: ServeArgs) -> u8 {
         Ok(options) => match gateprobe_cli::serve::serve(options).await {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 e.exit_code()
             }
         },
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             e.exit_code()
         }
     }
@@ -98,11 +149,11 @@ fn lint(args: &LoadArgs) -> u8 {
     match gateprobe::load(&load_options(args)) {
         Ok(loaded) => {
             let scenarios: usize = loaded.suites.iter().map(|s| s.scenarios.len()).sum();
-            println!("ok: {} suites, {scenarios} scenarios, no findings", loaded.suites.len());
+            outln!("ok: {} suites, {scenarios} scenarios, no findings", loaded.suites.len());
             0
         }
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             e.exit_code()
         }
     }
@@ -112,7 +163,7 @@ async fn run(args: RunArgs) -> u8 {
     let loaded = match gateprobe::load(&load_options(&args.load)) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             return e.exit_code();
         }
     };
@@ -128,69 +179,105 @@ async fn run(args: RunArgs) -> u8 {
         Ok(s) => s,
         Err(e) => {
             progress.finish();
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return e.exit_code();
         }
     };
     progress.finish();
     let color = use_color(args.color);
-    print!(
+    out!(
         "{}",
         report::console::render_with(&summary, report::console::ConsoleOptions { color, verbose: args.verbose })
     );
 
-    // COMPARE: against the approved snapshots and the previous run's state. A broken snapshot
-    // file is bad input (exit 2), but the run's own reports are still written.
+    // COMPARE and RECORD: against the approved snapshots and the previous run's state, then the
+    // state saved (the sequence `serve` runs too). A broken snapshot file is bad input, but the
+    // run's own reports are still written.
     let defined = compare::defined_scenarios(&loaded.suites);
     let references = references.await.expect("reading the snapshots and state does not panic");
-    let compared = match references.and_then(|r| compare::record(&summary, &defined, &options, r)) {
-        Ok(c) => Some(c),
+    let compared = match references {
+        Ok(r) => Some(compare::record(&summary, &defined, &options, r)),
         Err(e) => {
-            eprintln!("{}", e.render());
+            errln!("{}", e.render());
             None
         }
     };
     let mut diff = None;
     if let Some(c) = &compared {
         if let Some(w) = &c.state_warning {
-            eprintln!("warning: {w}");
+            errln!("warning: {w}");
         }
-        print!("{}", compare::regression::render(&c.comparison, color));
-        print!("{}", compare::regression::render_drift(&c.comparison, color));
+        out!("{}", compare::regression::render(&c.comparison, color));
+        out!("{}", compare::regression::render_drift(&c.comparison, color));
         if args.ci && !c.comparison.gate_passes(true) {
-            // What `snapshot accept` would write, from the state this run just saved.
+            // What `snapshot accept` would write, from the state this run just recorded.
             let selection =
                 compare::snapshot::Selection { suites: args.suite.clone(), scenario: args.scenario.clone() };
-            match compare::plan_from_last_run(&defined, &options, &selection) {
-                Ok((plan, _)) => {
-                    print!("{}", compare::snapshot::render_review(&plan, color));
+            match compare::plan_from_state(&defined, &options, &selection, &c.state) {
+                Ok(plan) => {
+                    out!("{}", compare::snapshot::render_review(&plan, color));
                     diff = Some(compare::snapshot::render_review(&plan, false));
                 }
-                Err(e) => eprintln!("{}", e.render()),
+                Err(e) => errln!("{}", e.render()),
             }
+        }
+        // After the failures and the regressions, which stand: they were found against the
+        // state read before the run.
+        if let Some(failure) = c.save_failure() {
+            errln!("error: {failure}");
         }
     }
 
-    if let Err(e) = report::write_reports(&summary, &args.reports) {
-        eprintln!("error: {e}");
-        return 2;
-    }
+    let reports_written = match report::write_reports(&summary, &args.reports) {
+        Ok(()) => true,
+        Err(e) => {
+            errln!("error: {e}");
+            false
+        }
+    };
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
-        print!("{}", report::markdown::github_annotations(&summary));
+        out!("{}", report::markdown::github_annotations(&summary));
     }
     if let Err(e) = report::markdown::github_step_summary(&summary) {
-        eprintln!("warning: could not write the GitHub step summary: {e}");
+        errln!("warning: could not write the GitHub step summary: {e}");
     }
-    let Some(compared) = compared else { return 2 };
-    if let Err(e) = report::markdown::github_step_summary_comparison(&compared.comparison, diff.as_deref()) {
-        eprintln!("warning: could not write the GitHub step summary: {e}");
+    if let Some(c) = &compared
+        && let Err(e) = report::markdown::github_step_summary_comparison(&c.comparison, diff.as_deref())
+    {
+        errln!("warning: could not write the GitHub step summary: {e}");
     }
-    let code = if args.ci { compared.comparison.ci_exit_code(&summary) } else { summary.exit_code() };
-    let code = gate(&summary, args.require_coverage, code);
+    let verdict = match &compared {
+        Some(c) if args.ci => c.comparison.ci_exit_code(&summary),
+        _ => summary.exit_code(),
+    };
+    let mut code = gate(&summary, args.require_coverage, verdict);
+    if compared.is_none() {
+        code = most_important(code, EXIT_INVALID_INPUT);
+    }
+    if !reports_written || compared.as_ref().is_some_and(|c| c.save_error.is_some()) {
+        code = most_important(code, EXIT_NOT_SAVED);
+    }
     // The process ends next: freeing every result, scenario and state entry one by one would
     // only add to the run's tail (a tenth of it at 10,000 scenarios).
     std::mem::forget((loaded, summary, compared));
     code
+}
+
+/// Exit code of `run`: invalid suites, config or snapshot files.
+const EXIT_INVALID_INPUT: u8 = 2;
+/// Exit code of `run`: every result is valid, but the run state or a report could not be
+/// written (a read-only directory, a full disk).
+const EXIT_NOT_SAVED: u8 = 4;
+
+/// Of two exit codes that both apply to a run, the one that wins. What the gateway did comes
+/// first, gateprobe's own trouble after it (that is printed on stderr either way): 1 (a scenario
+/// failed or regressed, or the CI gate failed) over 3 (no decision could be read) over 2 (a
+/// snapshot file found broken after the calls) over 4 (the run state or a report could not be
+/// written) over 0.
+fn most_important(a: u8, b: u8) -> u8 {
+    const ORDER: [u8; 5] = [1, 3, EXIT_INVALID_INPUT, EXIT_NOT_SAVED, 0];
+    let rank = |code: u8| ORDER.iter().position(|&c| c == code).unwrap_or(0);
+    if rank(b) < rank(a) { b } else { a }
 }
 
 /// `snapshot review` / `snapshot accept`: from the last run's state, never the gateway. The suites
@@ -199,7 +286,7 @@ fn snapshot(args: &SnapshotArgs, accept: bool) -> u8 {
     let loaded = match gateprobe::load(&load_options(&args.load)) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             return e.exit_code();
         }
     };
@@ -208,24 +295,24 @@ fn snapshot(args: &SnapshotArgs, accept: bool) -> u8 {
     let (plan, warning) = match compare::plan_from_last_run(&defined, &args.compare.options(), &selection) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("{}", e.render());
+            errln!("{}", e.render());
             return 2;
         }
     };
     if let Some(w) = warning {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     if !accept {
-        print!("{}", compare::snapshot::render_review(&plan, use_color(args.color)));
+        out!("{}", compare::snapshot::render_review(&plan, use_color(args.color)));
         return 0;
     }
     if let Err(e) = compare::snapshot::apply(&plan) {
-        eprintln!("{}", e.render());
+        errln!("{}", e.render());
         return 2;
     }
     for change in &plan.changes {
         let what = if change.new_text.is_none() { "deleted" } else { "wrote" };
-        println!(
+        outln!(
             "{what} {}: {} accepted, {} removed",
             change.path.display(),
             change.accepted.len(),
@@ -233,10 +320,10 @@ fn snapshot(args: &SnapshotArgs, accept: bool) -> u8 {
         );
     }
     for (suite, scenario, why) in &plan.skipped {
-        println!("skipped {suite} › {scenario}: {why}");
+        outln!("skipped {suite} › {scenario}: {why}");
     }
     if plan.changes.is_empty() {
-        println!("snapshots already match the last run");
+        outln!("snapshots already match the last run");
     }
     0
 }
@@ -254,7 +341,7 @@ fn gate(summary: &gateprobe::outcome::RunSummary, require: bool, code: u8) -> u8
     let message = summary.coverage.as_ref().and_then(|c| c.gate_message());
     match message {
         Some(m) if require => {
-            eprintln!("error: {m}");
+            errln!("error: {m}");
             if code == 0 { 1 } else { code }
         }
         _ => code,
@@ -265,7 +352,7 @@ async fn coverage(args: CoverageArgs) -> u8 {
     let loaded = match gateprobe::load(&load_options(&args.load)) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             return e.exit_code();
         }
     };
@@ -273,11 +360,11 @@ async fn coverage(args: CoverageArgs) -> u8 {
     let summary = match gateprobe::run(&loaded, &filter, &|_| {}).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return e.exit_code();
         }
     };
-    print!("{}", report::console::render_coverage(&summary, use_color(args.color)));
+    out!("{}", report::console::render_coverage(&summary, use_color(args.color)));
     let code = if summary.results.iter().any(|r| r.outcome == gateprobe::outcome::Outcome::Error) { 3 } else { 0 };
     gate(&summary, args.require_coverage, code)
 }
@@ -285,9 +372,30 @@ async fn coverage(args: CoverageArgs) -> u8 {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEPROBE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A log line that cannot be written is dropped: by default tracing-subscriber reports that
+    // with `eprintln!`, which panics when stderr is a closed pipe (see [`stdio`]).
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).log_internal_errors(false);
     match format {
         LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins the precedence of `run`'s exit codes: what the gateway did wins over gateprobe's own
+    /// trouble, whichever order they are combined in.
+    #[test]
+    fn exit_codes_combine_by_precedence() {
+        let order = [1, 3, EXIT_INVALID_INPUT, EXIT_NOT_SAVED, 0];
+        for (i, &higher) in order.iter().enumerate() {
+            for &lower in &order[i..] {
+                assert_eq!(most_important(higher, lower), higher, "{higher} vs {lower}");
+                assert_eq!(most_important(lower, higher), higher, "{lower} vs {higher}");
+            }
+        }
     }
 }

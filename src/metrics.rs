@@ -666,6 +666,48 @@ mod tests {
         assert!(!m.encode().contains("gateprobe_regressions_open{"));
     }
 
+    /// Pins the `result` label of `gateprobe_runs_total`: a run in which no scenario read a
+    /// decision is `error`, not `fail`; one decision read makes a failing run `fail`.
+    #[test]
+    fn a_run_without_any_decision_is_an_error() {
+        let errors = summary(vec![
+            result("documents", "a", Outcome::Error, None),
+            result("documents", "b", Outcome::Error, None),
+        ]);
+        let mixed = summary(vec![
+            result("documents", "a", Outcome::Error, None),
+            result("documents", "b", Outcome::Fail, Some(Decision::Deny)),
+        ]);
+        let passing = summary(vec![result("documents", "a", Outcome::Pass, Some(Decision::Allow))]);
+        assert_eq!([run_result(&errors), run_result(&mixed), run_result(&passing)], ["error", "fail", "pass"]);
+        let m = Metrics::new();
+        m.set_suites(&[suite("documents", &["a", "b"])]);
+        m.record_run(&errors, None, SystemTime::now());
+        let text = m.encode();
+        for needle in ["gateprobe_runs_total{result=\"error\"} 1", "gateprobe_runs_total{result=\"fail\"} 0"] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
+    }
+
+    /// Pins: a failed save of the state is counted and holds the gauge at 0 until one succeeds.
+    #[test]
+    fn state_saves_are_counted_by_failure_and_the_last_one_is_a_gauge() {
+        let m = Metrics::new();
+        let read = |m: &Metrics| {
+            let text = m.encode();
+            let value = |name: &str| {
+                text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok()).unwrap()
+            };
+            (value("gateprobe_state_write_errors_total"), value("gateprobe_state_last_write_successful"))
+        };
+        assert_eq!(read(&m), (0.0, 1.0));
+        m.record_state_write(false);
+        m.record_state_write(false);
+        assert_eq!(read(&m), (2.0, 0.0));
+        m.record_state_write(true);
+        assert_eq!(read(&m), (2.0, 1.0));
+    }
+
     #[test]
     fn exposition_is_clean_under_promtool() {
         let Ok(promtool) = which("promtool") else { return };
@@ -678,6 +720,7 @@ mod tests {
         );
         m.record_load(true, SystemTime::now());
         m.record_time_to_detect(Duration::from_secs(1));
+        m.record_state_write(false);
         let mut child = std::process::Command::new(promtool)
             .args(["check", "metrics"])
             .stdin(std::process::Stdio::piped())

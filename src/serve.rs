@@ -4,7 +4,9 @@
 //! gateway's policy version changes (polled), against one connected [`Target`] kept across runs.
 //! Runs never overlap: a trigger during a run queues at most one more. Serves `/metrics`,
 //! `/healthz` and `/status` (blackbox style: the last run, its outcomes, open regressions and a
-//! short history that keeps failures). SIGTERM/SIGINT let the current run finish (up to
+//! short history that keeps failures). The run state is read once and then held: each run is
+//! compared with the state of the one before, and a state that cannot be saved costs no alarm
+//! (`/healthz` says so until a save succeeds). SIGTERM/SIGINT let the current run finish (up to
 //! [`SHUTDOWN_GRACE`]) then stop; SIGHUP reloads suites and config, keeping the last good ones
 //! when the new ones are invalid.
 
@@ -32,7 +34,7 @@ use gateprobe::outcome::{Outcome, RunSummary};
 use gateprobe::plan::Filter;
 use gateprobe::secret::Secret;
 use gateprobe::adapter::Target;
-use crate::{LoadOptions, Loaded};
+use gateprobe::{LoadOptions, Loaded};
 
 /// How long a stop signal waits for the current run before abandoning it.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -68,7 +70,7 @@ pub enum ServeError {
     #[error("could not read the trigger token file {0}: {1}")]
     TokenFile(PathBuf, std::io::Error),
     #[error(transparent)]
-    Load(#[from] crate::RunError),
+    Load(#[from] gateprobe::RunError),
     #[error("could not listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
     #[error("could not install signal handlers: {0}")]
@@ -138,7 +140,8 @@ pub struct RunRecord {
     pub reason: Reason,
     pub started_at: String,
     pub duration_ms: u64,
-    /// `pass`, `fail`, or `error` (the run could not start).
+    /// As `gateprobe_runs_total{result}`: `pass`, `fail`, or `error` (the run could not start, or
+    /// no scenario read a decision); see [`crate::metrics::run_result`].
     pub result: &'static str,
     pub counts: BTreeMap<Outcome, usize>,
     pub policy_versions: Vec<String>,
@@ -203,6 +206,10 @@ pub struct Status {
     pub history: Vec<RunRecord>,
     pub last_reload_ok: bool,
     pub last_reload_error: Option<String>,
+    /// Why the last run's state could not be saved; `None` once a save succeeds. While set,
+    /// regressions are still detected and pushed (from the state held in memory) but the state
+    /// file is older than what serve knows, and `/healthz` answers 503.
+    pub state_write_error: Option<String>,
 }
 
 /// What the HTTP handlers, the scheduler and the watch share with the runner.
@@ -284,7 +291,7 @@ impl VersionProbe {
 
 /// Runs the service until SIGTERM or SIGINT.
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
-    let loaded = crate::load(&options.load)?;
+    let loaded = gateprobe::load(&options.load)?;
     let listener =
         tokio::net::TcpListener::bind(options.listen).await.map_err(|e| ServeError::Listen(options.listen, e))?;
     let local = listener.local_addr().map_err(|e| ServeError::Listen(options.listen, e))?;
@@ -308,7 +315,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
 
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz_handler))
         .route("/status", get(status_handler))
         .route("/trigger", post(trigger_handler))
         .with_state(shared.clone());
@@ -340,6 +347,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         loaded,
         target: None,
         open: BTreeMap::new(),
+        state: None,
         incidents: Incidents::default(),
         next_id: 1,
         listen: local,
@@ -367,6 +375,16 @@ async fn metrics_handler(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn status_handler(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(shared.status().clone()).into_response()
+}
+
+/// `ok` while serve does its job; 503 with the reason while it runs degraded: the last run's
+/// state could not be saved (regressions are still pushed, from the state held in memory, but a
+/// restart now would forget what was seen since the last save).
+async fn healthz_handler(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.status().state_write_error.clone() {
+        None => "ok\n".into_response(),
+        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("degraded: {reason}\n")).into_response(),
+    }
 }
 
 async fn trigger_handler(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
@@ -443,6 +461,9 @@ struct Runner {
     target: Option<Target>,
     /// Open regressions by (suite, scenario): opened when detected, closed when it passes again.
     open: BTreeMap<(String, String), Regression>,
+    /// The run state after the last compared run: read from `--state` by the first run, then
+    /// held, so each run is compared with the one before even when it could not be saved.
+    state: Option<gateprobe::compare::State>,
     incidents: Incidents,
     next_id: u64,
     listen: SocketAddr,
@@ -521,7 +542,7 @@ impl Runner {
         info!(run = id, ?reason, "run started");
         let result = match (self.connect().await, &self.target) {
             (Ok(()), Some(target)) => {
-                crate::run_on(target, &self.loaded, &Filter::default(), &|_| {}).await.map_err(|e| e.to_string())
+                gateprobe::run_on(target, &self.loaded, &Filter::default(), &|_| {}).await.map_err(|e| e.to_string())
             }
             (Err(e), _) => Err(e),
             (Ok(()), None) => Err("no target".into()),
@@ -554,21 +575,44 @@ impl Runner {
         release_free_memory();
     }
 
-    async fn record(&mut self, id: u64, reason: Reason, started: Instant, summary: RunSummary, finished: SystemTime) {
-        let defined = gateprobe::compare::defined_scenarios(&self.loaded.suites);
-        let comparison = match gateprobe::compare::compare_and_record(&summary, &defined, &self.options.compare) {
-            Ok(compared) => {
-                if let Some(w) = compared.state_warning {
-                    warn!(warning = %w, "run state was not usable; started from an empty one");
-                }
-                compared.comparison
-            }
+    /// COMPARE and RECORD ([`gateprobe::compare::record`], as `gateprobe run` does) against the state
+    /// held from the last run. A state that cannot be saved costs no alarm: the comparison
+    /// stands, the new state is held for the next run, and serve is degraded (`/healthz` 503,
+    /// `gateprobe_state_last_write_successful 0`) until a save succeeds. Snapshots that cannot
+    /// be read lose this run's comparison only; the held state stays as it was.
+    fn compare(&mut self, summary: &RunSummary) -> Comparison {
+        let options = &self.options.compare;
+        let references = match gateprobe::compare::References::load_keeping(options, &mut self.state) {
+            Ok(r) => r,
             Err(e) => {
-                // The run's results stand; only the comparison with earlier runs is lost.
-                warn!(error = %e, "could not compare with the run state");
-                Comparison::default()
+                // The run's results stand; only its comparison with the snapshots and earlier runs is lost.
+                warn!(error = %e, "could not compare with the snapshots and the run state");
+                return Comparison::default();
             }
         };
+        let defined = gateprobe::compare::defined_scenarios(&self.loaded.suites);
+        let compared = gateprobe::compare::record(summary, &defined, options, references);
+        if let Some(w) = &compared.state_warning {
+            warn!(warning = %w, "run state was not usable; started from an empty one");
+        }
+        let failure = compared.save_failure();
+        self.shared.metrics.record_state_write(failure.is_none());
+        let mut status = self.shared.status();
+        match &failure {
+            Some(f) => {
+                warn!(error = %f, "run state not saved: held in memory for the next run; degraded until a save succeeds")
+            }
+            None if status.state_write_error.is_some() => info!("run state saved again: no longer degraded"),
+            None => {}
+        }
+        status.state_write_error = failure;
+        drop(status);
+        self.state = Some(compared.state);
+        compared.comparison
+    }
+
+    async fn record(&mut self, id: u64, reason: Reason, started: Instant, summary: RunSummary, finished: SystemTime) {
+        let comparison = self.compare(&summary);
         for r in &comparison.regressions {
             warn!(suite = %r.suite, scenario = %r.scenario, change = %r.change,
                   policy_from = r.policy_from.as_deref().unwrap_or("unknown"),
@@ -618,7 +662,7 @@ impl Runner {
             reason,
             started_at: summary.started_at.clone(),
             duration_ms: summary.duration.as_millis() as u64,
-            result: if summary.all_passed() { "pass" } else { "fail" },
+            result: crate::metrics::run_result(&summary),
             counts,
             policy_versions: summary.policy_versions(),
             error: None,
@@ -688,7 +732,7 @@ impl Runner {
 
     /// SIGHUP: loads suites and config again; a bad load keeps the last good ones.
     async fn reload(&mut self) {
-        match crate::load(&self.options.load) {
+        match gateprobe::load(&self.options.load) {
             Ok(loaded) => {
                 let reconnect = target_settings(&loaded.config) != target_settings(&self.loaded.config);
                 self.shared.metrics.set_suites(&loaded.suites);

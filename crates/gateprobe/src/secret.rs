@@ -6,12 +6,21 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use tokio::io::AsyncReadExt;
 
 use crate::config::CredentialSource;
 
 /// How long a token command may run.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest credential read from a file or a command's output. A token is a few KiB at most;
+/// a command that prints more is the wrong command, and is stopped as soon as it passes this.
+pub const MAX_CREDENTIAL_BYTES: usize = 64 << 10;
+
+/// How much of a credential command's stderr is kept (only its first line is quoted); the rest
+/// is read and dropped, so a chatty command does not block on a full pipe.
+const MAX_STDERR_BYTES: usize = 8 << 10;
 
 /// A credential. `Debug` and `Display` print `[REDACTED]`; [`Secret::expose`] gives the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,11 +63,15 @@ const MIN_SCRUBBED_LEN: usize = 8;
 ///
 /// For a JWT, its payload and signature segments are scrubbed on their own too: each is unique
 /// to the token. The header segment is the same for every token of an algorithm and stays.
+///
+/// Every byte that belongs to an occurrence of any value is hidden, and overlapping or adjacent
+/// occurrences become one [`REDACTED`]. Building and scrubbing take time linear in the length of
+/// the values and of the text, whatever the values look like (a token of one repeated letter
+/// took quadratic time with the automaton crate's default DFA; `benches/scrub.sh` pins it).
 #[derive(Clone, Default)]
 pub struct Scrubber {
     /// All values in one automaton: every string of every answer is searched once, not once per
-    /// value. Leftmost-longest, so a token goes as a whole before its segments are looked for.
-    /// `None` when there is nothing to scrub.
+    /// value. `None` when there is nothing to scrub.
     needles: Option<AhoCorasick>,
 }
 
@@ -84,7 +97,15 @@ impl Scrubber {
         if needles.is_empty() {
             return Scrubber::default();
         }
-        let automaton = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&needles);
+        // An NFA, not the DFA the crate picks for few patterns: filling the DFA's transition table
+        // follows failure links from every state, quadratic for a token like `aaaa…`, while the
+        // NFA's failure links are followed at search time in amortised linear time. Standard
+        // semantics with overlapping matches: leftmost-longest would rescan after every match
+        // when one value is a prefix of another.
+        let automaton = AhoCorasick::builder()
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .match_kind(MatchKind::Standard)
+            .build(&needles);
         // Building only fails past limits far beyond a run's few tokens.
         Scrubber { needles: Some(automaton.expect("credentials fit one automaton")) }
     }
@@ -95,17 +116,34 @@ impl Scrubber {
 
     /// `text` with every credential replaced by [`REDACTED`].
     pub fn scrub<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
-        match &self.needles {
-            Some(needles) if needles.is_match(text) => {
-                let mut out = String::with_capacity(text.len());
-                needles.replace_all_with(text, &mut out, |_, _, out| {
-                    out.push_str(REDACTED);
-                    true
-                });
-                std::borrow::Cow::Owned(out)
+        let Some(needles) = &self.needles else { return std::borrow::Cow::Borrowed(text) };
+        // The union of all occurrences, as disjoint spans in order. Occurrences come in order
+        // of their end, so a new one can only swallow spans at the top of the stack: each span
+        // is pushed and popped once.
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        for m in needles.find_overlapping_iter(text) {
+            let mut start = m.start();
+            while let Some(&(s, e)) = spans.last() {
+                if e < start {
+                    break;
+                }
+                start = start.min(s);
+                spans.pop();
             }
-            _ => std::borrow::Cow::Borrowed(text),
+            spans.push((start, m.end()));
         }
+        if spans.is_empty() {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut copied = 0;
+        for (start, end) in spans {
+            out.push_str(&text[copied..start]);
+            out.push_str(REDACTED);
+            copied = end;
+        }
+        out.push_str(&text[copied..]);
+        std::borrow::Cow::Owned(out)
     }
 
     pub fn scrub_string(&self, text: String) -> String {
@@ -160,6 +198,10 @@ pub enum CredentialError {
     CommandFailed { program: String, status: String, stderr: String },
     #[error("credential command `{program}` printed no token")]
     EmptyOutput { program: String },
+    #[error("credential command `{program}` printed more than {limit} bytes, far more than any token; it was stopped")]
+    CommandTooLarge { program: String, limit: usize },
+    #[error("credential file {} is larger than {limit} bytes, far more than any token", path.display())]
+    FileTooLarge { path: PathBuf, limit: usize },
 }
 
 /// Obtains the credential `src` names. `none` and `invalid` give `Ok(None)`: no credential, or
@@ -181,9 +223,16 @@ pub async fn resolve_credential_with_timeout(
             Err(_) => Err(CredentialError::MissingEnv(name.clone())),
         },
         CredentialSource::File(path) => {
-            let text = tokio::fs::read_to_string(path)
-                .await
-                .map_err(|source| CredentialError::File { path: path.clone(), source })?;
+            let file_error = |source| CredentialError::File { path: path.clone(), source };
+            // Bounded: `file: /dev/zero` (or a log file named by mistake) is not read whole.
+            let file = tokio::fs::File::open(path).await.map_err(file_error)?;
+            let mut bytes = Vec::new();
+            file.take(MAX_CREDENTIAL_BYTES as u64 + 1).read_to_end(&mut bytes).await.map_err(file_error)?;
+            if bytes.len() > MAX_CREDENTIAL_BYTES {
+                return Err(CredentialError::FileTooLarge { path: path.clone(), limit: MAX_CREDENTIAL_BYTES });
+            }
+            let text = String::from_utf8(bytes)
+                .map_err(|_| file_error(std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")))?;
             let token = text.trim();
             if token.is_empty() {
                 return Err(CredentialError::EmptyFile(path.clone()));
@@ -194,32 +243,83 @@ pub async fn resolve_credential_with_timeout(
     }
 }
 
+/// A credential command's process group (the command leads it), killed whole when dropped
+/// unless it [`finished`](ProcessGroup::finished): a command that timed out or printed too much
+/// leaves nothing behind, not even what it started in the background.
+struct ProcessGroup {
+    child: tokio::process::Child,
+    /// The leader's pid, the group's id (kept: the child forgets it once reaped).
+    id: Option<u32>,
+    running: bool,
+}
+
+impl ProcessGroup {
+    fn finished(mut self) {
+        self.running = false;
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // A group id is not handed out again while any process of the group lives (even with
+        // the leader reaped), so this reaches only what the command started.
+        if let (true, Some(pid)) = (self.running, self.id) {
+            // SAFETY: killpg only sends a signal; a group that is already gone gives ESRCH.
+            unsafe { libc::killpg(pid as libc::pid_t, libc::SIGKILL) };
+        }
+    }
+}
+
 async fn run_command(argv: &[String], timeout: Duration) -> Result<Secret, CredentialError> {
     let (program, args) = argv.split_first().ok_or(CredentialError::EmptyCommand)?;
+    let spawn_error = |source| CredentialError::Spawn { program: program.clone(), source };
     let child = tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own group, so a timeout can kill everything it started.
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|source| CredentialError::Spawn { program: program.clone(), source })?;
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(result) => result.map_err(|source| CredentialError::Spawn { program: program.clone(), source })?,
-        // Dropping the future drops the child, which kills it.
-        Err(_) => return Err(CredentialError::Timeout { program: program.clone(), timeout }),
+        .map_err(spawn_error)?;
+    let mut group = ProcessGroup { id: child.id(), child, running: true };
+    let stdout = group.child.stdout.take().expect("stdout is piped");
+    let stderr = group.child.stderr.take().expect("stderr is piped");
+    let read_stdout = async {
+        let mut out = Vec::new();
+        stdout.take(MAX_CREDENTIAL_BYTES as u64 + 1).read_to_end(&mut out).await.map_err(spawn_error)?;
+        if out.len() > MAX_CREDENTIAL_BYTES {
+            return Err(CredentialError::CommandTooLarge { program: program.clone(), limit: MAX_CREDENTIAL_BYTES });
+        }
+        Ok(out)
     };
-    if !output.status.success() {
+    let read_stderr = async {
+        let mut stderr = stderr;
+        let mut kept = Vec::new();
+        (&mut stderr).take(MAX_STDERR_BYTES as u64).read_to_end(&mut kept).await.map_err(spawn_error)?;
+        tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await.map_err(spawn_error)?;
+        Ok(kept)
+    };
+    let wait = async { group.child.wait().await.map_err(spawn_error) };
+    // Whichever fails first ends the wait (too much output does not wait for the command).
+    let (stdout, stderr, status) =
+        match tokio::time::timeout(timeout, async { tokio::try_join!(read_stdout, read_stderr, wait) }).await {
+            Ok(result) => result?,
+            Err(_) => return Err(CredentialError::Timeout { program: program.clone(), timeout }),
+        };
+    group.finished();
+    if !status.success() {
         // Only stderr's first line: stdout may hold a partial token.
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = String::from_utf8_lossy(&stderr);
         let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(no message)");
         return Err(CredentialError::CommandFailed {
             program: program.clone(),
-            status: output.status.to_string(),
+            status: status.to_string(),
             stderr: first.chars().take(200).collect(),
         });
     }
-    let token = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let token = String::from_utf8_lossy(&stdout).trim().to_owned();
     if token.is_empty() {
         return Err(CredentialError::EmptyOutput { program: program.clone() });
     }
@@ -261,6 +361,34 @@ mod tests {
         assert!(Scrubber::default().is_empty());
     }
 
+    #[test]
+    fn overlapping_and_adjacent_values_are_one_redaction() {
+        let scrubber = Scrubber::new([&Secret::new("abcdefgh"), &Secret::new("efghijklmn")]);
+        assert_eq!(scrubber.scrub("x abcdefghijklmn y"), "x [REDACTED] y");
+        assert_eq!(scrubber.scrub("abcdefghabcdefgh, abcdefg"), "[REDACTED], abcdefg");
+        // A value that ends later but starts earlier swallows what was found before it.
+        let scrubber =
+            Scrubber::new([&Secret::new("cdefghij"), &Secret::new("klmnopqr"), &Secret::new("abcdefghijklmnopqrst")]);
+        assert_eq!(scrubber.scrub("<abcdefghijklmnopqrst>"), "<[REDACTED]>");
+        assert_eq!(scrubber.scrub("é cdefghij ü klmnopqr"), "é [REDACTED] ü [REDACTED]");
+    }
+
+    /// Tokens of one repeated letter, one a prefix of the other, over a text that nearly holds
+    /// the long one everywhere: the shape that made the DFA's construction quadratic and would
+    /// make leftmost-longest matching rescan after every match. Not a speed test: the bound
+    /// only tells linear (milliseconds) from quadratic (minutes).
+    #[test]
+    fn repetitive_tokens_scrub_in_linear_time() {
+        let start = std::time::Instant::now();
+        let long = "a".repeat(64 << 10);
+        let scrubber = Scrubber::new([&Secret::new(long.clone()), &Secret::new("a".repeat(8))]);
+        let near_misses = format!("{}b", &long[1..]).repeat(16);
+        let scrubbed = scrubber.scrub(&near_misses);
+        assert_eq!(scrubbed, "[REDACTED]b".repeat(16));
+        assert_eq!(scrubber.scrub(&format!("x{long}y")), "x[REDACTED]y");
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    }
+
     #[tokio::test]
     async fn env_source() {
         let e = resolve_credential(&CredentialSource::Env("GATEPROBE_TEST_SURELY_UNSET_VAR".into())).await.unwrap_err();
@@ -291,6 +419,23 @@ mod tests {
         assert!(e.contains("no session") && !e.contains("more") && !e.contains("half-a-token"), "{e}");
         let e = resolve_credential_with_timeout(&sh("sleep 5"), Duration::from_millis(100)).await.unwrap_err();
         assert!(matches!(e, CredentialError::Timeout { .. }), "{e}");
+        // Stderr past its cap is read and dropped: the command is not blocked on a full pipe.
+        let s = resolve_credential(&sh("head -c 1000000 /dev/zero >&2; echo tok-43")).await.unwrap().unwrap();
+        assert_eq!(s.expose(), "tok-43");
+        let e = resolve_credential(&sh("head -c 65537 /dev/zero")).await.unwrap_err();
+        assert!(matches!(e, CredentialError::CommandTooLarge { limit: MAX_CREDENTIAL_BYTES, .. }), "{e}");
+        assert!(resolve_credential(&sh("printf %65536s x")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_credential_file_is_read_up_to_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "x".repeat(MAX_CREDENTIAL_BYTES + 1)).unwrap();
+        let e = resolve_credential(&CredentialSource::File(path)).await.unwrap_err();
+        assert!(matches!(e, CredentialError::FileTooLarge { limit: MAX_CREDENTIAL_BYTES, .. }), "{e}");
+        let e = resolve_credential(&CredentialSource::File("/dev/zero".into())).await.unwrap_err();
+        assert!(matches!(e, CredentialError::FileTooLarge { .. }), "{e}");
     }
 
     #[tokio::test]

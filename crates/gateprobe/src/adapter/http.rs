@@ -10,6 +10,7 @@ use crate::config::{HttpDecisionMapping, HttpTarget, PolicyVersionSource};
 use crate::decision::Decision;
 use crate::secret::Scrubber;
 
+use super::body::{MAX_RESPONSE_SETTING, read_capped};
 use super::mcp::{bounded, header};
 use super::{Call, CallError, Reply, ResolvedIdentity, TargetError};
 
@@ -19,13 +20,19 @@ pub struct HttpAdapter {
     method: Method,
     /// Applied to every answer as it arrives: a gateway may quote the token it was sent.
     scrubber: Arc<Scrubber>,
+    /// `run.max_response_bytes`: no answer is read past it.
+    max_response_bytes: usize,
 }
 
 impl HttpAdapter {
-    pub fn new(client: reqwest::Client, config: HttpTarget) -> Result<HttpAdapter, TargetError> {
+    pub fn new(
+        client: reqwest::Client,
+        config: HttpTarget,
+        max_response_bytes: usize,
+    ) -> Result<HttpAdapter, TargetError> {
         let method = Method::from_bytes(config.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| TargetError::Invalid(format!("`{}` is not an HTTP method", config.method)))?;
-        Ok(HttpAdapter { client, config, method, scrubber: Arc::default() })
+        Ok(HttpAdapter { client, config, method, scrubber: Arc::default(), max_response_bytes })
     }
 
     /// The run's credentials, known once they are resolved (after the adapter is built).
@@ -49,7 +56,7 @@ impl HttpAdapter {
             PolicyVersionSource::Header(h) => header(&response, h).map(|v| self.scrubber.scrub_string(v)),
             _ => None,
         };
-        let bytes = response.bytes().await.map_err(|e| CallError::from_reqwest(&e))?;
+        let bytes = read_capped(response, self.max_response_bytes, MAX_RESPONSE_SETTING).await?;
         decode_answer(
             &self.config.decision,
             &self.config.policy_version,
@@ -190,7 +197,7 @@ mod tests {
                 status: status.iter().copied().collect::<BTreeMap<_, _>>(),
             },
         };
-        HttpAdapter::new(reqwest::Client::new(), config).unwrap()
+        HttpAdapter::new(reqwest::Client::new(), config, 1 << 20).unwrap()
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::config::{DecisionRule, McpTarget, PolicyVersionSource, SessionScope};
 use crate::decision::Decision;
 use crate::secret::Scrubber;
 
+use super::body::{MAX_RESPONSE_SETTING, read_capped};
 use super::{Call, CallError, Reply, ResolvedIdentity, Session};
 
 const PROTOCOL_VERSION: &str = "2025-06-18";
@@ -59,10 +60,12 @@ pub struct McpAdapter {
     next_endpoint: AtomicUsize,
     /// Applied to every answer as it arrives: a gateway may quote the token it was sent.
     scrubber: Arc<Scrubber>,
+    /// `run.max_response_bytes`: no answer is read past it.
+    max_response_bytes: usize,
 }
 
 impl McpAdapter {
-    pub fn new(client: reqwest::Client, config: McpTarget) -> McpAdapter {
+    pub fn new(client: reqwest::Client, config: McpTarget, max_response_bytes: usize) -> McpAdapter {
         McpAdapter {
             client,
             url: reqwest::Url::parse(&config.url).ok(),
@@ -70,6 +73,7 @@ impl McpAdapter {
             next_id: AtomicU64::new(1),
             next_endpoint: AtomicUsize::new(0),
             scrubber: Arc::default(),
+            max_response_bytes,
         }
     }
 
@@ -79,7 +83,7 @@ impl McpAdapter {
     }
 
     /// The reference gateway states its decision in `error.data`, so it needs no mapping rules.
-    pub fn for_reference_gateway(client: reqwest::Client, url: String) -> McpAdapter {
+    pub fn for_reference_gateway(client: reqwest::Client, url: String, max_response_bytes: usize) -> McpAdapter {
         let config = McpTarget {
             url,
             replicas: Vec::new(),
@@ -88,7 +92,7 @@ impl McpAdapter {
             decisions: Vec::new(),
             sessions: SessionScope::default(),
         };
-        McpAdapter::new(client, config)
+        McpAdapter::new(client, config, max_response_bytes)
     }
 
     /// How long the sessions this adapter's scenarios use live.
@@ -134,7 +138,7 @@ impl McpAdapter {
             return Err(CallError::Status(status.as_u16()));
         }
         session.id = header(&response, SESSION_HEADER);
-        let message = read_message(response).await?;
+        let message = self.read_message(response).await?;
         if message.get("result").is_none() {
             return Err(CallError::Protocol("`initialize` returned no result".into()));
         }
@@ -179,11 +183,13 @@ impl McpAdapter {
         };
         let content_type = header(&response, "content-type");
         let (rules, source) = (&self.config.decisions, &self.config.policy_version);
-        match response.bytes().await {
+        match read_capped(response, self.max_response_bytes, MAX_RESPONSE_SETTING).await {
             Ok(body) => {
                 decode_reply(rules, source, &self.scrubber, status, content_type.as_deref(), version_header, &body)
             }
-            Err(e) => unreadable(rules, status, version_header, CallError::from_reqwest(&e)),
+            // Never read as a refusal by an `http_status` rule: the answer was not read.
+            Err(e @ CallError::TooLarge { .. }) => Err(e),
+            Err(e) => unreadable(rules, status, version_header, e),
         }
     }
 
@@ -213,7 +219,7 @@ impl McpAdapter {
             let body = json!({"jsonrpc": "2.0", "id": self.next_id(), "method": "tools/list", "params": params});
             let response = self.post(identity, Some(session), None, &body).await?;
             let status = response.status();
-            let mut message = read_message(response).await?;
+            let mut message = self.read_message(response).await?;
             self.scrubber.scrub_json(&mut message);
             let Some(result) = message.get("result") else {
                 return Err(if status.is_success() {
@@ -237,6 +243,13 @@ impl McpAdapter {
 
     fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Reads one JSON-RPC message from a JSON or an SSE (`text/event-stream`) answer.
+    async fn read_message(&self, response: reqwest::Response) -> Result<Value, CallError> {
+        let content_type = header(&response, "content-type");
+        let body = read_capped(response, self.max_response_bytes, MAX_RESPONSE_SETTING).await?;
+        parse_message(content_type.as_deref(), &body)
     }
 
     async fn post(
@@ -437,13 +450,6 @@ pub(super) fn bounded(text: &str) -> String {
 
 pub(super) fn header(response: &reqwest::Response, name: &str) -> Option<String> {
     response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
-}
-
-/// Reads one JSON-RPC message from a JSON or an SSE (`text/event-stream`) answer.
-async fn read_message(response: reqwest::Response) -> Result<Value, CallError> {
-    let content_type = header(&response, "content-type");
-    let body = response.bytes().await.map_err(|e| CallError::from_reqwest(&e))?;
-    parse_message(content_type.as_deref(), &body)
 }
 
 fn parse_message(content_type: Option<&str>, body: &[u8]) -> Result<Value, CallError> {

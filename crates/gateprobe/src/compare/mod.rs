@@ -640,4 +640,45 @@ pub(crate) mod tests {
         assert_eq!(short_version(Some("v1")), "v1");
         assert_eq!(short_version(None), "unknown");
     }
+
+    /// Pins: a state that cannot be saved loses nothing the run concluded: the regression found
+    /// against the state held before the run comes back, with the new state and the error.
+    #[test]
+    fn a_failed_save_keeps_the_comparison_and_hands_back_the_new_state() {
+        let dir = tempfile::tempdir().unwrap();
+        // The state's parent is a regular file: the save fails for anyone, root included.
+        std::fs::write(dir.path().join("file"), b"").unwrap();
+        let options =
+            CompareOptions { snapshots: dir.path().join("snapshots"), state: dir.path().join("file/state.json") };
+        let mut before = State::default();
+        let passed = result("documents", "reader reads", Outcome::Pass, Some(Decision::Allow), V1);
+        before.record(&summary(vec![passed]), &[]);
+        let mut held = Some(before);
+        let references = References::load_keeping(&options, &mut held).unwrap();
+        assert!(held.is_none(), "the held state is used, not the unreadable file");
+
+        let broken = result("documents", "reader reads", Outcome::Fail, Some(Decision::Deny), V2);
+        let compared = record(&summary(vec![broken]), &defined(&[("documents", "reader reads")]), &options, references);
+        assert_eq!(compared.comparison.regressions.len(), 1, "{:?}", compared.comparison);
+        assert_eq!(compared.comparison.regressions[0].change, "allow→deny");
+        assert!(compared.save_error.is_some());
+        let failure = compared.save_failure().unwrap();
+        assert!(failure.starts_with("could not save the run state") && failure.contains("state.json"), "{failure}");
+        let entry = compared.state.get("documents", "reader reads").unwrap();
+        assert_eq!(entry.last.decision, Some(Decision::Deny));
+        assert_eq!(entry.last_pass().and_then(|p| p.policy_version.as_deref()), Some(V1));
+        assert_eq!(compared.state.reported.len(), 1, "the regression is remembered as reported");
+    }
+
+    /// Pins: snapshots that do not load leave a held state where it was.
+    #[test]
+    fn broken_snapshots_leave_the_held_state_held() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("snapshots")).unwrap();
+        std::fs::write(dir.path().join("snapshots/documents.yaml"), "scenarios: [unclosed\n").unwrap();
+        let options = CompareOptions { snapshots: dir.path().join("snapshots"), state: dir.path().join("state.json") };
+        let mut held = Some(State::default());
+        assert!(References::load_keeping(&options, &mut held).is_err());
+        assert_eq!(held, Some(State::default()));
+    }
 }

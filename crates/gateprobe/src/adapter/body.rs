@@ -1,0 +1,132 @@
+//! Bounded reads of what the network sends back. A hostile or broken gateway (or audit API) may
+//! answer with an endless chunked body or a huge one; every body is read through
+//! [`read_capped`], which fails as soon as the body passes its cap, without buffering past it.
+
+use bytes::{Bytes, BytesMut};
+
+use super::CallError;
+
+/// The setting that raises the cap on answers from the target (`RunConfig::max_response_bytes`).
+pub const MAX_RESPONSE_SETTING: &str = "run.max_response_bytes";
+/// The setting that raises the cap on answers from an audit API
+/// (`RunConfig::max_audit_response_bytes`).
+pub const MAX_AUDIT_RESPONSE_SETTING: &str = "run.max_audit_response_bytes";
+
+/// The body of `response`, or [`CallError::TooLarge`] as soon as it is longer than `limit`
+/// bytes: at once when `Content-Length` says so, else when the chunks read so far pass it
+/// (what is buffered never exceeds `limit`). `setting` names the config setting that raises
+/// the cap, for the error message (e.g. `run.max_response_bytes`).
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+    setting: &'static str,
+) -> Result<Bytes, CallError> {
+    let too_large = || CallError::TooLarge { limit, setting };
+    let announced = response.content_length();
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    // One chunk (the usual answer) is handed on as it is; more are joined.
+    let mut first: Option<Bytes> = None;
+    let mut joined = BytesMut::new();
+    let mut total = 0usize;
+    while let Some(chunk) = response.chunk().await.map_err(|e| CallError::from_reqwest(&e))? {
+        if chunk.len() > limit - total {
+            return Err(too_large());
+        }
+        total += chunk.len();
+        match first.take() {
+            None if joined.is_empty() => first = Some(chunk),
+            Some(previous) => {
+                joined.reserve(announced.map_or(total, |n| n as usize));
+                joined.extend_from_slice(&previous);
+                joined.extend_from_slice(&chunk);
+            }
+            None => joined.extend_from_slice(&chunk),
+        }
+    }
+    Ok(first.unwrap_or_else(|| joined.freeze()))
+}
+
+/// At most the first `limit` bytes of the body of `response`; the rest is never read. For
+/// answers that are only quoted in a message (Alertmanager's reason for refusing an alert).
+pub async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Bytes {
+    let mut prefix = BytesMut::new();
+    while prefix.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => prefix.extend_from_slice(&chunk[..chunk.len().min(limit - prefix.len())]),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    prefix.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An answer of `chunks` chunks of `size` bytes each (chunked: no Content-Length).
+    async fn serve(chunks: usize, size: usize) -> reqwest::Response {
+        let app = axum::Router::new().fallback(move || async move {
+            let stream =
+                futures::stream::iter((0..chunks).map(move |_| Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; size]))));
+            axum::response::Response::new(axum::body::Body::from_stream(stream))
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        reqwest::get(format!("http://{addr}/")).await.unwrap()
+    }
+
+    /// An answer whose Content-Length announces `length` bytes, of which none ever come.
+    async fn announce(length: u64) -> reqwest::Response {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            // The request (a GET without a body) first: an answer before it is no answer.
+            let mut request = Vec::new();
+            while !request.ends_with(b"\r\n\r\n") {
+                request.push(socket.read_u8().await.unwrap());
+            }
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {length}\r\n\r\n");
+            socket.write_all(head.as_bytes()).await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        reqwest::get(format!("http://{addr}/")).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn bodies_within_the_cap_are_read_whole() {
+        let body = read_capped(serve(3, 1000).await, 3000, "run.max_response_bytes").await.unwrap();
+        assert_eq!(body.len(), 3000);
+        let body = read_capped(serve(1, 10).await, 3000, "run.max_response_bytes").await.unwrap();
+        assert_eq!(body, Bytes::from(vec![b'x'; 10]));
+        assert!(read_capped(serve(0, 0).await, 3000, "x").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_body_past_the_cap_is_too_large() {
+        let e = read_capped(serve(4, 1000).await, 3999, "run.max_response_bytes").await.unwrap_err();
+        assert_eq!(e, CallError::TooLarge { limit: 3999, setting: "run.max_response_bytes" });
+        assert_eq!(e.kind(), "too_large");
+        assert!(!e.is_transient());
+        assert_eq!(e.to_string(), "answer larger than 3999 bytes (raise `run.max_response_bytes`)");
+        // Announced too long: refused before a byte of the body is read.
+        let e = read_capped(announce(1 << 40).await, 3999, "run.max_response_bytes").await.unwrap_err();
+        assert_eq!(e.kind(), "too_large");
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_ends_at_the_cap() {
+        let e = read_capped(serve(usize::MAX, 64 << 10).await, 1 << 20, "x").await.unwrap_err();
+        assert_eq!(e.kind(), "too_large");
+    }
+
+    #[tokio::test]
+    async fn a_prefix_reads_no_further() {
+        assert_eq!(read_prefix(serve(usize::MAX, 1000).await, 2500).await.len(), 2500);
+        assert_eq!(read_prefix(serve(1, 10).await, 2500).await.len(), 10);
+    }
+}
