@@ -30,7 +30,7 @@ use support::*;
 /// Kill the binary and fail after this long; a run here takes well under a second.
 const BOUND: Duration = Duration::from_secs(60);
 /// Peak RSS any run here may reach. The binary itself needs about 25 MB; the caps (4 MiB for
-/// an answer, 32 MiB for an audit answer) add at most what the lookups in flight hold. The
+/// an answer, 16 MiB for an audit answer) add at most what the lookups in flight hold. The
 /// issue's limit for these cases is 300 MB; without the caps they take gigabytes.
 const MAX_RSS_KIB: u64 = 150 * 1024;
 /// Per-call timeout of these runs: long enough that a run without caps grows far past

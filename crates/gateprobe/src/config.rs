@@ -479,7 +479,8 @@ pub struct RunConfig {
     /// longer one is cut off as it streams in and the call is `error` (`too_large`).
     #[serde(default = "default_max_response_bytes")]
     pub max_response_bytes: usize,
-    /// Largest answer read from an `http` audit source, in bytes: a batched query returns the
+    /// Largest answer read from an `http` audit source, in bytes (default 16 MiB; a lookup in
+    /// flight holds at most this much, `concurrency` of them at once): a batched query returns the
     /// records of many calls. A longer one fails the lookup (`too_large`).
     #[serde(default = "default_max_audit_response_bytes")]
     pub max_audit_response_bytes: usize,
@@ -508,7 +509,7 @@ fn default_max_response_bytes() -> usize {
     4 << 20
 }
 fn default_max_audit_response_bytes() -> usize {
-    32 << 20
+    16 << 20
 }
 
 impl Default for Config {

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
@@ -66,18 +67,67 @@ const MIN_SCRUBBED_LEN: usize = 8;
 ///
 /// Every byte that belongs to an occurrence of any value is hidden, and overlapping or adjacent
 /// occurrences become one [`REDACTED`]. Building and scrubbing take time linear in the length of
-/// the values and of the text, whatever the values look like (a token of one repeated letter
-/// took quadratic time with the automaton crate's default DFA; `benches/scrub.sh` pins it).
+/// the values and of the text, whatever the values look like (`benches/scrub.sh` prints it).
 #[derive(Clone, Default)]
 pub struct Scrubber {
-    /// All values in one automaton: every string of every answer is searched once, not once per
-    /// value. `None` when there is nothing to scrub.
-    needles: Option<AhoCorasick>,
+    /// All values in one automaton, which tells in one pass whether a text holds any of them:
+    /// nearly every string of every answer holds none. `None` when there is nothing to scrub.
+    detector: Option<AhoCorasick>,
+    /// Each value with its KMP failure table: on the rare text that holds a value, every
+    /// occurrence of every value (overlapping ones too) is found in one pass per value.
+    values: Arc<[Needle]>,
+}
+
+/// A value to scrub and the length of the longest proper border (prefix that is also a suffix)
+/// of each of its prefixes.
+struct Needle {
+    bytes: Box<[u8]>,
+    border: Box<[u32]>,
+}
+
+impl Needle {
+    fn new(value: &str) -> Needle {
+        let bytes = value.as_bytes();
+        let mut border = vec![0u32; bytes.len()];
+        let mut k = 0;
+        for i in 1..bytes.len() {
+            while k > 0 && bytes[i] != bytes[k] {
+                k = border[k - 1] as usize;
+            }
+            if bytes[i] == bytes[k] {
+                k += 1;
+            }
+            border[i] = k as u32;
+        }
+        Needle { bytes: bytes.into(), border: border.into() }
+    }
+
+    /// Marks in `hidden` every byte of `text` inside an occurrence of this value. Linear: the
+    /// search is Knuth–Morris–Pratt, and each byte is marked once however many occurrences
+    /// cover it.
+    fn mark(&self, text: &[u8], hidden: &mut [bool]) {
+        let (p, n) = (&self.bytes, self.bytes.len());
+        let (mut k, mut marked_to) = (0, 0);
+        for (i, &b) in text.iter().enumerate() {
+            while k > 0 && p[k] != b {
+                k = self.border[k - 1] as usize;
+            }
+            if p[k] == b {
+                k += 1;
+            }
+            if k == n {
+                let (start, end) = (i + 1 - n, i + 1);
+                hidden[start.max(marked_to)..end].iter_mut().for_each(|h| *h = true);
+                marked_to = end;
+                k = self.border[n - 1] as usize;
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Scrubber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Scrubber({} values)", self.needles.as_ref().map_or(0, AhoCorasick::patterns_len))
+        write!(f, "Scrubber({} values)", self.values.len())
     }
 }
 
@@ -97,53 +147,53 @@ impl Scrubber {
         if needles.is_empty() {
             return Scrubber::default();
         }
-        // An NFA, not the DFA the crate picks for few patterns: filling the DFA's transition table
-        // follows failure links from every state, quadratic for a token like `aaaa…`, while the
-        // NFA's failure links are followed at search time in amortised linear time. Standard
-        // semantics with overlapping matches: leftmost-longest would rescan after every match
-        // when one value is a prefix of another.
-        let automaton = AhoCorasick::builder()
+        // Chosen so that building is linear whatever the values: not the DFA the crate picks for
+        // few patterns (filling its table follows failure links from every state: 12.5 s for a
+        // 64 KiB token of one letter), and leftmost semantics, whose match states are the values'
+        // ends only (standard semantics makes every state a match state whose suffix is a value,
+        // and the crate's reordering of match states is quadratic in their number).
+        let detector = AhoCorasick::builder()
             .kind(Some(AhoCorasickKind::ContiguousNFA))
-            .match_kind(MatchKind::Standard)
+            .match_kind(MatchKind::LeftmostFirst)
             .build(&needles);
-        // Building only fails past limits far beyond a run's few tokens.
-        Scrubber { needles: Some(automaton.expect("credentials fit one automaton")) }
+        Scrubber {
+            // Building only fails past limits far beyond a run's few tokens.
+            detector: Some(detector.expect("credentials fit one automaton")),
+            values: needles.iter().map(|n| Needle::new(n)).collect(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.needles.is_none()
+        self.detector.is_none()
     }
 
     /// `text` with every credential replaced by [`REDACTED`].
     pub fn scrub<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
-        let Some(needles) = &self.needles else { return std::borrow::Cow::Borrowed(text) };
-        // The union of all occurrences, as disjoint spans in order. Occurrences come in order
-        // of their end, so a new one can only swallow spans at the top of the stack: each span
-        // is pushed and popped once.
-        let mut spans: Vec<(usize, usize)> = Vec::new();
-        for m in needles.find_overlapping_iter(text) {
-            let mut start = m.start();
-            while let Some(&(s, e)) = spans.last() {
-                if e < start {
-                    break;
-                }
-                start = start.min(s);
-                spans.pop();
-            }
-            spans.push((start, m.end()));
+        match &self.detector {
+            // `is_match` stops at the first value found, so it never rescans.
+            Some(detector) if detector.is_match(text) => std::borrow::Cow::Owned(self.redact(text)),
+            _ => std::borrow::Cow::Borrowed(text),
         }
-        if spans.is_empty() {
-            return std::borrow::Cow::Borrowed(text);
-        }
+    }
+
+    /// `text` with each run of bytes inside occurrences of values replaced by one [`REDACTED`].
+    /// The runs start and end on character boundaries: a value is UTF-8, so an occurrence of it
+    /// in UTF-8 text begins at a leading byte and ends after a whole character.
+    fn redact(&self, text: &str) -> String {
+        let mut hidden = vec![false; text.len()];
+        self.values.iter().for_each(|v| v.mark(text.as_bytes(), &mut hidden));
         let mut out = String::with_capacity(text.len());
-        let mut copied = 0;
-        for (start, end) in spans {
-            out.push_str(&text[copied..start]);
-            out.push_str(REDACTED);
-            copied = end;
+        let mut i = 0;
+        while i < text.len() {
+            let run = hidden[i..].iter().position(|&h| h != hidden[i]).unwrap_or(text.len() - i);
+            if hidden[i] {
+                out.push_str(REDACTED);
+            } else {
+                out.push_str(&text[i..i + run]);
+            }
+            i += run;
         }
-        out.push_str(&text[copied..]);
-        std::borrow::Cow::Owned(out)
+        out
     }
 
     pub fn scrub_string(&self, text: String) -> String {
@@ -374,9 +424,10 @@ mod tests {
     }
 
     /// Tokens of one repeated letter, one a prefix of the other, over a text that nearly holds
-    /// the long one everywhere: the shape that made the DFA's construction quadratic and would
-    /// make leftmost-longest matching rescan after every match. Not a speed test: the bound
-    /// only tells linear (milliseconds) from quadratic (minutes).
+    /// the long one everywhere: the shape that made the DFA's construction quadratic, made an
+    /// automaton with standard semantics quadratic to build (the short value ends at every
+    /// position of the long one) and would make leftmost-longest matching rescan after every
+    /// match. Not a speed test: the bound only tells linear (milliseconds) from quadratic.
     #[test]
     fn repetitive_tokens_scrub_in_linear_time() {
         let start = std::time::Instant::now();
