@@ -8,11 +8,11 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
+use gateprobe::adapter::{CallError, Reply};
 use gateprobe::config::{DecisionRule, HttpDecisionMapping, PolicyVersionSource};
 use gateprobe::decision::Decision;
 use gateprobe::secret::{Scrubber, Secret};
 use gateprobe::suite::Diagnostic;
-use gateprobe::adapter::{CallError, Reply};
 
 /// Error texts that quote the gateway stay short: they end up in reports, logs and alerts
 /// (`mcp.rs` bounds quotes to 120 characters; this leaves room for the fixed wording).

@@ -19,8 +19,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use gateprobe::compare::Regression;
 use crate::metrics::UNKNOWN_VERSION;
+use gateprobe::compare::Regression;
 
 /// The alert name of pushed regressions (and of the shipped Prometheus rule).
 pub const ALERT_NAME: &str = "GateprobeRegression";

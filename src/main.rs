@@ -4,12 +4,12 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use gateprobe::plan::Filter;
+use gateprobe::{LoadOptions, compare};
 use gateprobe_cli::cli::{
     Cli, ColorChoice, Command, CoverageArgs, LoadArgs, LogFormat, RunArgs, SchemaKind, ServeArgs, SnapshotArgs,
     SnapshotCommand,
 };
-use gateprobe::plan::Filter;
-use gateprobe::{LoadOptions, compare};
 use gateprobe_cli::report;
 
 /// The command line's stdout and stderr. A reader that goes away (`gateprobe run --verbose |

@@ -27,13 +27,13 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::alert::{Alertmanager, Incidents};
+use crate::metrics::Metrics;
+use gateprobe::adapter::Target;
 use gateprobe::compare::{Comparison, Regression};
 use gateprobe::config::{PolicyVersionSource, TargetConfig};
-use crate::metrics::Metrics;
 use gateprobe::outcome::{Outcome, RunSummary};
 use gateprobe::plan::Filter;
 use gateprobe::secret::Secret;
-use gateprobe::adapter::Target;
 use gateprobe::{LoadOptions, Loaded};
 
 /// How long a stop signal waits for the current run before abandoning it.

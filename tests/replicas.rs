@@ -5,8 +5,8 @@
 mod support;
 
 use gateprobe::compare::{self, Snapshots, State};
-use gateprobe_gateway::{GatewayOptions, RunningGateway};
 use gateprobe::outcome::Outcome;
+use gateprobe_gateway::{GatewayOptions, RunningGateway};
 use support::*;
 
 const SUITE: &str = r#"

@@ -12,9 +12,9 @@
 
 use serde_json::{Value, json};
 
+use crate::report::text;
 use gateprobe::coverage::{Grid, cell_text, letter};
 use gateprobe::outcome::RunSummary;
-use crate::report::text;
 
 pub fn render(summary: &RunSummary) -> String {
     let data = data(summary);

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use gateprobe::Loaded;
 use gateprobe::config::Config;
-use gateprobe_gateway::{GatewayOptions, RunningGateway};
 use gateprobe::outcome::{Outcome, RunSummary};
 use gateprobe::plan::Filter;
+use gateprobe_gateway::{GatewayOptions, RunningGateway};
 
 /// A reference gateway on an ephemeral loopback port with the bundled policies.
 pub async fn start_gateway() -> RunningGateway {

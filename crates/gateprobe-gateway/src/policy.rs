@@ -278,7 +278,8 @@ mod tests {
     use super::*;
 
     fn bundled() -> PolicyBundle {
-        PolicyBundle::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies")).expect("bundled policies load")
+        PolicyBundle::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies"))
+            .expect("bundled policies load")
     }
 
     fn decide(principal: &Principal, action: &str, tenant: &str, history: &[String]) -> AuthzOutcome {

@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 
+use crate::adapter::Listing;
 use crate::decision::Decision;
 use crate::outcome::{Outcome, ScenarioResult};
 use crate::suite::Suite;
-use crate::adapter::Listing;
 
 /// Scenarios per tool, by the direction they pin down.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

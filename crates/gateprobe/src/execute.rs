@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{Map, Value};
 
+use crate::adapter::audit::{CORRELATION_PREFIX, Lookup};
+use crate::adapter::{Call, CallError, Reply, ResolvedIdentity, Session, Target};
 use crate::config::RunConfig;
 use crate::plan::PlannedScenario;
 use crate::suite::{CANARY, Step};
-use crate::adapter::audit::{CORRELATION_PREFIX, Lookup};
-use crate::adapter::{Call, CallError, Reply, ResolvedIdentity, Session, Target};
 
 /// Everything observed while running one scenario.
 #[derive(Debug)]

@@ -26,11 +26,11 @@ use std::time::Instant;
 
 use futures::StreamExt;
 
+use crate::adapter::Target;
 use crate::config::Config;
 use crate::outcome::{RunSummary, ScenarioResult};
 use crate::plan::Filter;
 use crate::suite::Suite;
-use crate::adapter::Target;
 
 /// Why a run could not start. Every variant but a target failure means bad input (exit 2).
 #[derive(Debug, thiserror::Error)]

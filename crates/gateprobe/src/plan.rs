@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::suite::{Scenario, Suite};
 use crate::adapter::ResolvedIdentity;
+use crate::suite::{Scenario, Suite};
 
 /// Narrows a run to some suites or scenarios.
 #[derive(Debug, Clone, Default)]

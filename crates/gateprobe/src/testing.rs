@@ -57,13 +57,11 @@ pub fn summary() -> RunSummary {
     fail.observed = Some(Decision::Allow);
     fail.expected_reason = Some("missing_capability".to_string());
     fail.reason = Some("granted_by_role".to_string());
-    fail.message =
-        Some("expected deny (missing_capability), the gateway answered allow (granted_by_role)".to_string());
+    fail.message = Some("expected deny (missing_capability), the gateway answered allow (granted_by_role)".to_string());
     fail.correlation_ids = vec!["0190f3a2-7c4e-7b1a-9d2e-3f4a5b6c7d02".to_string()];
     fail.duration = Duration::from_millis(57);
 
-    let mut missing =
-        base("tickets", "ticket creation is audited | with result", 8, "tickets.create", Decision::Allow);
+    let mut missing = base("tickets", "ticket creation is audited | with result", 8, "tickets.create", Decision::Allow);
     missing.identity = "bob-agent".to_string();
     missing.outcome = Outcome::EvidenceMissing;
     missing.reason = Some("granted".to_string());

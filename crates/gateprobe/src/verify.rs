@@ -6,12 +6,12 @@
 
 use std::collections::BTreeSet;
 
+use crate::adapter::audit::{Lookup, Statement};
+use crate::adapter::{Evidence, Reply, ResolvedIdentity};
 use crate::decision::Decision;
 use crate::execute::{CallRecord, Execution};
 use crate::outcome::Outcome;
 use crate::suite::{Scenario, Step};
-use crate::adapter::audit::{Lookup, Statement};
-use crate::adapter::{Evidence, Reply, ResolvedIdentity};
 
 /// The fields an audit record may contradict, as `contradicted_fields` and metrics name them.
 pub const AGREEMENT_FIELDS: [&str; 6] = ["decision", "reason", "policy_version", "tool", "subject", "tenant"];
@@ -302,10 +302,10 @@ mod tests {
     use serde_json::{Map, json};
 
     use super::*;
-    use crate::config::AuditFields;
-    use crate::suite::{EvidenceExpectation, Expectation, Location, Then, ToolCall};
     use crate::adapter::CallError;
     use crate::adapter::audit::Reading;
+    use crate::config::AuditFields;
+    use crate::suite::{EvidenceExpectation, Expectation, Location, Then, ToolCall};
 
     /// [`verify`] for alice of acme.
     fn check(scenario: &Scenario, execution: &Execution) -> Verdict {

@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 
 use crate::config::{AuditConfig, Config, CredentialSource, IdentityConfig, InvalidCredential, TargetConfig};
 use crate::decision::Decision;
-use gateprobe_gateway::RunningGateway;
 use crate::secret::{Scrubber, Secret};
+use gateprobe_gateway::RunningGateway;
 
 pub use audit::{AuditSource, Evidence};
 
