@@ -31,7 +31,7 @@ use crate::metrics::Metrics;
 use gateprobe::adapter::Target;
 use gateprobe::compare::{Comparison, Regression};
 use gateprobe::config::{PolicyVersionSource, TargetConfig};
-use gateprobe::outcome::{Outcome, RunSummary};
+use gateprobe::outcome::{Exit, Outcome, RunSummary};
 use gateprobe::plan::Filter;
 use gateprobe::secret::Secret;
 use gateprobe::{LoadOptions, Loaded};
@@ -78,11 +78,11 @@ pub enum ServeError {
 }
 
 impl ServeError {
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit_code(&self) -> Exit {
         match self {
             ServeError::Load(e) => e.exit_code(),
-            ServeError::Listen(..) | ServeError::Signals(_) => 3,
-            _ => 2,
+            ServeError::Listen(..) | ServeError::Signals(_) => Exit::NoDecision,
+            _ => Exit::InvalidInput,
         }
     }
 }

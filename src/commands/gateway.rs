@@ -74,7 +74,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         let key = signing_key(t.signing_key_file.as_deref())?.with_context(|| {
             format!("no signing key: pass --signing-key-file or set {SIGNING_KEY_ENV} (the same one the gateway uses)")
         })?;
-        println!("{}", TokenIssuer::new(&key).mint(&t.subject, &t.tenant, &t.roles, t.ttl.into()));
+        outln!("{}", TokenIssuer::new(&key).mint(&t.subject, &t.tenant, &t.roles, t.ttl.into()));
         return Ok(());
     }
     let key = signing_key(args.signing_key_file.as_deref())?;
@@ -90,7 +90,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         ..GatewayOptions::default()
     })
     .await?;
-    println!("gateway listening on {} (policy version {})", gateway.mcp_url(), gateway.policy_version());
+    outln!("gateway listening on {} (policy version {})", gateway.mcp_url(), gateway.policy_version());
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     gateway.shutdown().await;
     Ok(())

@@ -1,3 +1,42 @@
-//! One module per subcommand that is more than a call into the engine.
+//! One file per subcommand: each turns its arguments into work for the engine and the
+//! renderers, prints, and says how the command ends ([`Exit`]).
 
+pub mod coverage;
 pub mod gateway;
+pub mod lint;
+pub mod run;
+pub mod schema;
+pub mod serve;
+pub mod snapshot;
+
+use std::io::IsTerminal;
+
+use gateprobe::LoadOptions;
+use gateprobe::outcome::{Exit, RunSummary};
+
+use crate::cli::{ColorChoice, LoadArgs};
+
+fn load_options(args: &LoadArgs) -> LoadOptions {
+    LoadOptions { config: args.config.clone(), suites: args.suites.clone() }
+}
+
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// The coverage gate: with `require`, a tool lacking a direction turns a clean exit into a
+/// failure.
+fn coverage_gate(summary: &RunSummary, require: bool, exit: Exit) -> Exit {
+    let message = summary.coverage.as_ref().and_then(|c| c.gate_message());
+    match message {
+        Some(m) if require => {
+            errln!("error: {m}");
+            if exit == Exit::Pass { Exit::Fail } else { exit }
+        }
+        _ => exit,
+    }
+}

@@ -46,10 +46,10 @@ pub enum RunError {
 }
 
 impl RunError {
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit_code(&self) -> outcome::Exit {
         match self {
-            RunError::Target(adapter::TargetError::Embedded(_)) => 3,
-            _ => 2,
+            RunError::Target(adapter::TargetError::Embedded(_)) => outcome::Exit::NoDecision,
+            _ => outcome::Exit::InvalidInput,
         }
     }
 }

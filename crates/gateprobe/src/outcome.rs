@@ -9,6 +9,48 @@ use serde::Serialize;
 use crate::decision::Decision;
 use crate::suite::Location;
 
+/// How `gateprobe run` ends, as its exit status. When several apply, [`Exit::most_important`]
+/// picks: what the gateway did wins over gateprobe's own trouble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// Every scenario passed.
+    Pass = 0,
+    /// A scenario got a wrong decision, lost or contradicted its evidence, leaked, regressed, or
+    /// the CI gate failed.
+    Fail = 1,
+    /// Suites, config or a snapshot file are invalid.
+    InvalidInput = 2,
+    /// The target gave no readable decision (down, timing out, answering nonsense).
+    NoDecision = 3,
+    /// Every result is valid, but the run state or a report could not be written.
+    NotSaved = 4,
+}
+
+impl Exit {
+    /// Precedence, highest first: 1 > 3 > 2 > 4 > 0.
+    const PRECEDENCE: [Exit; 5] = [Exit::Fail, Exit::NoDecision, Exit::InvalidInput, Exit::NotSaved, Exit::Pass];
+
+    /// Of two exit statuses that both apply to a run, the one that wins.
+    pub fn most_important(self, other: Exit) -> Exit {
+        let rank = |e: Exit| Exit::PRECEDENCE.iter().position(|&x| x == e).unwrap_or(0);
+        if rank(other) < rank(self) { other } else { self }
+    }
+}
+
+impl From<Exit> for u8 {
+    fn from(e: Exit) -> u8 {
+        e as u8
+    }
+}
+
+/// So tests (and callers) may compare with the documented numbers.
+impl PartialEq<u8> for Exit {
+    fn eq(&self, other: &u8) -> bool {
+        *self as u8 == *other
+    }
+}
+
 /// How one scenario ended. Assertion failures and runtime errors stay apart at every layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -153,15 +195,15 @@ impl RunSummary {
     /// The exit code of `gateprobe run`: 1 when some scenario got a wrong answer, else 3 when
     /// some scenario could not read a decision at all (target trouble), else 0. A wrong decision
     /// outranks trouble elsewhere: retrying would not make it pass.
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit_code(&self) -> Exit {
         let counts = self.counts();
         let wrong = counts[&Outcome::Fail] + counts[&Outcome::EvidenceMissing] + counts[&Outcome::Leak];
         if wrong > 0 {
-            1
+            Exit::Fail
         } else if counts[&Outcome::Error] > 0 {
-            3
+            Exit::NoDecision
         } else {
-            0
+            Exit::Pass
         }
     }
 }
@@ -260,4 +302,23 @@ fn first_record(execution: &mut crate::execute::Execution) -> Option<serde_json:
         text = text.replace(canary.as_str(), "[canary]");
     }
     serde_json::from_str(&text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins the precedence of `run`'s exit statuses: what the gateway did wins over gateprobe's
+    /// own trouble, whichever order they are combined in.
+    #[test]
+    fn exit_statuses_combine_by_precedence() {
+        let order = Exit::PRECEDENCE;
+        for (i, &higher) in order.iter().enumerate() {
+            for &lower in &order[i..] {
+                assert_eq!(higher.most_important(lower), higher, "{higher:?} vs {lower:?}");
+                assert_eq!(lower.most_important(higher), higher, "{lower:?} vs {higher:?}");
+            }
+        }
+        assert_eq!(order.map(u8::from), [1, 3, 2, 4, 0]);
+    }
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::decision::Decision;
-use crate::outcome::{Outcome, RunSummary, ScenarioResult};
+use crate::outcome::{Exit, Outcome, RunSummary, ScenarioResult};
 
 pub use regression::PolicyUpdate;
 pub use snapshot::Snapshots;
@@ -381,13 +381,13 @@ impl Comparison {
     /// that was reviewed and accepted (an intended policy change whose suite update follows)
     /// does not fail it, anything not accepted does (1). Scenarios that read no decision still
     /// give 3: trouble cannot be accepted.
-    pub fn ci_exit_code(&self, summary: &RunSummary) -> u8 {
+    pub fn ci_exit_code(&self, summary: &RunSummary) -> Exit {
         if !self.gate_passes(true) {
-            1
+            Exit::Fail
         } else if summary.results.iter().any(|r| r.outcome == Outcome::Error) {
-            3
+            Exit::NoDecision
         } else {
-            0
+            Exit::Pass
         }
     }
 
