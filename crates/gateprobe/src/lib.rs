@@ -1,8 +1,9 @@
 //! The gateprobe engine: golden-prompt synthetic monitoring for AI tool gateways.
 //!
 //! The stages, in the order data flows through them:
-//! `suite` (load + lint) → `plan` → `execute` (through an `adapter`, evidence from the audit
-//! source) → `verify` → `outcome` → `compare` (snapshots, state, regressions).
+//! `suite` (load + lint) → `plan` → (`propose`, for golden prompts: not built yet) →
+//! `execute` (through an `adapter`, evidence from the audit source) → `verify` → `outcome` →
+//! `compare` (snapshots, state, regressions). ARCHITECTURE.md at the repository root maps it.
 //! Rendering, metrics, alerting and the service live in the `gateprobe` binary; the reference
 //! gateway is the `gateprobe-gateway` crate, reached only over HTTP.
 
@@ -15,6 +16,7 @@ pub mod decision;
 pub mod execute;
 pub mod outcome;
 pub mod plan;
+pub mod propose;
 pub mod secret;
 pub mod suite;
 #[doc(hidden)]
