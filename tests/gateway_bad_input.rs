@@ -157,7 +157,7 @@ async fn audit_answers_for_several_ids() {
     let records: Value = query("correlation_ids=batch-b,nothing,batch-a".into()).await.unwrap().json().await.unwrap();
     let ids: Vec<&str> = records.as_array().unwrap().iter().map(|r| r["correlation_id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["batch-b", "batch-a"]);
-    let too_many = vec!["x"; gateprobe_gateway::server::MAX_AUDIT_IDS + 1].join(",");
+    let too_many = vec!["x"; gateprobe_gateway::MAX_AUDIT_IDS + 1].join(",");
     for bad in
         ["".to_owned(), "correlation_id=batch-a&correlation_ids=batch-b".into(), format!("correlation_ids={too_many}")]
     {

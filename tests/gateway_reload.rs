@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{Gw, Reply, bundled_policies};
 use gateprobe_gateway::GatewayOptions;
-use gateprobe_gateway::policy::current_version;
+use gateprobe_gateway::current_version;
 use serde_json::{Value, json};
 
 fn copy_policies(to: &Path) {

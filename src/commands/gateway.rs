@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use gateprobe_gateway::identity::TokenIssuer;
+use gateprobe_gateway::TokenIssuer;
 use gateprobe_gateway::{GatewayOptions, RunningGateway};
 
 pub const SIGNING_KEY_ENV: &str = "GATEPROBE_GATEWAY_SIGNING_KEY";

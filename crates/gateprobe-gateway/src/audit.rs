@@ -15,12 +15,12 @@ use time::macros::format_description;
 use super::identity::Principal;
 
 /// How many records the in-memory index keeps (oldest dropped first).
-pub const DEFAULT_CAPACITY: usize = 100_000;
+pub(crate) const DEFAULT_CAPACITY: usize = 100_000;
 
-pub const REDACTED: &str = "[REDACTED]";
+pub(crate) const REDACTED: &str = "[REDACTED]";
 
 /// Everything known about one decision; turned into the wire record by [`AuditLog::record`].
-pub struct AuditEntry<'a> {
+pub(crate) struct AuditEntry<'a> {
     pub correlation_id: &'a str,
     pub session_id: Option<&'a str>,
     pub synthetic: bool,
@@ -40,7 +40,7 @@ struct Index {
     by_correlation: HashMap<String, Vec<Arc<Value>>>,
 }
 
-pub struct AuditLog {
+pub(crate) struct AuditLog {
     index: Mutex<Index>,
     capacity: usize,
     file: Option<Mutex<File>>,
@@ -49,7 +49,7 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    pub fn new(
+    pub(crate) fn new(
         file: Option<&Path>,
         omit_fields: Vec<String>,
         redact: bool,
@@ -68,7 +68,7 @@ impl AuditLog {
         })
     }
 
-    pub fn record(&self, e: AuditEntry<'_>) {
+    pub(crate) fn record(&self, e: AuditEntry<'_>) {
         let now = OffsetDateTime::now_utc()
             .format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
             .unwrap_or_default();
@@ -131,7 +131,7 @@ impl AuditLog {
 
     /// The records of each id, in the order the ids are given, as one JSON array (written from
     /// the records kept, not from copies of them).
-    pub fn by_correlations(&self, ids: &[&str]) -> String {
+    pub(crate) fn by_correlations(&self, ids: &[&str]) -> String {
         let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
         let records: Vec<&Value> =
             ids.iter().filter_map(|id| index.by_correlation.get(*id)).flatten().map(|r| &**r).collect();
@@ -154,7 +154,7 @@ static SECRET_VALUE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Replace values under secret-looking keys, and values that look like credentials.
-pub fn redact(value: &Value) -> Value {
+pub(crate) fn redact(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()

@@ -12,7 +12,7 @@ const TTL: Duration = Duration::from_secs(300);
 const MAX_PENDING: usize = 10_000;
 
 #[derive(Default)]
-pub struct Confirmations {
+pub(crate) struct Confirmations {
     pending: Mutex<HashMap<String, (String, Instant)>>,
 }
 
@@ -31,7 +31,7 @@ fn canonical(value: &Value) -> String {
     }
 }
 
-pub fn binding(subject_key: &str, tool: &str, args: &Value) -> String {
+pub(crate) fn binding(subject_key: &str, tool: &str, args: &Value) -> String {
     let mut h = Sha256::new();
     for part in [subject_key, tool, &canonical(args)] {
         h.update(part.as_bytes());
@@ -41,7 +41,7 @@ pub fn binding(subject_key: &str, tool: &str, args: &Value) -> String {
 }
 
 impl Confirmations {
-    pub fn issue(&self, binding: String) -> String {
+    pub(crate) fn issue(&self, binding: String) -> String {
         let id = format!("cf_{}", uuid::Uuid::new_v4().simple());
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
@@ -57,7 +57,7 @@ impl Confirmations {
     }
 
     /// True (and the id is spent) if `id` was issued for exactly this binding and is still fresh.
-    pub fn redeem(&self, id: &str, binding: &str) -> bool {
+    pub(crate) fn redeem(&self, id: &str, binding: &str) -> bool {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         match pending.get(id) {
             Some((b, issued)) if b == binding && issued.elapsed() < TTL => {

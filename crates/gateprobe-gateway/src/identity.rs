@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, deco
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
+pub(crate) struct Claims {
     pub sub: String,
     pub tenant: String,
     pub roles: Vec<String>,
@@ -48,6 +48,7 @@ pub struct TokenIssuer {
 }
 
 impl TokenIssuer {
+    /// An issuer signing and verifying with the HS256 `secret`.
     pub fn new(secret: &[u8]) -> TokenIssuer {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
@@ -73,6 +74,7 @@ impl TokenIssuer {
             .expect("HS256 encoding of plain claims cannot fail")
     }
 
+    /// A token for `subject` of `tenant` with `roles`, valid for `ttl` (at least a second).
     pub fn mint(&self, subject: &str, tenant: &str, roles: &[String], ttl: Duration) -> String {
         let now = get_current_timestamp();
         self.mint_at(subject, tenant, roles, now, now + ttl.as_secs().max(1))
@@ -98,6 +100,7 @@ impl TokenIssuer {
         format!("{header}.{forged}.{signature}")
     }
 
+    /// The principal a token names, if this issuer signed it and it has not expired.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let data =
             decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| AuthError::Invalid(e.to_string()))?;

@@ -2,15 +2,22 @@
 //! (Cedar), parameter validation (JSON Schema), confirmation, rate limits and audit.
 //! The wire contract is docs/protocol.md; the harness reaches this only over HTTP.
 
-pub mod audit;
-pub mod confirm;
-pub mod identity;
-pub mod limits;
-pub mod mcp;
-pub mod pdp;
-pub mod policy;
-pub mod server;
-pub mod tools;
+#![warn(unreachable_pub, missing_docs)]
+
+mod audit;
+mod confirm;
+mod identity;
+mod limits;
+mod mcp;
+mod pdp;
+mod policy;
+mod server;
+mod tools;
+
+// The whole public API: start a gateway, mint its tokens, read a policy directory's version.
+pub use identity::TokenIssuer;
+pub use policy::{PolicyError, current_version};
+pub use server::MAX_AUDIT_IDS;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,8 +27,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use self::audit::AuditLog;
-use self::identity::TokenIssuer;
-use self::policy::{PolicyBundle, PolicyError};
+use self::policy::PolicyBundle;
 use self::server::GatewayState;
 
 /// How to start a gateway.
@@ -60,22 +66,31 @@ impl Default for GatewayOptions {
     }
 }
 
+/// Why a gateway did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
+    /// The policy directory could not be read or holds an invalid policy.
     #[error("invalid policies: {0}")]
     Policy(#[from] PolicyError),
+    /// The listen address is taken or not allowed.
     #[error("cannot bind {addr}: {source}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// What the system said.
         #[source]
         source: std::io::Error,
     },
+    /// The JSON-lines audit file could not be opened for appending.
     #[error("cannot open audit log {path}: {source}")]
     AuditLog {
+        /// The file asked for.
         path: PathBuf,
+        /// What the system said.
         #[source]
         source: std::io::Error,
     },
+    /// The policy directory cannot be watched for hot reload.
     #[error("cannot watch policy directory: {0}")]
     Watch(#[from] notify::Error),
 }
@@ -121,14 +136,17 @@ impl RunningGateway {
         Ok(RunningGateway { addr, state, stop, task, _watcher: watcher })
     }
 
+    /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// `http://<addr>`: `/audit`, `/policies`, `/healthz` and `/v1/data/...` live under it.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
+    /// The MCP endpoint (`POST /mcp`).
     pub fn mcp_url(&self) -> String {
         format!("{}/mcp", self.base_url())
     }
@@ -138,14 +156,17 @@ impl RunningGateway {
         self.state.version()
     }
 
+    /// A bearer token for this gateway, valid for `ttl`.
     pub fn mint_token(&self, subject: &str, tenant: &str, roles: &[String], ttl: Duration) -> String {
         self.state.tokens.mint(subject, tenant, roles, ttl)
     }
 
+    /// A token this gateway signed that has already expired (to prove `unauthenticated`).
     pub fn mint_expired_token(&self, subject: &str, tenant: &str, roles: &[String]) -> String {
         self.state.tokens.mint_expired(subject, tenant, roles)
     }
 
+    /// A token whose signature does not verify (to prove `unauthenticated`).
     pub fn mint_tampered_token(&self, subject: &str, tenant: &str, roles: &[String]) -> String {
         self.state.tokens.mint_tampered(subject, tenant, roles)
     }

@@ -9,14 +9,14 @@ use serde::Deserialize;
 /// One bucket: `burst` calls back to back, refilled at `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     pub burst: u32,
     pub per_second: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
+pub(crate) struct LimitsConfig {
     pub subject: Bucket,
     pub tenant: Bucket,
 }
@@ -28,7 +28,7 @@ impl Default for LimitsConfig {
 }
 
 impl LimitsConfig {
-    pub fn parse(yaml: &str) -> Result<LimitsConfig, String> {
+    pub(crate) fn parse(yaml: &str) -> Result<LimitsConfig, String> {
         if yaml.trim().is_empty() {
             return Ok(LimitsConfig::default());
         }
@@ -44,7 +44,7 @@ impl LimitsConfig {
 
 /// Which quota ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exhausted {
+pub(crate) enum Exhausted {
     Subject,
     Tenant,
 }
@@ -102,19 +102,18 @@ impl Buckets {
     }
 }
 
-pub struct RateLimits {
-    pub config: LimitsConfig,
+pub(crate) struct RateLimits {
     subject: Buckets,
     tenant: Buckets,
 }
 
 impl RateLimits {
-    pub fn new(config: LimitsConfig) -> RateLimits {
-        RateLimits { config, subject: Buckets::new(config.subject), tenant: Buckets::new(config.tenant) }
+    pub(crate) fn new(config: LimitsConfig) -> RateLimits {
+        RateLimits { subject: Buckets::new(config.subject), tenant: Buckets::new(config.tenant) }
     }
 
     /// Take one call from the subject's and then the tenant's bucket.
-    pub fn check(&self, subject_key: &str, tenant: &str) -> Result<(), Exhausted> {
+    pub(crate) fn check(&self, subject_key: &str, tenant: &str) -> Result<(), Exhausted> {
         if !self.subject.take(subject_key) {
             return Err(Exhausted::Subject);
         }

@@ -27,14 +27,14 @@ use super::limits::Exhausted;
 use super::policy::{AuthzOutcome, AuthzRequest, PolicyBundle};
 use super::server::GatewayState;
 
-pub const SESSION_HEADER: &str = "mcp-session-id";
+pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
 const SUPPORTED_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 const MAX_SESSIONS: usize = 10_000;
 const MAX_HISTORY: usize = 100;
 
 /// Per-session call history (tools executed, oldest first), bounded in sessions and length.
 #[derive(Default)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     inner: Mutex<SessionTable>,
 }
 
@@ -46,7 +46,7 @@ struct SessionTable {
 }
 
 impl Sessions {
-    pub fn create(&self) -> String {
+    pub(crate) fn create(&self) -> String {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.history.insert(id.clone(), Vec::new());
@@ -62,7 +62,7 @@ impl Sessions {
     /// The distinct tools the session executed within its window, in the order first seen:
     /// Cedar sees the history as a set, and a long session's window repeats the same few tools
     /// (copying all of it cost every call of a 100-call session 100 allocations).
-    pub fn history(&self, id: &str) -> Vec<String> {
+    pub(crate) fn history(&self, id: &str) -> Vec<String> {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut distinct: Vec<String> = Vec::new();
         for tool in g.history.get(id).into_iter().flatten() {
@@ -84,13 +84,13 @@ impl Sessions {
         }
     }
 
-    pub fn end(&self, id: &str) -> bool {
+    pub(crate) fn end(&self, id: &str) -> bool {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.history.remove(id).is_some()
     }
 
     /// Sessions open now (created and neither ended nor dropped as the oldest).
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).history.len()
     }
 }
@@ -117,7 +117,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// `POST /mcp`. The caller's `x-request-id` is echoed on every answer (tools/call also
 /// echoes a generated one).
-pub async fn handle(State(st): State<Arc<GatewayState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn handle(State(st): State<Arc<GatewayState>>, headers: HeaderMap, body: Bytes) -> Response {
     let mut response = dispatch(&st, &headers, &body);
     if let Some(v) = headers.get("x-request-id")
         && !response.headers().contains_key("x-request-id")
@@ -196,7 +196,7 @@ fn dispatch(st: &GatewayState, headers: &HeaderMap, body: &Bytes) -> Response {
 }
 
 /// `DELETE /mcp`: the client ends its session.
-pub async fn end_session(State(st): State<Arc<GatewayState>>, headers: HeaderMap) -> StatusCode {
+pub(crate) async fn end_session(State(st): State<Arc<GatewayState>>, headers: HeaderMap) -> StatusCode {
     match header_str(&headers, SESSION_HEADER) {
         Some(id) if st.sessions.end(id) => StatusCode::NO_CONTENT,
         Some(_) => StatusCode::NOT_FOUND,

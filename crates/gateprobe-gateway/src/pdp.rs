@@ -22,7 +22,7 @@ use super::audit::AuditEntry;
 use super::mcp::{Permit, decide};
 use super::server::GatewayState;
 
-pub async fn handle(State(st): State<Arc<GatewayState>>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn handle(State(st): State<Arc<GatewayState>>, headers: HeaderMap, body: Bytes) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
     let correlation_id = header("x-request-id")
         .filter(|v| v.len() <= 200)

@@ -19,16 +19,26 @@ use sha2::{Digest, Sha256};
 use super::identity::Principal;
 use super::limits::LimitsConfig;
 
+/// Why a policy directory could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
+    /// A file or the directory could not be read.
     #[error("cannot read policy directory {path}: {source}")]
     Io {
+        /// What could not be read.
         path: PathBuf,
+        /// What the system said.
         #[source]
         source: std::io::Error,
     },
+    /// A file holds an invalid policy, schema, revocation list or limits.
     #[error("{file}: {message}")]
-    Invalid { file: PathBuf, message: String },
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong in it.
+        message: String,
+    },
 }
 
 impl PolicyError {
@@ -42,7 +52,7 @@ impl PolicyError {
 }
 
 /// One consistent, validated policy set.
-pub struct PolicyBundle {
+pub(crate) struct PolicyBundle {
     pub version: String,
     schema: Schema,
     policies: PolicySet,
@@ -52,7 +62,7 @@ pub struct PolicyBundle {
 
 /// One policy as `GET /policies` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct PolicyInfo {
+pub(crate) struct PolicyInfo {
     pub id: String,
     pub effect: &'static str,
     pub reason: Option<String>,
@@ -60,14 +70,14 @@ pub struct PolicyInfo {
 
 /// The thing a tool acts on, as Cedar sees it.
 #[derive(Debug, Clone)]
-pub struct ResourceRef {
+pub(crate) struct ResourceRef {
     pub id: String,
     pub tenant: String,
     pub kind: &'static str,
 }
 
 /// What the caller asks Cedar about.
-pub struct AuthzRequest<'a> {
+pub(crate) struct AuthzRequest<'a> {
     pub principal: &'a Principal,
     pub action: &'a str,
     pub resource: &'a ResourceRef,
@@ -76,7 +86,7 @@ pub struct AuthzRequest<'a> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthzOutcome {
+pub(crate) enum AuthzOutcome {
     Allow { policy_ids: Vec<String> },
     Deny { reason: String, policy_ids: Vec<String> },
 }
@@ -100,7 +110,7 @@ fn bundle_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, PolicyError> {
 }
 
 /// `sha256:` + 16 hex digits over each file's name, a NUL, its contents and a NUL, in name order.
-pub fn version_of(files: &[(String, Vec<u8>)]) -> String {
+pub(crate) fn version_of(files: &[(String, Vec<u8>)]) -> String {
     let mut hasher = Sha256::new();
     for (name, bytes) in files {
         hasher.update(name.as_bytes());
@@ -118,7 +128,7 @@ pub fn current_version(dir: &Path) -> Result<String, PolicyError> {
 }
 
 impl PolicyBundle {
-    pub fn load(dir: &Path) -> Result<PolicyBundle, PolicyError> {
+    pub(crate) fn load(dir: &Path) -> Result<PolicyBundle, PolicyError> {
         let files = bundle_files(dir)?;
         let version = version_of(&files);
         let invalid = |name: &str, message: String| PolicyError::Invalid { file: dir.join(name), message };
@@ -168,7 +178,7 @@ impl PolicyBundle {
     }
 
     /// Every policy: its id, effect (`permit`/`forbid`) and `@reason` annotation, by id.
-    pub fn listing(&self) -> Vec<PolicyInfo> {
+    pub(crate) fn listing(&self) -> Vec<PolicyInfo> {
         let mut out: Vec<PolicyInfo> = self
             .policies
             .policies()
@@ -185,11 +195,11 @@ impl PolicyBundle {
         out
     }
 
-    pub fn is_revoked(&self, principal: &Principal) -> bool {
+    pub(crate) fn is_revoked(&self, principal: &Principal) -> bool {
         self.revoked.contains(&principal.key())
     }
 
-    pub fn authorize(&self, req: &AuthzRequest<'_>) -> AuthzOutcome {
+    pub(crate) fn authorize(&self, req: &AuthzRequest<'_>) -> AuthzOutcome {
         match self.try_authorize(req) {
             Ok(outcome) => outcome,
             Err(message) => {

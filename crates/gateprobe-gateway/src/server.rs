@@ -24,9 +24,9 @@ use super::policy::{PolicyBundle, PolicyError, current_version};
 use super::tools::{Catalog, Workspace};
 
 /// Largest request body accepted on any route.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-pub struct GatewayState {
+pub(crate) struct GatewayState {
     pub policies_dir: PathBuf,
     bundle: RwLock<Arc<PolicyBundle>>,
     limits: RwLock<Arc<RateLimits>>,
@@ -41,7 +41,12 @@ pub struct GatewayState {
 }
 
 impl GatewayState {
-    pub fn new(policies_dir: PathBuf, bundle: PolicyBundle, tokens: TokenIssuer, audit: AuditLog) -> GatewayState {
+    pub(crate) fn new(
+        policies_dir: PathBuf,
+        bundle: PolicyBundle,
+        tokens: TokenIssuer,
+        audit: AuditLog,
+    ) -> GatewayState {
         let limits = RateLimits::new(bundle.limits);
         GatewayState {
             policies_dir,
@@ -57,20 +62,20 @@ impl GatewayState {
         }
     }
 
-    pub fn bundle(&self) -> Arc<PolicyBundle> {
+    pub(crate) fn bundle(&self) -> Arc<PolicyBundle> {
         self.bundle.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn limits(&self) -> Arc<RateLimits> {
+    pub(crate) fn limits(&self) -> Arc<RateLimits> {
         self.limits.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn version(&self) -> String {
+    pub(crate) fn version(&self) -> String {
         self.bundle().version.clone()
     }
 
     /// Load the directory and swap it in; on error the old bundle stays and the error is logged.
-    pub fn reload(&self) -> Result<String, PolicyError> {
+    pub(crate) fn reload(&self) -> Result<String, PolicyError> {
         let _guard = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
         let old = self.bundle();
         let bundle = match PolicyBundle::load(&self.policies_dir) {
@@ -96,7 +101,7 @@ impl GatewayState {
     }
 }
 
-pub fn router(state: Arc<GatewayState>) -> Router {
+pub(crate) fn router(state: Arc<GatewayState>) -> Router {
     Router::new()
         .route("/mcp", post(mcp::handle).delete(mcp::end_session).get(sse_not_offered))
         .route("/v1/data/gateprobe/decision", post(super::pdp::handle))
@@ -151,14 +156,14 @@ async fn audit_query(State(st): State<Arc<GatewayState>>, Query(q): Query<AuditQ
 }
 
 /// Rules the gateway applies itself, outside Cedar; they appear in `rationale.policy_ids`.
-pub const GATEWAY_POLICY_IDS: [(&str, &str); 3] = [
+pub(crate) const GATEWAY_POLICY_IDS: [(&str, &str); 3] = [
     ("gateway:irreversible", "confirmation_required"),
     ("gateway:untrusted-irreversible", "confirmation_required"),
     ("gateway:confirmed", "confirmed"),
 ];
 
 /// Every reason a decision of this gateway can carry, besides the policies' `@reason`s.
-pub const GATEWAY_REASONS: [&str; 7] = [
+pub(crate) const GATEWAY_REASONS: [&str; 7] = [
     "permitted",
     "confirmed",
     "confirmation_required",
@@ -203,7 +208,7 @@ async fn reload(State(st): State<Arc<GatewayState>>) -> Response {
 
 /// Watch the policy directory and reload when its content hash changes. Events are debounced
 /// so an editor's write-rename dance yields one reload. The watcher lives as long as the value.
-pub fn watch(state: Arc<GatewayState>, dir: &Path) -> notify::Result<RecommendedWatcher> {
+pub(crate) fn watch(state: Arc<GatewayState>, dir: &Path) -> notify::Result<RecommendedWatcher> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if event.is_ok() {

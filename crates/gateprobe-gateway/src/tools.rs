@@ -11,7 +11,7 @@ use super::policy::ResourceRef;
 
 /// One tool: its name (also the Cedar action id), input schema, and whether it is irreversible
 /// (irreversible tools need an explicit confirmation).
-pub struct Tool {
+pub(crate) struct Tool {
     pub name: &'static str,
     pub description: &'static str,
     pub input_schema: Value,
@@ -24,12 +24,12 @@ fn over_broad(s: &str) -> bool {
     s.contains('*') || s.contains('?') || s.split('/').any(|seg| seg == "..")
 }
 
-pub struct Catalog {
+pub(crate) struct Catalog {
     tools: Vec<Tool>,
 }
 
 impl Catalog {
-    pub fn new() -> Catalog {
+    pub(crate) fn new() -> Catalog {
         let path = json!({"type": "string", "minLength": 1, "maxLength": 512, "pattern": "^/"});
         let specs: Vec<(&'static str, &'static str, Value, bool)> = vec![
             (
@@ -115,11 +115,11 @@ impl Catalog {
         Catalog { tools }
     }
 
-    pub fn get(&self, name: &str) -> Option<&Tool> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Tool> {
         self.tools.iter().find(|t| t.name == name)
     }
 
-    pub fn list(&self) -> Value {
+    pub(crate) fn list(&self) -> Value {
         Value::Array(
             self.tools
                 .iter()
@@ -140,7 +140,7 @@ impl Default for Catalog {
 
 impl Tool {
     /// JSON Schema, then the over-broad checks a schema cannot express well. Returns what is wrong.
-    pub fn check_arguments(&self, args: &Value) -> Result<(), String> {
+    pub(crate) fn check_arguments(&self, args: &Value) -> Result<(), String> {
         let errors: Vec<String> = self
             .validator
             .iter_errors(args)
@@ -168,19 +168,19 @@ impl Tool {
     }
 }
 
-pub struct File {
+pub(crate) struct File {
     pub tenant: String,
     pub content: String,
 }
 
-pub struct Payment {
+pub(crate) struct Payment {
     pub tenant: String,
     pub amount: f64,
     pub refunded: f64,
 }
 
 /// The demo world the tools act on.
-pub struct Workspace {
+pub(crate) struct Workspace {
     pub files: BTreeMap<String, File>,
     pub tickets: Vec<Value>,
     pub outbox: Vec<Value>,
@@ -197,7 +197,7 @@ impl Default for Workspace {
 }
 
 impl Workspace {
-    pub fn demo() -> Workspace {
+    pub(crate) fn demo() -> Workspace {
         let file = |tenant: &str, content: &str| File { tenant: tenant.into(), content: content.into() };
         let files = BTreeMap::from([
             (
@@ -229,7 +229,7 @@ impl Workspace {
 
     /// The Cedar resource of a call: the named thing with its owning tenant, or the caller's
     /// tenant-wide service when the tool does not name one (or the thing does not exist).
-    pub fn resource(&self, tool: &str, args: &Value, principal: &Principal) -> ResourceRef {
+    pub(crate) fn resource(&self, tool: &str, args: &Value, principal: &Principal) -> ResourceRef {
         let own = |kind: &'static str| ResourceRef {
             id: format!("{}:{kind}", principal.tenant),
             tenant: principal.tenant.clone(),
@@ -263,7 +263,7 @@ impl Workspace {
     }
 
     /// The exact text shown to the user before an irreversible call runs.
-    pub fn summary(&self, tool: &str, args: &Value, principal: &Principal) -> String {
+    pub(crate) fn summary(&self, tool: &str, args: &Value, principal: &Principal) -> String {
         let tenant = self.resource(tool, args, principal).tenant;
         match tool {
             "files.delete" => format!("Permanently delete file {} (tenant {tenant})", Self::str_arg(args, "path")),
@@ -286,7 +286,7 @@ impl Workspace {
     }
 
     /// Run an authorized call. `Err` is a tool-level failure (e.g. not found), not a decision.
-    pub fn execute(&mut self, tool: &str, args: &Value, principal: &Principal) -> Result<Value, String> {
+    pub(crate) fn execute(&mut self, tool: &str, args: &Value, principal: &Principal) -> Result<Value, String> {
         let tenant = principal.tenant.clone();
         match tool {
             "files.read" => {
