@@ -80,7 +80,7 @@ identities:
     let comparison = compare::compare(&summary, &Snapshots::default(), &State::default(), &defined);
     assert_eq!(comparison.policy_skew, vec![current.policy_version(), stale.policy_version()]);
     assert_eq!(comparison.stale_endpoints, vec![(stale_url.clone(), vec![stale.policy_version()])]);
-    let text = compare::regression::render_drift(&comparison, false);
+    let text = gateprobe_cli::report::comparison::render_drift(&comparison, false);
     assert!(text.contains(&format!("{stale_url} served")), "{text}");
 
     let metrics = gateprobe_cli::metrics::Metrics::new();

@@ -60,16 +60,16 @@ pub async fn run(args: RunArgs) -> Exit {
         if let Some(w) = &c.state_warning {
             errln!("warning: {w}");
         }
-        out!("{}", compare::regression::render(&c.comparison, color));
-        out!("{}", compare::regression::render_drift(&c.comparison, color));
+        out!("{}", report::comparison::render(&c.comparison, color));
+        out!("{}", report::comparison::render_drift(&c.comparison, color));
         if args.ci && !c.comparison.gate_passes(true) {
             // What `snapshot accept` would write, from the state this run just recorded.
             let selection =
                 compare::snapshot::Selection { suites: args.suite.clone(), scenario: args.scenario.clone() };
             match compare::plan_from_state(&defined, &options, &selection, &c.state) {
                 Ok(plan) => {
-                    out!("{}", compare::snapshot::render_review(&plan, color));
-                    diff = Some(compare::snapshot::render_review(&plan, false));
+                    out!("{}", report::review::render(&plan, color));
+                    diff = Some(report::review::render(&plan, false));
                 }
                 Err(e) => errln!("{}", e.render()),
             }

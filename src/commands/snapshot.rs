@@ -6,6 +6,7 @@ use gateprobe::outcome::Exit;
 
 use super::{load_options, use_color};
 use crate::cli::{SnapshotArgs, SnapshotCommand};
+use crate::report;
 
 pub fn run(command: SnapshotCommand) -> Exit {
     match command {
@@ -37,7 +38,7 @@ fn snapshot(args: &SnapshotArgs, accept: bool) -> Exit {
         errln!("warning: {w}");
     }
     if !accept {
-        out!("{}", compare::snapshot::render_review(&plan, use_color(args.color)));
+        out!("{}", report::review::render(&plan, use_color(args.color)));
         return Exit::Pass;
     }
     if let Err(e) = compare::snapshot::apply(&plan) {

@@ -107,7 +107,7 @@ fn grid(summary: &RunSummary, paint: Painter) -> String {
     let width = g
         .cells
         .iter()
-        .map(|c| gateprobe::coverage::cell_text(c).chars().count())
+        .map(|c| super::coverage::cell_text(c).chars().count())
         .max()
         .unwrap_or(1)
         .max(g.tools.len().to_string().len())
@@ -122,7 +122,7 @@ fn grid(summary: &RunSummary, paint: Painter) -> String {
         for tool in &g.tools {
             match g.cell(identity, tool) {
                 Some(c) => {
-                    let t = gateprobe::coverage::cell_text(c);
+                    let t = super::coverage::cell_text(c);
                     let pad = width.saturating_sub(t.chars().count());
                     let _ = write!(out, "{}{}", " ".repeat(pad), paint.outcome(c.outcome, &t));
                 }
@@ -142,7 +142,7 @@ fn grid(summary: &RunSummary, paint: Painter) -> String {
 fn coverage_section(coverage: &gateprobe::coverage::Coverage, paint: Painter) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", paint.bold("coverage"));
-    for (label, value) in coverage.lines() {
+    for (label, value) in super::coverage::lines(coverage) {
         let value = if value == "none" { paint.outcome(Outcome::Pass, &value) } else { value };
         let _ = writeln!(out, "  {label}: {value}");
     }

@@ -12,8 +12,9 @@
 
 use serde_json::{Value, json};
 
+use crate::report::coverage::{cell_text, letter};
 use crate::report::text;
-use gateprobe::coverage::{Grid, cell_text, letter};
+use gateprobe::coverage::Grid;
 use gateprobe::outcome::RunSummary;
 
 pub fn render(summary: &RunSummary) -> String {
@@ -86,10 +87,9 @@ fn data(summary: &RunSummary) -> Value {
         .iter()
         .map(|c| json!({"identity": c.identity, "tool": c.tool, "outcome": c.outcome, "text": cell_text(c), "results": c.results}))
         .collect();
-    let coverage: Option<Vec<Value>> = summary
-        .coverage
-        .as_ref()
-        .map(|c| c.lines().into_iter().map(|(label, value)| json!({"label": label, "value": value})).collect());
+    let coverage: Option<Vec<Value>> = summary.coverage.as_ref().map(|c| {
+        super::coverage::lines(c).into_iter().map(|(label, value)| json!({"label": label, "value": value})).collect()
+    });
     json!({
         "identities": grid.identities,
         "tools": grid.tools,

@@ -114,7 +114,7 @@ pub fn render(summary: &RunSummary) -> String {
     if let Some(coverage) = &summary.coverage {
         out.push_str(&grid(summary));
         out.push_str("\n### Coverage\n\n");
-        for (label, value) in coverage.lines() {
+        for (label, value) in super::coverage::lines(coverage) {
             let _ = writeln!(out, "- {}: {}", cell(&label), cell(&value));
         }
     }
@@ -136,7 +136,7 @@ fn grid(summary: &RunSummary) -> String {
             .tools
             .iter()
             .map(|t| match g.cell(identity, t) {
-                Some(c) => format!("{} {}", icon(c.outcome), gateprobe::coverage::cell_text(c)),
+                Some(c) => format!("{} {}", icon(c.outcome), super::coverage::cell_text(c)),
                 None => "·".to_string(),
             })
             .collect();
@@ -297,7 +297,13 @@ pub fn comparison_section(comparison: &gateprobe::compare::Comparison, diff: Opt
     if !comparison.drift.is_empty() {
         out.push_str("### Drift from the approved snapshots\n\n| suite | scenario | approved → now |\n|---|---|---|\n");
         for d in &comparison.drift {
-            let _ = writeln!(out, "| {} | {} | {} |", cell(&d.suite), cell(&d.scenario), cell(&d.describe()));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                cell(&d.suite),
+                cell(&d.scenario),
+                cell(&super::comparison::describe_drift(d))
+            );
         }
         out.push('\n');
     }

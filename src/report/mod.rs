@@ -6,16 +6,25 @@
 //! - [`junit`]: JUnit XML for CI test views (assertion failures as `<failure>`, target trouble as
 //!   `<error>`);
 //! - [`markdown`]: a pull-request summary, GitHub `::error` annotations and `$GITHUB_STEP_SUMMARY`;
-//! - [`html`]: a self-contained page with the identity × tool decision grid and cell details.
+//! - [`html`]: a self-contained page with the identity × tool decision grid and cell details;
+//! - [`comparison`]: the compare stage on the console (regressions by policy update, drift, new
+//!   and stale snapshots, policy skew);
+//! - [`review`]: the snapshot diff of `gateprobe snapshot review` and `run --ci`;
+//! - [`coverage`]: the coverage section and the grid's cells in words, for the renderers above.
 //!
-//! Renderers only read the summary: aggregation happened in [`gateprobe::outcome`]. The summary holds
-//! no token, no canary value and no call argument, and no renderer adds one.
+//! Renderers only read the summary: aggregation happened in [`gateprobe::outcome`], comparison in
+//! [`gateprobe::compare`], coverage in [`gateprobe::coverage`]; the engine writes no text for
+//! people. The summary holds no token, no canary value and no call argument, and no renderer
+//! adds one.
 
+pub mod comparison;
 pub mod console;
+pub mod coverage;
 pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod review;
 
 use std::fmt;
 use std::path::PathBuf;

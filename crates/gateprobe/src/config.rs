@@ -592,9 +592,10 @@ impl ConfigError {
     }
 }
 
-/// JSON Schema of `gateprobe.yaml` (same as [`crate::suite::config_schema`]).
+/// JSON Schema of `gateprobe.yaml`, for `gateprobe schema config` and editors (checked in as
+/// `schemas/config.schema.json`, kept up to date by the test in [`crate::suite::schema`]).
 pub fn config_schema() -> serde_json::Value {
-    crate::suite::schema::config_schema()
+    schemars::schema_for!(Config).to_value()
 }
 
 /// Parses config text (the content of `path`), errors as diagnostics with file:line:col.

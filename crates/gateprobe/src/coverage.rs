@@ -1,7 +1,8 @@
 //! COVERAGE: what the suites leave untested, and the run's identity × tool decision grid.
 //!
 //! Pure: it reads the suites, the run's results and what the target listed (tools, policies,
-//! reasons), and does no I/O. Reports render it; `--require-coverage` gates on [`Coverage::gaps`].
+//! reasons), and does no I/O. Reports render it (the binary's `report::coverage` words the
+//! section and the grid's cells); `--require-coverage` gates on [`Coverage::gaps`].
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -121,39 +122,6 @@ impl Coverage {
             .collect();
         Some(format!("coverage gate failed: {}", named.join(", ")))
     }
-
-    /// Plain-text lines of the coverage section (console and `gateprobe coverage`).
-    pub fn lines(&self) -> Vec<(String, String)> {
-        let list = |v: &[&str]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
-        let opt = |v: &Option<Vec<String>>| match v {
-            None => "unknown (the gateway did not list them)".to_string(),
-            Some(v) if v.is_empty() => "none".to_string(),
-            Some(v) => v.join(", "),
-        };
-        let tools_from = if self.tools_listed { "listed by the gateway" } else { "named by scenarios only" };
-        let mut out = vec![
-            (
-                "tools".to_string(),
-                format!(
-                    "{} ({tools_from}), {} with both directions",
-                    self.tools.len(),
-                    self.tools.len() - self.gaps().len()
-                ),
-            ),
-            ("without a must-allow scenario".to_string(), list(&self.without_allow())),
-            ("without a must-deny scenario".to_string(), list(&self.without_deny())),
-            ("policies no scenario exercised".to_string(), opt(&self.unexercised_policies)),
-            ("reasons no scenario got".to_string(), opt(&self.unexercised_reasons)),
-            (
-                "identities never used".to_string(),
-                list(&self.unused_identities.iter().map(String::as_str).collect::<Vec<_>>()),
-            ),
-        ];
-        for p in &self.problems {
-            out.push(("note".to_string(), p.clone()));
-        }
-        out
-    }
 }
 
 /// One cell of the decision grid: every result of an identity calling a tool (first call).
@@ -216,26 +184,6 @@ impl Grid {
 
     pub fn cell(&self, identity: &str, tool: &str) -> Option<&Cell> {
         self.cells.iter().find(|c| c.identity == identity && c.tool == tool)
-    }
-}
-
-/// One letter per decision, as in suite matrices.
-pub fn letter(d: Option<Decision>) -> &'static str {
-    match d {
-        Some(Decision::Allow) => "A",
-        Some(Decision::Deny) => "D",
-        Some(Decision::Confirm) => "C",
-        Some(Decision::RateLimited) => "R",
-        None => "?",
-    }
-}
-
-/// A cell as text: the expected letter when it passed, else `expected→observed`.
-pub fn cell_text(c: &Cell) -> String {
-    if c.outcome.is_pass() {
-        letter(Some(c.expected)).to_string()
-    } else {
-        format!("{}→{}", letter(Some(c.expected)), letter(c.observed))
     }
 }
 
@@ -312,7 +260,6 @@ mod tests {
         assert!(!c.tools_listed);
         assert_eq!(c.tools.len(), 1);
         assert_eq!(c.unexercised_policies, None);
-        assert_eq!(c.lines()[3].1, "unknown (the gateway did not list them)");
     }
 
     #[test]
@@ -325,8 +272,13 @@ mod tests {
         assert_eq!(g.identities, vec!["alice", "bob"]);
         assert_eq!(g.tools, vec!["files.read", "files.delete"]);
         assert_eq!(g.cells.len(), 4);
+        // As text ("C→A", "D"): the binary's `report::coverage` tests.
         let bad = g.cell("bob", "files.delete").unwrap();
-        assert_eq!(cell_text(bad), "C→A");
-        assert_eq!(cell_text(g.cell("alice", "files.delete").unwrap()), "D");
+        assert_eq!(
+            (bad.outcome, bad.expected, bad.observed),
+            (Outcome::Fail, Decision::Confirm, Some(Decision::Allow))
+        );
+        let good = g.cell("alice", "files.delete").unwrap();
+        assert_eq!((good.outcome, good.expected), (Outcome::Pass, Decision::Deny));
     }
 }

@@ -135,50 +135,14 @@ pub struct Regression {
     pub change: String,
 }
 
-/// A difference between the approved snapshot and this run.
+/// A difference between the approved snapshot and this run (the binary's
+/// `report::comparison::describe_drift` words it: `decision allow→deny`, …).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Drift {
     pub suite: String,
     pub scenario: String,
     pub approved: Option<Observation>,
     pub now: Option<Observation>,
-}
-
-impl Drift {
-    /// "was → now" in one line, naming only what changed: `decision allow→deny`,
-    /// `evidence -rationale +result`, …
-    pub fn describe(&self) -> String {
-        let (Some(a), Some(n)) = (&self.approved, &self.now) else {
-            return match (&self.approved, &self.now) {
-                (None, _) => "no approved snapshot".to_string(),
-                _ => "no longer observed".to_string(),
-            };
-        };
-        let opt = |d: &Option<String>| d.clone().unwrap_or_else(|| "none".to_string());
-        let dec = |d: Option<Decision>| d.map_or("none".to_string(), |d| d.to_string());
-        let mut parts = Vec::new();
-        if a.outcome != n.outcome {
-            parts.push(format!("outcome {}→{}", a.outcome, n.outcome));
-        }
-        if a.decision != n.decision {
-            parts.push(format!("decision {}→{}", dec(a.decision), dec(n.decision)));
-        }
-        if a.reason != n.reason {
-            parts.push(format!("reason {}→{}", opt(&a.reason), opt(&n.reason)));
-        }
-        let was: BTreeSet<&String> = a.evidence_fields.iter().collect();
-        let now: BTreeSet<&String> = n.evidence_fields.iter().collect();
-        if was != now {
-            let mut ev: Vec<String> = was.difference(&now).map(|f| format!("-{f}")).collect();
-            ev.extend(now.difference(&was).map(|f| format!("+{f}")));
-            parts.push(format!("evidence {}", ev.join(" ")));
-        }
-        if a.contradicted != n.contradicted {
-            let list = |c: &[String]| if c.is_empty() { "none".to_string() } else { c.join(", ") };
-            parts.push(format!("contradicted {}→{}", list(&a.contradicted), list(&n.contradicted)));
-        }
-        if parts.is_empty() { "no change".to_string() } else { parts.join(", ") }
-    }
 }
 
 /// Everything the comparison stage concluded about a run.
@@ -593,7 +557,15 @@ pub(crate) mod tests {
         let d = defined(&[("documents", "reader reads"), ("documents", "flaky transport"), ("documents", "brand new")]);
         let c = compare(&run, &snaps, &State::default(), &d);
         assert_eq!(c.drift.len(), 1);
-        assert_eq!(c.drift[0].describe(), "outcome pass→fail, decision allow→deny");
+        // The words of it are pinned by the binary's `report::comparison` tests.
+        let (approved, now) = (c.drift[0].approved.as_ref().unwrap(), c.drift[0].now.as_ref().unwrap());
+        assert_eq!((approved.outcome.as_str(), now.outcome.as_str()), ("pass", "fail"));
+        assert_eq!((approved.decision, now.decision), (Some(Decision::Allow), Some(Decision::Deny)));
+        assert!(
+            approved.reason == now.reason
+                && approved.evidence_fields == now.evidence_fields
+                && approved.contradicted == now.contradicted
+        );
         assert_eq!(c.new_scenarios, vec![("documents".to_string(), "brand new".to_string())]);
         assert_eq!(c.stale_snapshots, vec![("documents".to_string(), "gone".to_string())]);
         assert!(!c.gate_passes(false));

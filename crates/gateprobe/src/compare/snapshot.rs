@@ -22,13 +22,12 @@
 //! is exactly what the run you are looking at saw, the gateway is not needed (a CI job that ran
 //! against a throwaway gateway can still accept), and `accept` cannot race a policy change. The
 //! cost is that you must run first; a scenario never run (or whose last run read no decision) is
-//! listed as skipped. Both use one [`plan`], so review shows exactly what accept would write.
+//! listed as skipped. Both use one [`plan`], so review shows exactly what accept would write (the
+//! binary's `report::review` prints a plan as a diff of each file).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use owo_colors::OwoColorize;
 use serde::{Deserialize, Serialize};
 
 use super::state::State;
@@ -281,46 +280,6 @@ pub fn apply(plan: &Plan) -> Result<Vec<PathBuf>, CompareError> {
     Ok(done)
 }
 
-/// The plan as a unified diff of each snapshot file against what it would become, coloured for a
-/// terminal when `color`.
-pub fn render_review(plan: &Plan, color: bool) -> String {
-    let mut out = String::new();
-    if plan.changes.is_empty() {
-        out.push_str("snapshots match the last run: nothing to review\n");
-    }
-    for change in &plan.changes {
-        let path = change.path.display().to_string();
-        let old = change.old_text.as_deref().unwrap_or("");
-        let new = change.new_text.as_deref().unwrap_or("");
-        // Patience anchors on unique lines, i.e. the scenario names: an added entry shows as one
-        // added block instead of being interleaved with its neighbours' identical field lines.
-        let diff = similar::TextDiff::configure().algorithm(similar::Algorithm::Patience).diff_lines(old, new);
-        let old_name = if change.old_text.is_some() { format!("a/{path}") } else { "/dev/null".to_string() };
-        let new_name = if change.new_text.is_some() { format!("b/{path}") } else { "/dev/null".to_string() };
-        let text = diff.unified_diff().context_radius(3).header(&old_name, &new_name).to_string();
-        for line in text.lines() {
-            let painted = if !color {
-                line.to_string()
-            } else if line.starts_with("+++") || line.starts_with("---") {
-                line.bold().to_string()
-            } else if line.starts_with('+') {
-                line.green().to_string()
-            } else if line.starts_with('-') {
-                line.red().to_string()
-            } else if line.starts_with("@@") {
-                line.cyan().to_string()
-            } else {
-                line.to_string()
-            };
-            let _ = writeln!(out, "{painted}");
-        }
-    }
-    for (suite, scenario, why) in &plan.skipped {
-        let _ = writeln!(out, "skipped {suite} › {scenario}: {why}");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,9 +398,8 @@ mod tests {
             ("documents", "brand new"),
             ("documents", "never run"),
         ]);
+        // The diff review prints of this plan is pinned by the binary's `report::review` tests.
         let p = plan(&snaps, &state, &d, &Selection::default()).unwrap();
-        let review = render_review(&p, false).replace(&snap_dir.display().to_string(), "snapshots");
-        insta::assert_snapshot!(review);
         assert_eq!(p.changes[0].accepted, vec!["brand new".to_string(), "reader reads".to_string()]);
         assert_eq!(p.changes[0].removed, vec!["removed scenario".to_string()]);
 
@@ -453,7 +411,6 @@ mod tests {
         assert!(after.get("documents", "removed scenario").is_none());
         let again = plan(&after, &state, &d, &Selection::default()).unwrap();
         assert!(again.changes.is_empty(), "{again:?}");
-        assert!(render_review(&again, false).starts_with("snapshots match the last run"));
     }
 
     #[test]
@@ -478,23 +435,5 @@ mod tests {
         let admin = p.changes.iter().find(|c| c.suite == "admin").unwrap();
         assert_eq!(admin.new_text, None);
         assert_eq!(admin.removed, vec!["c".to_string()]);
-    }
-
-    #[test]
-    fn colour_marks_added_and_removed_lines() {
-        let p = Plan {
-            changes: vec![FileChange {
-                suite: "s".into(),
-                path: PathBuf::from("snapshots/s.yaml"),
-                old_text: Some("a\nb\n".into()),
-                new_text: Some("a\nc\n".into()),
-                accepted: vec![],
-                removed: vec![],
-            }],
-            skipped: vec![],
-        };
-        let text = render_review(&p, true);
-        assert!(text.contains("\u{1b}[32m+c"), "{text:?}");
-        assert!(text.contains("\u{1b}[31m-b"), "{text:?}");
     }
 }

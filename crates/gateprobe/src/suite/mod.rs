@@ -11,4 +11,4 @@ pub mod yaml;
 pub use diagnostic::Diagnostic;
 pub use model::*;
 pub use parse::{LoadError, load_suites, parse_suite};
-pub use schema::{config_schema, suite_schema};
+pub use schema::suite_schema;

@@ -1,18 +1,12 @@
-//! JSON Schemas of suite files and of the config, for `gateprobe schema` and editors.
-//! The checked-in copies under `schemas/` are kept up to date by a test.
-
-use crate::config::Config;
+//! JSON Schema of suite files, for `gateprobe schema` and editors; the config's is
+//! [`crate::config::config_schema`], beside its type. The checked-in copies of both under
+//! `schemas/` are kept up to date by a test here.
 
 use super::raw::RawSuite;
 
 /// JSON Schema of a suite file.
 pub fn suite_schema() -> serde_json::Value {
     schemars::schema_for!(RawSuite).to_value()
-}
-
-/// JSON Schema of `gateprobe.yaml`.
-pub fn config_schema() -> serde_json::Value {
-    schemars::schema_for!(Config).to_value()
 }
 
 /// Pretty JSON as checked in under `schemas/` (with a final newline).
@@ -25,6 +19,7 @@ pub fn to_pretty(schema: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::config_schema;
 
     /// Pins the checked-in `schemas/*.json` to the types; regenerate when the types change.
     #[test]
