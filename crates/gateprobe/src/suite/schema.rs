@@ -37,7 +37,7 @@ mod tests {
             assert!(
                 actual == expected,
                 "schemas/{file} is out of date; regenerate with\n  \
-                 GATEPROBE_UPDATE_SCHEMAS=1 cargo test --lib suite::schema\nand commit it"
+                 GATEPROBE_UPDATE_SCHEMAS=1 cargo test -p gateprobe --lib suite::schema\nand commit it"
             );
         }
     }
