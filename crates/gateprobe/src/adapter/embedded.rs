@@ -1,12 +1,16 @@
 //! The `embedded` target: the crate's reference gateway, started in-process on an ephemeral
-//! loopback port and then reached over real HTTP like any other MCP gateway.
+//! loopback port and then reached over real HTTP by the `mcp` adapter, like any other MCP
+//! gateway. Being its own gateway, it also mints the identities' tokens and lists its policies.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
-use crate::config::EmbeddedTarget;
+use crate::config::{EmbeddedTarget, IdentityConfig, InvalidCredential, McpTarget, PolicyVersionSource, SessionScope};
+use crate::secret::Secret;
 use gateprobe_gateway::{GatewayOptions, RunningGateway};
 
-use super::TargetError;
+use super::mcp::McpAdapter;
+use super::{Connected, TargetError};
 
 /// Audit records the embedded gateway keeps. gateprobe looks a record up right after the call
 /// that wrote it returns, so only the records of calls in flight (concurrency × a few) must
@@ -15,7 +19,31 @@ use super::TargetError;
 /// about 11 MB when full, reached within the soak's first minute.
 const AUDIT_CAPACITY: usize = 2_000;
 
-pub async fn start(config: &EmbeddedTarget) -> Result<RunningGateway, TargetError> {
+/// Synthetic identities' tokens are short-lived; an hour outlives any run.
+const MINTED_TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// Starts the reference gateway and an `mcp` adapter for it. The gateway states its decision
+/// in `error.data`, so the adapter needs no mapping rules.
+pub(super) async fn connect(
+    config: &EmbeddedTarget,
+    client: reqwest::Client,
+    max_response_bytes: usize,
+) -> Result<Connected, TargetError> {
+    let gateway = start(config).await?;
+    let mcp = McpTarget {
+        url: gateway.mcp_url(),
+        replicas: Vec::new(),
+        correlation_header: "x-request-id".into(),
+        policy_version: PolicyVersionSource::default(),
+        decisions: Vec::new(),
+        sessions: SessionScope::default(),
+    };
+    let description = format!("embedded {}", mcp.url);
+    let adapter = Box::new(McpAdapter::new(client, mcp, max_response_bytes));
+    Ok(Connected { adapter, description, embedded: Some(gateway) })
+}
+
+async fn start(config: &EmbeddedTarget) -> Result<RunningGateway, TargetError> {
     let options = GatewayOptions {
         policies: config.policies.clone(),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
@@ -28,4 +56,20 @@ pub async fn start(config: &EmbeddedTarget) -> Result<RunningGateway, TargetErro
         audit_capacity: AUDIT_CAPACITY,
     };
     RunningGateway::start(options).await.map_err(|e| TargetError::Embedded(e.to_string()))
+}
+
+/// A token the gateway signs for `identity`: valid for [`MINTED_TOKEN_TTL`], or deliberately
+/// `invalid` (`credential: {invalid: expired | tampered}`).
+pub(super) fn mint(gateway: &RunningGateway, identity: &IdentityConfig, invalid: Option<&InvalidCredential>) -> Secret {
+    let (subject, tenant, roles) = (&identity.subject, &identity.tenant, &identity.roles);
+    Secret::new(match invalid {
+        None => gateway.mint_token(subject, tenant, roles, MINTED_TOKEN_TTL),
+        Some(InvalidCredential::Expired) => gateway.mint_expired_token(subject, tenant, roles),
+        Some(InvalidCredential::Tampered) => gateway.mint_tampered_token(subject, tenant, roles),
+    })
+}
+
+/// Where the gateway lists its policies, for coverage when `coverage.policies_url` is not set.
+pub(super) fn policies_url(gateway: &RunningGateway) -> String {
+    format!("{}/policies", gateway.base_url())
 }

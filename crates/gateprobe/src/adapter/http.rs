@@ -11,9 +11,11 @@ use crate::decision::Decision;
 use crate::secret::Scrubber;
 
 use super::body::{MAX_RESPONSE_SETTING, read_capped};
-use super::mcp::{bounded, header};
-use super::{Call, CallError, Reply, ResolvedIdentity, TargetError};
+use super::decide::{bounded, parse_decision, policy_version, version_header};
+use super::{Adapter, Call, CallError, Reply, ResolvedIdentity, Session, TargetError};
 
+/// A JSON HTTP gateway or PDP (`target: {kind: http}`). It keeps no sessions and cannot list
+/// its tools (`coverage.tools` does): the trait's defaults.
 pub struct HttpAdapter {
     client: reqwest::Client,
     config: HttpTarget,
@@ -25,6 +27,8 @@ pub struct HttpAdapter {
 }
 
 impl HttpAdapter {
+    /// An adapter for the gateway `config` describes, on the run's shared `client`; refuses a
+    /// `method` that is no HTTP method.
     pub fn new(
         client: reqwest::Client,
         config: HttpTarget,
@@ -34,13 +38,19 @@ impl HttpAdapter {
             .map_err(|_| TargetError::Invalid(format!("`{}` is not an HTTP method", config.method)))?;
         Ok(HttpAdapter { client, config, method, scrubber: Arc::default(), max_response_bytes })
     }
+}
 
-    /// The run's credentials, known once they are resolved (after the adapter is built).
-    pub fn set_scrubber(&mut self, scrubber: Arc<Scrubber>) {
+#[async_trait::async_trait]
+impl Adapter for HttpAdapter {
+    fn kind(&self) -> &'static str {
+        "http"
+    }
+
+    fn set_scrubber(&mut self, scrubber: Arc<Scrubber>) {
         self.scrubber = scrubber;
     }
 
-    pub async fn call(&self, identity: &ResolvedIdentity, call: &Call<'_>) -> Result<Reply, CallError> {
+    async fn call(&self, _session: &Session, identity: &ResolvedIdentity, call: &Call<'_>) -> Result<Reply, CallError> {
         let body = render(&self.config.body, identity, call);
         let mut request = self
             .client
@@ -52,10 +62,7 @@ impl HttpAdapter {
         }
         let response = request.send().await.map_err(|e| CallError::from_reqwest(&e))?;
         let status = response.status().as_u16();
-        let header_version = match &self.config.policy_version {
-            PolicyVersionSource::Header(h) => header(&response, h).map(|v| self.scrubber.scrub_string(v)),
-            _ => None,
-        };
+        let header_version = version_header(&response, &self.config.policy_version, &self.scrubber);
         let bytes = read_capped(response, self.max_response_bytes, MAX_RESPONSE_SETTING).await?;
         decode_answer(
             &self.config.decision,
@@ -84,10 +91,7 @@ pub fn decode_answer(
     if let Some(a) = &mut answer {
         scrubber.scrub_json(a);
     }
-    let policy_version = header_version.or_else(|| match (source, &answer) {
-        (PolicyVersionSource::Pointer(p), Some(a)) => a.pointer(p).and_then(Value::as_str).map(str::to_string),
-        _ => None,
-    });
+    let policy_version = policy_version(header_version, source, answer.as_ref());
     decide(mapping, status, answer.as_ref(), policy_version)
 }
 
@@ -118,7 +122,7 @@ fn decide(
         Some(Value::Bool(false)) => Decision::Deny,
         // The value is quoted bounded, like gateway text in `mcp` (the fuzzer found a PDP
         // answer could make the error, and so the reports, as long as the answer).
-        Some(v @ Value::String(_)) => serde_json::from_value(v.clone()).map_err(|_| {
+        Some(v @ Value::String(_)) => parse_decision(v).ok_or_else(|| {
             CallError::NoDecision(format!("`{pointer}` holds {}, not a decision", bounded(&v.to_string())))
         })?,
         Some(other) => {

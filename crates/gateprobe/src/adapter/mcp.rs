@@ -16,7 +16,8 @@ use crate::decision::Decision;
 use crate::secret::Scrubber;
 
 use super::body::{MAX_RESPONSE_SETTING, read_capped};
-use super::{Call, CallError, Reply, ResolvedIdentity, Session};
+use super::decide::{bounded, header, parse_decision, policy_version, version_header};
+use super::{Adapter, Call, CallError, Reply, ResolvedIdentity, Session};
 
 const PROTOCOL_VERSION: &str = "2025-06-18";
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -50,6 +51,7 @@ struct Meta<'a> {
     confirmation_id: Option<&'a str>,
 }
 
+/// An MCP gateway (`target: {kind: mcp}`), and the embedded reference gateway.
 pub struct McpAdapter {
     client: reqwest::Client,
     config: McpTarget,
@@ -65,6 +67,7 @@ pub struct McpAdapter {
 }
 
 impl McpAdapter {
+    /// An adapter for the gateway `config` describes, on the run's shared `client`.
     pub fn new(client: reqwest::Client, config: McpTarget, max_response_bytes: usize) -> McpAdapter {
         McpAdapter {
             client,
@@ -76,33 +79,21 @@ impl McpAdapter {
             max_response_bytes,
         }
     }
+}
 
-    /// The run's credentials, known once they are resolved (after the adapter is built).
-    pub fn set_scrubber(&mut self, scrubber: Arc<Scrubber>) {
+#[async_trait::async_trait]
+impl Adapter for McpAdapter {
+    fn kind(&self) -> &'static str {
+        "mcp"
+    }
+
+    fn set_scrubber(&mut self, scrubber: Arc<Scrubber>) {
         self.scrubber = scrubber;
     }
 
-    /// The reference gateway states its decision in `error.data`, so it needs no mapping rules.
-    pub fn for_reference_gateway(client: reqwest::Client, url: String, max_response_bytes: usize) -> McpAdapter {
-        let config = McpTarget {
-            url,
-            replicas: Vec::new(),
-            correlation_header: "x-request-id".into(),
-            policy_version: PolicyVersionSource::default(),
-            decisions: Vec::new(),
-            sessions: SessionScope::default(),
-        };
-        McpAdapter::new(client, config, max_response_bytes)
-    }
-
-    /// How long the sessions this adapter's scenarios use live.
-    pub fn sessions(&self) -> SessionScope {
-        self.config.sessions
-    }
-
-    /// The endpoint of the next scenario: round-robin over `url` and `replicas`; `None` when
-    /// the target has no replicas (every call goes to `url`).
-    pub fn next_endpoint(&self) -> Option<String> {
+    /// Round-robin over `url` and `replicas`; `None` when the target has no replicas (every
+    /// call goes to `url`).
+    fn next_endpoint(&self) -> Option<String> {
         if self.config.replicas.is_empty() {
             return None;
         }
@@ -110,14 +101,14 @@ impl McpAdapter {
         Some(if i == 0 { self.config.url.clone() } else { self.config.replicas[i - 1].clone() })
     }
 
+    fn shares_sessions(&self) -> bool {
+        self.config.sessions == SessionScope::Identity
+    }
+
     /// `initialize`, then `notifications/initialized`, at `endpoint` (else `url`). A gateway
     /// that refuses the handshake (401/403) still gets a session-less call, so its refusal is
     /// read as a decision there.
-    pub async fn open_session(
-        &self,
-        identity: &ResolvedIdentity,
-        endpoint: Option<String>,
-    ) -> Result<Session, CallError> {
+    async fn open_session(&self, identity: &ResolvedIdentity, endpoint: Option<String>) -> Result<Session, CallError> {
         let mut session = Session { id: None, endpoint };
         let body = json!({
             "jsonrpc": "2.0",
@@ -150,12 +141,7 @@ impl McpAdapter {
         Ok(session)
     }
 
-    pub async fn call(
-        &self,
-        session: &Session,
-        identity: &ResolvedIdentity,
-        call: &Call<'_>,
-    ) -> Result<Reply, CallError> {
+    async fn call(&self, session: &Session, identity: &ResolvedIdentity, call: &Call<'_>) -> Result<Reply, CallError> {
         let body = ToolCall {
             jsonrpc: "2.0",
             id: self.next_id(),
@@ -177,10 +163,7 @@ impl McpAdapter {
         if status == 404 && session.id.is_some() {
             return Err(CallError::Status(404));
         }
-        let version_header = match &self.config.policy_version {
-            PolicyVersionSource::Header(h) => header(&response, h).map(|v| self.scrubber.scrub_string(v)),
-            _ => None,
-        };
+        let version_header = version_header(&response, &self.config.policy_version, &self.scrubber);
         let content_type = header(&response, "content-type");
         let (rules, source) = (&self.config.decisions, &self.config.policy_version);
         match read_capped(response, self.max_response_bytes, MAX_RESPONSE_SETTING).await {
@@ -196,7 +179,7 @@ impl McpAdapter {
     /// Ends `session` with `DELETE` and its id, as the MCP spec asks of a client done with one:
     /// a monitor that runs every few minutes must not leave its sessions piling up on the
     /// gateway. Best effort: a gateway may keep no sessions (405), and no result depends on it.
-    pub async fn close_session(&self, session: &Session, identity: &ResolvedIdentity) {
+    async fn close_session(&self, session: &Session, identity: &ResolvedIdentity) {
         if session.id.is_none() {
             return;
         }
@@ -206,8 +189,21 @@ impl McpAdapter {
         }
     }
 
+    /// `tools/list` in a session of its own at `url`.
+    async fn list_tools(&self, identity: &ResolvedIdentity) -> Option<Result<Vec<String>, CallError>> {
+        let session = match self.open_session(identity, None).await {
+            Ok(session) => session,
+            Err(e) => return Some(Err(e)),
+        };
+        let tools = self.tools_list(&session, identity).await;
+        self.close_session(&session, identity).await;
+        Some(tools)
+    }
+}
+
+impl McpAdapter {
     /// The names of the tools the gateway lists (`tools/list`, following `nextCursor`).
-    pub async fn list_tools(&self, session: &Session, identity: &ResolvedIdentity) -> Result<Vec<String>, CallError> {
+    async fn tools_list(&self, session: &Session, identity: &ResolvedIdentity) -> Result<Vec<String>, CallError> {
         let mut names = Vec::new();
         let mut cursor: Option<String> = None;
         // Bounded: a gateway that keeps answering with a cursor does not hold the run forever.
@@ -314,10 +310,7 @@ pub fn decode_reply(
         }
         Err(e) => return unreadable(rules, status, version_header, e),
     };
-    let policy_version = version_header.or_else(|| match source {
-        PolicyVersionSource::Pointer(p) => message.pointer(p).and_then(Value::as_str).map(str::to_string),
-        _ => None,
-    });
+    let policy_version = policy_version(version_header, source, Some(&message));
     decide(rules, status, &message, policy_version)
 }
 
@@ -423,10 +416,6 @@ fn reply_from_rule(rule: &DecisionRule, confirmation_id: Option<String>, policy_
     Reply { decision: rule.decision, reason: rule.reason.clone(), confirmation_id, policy_version }
 }
 
-fn parse_decision(v: &Value) -> Option<Decision> {
-    serde_json::from_value(v.clone()).ok()
-}
-
 fn string_at(v: Option<&Value>, key: &str) -> Option<String> {
     v.and_then(|v| v.get(key)).and_then(Value::as_str).map(str::to_string)
 }
@@ -437,19 +426,6 @@ fn result_text(result: &Value) -> String {
         .and_then(Value::as_array)
         .map(|items| items.iter().filter_map(|i| i.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
-}
-
-/// Gateway text quoted in an error stays short: it ends up in reports and logs.
-pub(super) fn bounded(text: &str) -> String {
-    let mut s: String = text.chars().take(120).collect();
-    if s.len() < text.len() {
-        s.push('…');
-    }
-    s
-}
-
-pub(super) fn header(response: &reqwest::Response, name: &str) -> Option<String> {
-    response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 fn parse_message(content_type: Option<&str>, body: &[u8]) -> Result<Value, CallError> {

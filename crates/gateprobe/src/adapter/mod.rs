@@ -1,12 +1,20 @@
 //! EXECUTE, the outward half: adapters that send one proposed call to a gateway and read back a
 //! decision, and audit sources that find the evidence by correlation id.
 //!
-//! Adding a gateway kind touches one file and the [`Adapter`] enum.
+//! Every gateway kind is one [`Adapter`], as blackbox_exporter has one prober per protocol:
+//! `mcp.rs` (any MCP gateway), `http.rs` (a JSON gateway or PDP), `embedded.rs` (starts the
+//! reference gateway and reaches it with the `mcp` adapter). Adding a kind is one file that
+//! implements the trait (the defaults cover sessions, replicas and tool listing, which most
+//! gateways lack), its config struct with a `TargetConfig` variant in `config.rs`, and one arm
+//! in `register` below, the only place that knows every kind. What both wire adapters need to read
+//! a decision lives in `decide.rs`; what the gateway lists for coverage, in `listing.rs`.
 
 pub mod audit;
 pub mod body;
-pub mod embedded;
+mod decide;
+mod embedded;
 pub mod http;
+mod listing;
 pub mod mcp;
 
 use std::collections::BTreeMap;
@@ -15,12 +23,13 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::config::{AuditConfig, Config, CredentialSource, IdentityConfig, InvalidCredential, TargetConfig};
+use crate::config::{AuditConfig, Config, CredentialSource, IdentityConfig, TargetConfig};
 use crate::decision::Decision;
 use crate::secret::{Scrubber, Secret};
 use gateprobe_gateway::RunningGateway;
 
 pub use audit::{AuditSource, Evidence};
+pub use listing::Listing;
 
 /// Header that marks every probe request, so gateways can keep probes out of business dashboards.
 pub const SYNTHETIC_HEADER: &str = "x-gateprobe-synthetic";
@@ -122,77 +131,55 @@ pub struct Session {
     pub endpoint: Option<String>,
 }
 
-/// The ways gateprobe reaches a gateway.
-pub enum Adapter {
-    Mcp(mcp::McpAdapter),
-    Http(http::HttpAdapter),
-}
+/// One way of reaching a gateway: sends a proposed call and reads back the decision the gateway
+/// states (or that a configured rule maps), never a guessed one.
+///
+/// `async_trait` because the adapter is chosen at run time from the config (`Box<dyn Adapter>`)
+/// and an `async fn` in a trait cannot be called through `dyn` on stable Rust: it boxes each
+/// method's future, one small allocation per call beside a request that makes many.
+#[async_trait::async_trait]
+pub trait Adapter: Send + Sync {
+    /// The config's `target.kind` this adapter answers to (`mcp`, `http`), for messages.
+    fn kind(&self) -> &'static str;
 
-impl Adapter {
-    /// Every answer is scrubbed of these credentials as it arrives.
-    pub fn set_scrubber(&mut self, scrubber: Arc<Scrubber>) {
-        match self {
-            Adapter::Mcp(a) => a.set_scrubber(scrubber),
-            Adapter::Http(a) => a.set_scrubber(scrubber),
-        }
-    }
+    /// Every answer is scrubbed of these credentials as it arrives (a gateway may quote the
+    /// token it was sent). Set once the run's credentials are resolved, after the adapter is
+    /// built; no default, as no adapter may skip it.
+    fn set_scrubber(&mut self, scrubber: Arc<Scrubber>);
 
-    /// The endpoint the next scenario goes to, when the target has replicas.
-    pub fn next_endpoint(&self) -> Option<String> {
-        match self {
-            Adapter::Mcp(a) => a.next_endpoint(),
-            Adapter::Http(_) => None,
-        }
+    /// Sends one call in `session` as `identity` and reads the gateway's decision.
+    async fn call(&self, session: &Session, identity: &ResolvedIdentity, call: &Call<'_>) -> Result<Reply, CallError>;
+
+    /// The endpoint the next scenario goes to, when the target has replicas. Default: none
+    /// (every call goes to the one URL).
+    fn next_endpoint(&self) -> Option<String> {
+        None
     }
 
     /// Whether single-call scenarios of one identity share a session for the whole run
-    /// (`sessions: identity`).
-    pub fn shares_sessions(&self) -> bool {
-        matches!(self, Adapter::Mcp(a) if a.sessions() == crate::config::SessionScope::Identity)
+    /// (`sessions: identity`). Default: no.
+    fn shares_sessions(&self) -> bool {
+        false
     }
 
-    /// Starts a session (for one scenario, or for an identity's whole run).
-    pub async fn open_session(
-        &self,
-        identity: &ResolvedIdentity,
-        endpoint: Option<String>,
-    ) -> Result<Session, CallError> {
-        match self {
-            Adapter::Mcp(a) => a.open_session(identity, endpoint).await,
-            Adapter::Http(_) => Ok(Session::default()),
-        }
+    /// Starts a session (for one scenario, or for an identity's whole run) at `endpoint`.
+    /// Default: a gateway without sessions, so nothing is sent.
+    async fn open_session(&self, identity: &ResolvedIdentity, endpoint: Option<String>) -> Result<Session, CallError> {
+        let _ = identity;
+        Ok(Session { id: None, endpoint })
     }
 
-    /// Ends a session opened by [`Adapter::open_session`].
-    pub async fn close_session(&self, session: &Session, identity: &ResolvedIdentity) {
-        if let Adapter::Mcp(a) = self {
-            a.close_session(session, identity).await;
-        }
+    /// Ends a session opened by [`Adapter::open_session`]. Default: nothing to end.
+    async fn close_session(&self, session: &Session, identity: &ResolvedIdentity) {
+        let _ = (session, identity);
     }
 
-    pub async fn call(
-        &self,
-        session: &Session,
-        identity: &ResolvedIdentity,
-        call: &Call<'_>,
-    ) -> Result<Reply, CallError> {
-        match self {
-            Adapter::Mcp(a) => a.call(session, identity, call).await,
-            Adapter::Http(a) => a.call(identity, call).await,
-        }
+    /// The names of the tools the gateway lists, asked as `identity`, for coverage. Default:
+    /// `None`, this kind of gateway cannot list them (`coverage.tools` names them instead).
+    async fn list_tools(&self, identity: &ResolvedIdentity) -> Option<Result<Vec<String>, CallError>> {
+        let _ = identity;
+        None
     }
-}
-
-/// What the target says it has, for coverage. `None`: it could not say (the reason is in
-/// `problems`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Listing {
-    pub tools: Option<Vec<String>>,
-    /// Policy ids with their `@reason` (when they have one).
-    pub policies: Option<Vec<(String, Option<String>)>>,
-    /// Every decision reason the gateway can give.
-    pub reasons: Option<Vec<String>>,
-    pub problems: Vec<String>,
 }
 
 /// Why the target could not be set up. Credential problems are config errors (exit 2); a
@@ -209,7 +196,7 @@ pub enum TargetError {
 
 /// A connected target: the adapter, where its evidence is, and who may call it.
 pub struct Target {
-    pub adapter: Adapter,
+    pub adapter: Box<dyn Adapter>,
     pub audit: AuditSource,
     pub identities: BTreeMap<String, Arc<ResolvedIdentity>>,
     /// Adapter kind and URL, for reports.
@@ -219,10 +206,37 @@ pub struct Target {
     pub scrubber: Arc<Scrubber>,
     /// Kept alive for the run when the target is the embedded gateway.
     embedded: Option<RunningGateway>,
-    client: reqwest::Client,
-    coverage: crate::config::CoverageConfig,
-    /// `run.max_response_bytes`, for the policy listing (the adapters have their own copy).
-    max_response_bytes: usize,
+    /// Where [`Target::listing`] looks.
+    listing: listing::Sources,
+}
+
+/// What [`register`] builds for a config's target.
+struct Connected {
+    adapter: Box<dyn Adapter>,
+    /// Adapter kind and URL, for reports.
+    description: String,
+    /// The reference gateway, when the target is the embedded one.
+    embedded: Option<RunningGateway>,
+}
+
+impl Connected {
+    /// An adapter for a gateway reached where it already runs.
+    fn to(adapter: impl Adapter + 'static, description: String) -> Connected {
+        Connected { adapter: Box::new(adapter), description, embedded: None }
+    }
+}
+
+/// The one place every gateway kind is registered: the config's `target` to its adapter. A new
+/// kind is one arm here.
+async fn register(config: &Config, client: &reqwest::Client) -> Result<Connected, TargetError> {
+    let (client, max) = (client.clone(), config.run.max_response_bytes);
+    Ok(match &config.target {
+        TargetConfig::Embedded(e) => embedded::connect(e, client, max).await?,
+        TargetConfig::Mcp(m) => Connected::to(mcp::McpAdapter::new(client, m.clone(), max), format!("mcp {}", m.url)),
+        TargetConfig::Http(h) => {
+            Connected::to(http::HttpAdapter::new(client, h.clone(), max)?, format!("http {}", h.url))
+        }
+    })
 }
 
 impl Target {
@@ -230,25 +244,7 @@ impl Target {
     /// shared HTTP client, and obtains every identity's credential.
     pub async fn connect(config: &Config) -> Result<Target, TargetError> {
         let client = http_client(Duration::from_millis(config.run.timeout_ms))?;
-        let (mut adapter, description, embedded) = match &config.target {
-            TargetConfig::Embedded(e) => {
-                let gateway = embedded::start(e).await?;
-                let adapter = Adapter::Mcp(mcp::McpAdapter::for_reference_gateway(
-                    client.clone(),
-                    gateway.mcp_url(),
-                    config.run.max_response_bytes,
-                ));
-                (adapter, format!("embedded {}", gateway.mcp_url()), Some(gateway))
-            }
-            TargetConfig::Mcp(m) => {
-                let adapter = mcp::McpAdapter::new(client.clone(), m.clone(), config.run.max_response_bytes);
-                (Adapter::Mcp(adapter), format!("mcp {}", m.url), None)
-            }
-            TargetConfig::Http(h) => {
-                let adapter = http::HttpAdapter::new(client.clone(), h.clone(), config.run.max_response_bytes)?;
-                (Adapter::Http(adapter), format!("http {}", h.url), None)
-            }
-        };
+        let Connected { mut adapter, description, embedded } = register(config, &client).await?;
         let mut secrets: Vec<Secret> = Vec::new();
         let audit_token = match &config.audit {
             AuditConfig::Http { credential: Some(source), .. } => {
@@ -274,89 +270,20 @@ impl Target {
             };
             identities.insert(name.clone(), Arc::new(identity));
         }
-        let mut coverage = config.coverage.clone();
-        if coverage.policies_url.is_none() {
-            coverage.policies_url = embedded.as_ref().map(|g| format!("{}/policies", g.base_url()));
-        }
+        let max_response_bytes = config.run.max_response_bytes;
+        let listing = listing::Sources::new(&config.coverage, embedded.as_ref(), client.clone(), max_response_bytes);
         let scrubber = Arc::new(Scrubber::new(&secrets));
         adapter.set_scrubber(scrubber.clone());
         let embedded_base = embedded.as_ref().map(|g| g.base_url());
         let audit =
             AuditSource::new(client.clone(), &config.audit, embedded_base, audit_token, &config.run, scrubber.clone())?;
-        let max_response_bytes = config.run.max_response_bytes;
-        Ok(Target { adapter, audit, identities, description, scrubber, embedded, client, coverage, max_response_bytes })
+        Ok(Target { adapter, audit, identities, description, scrubber, embedded, listing })
     }
 
-    /// The tools and policies the gateway lists: `coverage.tools` or MCP `tools/list` (in a
-    /// session of the first identity with a credential), and `coverage.policies_url`.
+    /// The tools and policies the gateway lists, for coverage (`coverage.tools` or the adapter's
+    /// own listing, and `coverage.policies_url`).
     pub async fn listing(&self) -> Listing {
-        let mut listing = Listing::default();
-        match (&self.coverage.tools, &self.adapter) {
-            (Some(tools), _) => listing.tools = Some(tools.clone()),
-            (None, Adapter::Mcp(mcp)) => {
-                let anonymous = ResolvedIdentity {
-                    name: String::new(),
-                    subject: String::new(),
-                    tenant: String::new(),
-                    roles: Vec::new(),
-                    token: None,
-                };
-                let identity =
-                    self.identities.values().find(|i| i.token.is_some()).map(|i| i.as_ref()).unwrap_or(&anonymous);
-                let listed = match mcp.open_session(identity, None).await {
-                    Ok(session) => {
-                        let tools = mcp.list_tools(&session, identity).await;
-                        mcp.close_session(&session, identity).await;
-                        tools
-                    }
-                    Err(e) => Err(e),
-                };
-                match listed {
-                    Ok(tools) => listing.tools = Some(tools),
-                    Err(e) => listing.problems.push(format!("`tools/list` failed: {e}")),
-                }
-            }
-            (None, Adapter::Http(_)) => listing
-                .problems
-                .push("an `http` target cannot list its tools; set `coverage.tools` in the config".into()),
-        }
-        if let Some(url) = &self.coverage.policies_url {
-            match self.fetch_policies(url).await {
-                Ok((policies, reasons)) => {
-                    listing.policies = Some(policies);
-                    listing.reasons = Some(reasons);
-                }
-                Err(e) => listing.problems.push(format!("policies from {url}: {e}")),
-            }
-        }
-        listing
-    }
-
-    async fn fetch_policies(&self, url: &str) -> Result<(Vec<(String, Option<String>)>, Vec<String>), CallError> {
-        let response = self.client.get(url).send().await.map_err(|e| CallError::from_reqwest(&e))?;
-        if !response.status().is_success() {
-            return Err(CallError::Status(response.status().as_u16()));
-        }
-        let body = body::read_capped(response, self.max_response_bytes, body::MAX_RESPONSE_SETTING).await?;
-        let mut body: Value =
-            serde_json::from_slice(&body).map_err(|_| CallError::Unparseable("body could not be decoded".into()))?;
-        self.scrubber.scrub_json(&mut body);
-        let policies = body
-            .get("policies")
-            .and_then(Value::as_array)
-            .ok_or_else(|| CallError::Protocol("no `policies` list".into()))?
-            .iter()
-            .filter_map(|p| {
-                let id = p.get("id")?.as_str()?.to_string();
-                Some((id, p.get("reason").and_then(Value::as_str).map(str::to_string)))
-            })
-            .collect();
-        let reasons = body
-            .get("reasons")
-            .and_then(Value::as_array)
-            .map(|r| r.iter().filter_map(Value::as_str).map(str::to_string).collect())
-            .unwrap_or_default();
-        Ok((policies, reasons))
+        listing::fetch(self).await
     }
 
     /// The embedded gateway, when the target is one (tests reach into its workspace over HTTP).
@@ -364,6 +291,7 @@ impl Target {
         self.embedded.as_ref()
     }
 
+    /// Stops the embedded gateway, if there is one.
     pub async fn shutdown(self) {
         if let Some(g) = self.embedded {
             g.shutdown().await;
@@ -371,9 +299,8 @@ impl Target {
     }
 }
 
-/// Synthetic identities' tokens are short-lived; an hour outlives any run.
-const MINTED_TOKEN_TTL: Duration = Duration::from_secs(3600);
-
+/// An identity's credential: none, the one its `credential` names, or one the embedded gateway
+/// mints (a valid one when none is named, or a deliberately `invalid` one).
 async fn obtain_token(
     name: &str,
     idc: &IdentityConfig,
@@ -382,15 +309,12 @@ async fn obtain_token(
     let cred_err = |message: String| TargetError::Credential { identity: name.to_string(), message };
     match (&idc.credential, embedded) {
         (Some(CredentialSource::None), _) => Ok(None),
-        (Some(CredentialSource::Invalid(kind)), Some(g)) => Ok(Some(Secret::new(match kind {
-            InvalidCredential::Expired => g.mint_expired_token(&idc.subject, &idc.tenant, &idc.roles),
-            InvalidCredential::Tampered => g.mint_tampered_token(&idc.subject, &idc.tenant, &idc.roles),
-        }))),
+        (Some(CredentialSource::Invalid(kind)), Some(g)) => Ok(Some(embedded::mint(g, idc, Some(kind)))),
         (Some(CredentialSource::Invalid(_)), None) => {
             Err(cred_err("`invalid` credentials can only be minted by the embedded target".into()))
         }
         (Some(source), _) => crate::secret::resolve_credential(source).await.map_err(|e| cred_err(e.to_string())),
-        (None, Some(g)) => Ok(Some(Secret::new(g.mint_token(&idc.subject, &idc.tenant, &idc.roles, MINTED_TOKEN_TTL)))),
+        (None, Some(g)) => Ok(Some(embedded::mint(g, idc, None))),
         (None, None) => {
             Err(cred_err("no credential: give `credential: {env: VAR}`, `{file: PATH}` or `{command: [...]}`".into()))
         }
