@@ -19,7 +19,7 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
 /// reach the state, snapshots or reports), and other CI steps read reports.
 ///
 /// A process killed between creating the temporary file and the rename (SIGKILL, OOM) leaves
-/// it behind; each successful write removes such leftovers once they are [`STALE_TEMP_AGE`] old,
+/// it behind; each successful write removes such leftovers once they are `STALE_TEMP_AGE` old,
 /// so a crash-looping service does not accumulate them.
 pub fn write(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
     let dir = match path.parent() {

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{Map, Value};
 
-use crate::adapter::audit::{CORRELATION_PREFIX, Lookup};
 use crate::adapter::{Call, CallError, Reply, ResolvedIdentity, Session, Target};
 use crate::config::RunConfig;
+use crate::evidence::{CORRELATION_PREFIX, Lookup};
 use crate::plan::PlannedScenario;
 use crate::suite::{CANARY, Step};
 

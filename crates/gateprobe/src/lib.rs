@@ -13,6 +13,7 @@ pub mod compare;
 pub mod config;
 pub mod coverage;
 pub mod decision;
+pub mod evidence;
 pub mod execute;
 pub mod outcome;
 pub mod plan;

@@ -250,7 +250,7 @@ impl ScenarioResult {
                 .calls
                 .iter()
                 .filter_map(|c| match &c.evidence {
-                    Some(Ok(crate::adapter::audit::Lookup::Found(e))) => Some(e.lag),
+                    Some(Ok(crate::evidence::Lookup::Found(e))) => Some(e.lag),
                     _ => None,
                 })
                 .collect(),
@@ -267,7 +267,7 @@ impl ScenarioResult {
     /// strings, or one string).
     fn read_policy_ids(&mut self, execution: &crate::execute::Execution, pointer: &str) {
         for call in &execution.calls {
-            let Some(Ok(crate::adapter::audit::Lookup::Found(e))) = &call.evidence else { continue };
+            let Some(Ok(crate::evidence::Lookup::Found(e))) = &call.evidence else { continue };
             for record in &e.records {
                 match record.pointer(pointer) {
                     Some(serde_json::Value::Array(ids)) => {
@@ -289,7 +289,7 @@ fn first_record(execution: &mut crate::execute::Execution) -> Option<serde_json:
     let canaries: Vec<String> =
         execution.calls.iter().filter_map(|c| c.canary.clone()).filter(|c| !c.is_empty()).collect();
     let first = execution.calls.first_mut()?;
-    let Some(Ok(crate::adapter::audit::Lookup::Found(e))) = &mut first.evidence else { return None };
+    let Some(Ok(crate::evidence::Lookup::Found(e))) = &mut first.evidence else { return None };
     if e.records.is_empty() {
         return None;
     }

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::adapter::audit::{Lookup, Statement};
 use crate::adapter::{Evidence, Reply, ResolvedIdentity};
 use crate::decision::Decision;
+use crate::evidence::{Lookup, Statement};
 use crate::execute::{CallRecord, Execution};
 use crate::outcome::Outcome;
 use crate::suite::{Scenario, Step};
@@ -303,8 +303,8 @@ mod tests {
 
     use super::*;
     use crate::adapter::CallError;
-    use crate::adapter::audit::Reading;
     use crate::config::AuditFields;
+    use crate::evidence::Reading;
     use crate::suite::{EvidenceExpectation, Expectation, Location, Then, ToolCall};
 
     /// [`verify`] for alice of acme.

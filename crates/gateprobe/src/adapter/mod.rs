@@ -9,7 +9,6 @@
 //! in `register` below, the only place that knows every kind. What both wire adapters need to read
 //! a decision lives in `decide.rs`; what the gateway lists for coverage, in `listing.rs`.
 
-pub mod audit;
 pub mod body;
 mod decide;
 mod embedded;
@@ -28,7 +27,7 @@ use crate::decision::Decision;
 use crate::secret::{Scrubber, Secret};
 use gateprobe_gateway::RunningGateway;
 
-pub use audit::{AuditSource, Evidence};
+pub use crate::evidence::{AuditSource, Evidence};
 pub use listing::Listing;
 
 /// Header that marks every probe request, so gateways can keep probes out of business dashboards.

@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore, mpsc, oneshot};
 
-use super::body::{MAX_AUDIT_RESPONSE_SETTING, read_capped};
+use crate::adapter::body::{MAX_AUDIT_RESPONSE_SETTING, read_capped};
 use crate::config::{
     AuditConfig, AuditDecisionRule, AuditFields, CORRELATION_ID, CORRELATION_IDS, EvidenceTiming, RunConfig,
 };
 use crate::decision::Decision;
 use crate::secret::{Scrubber, Secret};
 
-use super::{CallError, TargetError};
+use crate::adapter::{CallError, TargetError};
 
 /// Prefix of every correlation id gateprobe makes: it tells probe records from other traffic.
 pub const CORRELATION_PREFIX: &str = "gp-";
@@ -425,14 +425,14 @@ async fn send_batches(
 
 /// Follows a JSON-lines audit log (e.g. a gateway's structured stdout) from where it last read,
 /// keeping only records of probe calls until they are looked up. Memory stays bounded whatever
-/// the file holds: it is read in blocks, a line longer than [`MAX_LINE`] is skipped, and at most
-/// [`MAX_WAITING_IDS`] calls' records wait (the oldest dropped first: those of calls nobody looks
+/// the file holds: it is read in blocks, a line longer than `MAX_LINE` is skipped, and at most
+/// `MAX_WAITING_IDS` calls' records wait (the oldest dropped first: those of calls nobody looks
 /// up, e.g. another gateprobe's).
 pub struct Tail {
     path: PathBuf,
     offset: u64,
     partial: Vec<u8>,
-    /// The rest of a line longer than [`MAX_LINE`] is being skipped.
+    /// The rest of a line longer than `MAX_LINE` is being skipped.
     skipping: bool,
     index: HashMap<String, Vec<Value>>,
     /// Ids in the order they entered `index`.
