@@ -162,75 +162,15 @@ fn paint(text: &str, color: bool, how: Paint) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::time::Duration;
 
-    use gateprobe::compare::{Defined, Observation, Snapshots, State, compare};
-    use gateprobe::outcome::{Outcome, RunSummary, ScenarioResult};
+    use gateprobe::compare::{Observation, Snapshots, State, compare};
+    use gateprobe::outcome::Outcome;
 
     use super::*;
-    use crate::report::fixture;
 
-    pub const V1: &str = "sha256:3f2a91c0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    pub const V2: &str = "sha256:91c0d4e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-
-    /// A result as the compare stage sees one: `alice-reader` expecting `allow` of `files.read`,
-    /// six evidence fields, no reason.
-    pub fn result(
-        suite: &str,
-        scenario: &str,
-        outcome: Outcome,
-        decision: Option<Decision>,
-        version: &str,
-    ) -> ScenarioResult {
-        let mut r = fixture::summary().results.remove(0);
-        r.suite = suite.into();
-        r.scenario = scenario.into();
-        r.outcome = outcome;
-        r.expected = Decision::Allow;
-        r.observed = decision;
-        r.reason = None;
-        r.policy_version = Some(version.into());
-        r
-    }
-
-    pub fn summary(results: Vec<ScenarioResult>) -> RunSummary {
-        RunSummary {
-            started_at: "2025-01-01T00:00:00Z".into(),
-            duration: Duration::from_millis(10),
-            target: "embedded http://127.0.0.1:1".into(),
-            results,
-            coverage: None,
-        }
-    }
-
-    pub fn defined(pairs: &[(&str, &str)]) -> Defined {
-        let mut d = Defined::new();
-        for (s, n) in pairs {
-            d.entry(s.to_string()).or_default().insert(n.to_string());
-        }
-        d
-    }
-
-    fn passing_state(names: &[&str], version: &str) -> State {
-        let mut s = State::default();
-        let results =
-            names.iter().map(|n| result("documents", n, Outcome::Pass, Some(Decision::Allow), version)).collect();
-        s.record(&summary(results), &[]);
-        s
-    }
-
-    fn flipped(name: &str, version: &str) -> ScenarioResult {
-        let mut r = result("documents", name, Outcome::Fail, Some(Decision::Deny), version);
-        r.reason = Some("missing_capability".into());
-        r
-    }
-
-    fn lost_rationale(name: &str, version: &str) -> ScenarioResult {
-        let mut r = result("documents", name, Outcome::EvidenceMissing, Some(Decision::Allow), version);
-        r.evidence_fields.remove("rationale");
-        r.missing_fields = vec!["rationale".into()];
-        r
-    }
+    pub(crate) use gateprobe::testing::compare::{
+        V1, V2, defined, flipped, lost_rationale, passing_state, result, summary,
+    };
 
     #[test]
     fn regressions_are_grouped_by_the_update_that_caused_them() {

@@ -112,3 +112,101 @@ pub fn all_pass() -> RunSummary {
 pub fn filters() -> Vec<(&'static str, &'static str)> {
     vec![(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[correlation-id]")]
 }
+
+/// The compare stage's fixtures: two policy versions and hand-built results (the compare stage
+/// needs nothing of a real run).
+pub mod compare {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use crate::compare::{Defined, State};
+    use crate::decision::Decision;
+    use crate::outcome::{Outcome, RunSummary, ScenarioResult};
+    use crate::suite::Location;
+
+    /// A hand-built result: the compare stage needs nothing of a real run.
+    pub fn result(
+        suite: &str,
+        scenario: &str,
+        outcome: Outcome,
+        decision: Option<Decision>,
+        version: &str,
+    ) -> ScenarioResult {
+        ScenarioResult {
+            suite: suite.into(),
+            scenario: scenario.into(),
+            file: PathBuf::from(format!("scenarios/{suite}.yaml")),
+            location: Location { line: 5, column: 5 },
+            identity: "alice-reader".into(),
+            tool: "files.read".into(),
+            outcome,
+            message: None,
+            expected: Decision::Allow,
+            observed: decision,
+            expected_reason: None,
+            reason: None,
+            evidence_fields: ["action", "decision", "identity", "policy_version", "rationale", "tenant"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            missing_fields: Vec::new(),
+            contradicted_fields: Vec::new(),
+            policy_version: Some(version.into()),
+            error_kind: None,
+            endpoint: None,
+            calls: 1,
+            correlation_ids: vec!["0190-abc".into()],
+            duration: Duration::from_millis(3),
+            latencies: vec![Duration::from_millis(2)],
+            evidence_lags: Vec::new(),
+            policy_ids: Default::default(),
+            reasons: Default::default(),
+            evidence: None,
+        }
+    }
+
+    pub fn summary(results: Vec<ScenarioResult>) -> RunSummary {
+        RunSummary {
+            started_at: "2025-01-01T00:00:00Z".into(),
+            duration: Duration::from_millis(10),
+            target: "embedded http://127.0.0.1:1".into(),
+            results,
+            coverage: None,
+        }
+    }
+
+    pub fn defined(pairs: &[(&str, &str)]) -> Defined {
+        let mut d = Defined::new();
+        for (s, n) in pairs {
+            d.entry(s.to_string()).or_default().insert(n.to_string());
+        }
+        d
+    }
+
+    pub const V1: &str = "sha256:3f2a91c0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    pub const V2: &str = "sha256:91c0d4e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    /// A state in which every scenario of `names` passed under `version`.
+    pub fn passing_state(names: &[&str], version: &str) -> State {
+        let mut s = State::default();
+        let results =
+            names.iter().map(|n| result("documents", n, Outcome::Pass, Some(Decision::Allow), version)).collect();
+        s.record(&summary(results), &[]);
+        s
+    }
+
+    /// `name` now denied (`missing_capability`) where it was allowed.
+    pub fn flipped(name: &str, version: &str) -> ScenarioResult {
+        let mut r = result("documents", name, Outcome::Fail, Some(Decision::Deny), version);
+        r.reason = Some("missing_capability".into());
+        r
+    }
+
+    /// `name` still allowed, its record without `rationale`.
+    pub fn lost_rationale(name: &str, version: &str) -> ScenarioResult {
+        let mut r = result("documents", name, Outcome::EvidenceMissing, Some(Decision::Allow), version);
+        r.evidence_fields.remove("rationale");
+        r.missing_fields = vec!["rationale".into()];
+        r
+    }
+}

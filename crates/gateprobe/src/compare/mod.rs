@@ -428,72 +428,9 @@ pub fn short_version(version: Option<&str>) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::suite::Location;
 
-    /// A hand-built result: the compare stage needs nothing of a real run.
-    pub fn result(
-        suite: &str,
-        scenario: &str,
-        outcome: Outcome,
-        decision: Option<Decision>,
-        version: &str,
-    ) -> ScenarioResult {
-        ScenarioResult {
-            suite: suite.into(),
-            scenario: scenario.into(),
-            file: PathBuf::from(format!("scenarios/{suite}.yaml")),
-            location: Location { line: 5, column: 5 },
-            identity: "alice-reader".into(),
-            tool: "files.read".into(),
-            outcome,
-            message: None,
-            expected: Decision::Allow,
-            observed: decision,
-            expected_reason: None,
-            reason: None,
-            evidence_fields: ["action", "decision", "identity", "policy_version", "rationale", "tenant"]
-                .into_iter()
-                .map(String::from)
-                .collect(),
-            missing_fields: Vec::new(),
-            contradicted_fields: Vec::new(),
-            policy_version: Some(version.into()),
-            error_kind: None,
-            endpoint: None,
-            calls: 1,
-            correlation_ids: vec!["0190-abc".into()],
-            duration: Duration::from_millis(3),
-            latencies: vec![Duration::from_millis(2)],
-            evidence_lags: Vec::new(),
-            policy_ids: Default::default(),
-            reasons: Default::default(),
-            evidence: None,
-        }
-    }
-
-    pub fn summary(results: Vec<ScenarioResult>) -> RunSummary {
-        RunSummary {
-            started_at: "2025-01-01T00:00:00Z".into(),
-            duration: Duration::from_millis(10),
-            target: "embedded http://127.0.0.1:1".into(),
-            results,
-            coverage: None,
-        }
-    }
-
-    pub fn defined(pairs: &[(&str, &str)]) -> Defined {
-        let mut d = Defined::new();
-        for (s, n) in pairs {
-            d.entry(s.to_string()).or_default().insert(n.to_string());
-        }
-        d
-    }
-
-    pub const V1: &str = "sha256:3f2a91c0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    pub const V2: &str = "sha256:91c0d4e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    pub(crate) use crate::testing::compare::{V1, V2, defined, result, summary};
 
     /// Pins: an observation assigned in place equals one built afresh, whether it had more
     /// evidence fields before, fewer, or other values everywhere.

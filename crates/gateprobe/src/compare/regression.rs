@@ -167,32 +167,11 @@ fn headline(chunk: &[Regression]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::tests::{V1, V2, defined, result, summary};
     use crate::compare::{Snapshots, compare};
     use crate::decision::Decision;
+    use crate::testing::compare::{V1, V2, defined, flipped, lost_rationale, passing_state, result, summary};
 
     const V3: &str = "sha256:0c0ffee0cccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
-
-    fn passing_state(names: &[&str], version: &str) -> State {
-        let mut s = State::default();
-        let results =
-            names.iter().map(|n| result("documents", n, Outcome::Pass, Some(Decision::Allow), version)).collect();
-        s.record(&summary(results), &[]);
-        s
-    }
-
-    fn flipped(name: &str, version: &str) -> ScenarioResult {
-        let mut r = result("documents", name, Outcome::Fail, Some(Decision::Deny), version);
-        r.reason = Some("missing_capability".into());
-        r
-    }
-
-    fn lost_rationale(name: &str, version: &str) -> ScenarioResult {
-        let mut r = result("documents", name, Outcome::EvidenceMissing, Some(Decision::Allow), version);
-        r.evidence_fields.remove("rationale");
-        r.missing_fields = vec!["rationale".into()];
-        r
-    }
 
     #[test]
     fn regressions_are_grouped_by_the_update_that_caused_them() {
