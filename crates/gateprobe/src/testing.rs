@@ -119,7 +119,7 @@ pub mod compare {
     use std::path::PathBuf;
     use std::time::Duration;
 
-    use crate::compare::{Defined, State};
+    use crate::compare::{Comparison, Defined, Snapshots, State, compare};
     use crate::decision::Decision;
     use crate::outcome::{Outcome, RunSummary, ScenarioResult};
     use crate::suite::Location;
@@ -208,5 +208,21 @@ pub mod compare {
         r.evidence_fields.remove("rationale");
         r.missing_fields = vec!["rationale".into()];
         r
+    }
+
+    /// Five scenarios passed under V1; under V2 three flipped to deny, one lost `rationale` and
+    /// one still passes: that run compared with that state.
+    pub fn one_update_four_regressions() -> Comparison {
+        let state = passing_state(&["a", "b", "c", "d", "e"], V1);
+        let run = summary(vec![
+            flipped("a", V2),
+            flipped("b", V2),
+            flipped("c", V2),
+            lost_rationale("d", V2),
+            result("documents", "e", Outcome::Pass, Some(Decision::Allow), V2),
+        ]);
+        let names =
+            [("documents", "a"), ("documents", "b"), ("documents", "c"), ("documents", "d"), ("documents", "e")];
+        compare(&run, &Snapshots::default(), &state, &defined(&names))
     }
 }

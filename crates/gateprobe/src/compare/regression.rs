@@ -169,23 +169,15 @@ mod tests {
     use super::*;
     use crate::compare::{Snapshots, compare};
     use crate::decision::Decision;
-    use crate::testing::compare::{V1, V2, defined, flipped, lost_rationale, passing_state, result, summary};
+    use crate::testing::compare::{
+        V1, V2, defined, flipped, lost_rationale, one_update_four_regressions, passing_state, result, summary,
+    };
 
     const V3: &str = "sha256:0c0ffee0cccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
 
     #[test]
     fn regressions_are_grouped_by_the_update_that_caused_them() {
-        let state = passing_state(&["a", "b", "c", "d", "e"], V1);
-        let run = summary(vec![
-            flipped("a", V2),
-            flipped("b", V2),
-            flipped("c", V2),
-            lost_rationale("d", V2),
-            result("documents", "e", Outcome::Pass, Some(Decision::Allow), V2),
-        ]);
-        let names =
-            [("documents", "a"), ("documents", "b"), ("documents", "c"), ("documents", "d"), ("documents", "e")];
-        let c = compare(&run, &Snapshots::default(), &state, &defined(&names));
+        let c = one_update_four_regressions();
         assert_eq!(c.regressions.len(), 4);
         assert_eq!(c.updates.len(), 1);
         assert!(c.updates[0].first_report);
