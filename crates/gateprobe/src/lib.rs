@@ -8,6 +8,7 @@
 //! gateway is the `gateprobe-gateway` crate, reached only over HTTP.
 
 pub mod adapter;
+mod aggregate;
 pub mod atomic_file;
 pub mod compare;
 pub mod config;

@@ -25,7 +25,7 @@ const SESSION_HEADER: &str = "mcp-session-id";
 /// A `tools/call` request, serialised straight from the scenario's own data: the hot path of a
 /// run builds no JSON tree and copies no arguments.
 #[derive(Serialize)]
-struct ToolCall<'a> {
+struct ToolsCallRequest<'a> {
     jsonrpc: &'static str,
     id: u64,
     method: &'static str,
@@ -142,7 +142,7 @@ impl Adapter for McpAdapter {
     }
 
     async fn call(&self, session: &Session, identity: &ResolvedIdentity, call: &Call<'_>) -> Result<Reply, CallError> {
-        let body = ToolCall {
+        let body = ToolsCallRequest {
             jsonrpc: "2.0",
             id: self.next_id(),
             method: "tools/call",
