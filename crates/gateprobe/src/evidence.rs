@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore, mpsc, oneshot};
 
-use crate::adapter::body::{MAX_AUDIT_RESPONSE_SETTING, read_capped};
 use crate::config::{
     AuditConfig, AuditDecisionRule, AuditFields, CORRELATION_ID, CORRELATION_IDS, EvidenceTiming, RunConfig,
 };
 use crate::decision::Decision;
 use crate::secret::{Scrubber, Secret};
+use crate::transport::{MAX_AUDIT_RESPONSE_SETTING, read_capped};
 
-use crate::adapter::{CallError, TargetError};
+use crate::transport::{CallError, TargetError};
 
 /// Prefix of every correlation id gateprobe makes: it tells probe records from other traffic.
 pub const CORRELATION_PREFIX: &str = "gp-";

@@ -23,6 +23,7 @@ pub mod secret;
 pub mod suite;
 #[doc(hidden)]
 pub mod testing;
+pub mod transport;
 pub mod verify;
 
 use std::path::PathBuf;

@@ -10,9 +10,9 @@ use crate::config::{HttpDecisionMapping, HttpTarget, PolicyVersionSource};
 use crate::decision::Decision;
 use crate::secret::Scrubber;
 
-use super::body::{MAX_RESPONSE_SETTING, read_capped};
 use super::decide::{bounded, parse_decision, policy_version, version_header};
 use super::{Adapter, Call, CallError, Reply, ResolvedIdentity, Session, TargetError};
+use crate::transport::{MAX_RESPONSE_SETTING, read_capped};
 
 /// A JSON HTTP gateway or PDP (`target: {kind: http}`). It keeps no sessions and cannot list
 /// its tools (`coverage.tools` does): the trait's defaults.

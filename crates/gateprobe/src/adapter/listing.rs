@@ -8,7 +8,8 @@ use crate::config::CoverageConfig;
 use crate::secret::Scrubber;
 use gateprobe_gateway::RunningGateway;
 
-use super::{CallError, ResolvedIdentity, Target, body, embedded};
+use super::{CallError, ResolvedIdentity, Target, embedded};
+use crate::transport::{MAX_RESPONSE_SETTING, read_capped};
 
 /// What the target says it has, for coverage. `None`: it could not say (the reason is in
 /// `problems`).
@@ -97,7 +98,7 @@ async fn fetch_policies(
     if !response.status().is_success() {
         return Err(CallError::Status(response.status().as_u16()));
     }
-    let body = body::read_capped(response, sources.max_response_bytes, body::MAX_RESPONSE_SETTING).await?;
+    let body = read_capped(response, sources.max_response_bytes, MAX_RESPONSE_SETTING).await?;
     let mut body: Value =
         serde_json::from_slice(&body).map_err(|_| CallError::Unparseable("body could not be decoded".into()))?;
     scrubber.scrub_json(&mut body);

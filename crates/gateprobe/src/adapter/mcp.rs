@@ -15,9 +15,9 @@ use crate::config::{DecisionRule, McpTarget, PolicyVersionSource, SessionScope};
 use crate::decision::Decision;
 use crate::secret::Scrubber;
 
-use super::body::{MAX_RESPONSE_SETTING, read_capped};
 use super::decide::{bounded, header, parse_decision, policy_version, version_header};
 use super::{Adapter, Call, CallError, Reply, ResolvedIdentity, Session};
+use crate::transport::{MAX_RESPONSE_SETTING, read_capped};
 
 const PROTOCOL_VERSION: &str = "2025-06-18";
 const SESSION_HEADER: &str = "mcp-session-id";

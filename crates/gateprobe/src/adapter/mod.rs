@@ -9,7 +9,6 @@
 //! in `register` below, the only place that knows every kind. What both wire adapters need to read
 //! a decision lives in `decide.rs`; what the gateway lists for coverage, in `listing.rs`.
 
-pub mod body;
 mod decide;
 mod embedded;
 pub mod http;
@@ -28,6 +27,7 @@ use crate::secret::{Scrubber, Secret};
 use gateprobe_gateway::RunningGateway;
 
 pub use crate::evidence::{AuditSource, Evidence};
+pub use crate::transport::{CallError, TargetError};
 pub use listing::Listing;
 
 /// Header that marks every probe request, so gateways can keep probes out of business dashboards.
@@ -62,64 +62,6 @@ pub struct Reply {
     /// Present on `confirm`: the id to send back to confirm.
     pub confirmation_id: Option<String>,
     pub policy_version: Option<String>,
-}
-
-/// No decision could be read. Kinds are few and fixed, so they can be metric labels.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum CallError {
-    #[error("timed out")]
-    Timeout,
-    #[error("could not connect")]
-    Connect,
-    #[error("HTTP status {0} with no decision in it")]
-    Status(u16),
-    #[error("protocol error: {0}")]
-    Protocol(String),
-    #[error("unparseable response: {0}")]
-    Unparseable(String),
-    #[error("no decision in the response: {0}")]
-    NoDecision(String),
-    /// The answer's body passed its cap ([`body::read_capped`]); `setting` raises the cap.
-    #[error("answer larger than {limit} bytes (raise `{setting}`)")]
-    TooLarge { limit: usize, setting: &'static str },
-}
-
-impl CallError {
-    pub const KINDS: [&'static str; 7] =
-        ["timeout", "connect", "http_status", "protocol", "unparseable", "no_decision", "too_large"];
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            CallError::Timeout => "timeout",
-            CallError::Connect => "connect",
-            CallError::Status(_) => "http_status",
-            CallError::Protocol(_) => "protocol",
-            CallError::Unparseable(_) => "unparseable",
-            CallError::NoDecision(_) => "no_decision",
-            CallError::TooLarge { .. } => "too_large",
-        }
-    }
-
-    /// Classify a transport error by what reqwest knows of it, never by its message text.
-    pub fn from_reqwest(e: &reqwest::Error) -> CallError {
-        if e.is_timeout() {
-            CallError::Timeout
-        } else if e.is_connect() {
-            CallError::Connect
-        } else if e.is_decode() {
-            CallError::Unparseable("body could not be decoded".into())
-        } else if e.is_body() || e.is_request() {
-            CallError::Protocol("connection failed while sending or reading".into())
-        } else {
-            CallError::Protocol("HTTP exchange failed".into())
-        }
-    }
-
-    /// Transport trouble that a retry may clear (never a decision, never a malformed answer).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, CallError::Timeout | CallError::Connect | CallError::Protocol(_))
-            || matches!(self, CallError::Status(s) if *s >= 500)
-    }
 }
 
 /// A conversation with the gateway in which calls share history (an MCP session).
@@ -179,18 +121,6 @@ pub trait Adapter: Send + Sync {
         let _ = identity;
         None
     }
-}
-
-/// Why the target could not be set up. Credential problems are config errors (exit 2); a
-/// gateway that fails to start is target trouble (exit 3).
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    #[error("identity `{identity}`: {message}")]
-    Credential { identity: String, message: String },
-    #[error("the embedded reference gateway did not start: {0}")]
-    Embedded(String),
-    #[error("invalid target setting: {0}")]
-    Invalid(String),
 }
 
 /// A connected target: the adapter, where its evidence is, and who may call it.

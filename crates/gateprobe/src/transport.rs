@@ -1,10 +1,80 @@
-//! Bounded reads of what the network sends back. A hostile or broken gateway (or audit API) may
-//! answer with an endless chunked body or a huge one; every body is read through
+//! What every outbound HTTP exchange shares (to the gateway, its audit API, its listings): how a
+//! failed exchange is classified ([`CallError`]: no decision could be read), why a target could
+//! not be set up ([`TargetError`]), and bounded reads. A hostile or broken gateway (or audit
+//! API) may answer with an endless chunked body or a huge one; every body is read through
 //! [`read_capped`], which fails as soon as the body passes its cap, without buffering past it.
 
 use bytes::{Bytes, BytesMut};
 
-use super::CallError;
+/// No decision could be read. Kinds are few and fixed, so they can be metric labels.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    #[error("timed out")]
+    Timeout,
+    #[error("could not connect")]
+    Connect,
+    #[error("HTTP status {0} with no decision in it")]
+    Status(u16),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("unparseable response: {0}")]
+    Unparseable(String),
+    #[error("no decision in the response: {0}")]
+    NoDecision(String),
+    /// The answer's body passed its cap ([`read_capped`]); `setting` raises the cap.
+    #[error("answer larger than {limit} bytes (raise `{setting}`)")]
+    TooLarge { limit: usize, setting: &'static str },
+}
+
+impl CallError {
+    pub const KINDS: [&'static str; 7] =
+        ["timeout", "connect", "http_status", "protocol", "unparseable", "no_decision", "too_large"];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Timeout => "timeout",
+            CallError::Connect => "connect",
+            CallError::Status(_) => "http_status",
+            CallError::Protocol(_) => "protocol",
+            CallError::Unparseable(_) => "unparseable",
+            CallError::NoDecision(_) => "no_decision",
+            CallError::TooLarge { .. } => "too_large",
+        }
+    }
+
+    /// Classify a transport error by what reqwest knows of it, never by its message text.
+    pub fn from_reqwest(e: &reqwest::Error) -> CallError {
+        if e.is_timeout() {
+            CallError::Timeout
+        } else if e.is_connect() {
+            CallError::Connect
+        } else if e.is_decode() {
+            CallError::Unparseable("body could not be decoded".into())
+        } else if e.is_body() || e.is_request() {
+            CallError::Protocol("connection failed while sending or reading".into())
+        } else {
+            CallError::Protocol("HTTP exchange failed".into())
+        }
+    }
+
+    /// Transport trouble that a retry may clear (never a decision, never a malformed answer).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CallError::Timeout | CallError::Connect | CallError::Protocol(_))
+            || matches!(self, CallError::Status(s) if *s >= 500)
+    }
+}
+
+/// Why the target could not be set up. Credential problems are config errors (exit 2); a
+/// gateway that fails to start is target trouble (exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("identity `{identity}`: {message}")]
+    Credential { identity: String, message: String },
+    #[error("the embedded reference gateway did not start: {0}")]
+    Embedded(String),
+    #[error("invalid target setting: {0}")]
+    Invalid(String),
+}
 
 /// The setting that raises the cap on answers from the target (`RunConfig::max_response_bytes`).
 pub const MAX_RESPONSE_SETTING: &str = "run.max_response_bytes";
