@@ -70,49 +70,21 @@ pub fn render(plan: &Plan, color: bool) -> String {
 mod tests {
     use std::path::PathBuf;
 
-    use gateprobe::compare::snapshot::{FileChange, Selection, Snapshots, plan, to_yaml};
-    use gateprobe::compare::{Observation, State};
-    use gateprobe::decision::Decision;
-    use gateprobe::outcome::{Outcome, ScenarioResult};
+    use gateprobe::compare::snapshot::{FileChange, Selection, plan, to_yaml};
 
     use super::*;
-    use crate::report::comparison::tests::{V1, V2, defined, result, summary};
-
-    fn obs(decision: Decision, version: &str) -> Observation {
-        Observation::from_result(&result("documents", "x", Outcome::Pass, Some(decision), version))
-    }
-
-    fn state_with(results: Vec<ScenarioResult>) -> State {
-        let mut s = State::default();
-        s.record(&summary(results), &[]);
-        s
-    }
+    use gateprobe::testing::compare::{approved, reviewed_run};
 
     /// Pins: review shows exactly the drifted entries (an unchanged decision under a new policy
     /// keeps its approved entry) and the stale ones removed, as one added block per new entry.
     /// The engine's test of the same name checks that accept writes what this shows.
     #[test]
     fn review_then_accept() {
-        let mut snaps = Snapshots { dir: PathBuf::from("snapshots"), ..Default::default() };
-        snaps.insert("documents", "reader reads", obs(Decision::Allow, V1));
-        snaps.insert("documents", "reader deletes", obs(Decision::Deny, V1));
-        snaps.insert("documents", "removed scenario", obs(Decision::Deny, V1));
+        let mut snaps = approved(PathBuf::from("snapshots"));
         // The file as `snapshot accept` wrote it and `load_dir` read it back.
         let loaded = snaps.suites.get_mut("documents").unwrap();
         loaded.text = to_yaml(&loaded.file).unwrap();
-        let mut flipped = result("documents", "reader reads", Outcome::Fail, Some(Decision::Deny), V2);
-        flipped.reason = Some("missing_capability".into());
-        let state = state_with(vec![
-            flipped,
-            result("documents", "reader deletes", Outcome::Pass, Some(Decision::Deny), V2),
-            result("documents", "brand new", Outcome::Pass, Some(Decision::Allow), V2),
-        ]);
-        let d = defined(&[
-            ("documents", "reader reads"),
-            ("documents", "reader deletes"),
-            ("documents", "brand new"),
-            ("documents", "never run"),
-        ]);
+        let (state, d) = reviewed_run();
         let p = plan(&snaps, &state, &d, &Selection::default()).unwrap();
         let review = render(&p, false);
         insta::assert_snapshot!(review);

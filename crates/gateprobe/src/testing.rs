@@ -119,7 +119,7 @@ pub mod compare {
     use std::path::PathBuf;
     use std::time::Duration;
 
-    use crate::compare::{Comparison, Defined, Snapshots, State, compare};
+    use crate::compare::{Comparison, Defined, Observation, Snapshots, State, compare};
     use crate::decision::Decision;
     use crate::outcome::{Outcome, RunSummary, ScenarioResult};
     use crate::suite::Location;
@@ -224,5 +224,47 @@ pub mod compare {
         let names =
             [("documents", "a"), ("documents", "b"), ("documents", "c"), ("documents", "d"), ("documents", "e")];
         compare(&run, &Snapshots::default(), &state, &defined(&names))
+    }
+
+    /// An observation of `documents › x`: a pass with `decision` under `version`.
+    pub fn obs(decision: Decision, version: &str) -> Observation {
+        Observation::from_result(&result("documents", "x", Outcome::Pass, Some(decision), version))
+    }
+
+    /// A state that recorded `results` as one run.
+    pub fn state_with(results: Vec<ScenarioResult>) -> State {
+        let mut s = State::default();
+        s.record(&summary(results), &[]);
+        s
+    }
+
+    /// What a snapshot review starts from, in `dir`: reads allowed and deletes denied, both
+    /// approved under V1, and an entry for a scenario no suite has any more.
+    pub fn approved(dir: PathBuf) -> Snapshots {
+        let mut snaps = Snapshots { dir, ..Default::default() };
+        snaps.insert("documents", "reader reads", obs(Decision::Allow, V1));
+        snaps.insert("documents", "reader deletes", obs(Decision::Deny, V1));
+        snaps.insert("documents", "removed scenario", obs(Decision::Deny, V1));
+        snaps
+    }
+
+    /// The last run a review compares [`approved`] with, under V2: reads flipped to deny,
+    /// deletes unchanged, a brand new scenario; and the scenarios the suites define (one never
+    /// run).
+    pub fn reviewed_run() -> (State, Defined) {
+        let mut flipped = result("documents", "reader reads", Outcome::Fail, Some(Decision::Deny), V2);
+        flipped.reason = Some("missing_capability".into());
+        let state = state_with(vec![
+            flipped,
+            result("documents", "reader deletes", Outcome::Pass, Some(Decision::Deny), V2),
+            result("documents", "brand new", Outcome::Pass, Some(Decision::Allow), V2),
+        ]);
+        let defined = defined(&[
+            ("documents", "reader reads"),
+            ("documents", "reader deletes"),
+            ("documents", "brand new"),
+            ("documents", "never run"),
+        ]);
+        (state, defined)
     }
 }

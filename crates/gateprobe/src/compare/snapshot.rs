@@ -283,13 +283,9 @@ pub fn apply(plan: &Plan) -> Result<Vec<PathBuf>, CompareError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::tests::{V1, V2, defined, result, summary};
     use crate::decision::Decision;
     use crate::outcome::Outcome;
-
-    fn obs(decision: Decision, version: &str) -> Observation {
-        Observation::from_result(&result("documents", "x", Outcome::Pass, Some(decision), version))
-    }
+    use crate::testing::compare::{V1, V2, approved, defined, obs, result, reviewed_run, state_with};
 
     #[test]
     fn yaml_is_sorted_and_round_trips() {
@@ -356,22 +352,13 @@ mod tests {
         assert_eq!(file_name(""), "_.yaml");
     }
 
-    fn state_with(results: Vec<crate::outcome::ScenarioResult>) -> State {
-        let mut s = State::default();
-        s.record(&summary(results), &[]);
-        s
-    }
-
     /// Pins: review shows exactly the drifted entries (an unchanged decision under a new policy
     /// keeps its approved entry), removes stale ones, and accept writes what review showed.
     #[test]
     fn review_then_accept() {
         let dir = tempfile::tempdir().unwrap();
         let snap_dir = dir.path().join("snapshots");
-        let mut snaps = Snapshots { dir: snap_dir.clone(), ..Default::default() };
-        snaps.insert("documents", "reader reads", obs(Decision::Allow, V1));
-        snaps.insert("documents", "reader deletes", obs(Decision::Deny, V1));
-        snaps.insert("documents", "removed scenario", obs(Decision::Deny, V1));
+        let snaps = approved(snap_dir.clone());
         apply(&Plan {
             changes: vec![FileChange {
                 suite: "documents".into(),
@@ -385,19 +372,7 @@ mod tests {
         })
         .unwrap();
         let snaps = load_dir(&snap_dir).unwrap();
-        let mut flipped = result("documents", "reader reads", Outcome::Fail, Some(Decision::Deny), V2);
-        flipped.reason = Some("missing_capability".into());
-        let state = state_with(vec![
-            flipped,
-            result("documents", "reader deletes", Outcome::Pass, Some(Decision::Deny), V2),
-            result("documents", "brand new", Outcome::Pass, Some(Decision::Allow), V2),
-        ]);
-        let d = defined(&[
-            ("documents", "reader reads"),
-            ("documents", "reader deletes"),
-            ("documents", "brand new"),
-            ("documents", "never run"),
-        ]);
+        let (state, d) = reviewed_run();
         // The diff review prints of this plan is pinned by the binary's `report::review` tests.
         let p = plan(&snaps, &state, &d, &Selection::default()).unwrap();
         assert_eq!(p.changes[0].accepted, vec!["brand new".to_string(), "reader reads".to_string()]);
