@@ -66,7 +66,7 @@ pub async fn run(args: RunArgs) -> Exit {
             // What `snapshot accept` would write, from the state this run just recorded.
             let selection =
                 compare::snapshot::Selection { suites: args.suite.clone(), scenario: args.scenario.clone() };
-            match compare::plan_from_state(&defined, &options, &selection, &c.state) {
+            match compare::snapshot::plan(&c.snapshots, &c.state, &defined, &selection) {
                 Ok(plan) => {
                     out!("{}", report::review::render(&plan, color));
                     diff = Some(report::review::render(&plan, false));

@@ -77,6 +77,7 @@ pub struct Statement {
 pub struct Reading {
     correlation_pointer: String,
     fields: AuditFields,
+    /// `audit.decisions`, their texts lower-cased once here rather than for every record.
     decisions: Vec<AuditDecisionRule>,
 }
 
@@ -85,7 +86,14 @@ impl Reading {
         Reading {
             correlation_pointer: correlation_pointer.to_owned(),
             fields: fields.clone(),
-            decisions: decisions.to_vec(),
+            decisions: decisions
+                .iter()
+                .map(|r| AuditDecisionRule {
+                    equals: r.equals.as_deref().map(str::to_lowercase),
+                    contains: r.contains.as_deref().map(str::to_lowercase),
+                    decision: r.decision,
+                })
+                .collect(),
         }
     }
 
@@ -119,8 +127,8 @@ impl Reading {
         };
         let lower = s.to_lowercase();
         let rule = self.decisions.iter().find(|r| {
-            r.equals.as_ref().is_some_and(|e| e.to_lowercase() == lower)
-                || r.contains.as_ref().is_some_and(|c| lower.contains(&c.to_lowercase()))
+            r.equals.as_ref().is_some_and(|e| *e == lower)
+                || r.contains.as_ref().is_some_and(|c| lower.contains(c.as_str()))
         });
         match rule {
             Some(rule) => rule.decision.map(Ok),
@@ -443,6 +451,9 @@ pub struct Tail {
 const MAX_LINE: usize = 1 << 20;
 /// How much of the log is read at a time.
 const BLOCK: usize = 1 << 20;
+/// The most blocks one poll reads: a poll of a huge log is bounded in time too (the read is
+/// blocking I/O on the runtime's thread); the rest is read by the next polls.
+const BLOCKS_PER_POLL: usize = 16;
 /// The most calls whose records wait in the index.
 const MAX_WAITING_IDS: usize = 100_000;
 
@@ -462,7 +473,7 @@ impl Tail {
         }
         file.seek(SeekFrom::Start(self.offset))?;
         let mut block = vec![0; BLOCK];
-        loop {
+        for _ in 0..BLOCKS_PER_POLL {
             let n = file.read(&mut block)?;
             if n == 0 {
                 return Ok(());
@@ -485,10 +496,15 @@ impl Tail {
                 }
             }
         }
+        Ok(())
     }
 
     /// Keeps `line` if it is a JSON record of a probe call; logs mix them with other lines.
     fn index_line(&mut self, line: &[u8], correlation_pointer: &str) {
+        // Most lines of a gateway's log are not about a probe: no JSON parse for them.
+        if !line.windows(CORRELATION_PREFIX.len()).any(|w| w == CORRELATION_PREFIX.as_bytes()) {
+            return;
+        }
         let Ok(record) = serde_json::from_slice::<Value>(line) else { return };
         let Some(id) = record.pointer(correlation_pointer).and_then(Value::as_str) else { return };
         if !id.starts_with(CORRELATION_PREFIX) {

@@ -276,11 +276,10 @@ pub async fn resolve_credential_with_timeout(
             let file_error = |source| CredentialError::File { path: path.clone(), source };
             // Bounded: `file: /dev/zero` (or a log file named by mistake) is not read whole.
             let file = tokio::fs::File::open(path).await.map_err(file_error)?;
-            let mut bytes = Vec::new();
-            file.take(MAX_CREDENTIAL_BYTES as u64 + 1).read_to_end(&mut bytes).await.map_err(file_error)?;
-            if bytes.len() > MAX_CREDENTIAL_BYTES {
-                return Err(CredentialError::FileTooLarge { path: path.clone(), limit: MAX_CREDENTIAL_BYTES });
-            }
+            let bytes = read_credential(file)
+                .await
+                .map_err(file_error)?
+                .ok_or_else(|| CredentialError::FileTooLarge { path: path.clone(), limit: MAX_CREDENTIAL_BYTES })?;
             let text = String::from_utf8(bytes)
                 .map_err(|_| file_error(std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")))?;
             let token = text.trim();
@@ -291,6 +290,14 @@ pub async fn resolve_credential_with_timeout(
         }
         CredentialSource::Command(argv) => run_command(argv, timeout).await.map(Some),
     }
+}
+
+/// All of `reader` up to [`MAX_CREDENTIAL_BYTES`]; `None` as soon as it holds more (what is past
+/// the cap is never read).
+async fn read_credential(reader: impl tokio::io::AsyncRead + Unpin) -> std::io::Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::new();
+    reader.take(MAX_CREDENTIAL_BYTES as u64 + 1).read_to_end(&mut bytes).await?;
+    Ok((bytes.len() <= MAX_CREDENTIAL_BYTES).then_some(bytes))
 }
 
 /// A credential command's process group (the command leads it), killed whole when dropped
@@ -337,12 +344,10 @@ async fn run_command(argv: &[String], timeout: Duration) -> Result<Secret, Crede
     let stdout = group.child.stdout.take().expect("stdout is piped");
     let stderr = group.child.stderr.take().expect("stderr is piped");
     let read_stdout = async {
-        let mut out = Vec::new();
-        stdout.take(MAX_CREDENTIAL_BYTES as u64 + 1).read_to_end(&mut out).await.map_err(spawn_error)?;
-        if out.len() > MAX_CREDENTIAL_BYTES {
-            return Err(CredentialError::CommandTooLarge { program: program.clone(), limit: MAX_CREDENTIAL_BYTES });
-        }
-        Ok(out)
+        read_credential(stdout)
+            .await
+            .map_err(spawn_error)?
+            .ok_or_else(|| CredentialError::CommandTooLarge { program: program.clone(), limit: MAX_CREDENTIAL_BYTES })
     };
     let read_stderr = async {
         let mut stderr = stderr;

@@ -246,6 +246,9 @@ pub struct Compared {
     /// and `gateprobe run` ends without freeing it (at 10,000 scenarios that was a tenth of the
     /// run's tail).
     pub state: State,
+    /// The snapshots the run was compared with: what `snapshot accept` would write is planned
+    /// from them (`run --ci`), not from a second read of the directory.
+    pub snapshots: Snapshots,
     /// Why `state` could not be saved (a read-only directory, a full disk); `None` when it was.
     /// The comparison stands either way: it was made against the state read before the run.
     pub save_error: Option<CompareError>,
@@ -305,7 +308,7 @@ pub fn record(summary: &RunSummary, defined: &Defined, options: &CompareOptions,
     let comparison = compare(summary, &snapshots, &state, defined);
     state.record(summary, &comparison.regressions);
     let save_error = state::save(&options.state, &state).err();
-    Compared { comparison, state_warning, state, save_error }
+    Compared { comparison, state_warning, state, snapshots, save_error }
 }
 
 /// What `snapshot review` shows and `snapshot accept` writes, from the last run's state (no
@@ -316,19 +319,8 @@ pub fn plan_from_last_run(
     selection: &snapshot::Selection,
 ) -> Result<(snapshot::Plan, Option<state::StateWarning>), CompareError> {
     let (state, warning) = state::load(&options.state);
-    Ok((plan_from_state(defined, options, selection, &state)?, warning))
-}
-
-/// What `snapshot accept` would write if `state` were the last run's: `run --ci` shows it from
-/// the state it just recorded, saved or not.
-pub fn plan_from_state(
-    defined: &Defined,
-    options: &CompareOptions,
-    selection: &snapshot::Selection,
-    state: &State,
-) -> Result<snapshot::Plan, CompareError> {
     let snapshots = snapshot::load_dir(&options.snapshots)?;
-    snapshot::plan(&snapshots, state, defined, selection)
+    Ok((snapshot::plan(&snapshots, &state, defined, selection)?, warning))
 }
 
 impl Comparison {
