@@ -134,6 +134,16 @@ pub fn verify(scenario: &Scenario, identity: &ResolvedIdentity, execution: &Exec
 
     for call in &execution.calls {
         match &call.evidence {
+            // A scenario that demands evidence (fields, stated values, a planted canary to look
+            // for) cannot pass on a run that reads none.
+            Some(Ok(Lookup::NotChecked)) if demands_evidence(&scenario.steps[call.step]) => {
+                let msg = format!(
+                    "{}: the scenario requires audit evidence, but no audit source is configured \
+                     (`audit: {{kind: none}}`); configure one, or drop `evidence` and `redacted` from it",
+                    describe(call)
+                );
+                return verdict.with(Outcome::EvidenceMissing, msg);
+            }
             Some(Ok(Lookup::Missing { waited, strays })) => {
                 let mut msg = format!(
                     "{}: no audit record for {} within {} ms",
@@ -165,6 +175,12 @@ pub fn verify(scenario: &Scenario, identity: &ResolvedIdentity, execution: &Exec
         }
     }
     verdict
+}
+
+/// Whether the step's expectation needs the call's audit records to be checked at all.
+fn demands_evidence(step: &Step) -> bool {
+    let e = &step.expect;
+    !e.evidence.fields.is_empty() || e.evidence.states != Default::default() || !e.redacted.is_empty()
 }
 
 /// Whether `call` is one that gets the step's own decision (not a `then` call past `after`,
@@ -523,5 +539,28 @@ mod tests {
                 "files.read: the audit record of gp-0-0 states reason `revoked`, the scenario requires `missing_capability`"
             )
         );
+    }
+
+    // Pins: without an audit source, a scenario that requires evidence is never a pass; one
+    // that requires none still passes on its decision.
+    #[test]
+    fn required_evidence_without_an_audit_source_is_missing() {
+        let not_checked = |decision| {
+            let mut r = record(0, 0, reply(decision), json!({}));
+            r.evidence = Some(Ok(Lookup::NotChecked));
+            r
+        };
+        let plain = scenario(vec![step(Decision::Allow, 1)]);
+        assert_eq!(check(&plain, &exec(vec![not_checked(Decision::Allow)])).outcome, Outcome::Pass);
+        let mut fields = step(Decision::Allow, 1);
+        fields.expect.evidence.fields = vec!["decision".into()];
+        let mut stated = step(Decision::Allow, 1);
+        stated.expect.evidence.states.reason = Some("r".into());
+        let mut canary = step(Decision::Allow, 1);
+        canary.expect.redacted = vec!["canary".into()];
+        for s in [fields, stated, canary] {
+            let v = check(&scenario(vec![s]), &exec(vec![not_checked(Decision::Allow)]));
+            assert_eq!(v.outcome, Outcome::EvidenceMissing, "{:?}", v.message);
+        }
     }
 }
