@@ -1,11 +1,9 @@
 //! `gateprobe gateway` and `gateprobe gateway token` as a user runs them.
 
-mod common;
-
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::bundled_policies;
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gateprobe");
@@ -35,7 +33,7 @@ async fn cli_gateway_starts_fast_and_accepts_cli_minted_tokens() {
     let _gw = Child(
         Command::new(BIN)
             .args(["gateway", "--policies"])
-            .arg(bundled_policies())
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
             .args(["--listen", &format!("127.0.0.1:{port}"), "--signing-key-file"])
             .arg(&key)
             .arg("--audit-log")

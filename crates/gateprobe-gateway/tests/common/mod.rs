@@ -8,8 +8,9 @@ use std::time::Duration;
 use gateprobe_gateway::{GatewayOptions, RunningGateway};
 use serde_json::{Value, json};
 
+/// The repository's `policies/` (two levels above this crate).
 pub fn bundled_policies() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies")
 }
 
 /// The bundled synthetic identities: (subject, tenant, roles).
