@@ -539,7 +539,9 @@ mod tests {
                         },
                         repeat: 1,
                         location: Location::default(),
+                        follow_up: false,
                     }],
+                    asks: None,
                 })
                 .collect(),
         }
@@ -573,6 +575,7 @@ mod tests {
             policy_ids: BTreeSet::new(),
             reasons: BTreeSet::new(),
             evidence: None,
+            proposal: None,
         }
     }
 

@@ -221,7 +221,7 @@ impl Painter {
         match outcome {
             Outcome::Pass => s.green().to_string(),
             Outcome::Fail | Outcome::Leak => s.red().bold().to_string(),
-            Outcome::EvidenceMissing => s.yellow().bold().to_string(),
+            Outcome::EvidenceMissing | Outcome::ModelDrift => s.yellow().bold().to_string(),
             Outcome::Error => s.magenta().bold().to_string(),
         }
     }

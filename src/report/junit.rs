@@ -67,7 +67,7 @@ fn test_case(r: &ScenarioResult) -> TestCase {
     // full message, as written, is in the element's text.
     let status = match r.outcome {
         Outcome::Pass => TestCaseStatus::success(),
-        Outcome::Fail | Outcome::EvidenceMissing | Outcome::Leak => {
+        Outcome::Fail | Outcome::EvidenceMissing | Outcome::Leak | Outcome::ModelDrift => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status.set_type(r.outcome.as_str());
             status.set_message(text::one_line(&text::message(r))).set_description(details(r));

@@ -40,6 +40,7 @@ fn icon(outcome: Outcome) -> &'static str {
         Outcome::Fail => "❌",
         Outcome::EvidenceMissing => "🧾",
         Outcome::Leak => "🚨",
+        Outcome::ModelDrift => "🤖",
         Outcome::Error => "⚠️",
     }
 }

@@ -84,7 +84,8 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, RunError> {
         config.suites = options.suites.clone();
     }
     let suites = suite::load_suites(&config.suites, &rules)?;
-    let unknown = config::check_identities(&suites, &config);
+    let mut unknown = config::check_identities(&suites, &config);
+    unknown.extend(config::check_assistants(&suites, &config));
     if !unknown.is_empty() {
         return Err(suite::LoadError::from(unknown).into());
     }
@@ -112,7 +113,8 @@ pub async fn run_on(
 ) -> Result<RunSummary, RunError> {
     let started_at = time::OffsetDateTime::now_utc();
     let start = Instant::now();
-    let planned = plan::plan(&loaded.suites, &target.identities, filter)?;
+    let assistants = propose::connect(&loaded.config.assistants).await?;
+    let planned = plan::plan(&loaded.suites, &target.identities, &assistants, filter)?;
     let executor = execute::Executor::new(target, &loaded.config.run);
     let scenarios = futures::stream::iter(planned.iter().enumerate())
         .map(|(i, p)| {
