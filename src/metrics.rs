@@ -634,6 +634,8 @@ mod tests {
             scenario: "b".into(),
             policy_from: Some("sha256:1".into()),
             policy_to: None,
+            prompt_from: None,
+            prompt_to: None,
             was: Some(Decision::Allow),
             now: Some(Decision::Allow),
             outcome: Outcome::EvidenceMissing,

@@ -492,6 +492,8 @@ mod tests {
             evidence_fields: vec!["decision".into()],
             contradicted: vec![],
             policy_version: None,
+            proposed: vec![],
+            prompt_version: None,
         };
         let c = Comparison {
             drift: vec![Drift {
@@ -505,6 +507,8 @@ mod tests {
                 scenario: "reader can search".into(),
                 policy_from: Some("sha256:3f2a91c0aaaa".into()),
                 policy_to: Some("sha256:91c0d4e2bbbb".into()),
+                prompt_from: None,
+                prompt_to: None,
                 was: Some(Decision::Allow),
                 now: Some(Decision::Deny),
                 outcome: Outcome::Fail,
@@ -513,6 +517,8 @@ mod tests {
             updates: vec![PolicyUpdate {
                 policy_from: Some("sha256:3f2a91c0aaaa".into()),
                 policy_to: Some("sha256:91c0d4e2bbbb".into()),
+                prompt_from: None,
+                prompt_to: None,
                 scenarios: vec![("search".into(), "reader can search".into())],
                 first_report: true,
                 headline: "policy sha256:3f2a91c0…→sha256:91c0d4e2…: 1 scenario flipped allow→deny".into(),

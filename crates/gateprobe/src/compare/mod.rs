@@ -48,6 +48,12 @@ pub struct Observation {
     /// Provenance, not behaviour: the policy version the observation was made (or approved) under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_version: Option<String>,
+    /// Golden prompts: the tools the assistant proposed, in order (behaviour: a change is drift).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proposed: Vec<String>,
+    /// Golden prompts, provenance: the prompt bundle version the assistant ran with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_version: Option<String>,
 }
 
 impl Observation {
@@ -60,6 +66,8 @@ impl Observation {
             evidence_fields: Vec::with_capacity(result.evidence_fields.len()),
             contradicted: Vec::new(),
             policy_version: None,
+            proposed: Vec::new(),
+            prompt_version: None,
         };
         observation.assign(result);
         observation
@@ -82,6 +90,16 @@ impl Observation {
         }
         self.contradicted.clone_from(&result.contradicted_fields);
         self.policy_version.clone_from(&result.policy_version);
+        match &result.proposal {
+            Some(p) => {
+                self.proposed.clone_from(&p.proposed);
+                self.prompt_version = Some(p.prompt_version.clone());
+            }
+            None => {
+                self.proposed.clear();
+                self.prompt_version = None;
+            }
+        }
     }
 
     /// Whether two observations show the same *behaviour*; this is the definition of drift.
@@ -99,6 +117,7 @@ impl Observation {
             && self.reason == other.reason
             && same_set(&self.evidence_fields, &other.evidence_fields)
             && self.contradicted == other.contradicted
+            && self.proposed == other.proposed
     }
 
     pub fn is_pass(&self) -> bool {
@@ -128,6 +147,9 @@ pub struct Regression {
     /// Policy version of the last passing run (`None` when the gateway reports none).
     pub policy_from: Option<String>,
     pub policy_to: Option<String>,
+    /// Golden prompts: prompt bundle version of the last passing run, and of the first failing one.
+    pub prompt_from: Option<String>,
+    pub prompt_to: Option<String>,
     pub was: Option<Decision>,
     pub now: Option<Decision>,
     pub outcome: Outcome,
