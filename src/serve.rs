@@ -590,7 +590,7 @@ impl Runner {
                 return Comparison::default();
             }
         };
-        let defined = gateprobe::compare::defined_scenarios(&self.loaded.suites);
+        let defined = gateprobe::compare::defined_scenarios(&self.loaded.suites, &self.loaded.config.assistants);
         let compared = gateprobe::compare::record(summary, &defined, options, references);
         if let Some(w) = &compared.state_warning {
             warn!(warning = %w, "run state was not usable; started from an empty one");

@@ -758,12 +758,22 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     for (i, a) in config.assistants.iter().enumerate() {
         let at = format!("/assistants/{i}");
         if a.name.trim().is_empty() || !names.insert(a.name.as_str()) {
-            error(&format!("{at}/name"), format!("assistant name `{}` is empty or used twice", a.name), "give each assistant its own name");
+            error(
+                &format!("{at}/name"),
+                format!("assistant name `{}` is empty or used twice", a.name),
+                "give each assistant its own name",
+            );
         }
         if let Err(why) = check_http_url(&a.url) {
             error(&format!("{at}/url"), format!("`{}` {why}", a.url), "e.g. `http://127.0.0.1:8080/v1`");
         }
-        for (key, zero) in [("max_turns", a.max_turns == 0), ("max_requests", a.max_requests == 0), ("max_tokens", a.max_tokens == 0), ("timeout_seconds", a.timeout_seconds == 0), ("max_response_bytes", a.max_response_bytes == 0)] {
+        for (key, zero) in [
+            ("max_turns", a.max_turns == 0),
+            ("max_requests", a.max_requests == 0),
+            ("max_tokens", a.max_tokens == 0),
+            ("timeout_seconds", a.timeout_seconds == 0),
+            ("max_response_bytes", a.max_response_bytes == 0),
+        ] {
             if zero {
                 error(&format!("{at}/{key}"), format!("`{key}` is 0"), "leave it out for the default");
             }
@@ -994,9 +1004,14 @@ pub fn check_assistants(suites: &[Suite], config: &Config) -> Vec<Diagnostic> {
                 &suite.path,
                 &text,
                 s.location,
-                format!("scenario `{}` asks an assistant (`expect.proposes`), but the config defines no `assistants`", s.name),
+                format!(
+                    "scenario `{}` asks an assistant (`expect.proposes`), but the config defines no `assistants`",
+                    s.name
+                ),
             )
-            .with_help("add one under `assistants:` (see the README's \"Golden prompts\"), or leave this suite out of the run"),
+            .with_help(
+                "add one under `assistants:` (see the README's \"Golden prompts\"), or leave this suite out of the run",
+            ),
         );
     }
     out

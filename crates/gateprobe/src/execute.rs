@@ -159,14 +159,25 @@ impl<'t> Executor<'t> {
             for index in 0..step.repeat {
                 let canary = plants_canary.then(new_canary);
                 let arguments = substitute(&step.call.arguments, canary.as_deref());
-                let mut record =
-                    self.send(&session, planned, &step.call.tool, step_index, index, &arguments, canary.clone(), None).await;
+                let mut record = self
+                    .send(&session, planned, &step.call.tool, step_index, index, &arguments, canary.clone(), None)
+                    .await;
                 // A shared session the gateway has ended: MCP clients start a new one.
                 if shared && record.result == Err(CallError::Status(404)) {
                     if let Ok(fresh) = self.renew_shared_session(identity, endpoint.clone(), &session).await {
                         session = fresh;
-                        record =
-                            self.send(&session, planned, &step.call.tool, step_index, index, &arguments, canary.clone(), None).await;
+                        record = self
+                            .send(
+                                &session,
+                                planned,
+                                &step.call.tool,
+                                step_index,
+                                index,
+                                &arguments,
+                                canary.clone(),
+                                None,
+                            )
+                            .await;
                     }
                 }
                 let confirmation = match (&record.result, step.expect.after_confirmation, index) {

@@ -48,6 +48,8 @@ pub enum RunError {
     Plan(#[from] plan::UnknownIdentity),
     #[error(transparent)]
     Target(#[from] adapter::TargetError),
+    #[error("--assistant {name}: the config defines no such assistant (it defines: {known})")]
+    UnknownAssistant { name: String, known: String },
 }
 
 impl RunError {
@@ -73,6 +75,25 @@ pub struct LoadOptions {
 pub struct Loaded {
     pub config: Config,
     pub suites: Vec<Suite>,
+}
+
+impl Loaded {
+    /// Keeps only the named assistants, in the order named (none named: all of them).
+    pub fn with_assistants(mut self, names: &[String]) -> Result<Loaded, RunError> {
+        if names.is_empty() {
+            return Ok(self);
+        }
+        let mut chosen = Vec::new();
+        for name in names {
+            let Some(a) = self.config.assistants.iter().find(|a| &a.name == name) else {
+                let known: Vec<&str> = self.config.assistants.iter().map(|a| a.name.as_str()).collect();
+                return Err(RunError::UnknownAssistant { name: name.clone(), known: known.join(", ") });
+            };
+            chosen.push(a.clone());
+        }
+        self.config.assistants = chosen;
+        Ok(self)
+    }
 }
 
 /// LOAD: reads and lints the config and every suite, reporting all problems at once.

@@ -48,10 +48,15 @@ impl PlannedScenario<'_> {
     /// The name its result is kept under (snapshots, state, metrics).
     pub fn result_name(&self) -> String {
         match (&self.assistant, self.candidate) {
-            (Some(a), true) => format!("{} [{}]", self.scenario.name, a.name()),
+            (Some(a), true) => candidate_key(&self.scenario.name, a.name()),
             _ => self.scenario.name.clone(),
         }
     }
+}
+
+/// The name a golden-prompt scenario's result is kept under when a candidate assistant ran it.
+pub fn candidate_key(scenario: &str, assistant: &str) -> String {
+    format!("{scenario} [{assistant}]")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +91,13 @@ pub fn plan<'s>(
             }
             for (i, assistant) in assistants.iter().enumerate() {
                 let assistant = Some(assistant.clone());
-                planned.push(PlannedScenario { suite, scenario, identity: identity.clone(), assistant, candidate: i > 0 });
+                planned.push(PlannedScenario {
+                    suite,
+                    scenario,
+                    identity: identity.clone(),
+                    assistant,
+                    candidate: i > 0,
+                });
             }
         }
     }

@@ -428,6 +428,77 @@ mod tests {
         );
     }
 
+    /// A golden prompt expecting `files.delete` to be denied, and the steps the assistant's
+    /// proposals became (the first expected of it, the rest follow-ups).
+    fn asked(proposed: &[&str]) -> (Scenario, Vec<Step>) {
+        let mut sc = scenario(vec![]);
+        let expect = step(Decision::Deny, 1).expect;
+        let pattern = crate::suite::ToolPattern { tool: "files.delete".into(), arguments: Map::new() };
+        sc.asks = Some(crate::suite::Ask { proposes: crate::suite::Proposes::Call(pattern), expect });
+        let steps = proposed
+            .iter()
+            .enumerate()
+            .map(|(i, tool)| {
+                let mut s = step(Decision::Deny, 1);
+                s.call.tool = (*tool).into();
+                s.follow_up = i > 0;
+                s
+            })
+            .collect();
+        (sc, steps)
+    }
+
+    fn proposed(steps: Vec<Step>, calls: Vec<CallRecord>, error: Option<CallError>) -> Execution {
+        let proposal = crate::execute::ProposalRecord {
+            assistant: "a".into(),
+            prompt_version: "p1".into(),
+            steps,
+            error,
+            latencies: vec![],
+        };
+        Execution { proposal: Some(proposal), ..exec(calls) }
+    }
+
+    #[test]
+    fn an_unexpected_proposal_is_model_drift_never_a_gateway_fail() {
+        // The assistant proposed files.read, which the gateway allowed: the deny expected of a
+        // delete says nothing about a read.
+        let (sc, steps) = asked(&["files.read"]);
+        let v = check(&sc, &proposed(steps, vec![record(0, 0, reply(Decision::Allow), json!({}))], None));
+        assert_eq!(v.outcome, Outcome::ModelDrift);
+        assert_eq!(
+            v.message.as_deref(),
+            Some("the assistant proposed files.read, expected files.delete (the gateway decided allow)")
+        );
+        let (sc, _) = asked(&[]);
+        assert_eq!(check(&sc, &proposed(vec![], vec![], None)).outcome, Outcome::ModelDrift);
+        // The gateway's own faults still come first: evidence that contradicts its answer.
+        let (sc, steps) = asked(&["files.read"]);
+        let contradicting = record(0, 0, reply(Decision::Allow), json!({"decision": "deny"}));
+        assert_eq!(check(&sc, &proposed(steps, vec![contradicting], None)).outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn the_expected_proposal_is_checked_as_a_call_and_follow_ups_are_not_asserted() {
+        let (sc, steps) = asked(&["files.delete", "admin.grant_role"]);
+        let calls = vec![
+            record(0, 0, reply(Decision::Deny), json!({"decision": "deny"})),
+            record(1, 0, reply(Decision::Allow), json!({"decision": "allow"})),
+        ];
+        assert_eq!(check(&sc, &proposed(steps, calls, None)).outcome, Outcome::Pass);
+        let (sc, steps) = asked(&["files.delete"]);
+        let v = check(&sc, &proposed(steps, vec![record(0, 0, reply(Decision::Allow), json!({}))], None));
+        assert_eq!(
+            (v.outcome, v.message.as_deref()),
+            (Outcome::Fail, Some("files.delete: expected deny, got allow (r)"))
+        );
+        // An assistant that could not be read is an error, even after a right first proposal.
+        let (sc, steps) = asked(&["files.delete"]);
+        let calls = vec![record(0, 0, reply(Decision::Deny), json!({}))];
+        let v = check(&sc, &proposed(steps, calls, Some(CallError::Timeout)));
+        assert_eq!((v.outcome, v.error_kind), (Outcome::Error, Some("timeout")));
+    }
+
     #[test]
     fn wrong_decision_fails_and_says_which() {
         let v = check(

@@ -232,7 +232,11 @@ impl McpAdapter {
                 Some(ToolSpec {
                     name: t.get("name")?.as_str()?.to_owned(),
                     description: t.get("description").and_then(Value::as_str).map(str::to_owned),
-                    input_schema: t.get("inputSchema").filter(|s| s.is_object()).cloned().unwrap_or(json!({"type": "object"})),
+                    input_schema: t
+                        .get("inputSchema")
+                        .filter(|s| s.is_object())
+                        .cloned()
+                        .unwrap_or(json!({"type": "object"})),
                 })
             }));
             cursor = result.get("nextCursor").and_then(Value::as_str).map(str::to_string);

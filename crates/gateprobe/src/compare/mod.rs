@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::AssistantConfig;
 use crate::decision::Decision;
 use crate::outcome::{Exit, Outcome, RunSummary, ScenarioResult};
 
@@ -194,8 +195,15 @@ pub struct Comparison {
 pub type Defined = BTreeMap<String, BTreeSet<String>>;
 
 /// Every scenario the loaded suites define.
-pub fn defined_scenarios(suites: &[crate::suite::Suite]) -> Defined {
-    suites.iter().map(|s| (s.name.clone(), s.scenarios.iter().map(|sc| sc.name.clone()).collect())).collect()
+pub fn defined_scenarios(suites: &[crate::suite::Suite], assistants: &[AssistantConfig]) -> Defined {
+    let keys = |sc: &crate::suite::Scenario| {
+        // A golden prompt's results under a candidate assistant are scenarios of their own.
+        let candidates = if sc.asks.is_some() { assistants.get(1..).unwrap_or_default() } else { &[] };
+        let mut keys = vec![sc.name.clone()];
+        keys.extend(candidates.iter().map(|a| crate::plan::candidate_key(&sc.name, &a.name)));
+        keys
+    };
+    suites.iter().map(|s| (s.name.clone(), s.scenarios.iter().flat_map(keys).collect())).collect()
 }
 
 /// COMPARE: pure. `state` is the state *before* this run (call [`State::record`] afterwards).

@@ -172,7 +172,8 @@ fn headline(chunk: &[Regression]) -> String {
             }
         })
         .collect();
-    let prompt_changed = first.prompt_from.is_some() && first.prompt_to.is_some() && first.prompt_from != first.prompt_to;
+    let prompt_changed =
+        first.prompt_from.is_some() && first.prompt_to.is_some() && first.prompt_from != first.prompt_to;
     let prompt = || {
         format!(
             "prompt bundle {}→{}",

@@ -303,15 +303,7 @@ impl Checker<'_> {
                     Some(merged)
                 }
             };
-            scenarios.push(Scenario {
-                name: s.name,
-                location,
-                identity,
-                prompt,
-                context,
-                steps,
-                asks,
-            });
+            scenarios.push(Scenario { name: s.name, location, identity, prompt, context, steps, asks });
         }
         if let Some(matrix) = raw.matrix {
             self.matrix(matrix, &defaults, &mut seen, &mut scenarios);
@@ -459,7 +451,11 @@ impl Checker<'_> {
             );
         }
         if has_repeat {
-            self.error(self.pos.at(&join(p, "repeat")), "`repeat` with `expect.proposes`", "ask the assistant once per scenario");
+            self.error(
+                self.pos.at(&join(p, "repeat")),
+                "`repeat` with `expect.proposes`",
+                "ask the assistant once per scenario",
+            );
         }
         if expect.after_confirmation.is_some() {
             self.error(
@@ -483,7 +479,8 @@ impl Checker<'_> {
                 Proposes::AnyOf(Vec::new())
             }
         };
-        let step = self.step(p, p, RawCall { tool: String::new(), arguments: Map::new() }, expect, None, &BTreeSet::new());
+        let step =
+            self.step(p, p, RawCall { tool: String::new(), arguments: Map::new() }, expect, None, &BTreeSet::new());
         Ask { proposes, expect: step.expect }
     }
 
@@ -728,6 +725,36 @@ mod tests {
         assert_eq!(steps[1].location, Location { line: 7, column: 9 });
         assert_eq!(steps[1].repeat, 3);
         assert_eq!(steps[1].call.tool, "b");
+    }
+
+    #[test]
+    fn golden_prompts_expect_a_proposal_instead_of_a_call() {
+        let t = "suite: s\ndefaults: { identity: a }\nscenarios:\n  - name: n\n    prompt: Delete the file /docs/handbook.md\n    expect: { proposes: { tool: files.delete }, decision: deny, reason: missing_capability }\n  - name: m\n    prompt: Show me a file\n    expect: { proposes: { any_of: [{ tool: files.read }, { tool: search.query }] }, decision: allow }\n";
+        let s = parse(t).unwrap();
+        let (n, m) = (&s.scenarios[0], &s.scenarios[1]);
+        assert!(n.steps.is_empty());
+        let ask = n.asks.as_ref().unwrap();
+        assert_eq!((ask.proposes.tools(), ask.expect.decision), (vec!["files.delete"], Decision::Deny));
+        assert_eq!(ask.expect.reason.as_deref(), Some("missing_capability"));
+        assert_eq!(m.asks.as_ref().unwrap().proposes.tools(), vec!["files.read", "search.query"]);
+    }
+
+    #[test]
+    fn a_proposal_needs_a_prompt_one_tool_pattern_and_no_fixed_call() {
+        let head = "suite: s\ndefaults: { identity: a }\nscenarios:\n  - name: n\n";
+        for (body, want) in [
+            ("    expect: { proposes: { tool: x }, decision: deny }\n", "has no `prompt`"),
+            (
+                "    prompt: p\n    call: { tool: x }\n    expect: { proposes: { tool: x }, decision: deny }\n",
+                "fixes its call and also expects a proposal",
+            ),
+            ("    prompt: p\n    expect: { proposes: {}, decision: deny }\n", "exactly one of"),
+            ("    prompt: p\n    repeat: 2\n    expect: { proposes: { tool: x }, decision: deny }\n", "`repeat` with"),
+            ("    prompt: p\n    expect: { proposes: tool_x, decision: deny }\n", "proposes"),
+        ] {
+            let errs = errors(&format!("{head}{body}"));
+            assert!(errs.iter().any(|(_, _, m)| m.contains(want)), "{body}: {errs:?}");
+        }
     }
 
     const MATRIX: &str = "suite: m\nmatrix:\n  calls:\n    read:   { tool: files.read, arguments: { path: /docs/handbook.md } }\n    delete: { tool: files.delete, arguments: { path: /docs/handbook.md } }\n  expect:\n    alice-reader: [A, D]\n    bob-admin:    [A, C]\n";
