@@ -43,7 +43,8 @@ impl FakeAssistant {
     /// Answers requests in script order; the last answer repeats.
     async fn start(script: Vec<Answer>) -> FakeAssistant {
         let state = Arc::new(Mutex::new(Fixture { script, requests: Vec::new() }));
-        let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(answer)).with_state(state.clone());
+        let app =
+            axum::Router::new().route("/v1/chat/completions", axum::routing::post(answer)).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -62,10 +63,12 @@ async fn answer(State(state): State<Arc<Mutex<Fixture>>>, headers: HeaderMap, bo
         if f.script.len() > 1 { f.script.remove(0) } else { f.script[0].clone() }
     };
     let message = match next {
-        Answer::Calls(calls) => json!({"role": "assistant", "content": null, "tool_calls": calls.iter().enumerate().map(|(i, (name, args))| json!({
+        Answer::Calls(calls) => {
+            json!({"role": "assistant", "content": null, "tool_calls": calls.iter().enumerate().map(|(i, (name, args))| json!({
             "id": format!("call_{i}"), "type": "function",
             "function": {"name": name, "arguments": args.to_string()},
-        })).collect::<Vec<_>>()}),
+        })).collect::<Vec<_>>()})
+        }
         Answer::Words(text) => json!({"role": "assistant", "content": text}),
         Answer::Status(code, body) => return (StatusCode::from_u16(code).unwrap(), body).into_response(),
         Answer::NotJson => return (StatusCode::OK, "<html>busy</html>").into_response(),
@@ -152,7 +155,8 @@ async fn a_native_tool_call_goes_to_the_gateway_as_the_identity() {
     let (headers, first) = &requests[0];
     assert_eq!(headers["authorization"], format!("Bearer {TOKEN}"));
     assert_eq!(first["model"], "fake-model");
-    let names: Vec<&str> = first["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        first["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
     assert!(names.contains(&"files_delete") && names.contains(&"files_read"), "{names:?}");
     assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')), "{names:?}");
     let user = first["messages"][1]["content"].as_str().unwrap();

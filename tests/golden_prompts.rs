@@ -19,12 +19,11 @@ use serde_json::Value;
 use support::gateprobe;
 use support::process::{Proc, copy_dir, free_port, wait_for};
 
-
 /// The model's venv, installed by scripts/install-deps; the test fails (never skips) without it.
 fn model_venv() -> PathBuf {
-    let venv = std::env::var_os("GATEPROBE_MODEL_VENV").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/gateprobe/model-venv")
-    });
+    let venv = std::env::var_os("GATEPROBE_MODEL_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/gateprobe/model-venv"));
     assert!(
         venv.join("bin/llama-server-vulkan").exists(),
         "no model server in {}: run scripts/install-deps (scripts/test does)",
@@ -54,10 +53,18 @@ async fn start_model(dir: &Path) -> (Proc, String) {
     let proc = Proc::start(
         "llama-server",
         dir,
-        Command::new(venv.join("bin/llama-server-vulkan"))
-            .arg("-m")
-            .arg(gguf(&venv))
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "-np", "1", "-c", "8192", "-t", "2"]),
+        Command::new(venv.join("bin/llama-server-vulkan")).arg("-m").arg(gguf(&venv)).args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "-np",
+            "1",
+            "-c",
+            "8192",
+            "-t",
+            "2",
+        ]),
     );
     let url = format!("http://127.0.0.1:{port}");
     let health = format!("{url}/health");

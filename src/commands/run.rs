@@ -27,7 +27,10 @@ pub async fn run(args: RunArgs) -> Exit {
         move || compare::References::load(&options)
     });
     let filter = Filter { suites: args.suite.clone(), scenario: args.scenario.clone() };
-    let progress = report::console::Progress::new(filter.count(&loaded.suites, loaded.config.assistants.len()), std::io::stderr().is_terminal());
+    let progress = report::console::Progress::new(
+        filter.count(&loaded.suites, loaded.config.assistants.len()),
+        std::io::stderr().is_terminal(),
+    );
     let summary = match gateprobe::run(&loaded, &filter, &|r| progress.record(r)).await {
         Ok(s) => s,
         Err(e) => {

@@ -3,7 +3,10 @@
 //! - `native`: the gateway's tools go in `tools`, proposals come back as `tool_calls`;
 //! - `json_schema`: for models whose chat template has no tool section, the tools are listed in
 //!   the system message and the answer is constrained with `response_format: json_schema` to one
-//!   `{name, arguments}` per tool, or `{name: "no_tool"}` to propose nothing.
+//!   `{name, arguments}` per tool; once a result has come back, `{name: "no_tool"}` as well, to
+//!   end the conversation. The first answer must be a call: offered `no_tool` from the start,
+//!   SmolLM2-135M (the test model) took it for every golden prompt, so a model that would refuse
+//!   shows as `model_drift` in this mode through the call it is made to pick.
 //!
 //! Tool names such APIs reject (`files.read`: only `[A-Za-z0-9_-]{1,64}` is allowed) are mapped
 //! reversibly by [`ToolNames`].
@@ -47,6 +50,13 @@ pub struct Conversation {
     messages: Vec<Value>,
     names: ToolNames,
     tools: Vec<ToolSpec>,
+}
+
+impl Conversation {
+    /// Whether a call's result has been given back (past the system prompt and the user's words).
+    fn has_results(&self) -> bool {
+        self.messages.len() > 2
+    }
 }
 
 impl ChatAssistant {
@@ -144,7 +154,7 @@ impl ChatAssistant {
                 body["response_format"] = json!({
                     "type": "json_schema",
                     "json_schema": {"name": "tool_call", "strict": true,
-                                    "schema": call_schema(&conversation.tools, &conversation.names)},
+                                    "schema": call_schema(&conversation.tools, &conversation.names, conversation.has_results())},
                 });
             }
         }
@@ -180,13 +190,13 @@ fn tools_block(tools: &[ToolSpec], names: &ToolNames) -> String {
     }
     block.push_str(&format!(
         "</tools>\n\nAnswer with a JSON object with the function name and its arguments, \
-         or with the name `{NO_TOOL}` to call no function."
+         or, once a function's result has come back, with the name `{NO_TOOL}` to call no more."
     ));
     block
 }
 
-/// One of `{name, arguments}` per tool, or `{name: no_tool}`.
-fn call_schema(tools: &[ToolSpec], names: &ToolNames) -> Value {
+/// One of `{name, arguments}` per tool, and `{name: no_tool}` when the conversation `may_stop`.
+fn call_schema(tools: &[ToolSpec], names: &ToolNames, may_stop: bool) -> Value {
     let mut choices: Vec<Value> = tools
         .iter()
         .map(|t| {
@@ -198,12 +208,14 @@ fn call_schema(tools: &[ToolSpec], names: &ToolNames) -> Value {
             })
         })
         .collect();
-    choices.push(json!({
-        "type": "object",
-        "properties": {"name": {"const": names.api(NO_TOOL)}},
-        "required": ["name"],
-        "additionalProperties": false,
-    }));
+    if may_stop {
+        choices.push(json!({
+            "type": "object",
+            "properties": {"name": {"const": names.api(NO_TOOL)}},
+            "required": ["name"],
+            "additionalProperties": false,
+        }));
+    }
     json!({"oneOf": choices})
 }
 
@@ -379,5 +391,24 @@ mod tests {
             Turn::Answer(String::new())
         );
         assert!(schema_turn(&json!({"content": "I will read it"}), &names).is_err());
+    }
+
+    /// Pins: the first answer must be one of the tools; `no_tool` is offered only once a result
+    /// came back (offered from the start, the small test model took it for every prompt).
+    #[test]
+    fn no_tool_is_offered_only_after_a_result() {
+        let tools =
+            [ToolSpec { name: "files.read".into(), description: None, input_schema: json!({"type": "object"}) }];
+        let names = ToolNames::new(["files.read"]);
+        let consts = |may_stop| -> Vec<Value> {
+            call_schema(&tools, &names, may_stop)["oneOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["properties"]["name"]["const"].clone())
+                .collect()
+        };
+        assert_eq!(consts(false), [json!("files_read")]);
+        assert_eq!(consts(true), [json!("files_read"), json!("no_tool")]);
     }
 }
