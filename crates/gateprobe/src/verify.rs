@@ -1,8 +1,8 @@
 //! CHECK: (Scenario, Execution) → Verdict. Pure: no I/O, so every rule is unit-tested.
 //!
 //! Precedence when several things are wrong: `leak` (a canary in clear is a fact whatever else
-//! happened) > `error` (without every decision read, sequence checks cannot be trusted) > `fail`
-//! > `evidence_missing` > `pass`. For a golden prompt, an unexpected proposal is `model_drift`:
+//! happened), then `error` (without every decision read, sequence checks cannot be trusted),
+//! then `fail`, `evidence_missing`, `pass`. For a golden prompt, an unexpected proposal is `model_drift`:
 //! the gateway's own faults on what was proposed (a denied call that executed, evidence that
 //! contradicts the answer) still come first, as `fail`; the decision expected of the expected
 //! proposal is not asserted on another one.
