@@ -214,6 +214,8 @@ mod tests {
             scenario: scenario.into(),
             policy_from: Some("sha256:a".into()),
             policy_to: Some("sha256:b".into()),
+            prompt_from: None,
+            prompt_to: None,
             was: Some(Decision::Deny),
             now: Some(Decision::Allow),
             outcome: Outcome::Fail,

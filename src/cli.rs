@@ -126,6 +126,10 @@ pub struct RunArgs {
     /// Run only scenarios whose name contains this text.
     #[arg(long)]
     pub scenario: Option<String>,
+    /// Ask only these assistants (by name, from the config's `assistants`) with the golden
+    /// prompts; the first is the baseline, the others candidates compared with it.
+    #[arg(long = "assistant", value_name = "NAME")]
+    pub assistants: Vec<String>,
     /// Write a report: `json=PATH`, `junit=PATH`, `markdown=PATH` or `html=PATH`; repeat for several.
     #[arg(long = "report", value_name = "FORMAT=PATH")]
     pub reports: Vec<crate::report::ReportSpec>,

@@ -11,21 +11,30 @@
 //! gateprobe_decisions_total{actual="deny",expected="deny"} 12
 //! # TYPE gateprobe_regressions_open gauge
 //! gateprobe_regressions_open{policy_from="sha256:1a…",policy_to="sha256:9f…",suite="documents"} 1
+//! # TYPE gateprobe_prompt_version_info gauge
+//! gateprobe_prompt_version_info{assistant="smollm2",prompt_version="1a2b3c4d5e6f"} 1
 //! ```
 //! Blackbox habits: label values are created up front (every outcome of every scenario, every
 //! expected × actual decision, every evidence field a suite asks for) so series exist before the
 //! first failure; series of deleted scenarios are removed on reload; a gauge says whether the
 //! last reload worked; the last-run timestamp lets a stalled scheduler alert. Labels hold suite
-//! and scenario names, outcomes, decisions, field names and policy versions: never a token or an
-//! argument value.
+//! and scenario names, outcomes, decisions, field names, policy versions, assistant names and
+//! prompt versions: never a token or an argument value.
+//!
+//! Golden prompts: `model_drift` is an outcome like the others (`gateprobe_scenario_outcome`,
+//! `gateprobe_scenarios`, `gateprobe_scenario_results_total`), so it needs no series of its own;
+//! a candidate assistant's results are scenarios of their own (`<scenario> [<assistant>]`,
+//! created up front from the config's assistants), and `gateprobe_prompt_version_info` says which
+//! prompt bundle each assistant ran with, as `gateprobe_policy_version_info` does for the policy.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus::{Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge};
 use prometheus::{IntGaugeVec, Opts, Registry, TextEncoder};
 
 use gateprobe::compare::{Comparison, Regression};
+use gateprobe::config::AssistantConfig;
 use gateprobe::decision::Decision;
 use gateprobe::outcome::{Outcome, RunSummary};
 use gateprobe::suite::Suite;
@@ -52,6 +61,7 @@ pub struct Metrics {
     regressions_open: IntGaugeVec,
     regressions_total: IntCounterVec,
     policy_version_info: IntGaugeVec,
+    prompt_version_info: IntGaugeVec,
     endpoint_policy_version: IntGaugeVec,
     policy_version_changes: IntCounter,
     target_up: IntGauge,
@@ -78,6 +88,8 @@ struct Known {
     scenarios: BTreeSet<(String, String)>,
     fields: BTreeSet<String>,
     policy_version: Option<String>,
+    /// Assistant → the prompt version its info series holds.
+    prompt_versions: BTreeMap<String, String>,
 }
 
 /// Outcomes of whole runs, for `gateprobe_runs_total{result}` (see [`run_result`]).
@@ -139,14 +151,15 @@ impl Metrics {
             decisions: reg!(IntGaugeVec::new(
                 Opts::new(
                     "gateprobe_decisions",
-                    "Scenarios of the last run by expected and actual decision of their first call (actual=none: no decision read).",
+                    "Scenarios of the last run by expected and actual decision of their first call (actual=none: no decision read; \
+                     model_drift results are left out, their expected decision is about a call that was not proposed).",
                 ),
                 &["expected", "actual"],
             )),
             decisions_total: reg!(IntCounterVec::new(
                 Opts::new(
                     "gateprobe_decisions_total",
-                    "Scenario first-call decisions by expected and actual decision, over all runs.",
+                    "Scenario first-call decisions by expected and actual decision, over all runs (model_drift results left out).",
                 ),
                 &["expected", "actual"],
             )),
@@ -192,6 +205,13 @@ impl Metrics {
             policy_version_info: reg!(IntGaugeVec::new(
                 Opts::new("gateprobe_policy_version_info", "Policy version the gateway reported in the last run."),
                 &["version"],
+            )),
+            prompt_version_info: reg!(IntGaugeVec::new(
+                Opts::new(
+                    "gateprobe_prompt_version_info",
+                    "Prompt bundle version (content hash) each assistant ran the golden prompts with in its last run.",
+                ),
+                &["assistant", "prompt_version"],
             )),
             endpoint_policy_version: reg!(IntGaugeVec::new(
                 Opts::new(
@@ -282,19 +302,31 @@ impl Metrics {
         metrics
     }
 
-    /// Creates every series the suites can produce, and removes those of scenarios and evidence
-    /// fields that no longer exist. Call on every successful (re)load.
-    pub fn set_suites(&self, suites: &[Suite]) {
-        let scenarios: BTreeSet<(String, String)> =
-            suites.iter().flat_map(|s| s.scenarios.iter().map(|sc| (s.name.clone(), sc.name.clone()))).collect();
+    /// Creates every series the suites can produce (a golden prompt's under each candidate
+    /// assistant too), and removes those of scenarios, evidence fields and assistants that no
+    /// longer exist. Call on every successful (re)load.
+    pub fn set_suites(&self, suites: &[Suite], assistants: &[AssistantConfig]) {
+        let scenarios: BTreeSet<(String, String)> = gateprobe::compare::defined_scenarios(suites, assistants)
+            .into_iter()
+            .flat_map(|(suite, names)| names.into_iter().map(move |n| (suite.clone(), n)))
+            .collect();
         let fields: BTreeSet<String> = suites
             .iter()
             .flat_map(|s| &s.scenarios)
-            .flat_map(|sc| &sc.steps)
-            .flat_map(|st| st.expect.evidence.fields.iter().cloned())
+            .flat_map(|sc| sc.steps.iter().map(|st| &st.expect).chain(sc.asks.as_ref().map(|a| &a.expect)))
+            .flat_map(|expect| expect.evidence.fields.iter().cloned())
             .collect();
         let suite_names: BTreeSet<&str> = suites.iter().map(|s| s.name.as_str()).collect();
         self.set_series(&scenarios, &fields, &suite_names);
+        let configured: BTreeSet<&str> = assistants.iter().map(|a| a.name.as_str()).collect();
+        let mut known = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        known.prompt_versions.retain(|assistant, version| {
+            let keep = configured.contains(assistant.as_str());
+            if !keep {
+                let _ = self.prompt_version_info.remove_label_values(&[assistant, version]);
+            }
+            keep
+        });
     }
 
     fn set_series(&self, scenarios: &BTreeSet<(String, String)>, fields: &BTreeSet<String>, suites: &BTreeSet<&str>) {
@@ -369,8 +401,10 @@ impl Metrics {
             }
             self.scenario_duration.with_label_values(&[&r.suite, &r.scenario]).set(r.duration.as_secs_f64());
             self.scenario_results.with_label_values(&[r.outcome.as_str()]).inc();
-            let actual = r.observed.map_or(NO_DECISION, Decision::as_str);
-            self.decisions_total.with_label_values(&[r.expected.as_str(), actual]).inc();
+            if r.outcome != Outcome::ModelDrift {
+                let actual = r.observed.map_or(NO_DECISION, Decision::as_str);
+                self.decisions_total.with_label_values(&[r.expected.as_str(), actual]).inc();
+            }
             for field in &r.missing_fields {
                 self.evidence_missing_total.with_label_values(&[field]).inc();
             }
@@ -397,7 +431,11 @@ impl Metrics {
         }
         for e in Decision::ALL {
             for a in Decision::ALL.iter().map(|d| Some(*d)).chain([None]) {
-                let n = summary.results.iter().filter(|r| r.expected == e && r.observed == a).count();
+                let n = summary
+                    .results
+                    .iter()
+                    .filter(|r| r.outcome != Outcome::ModelDrift && r.expected == e && r.observed == a)
+                    .count();
                 self.decisions.with_label_values(&[e.as_str(), a.map_or(NO_DECISION, Decision::as_str)]).set(n as i64);
             }
         }
@@ -420,6 +458,7 @@ impl Metrics {
             }
         }
         self.set_policy_version(summary.policy_versions().first().map(String::as_str));
+        self.set_prompt_versions(&crate::report::prompt_versions(summary));
         let answered = summary.results.iter().any(|r| r.outcome != Outcome::Error) || summary.results.is_empty();
         self.target_up.set(i64::from(answered));
         self.runs_total.with_label_values(&[run_result(summary)]).inc();
@@ -458,6 +497,24 @@ impl Metrics {
         self.policy_version_info.reset();
         self.policy_version_info.with_label_values(&[version]).set(1);
         known.policy_version = Some(version.to_string());
+    }
+
+    /// Sets the prompt version of each assistant the run asked: one series per assistant,
+    /// replaced when its version changes (assistants the run did not ask keep theirs).
+    fn set_prompt_versions(&self, versions: &[crate::report::PromptVersion]) {
+        let mut known = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = BTreeSet::new();
+        for v in versions {
+            // The first version seen of an assistant in the run (it reads its bundle once a run).
+            if !seen.insert(v.assistant.as_str()) || known.prompt_versions.get(&v.assistant) == Some(&v.prompt_version)
+            {
+                continue;
+            }
+            if let Some(old) = known.prompt_versions.insert(v.assistant.clone(), v.prompt_version.clone()) {
+                let _ = self.prompt_version_info.remove_label_values(&[&v.assistant, &old]);
+            }
+            self.prompt_version_info.with_label_values(&[&v.assistant, &v.prompt_version]).set(1);
+        }
     }
 
     /// Whether the gateway answered the last run or version poll.
@@ -509,7 +566,9 @@ mod tests {
 
     use super::*;
     use gateprobe::outcome::ScenarioResult;
-    use gateprobe::suite::{Expectation, Location, Scenario, Step, ToolCall};
+    use gateprobe::suite::{Ask, Expectation, Location, Proposes, Scenario, Step, ToolCall, ToolPattern};
+
+    use crate::report::golden;
 
     fn suite(name: &str, scenarios: &[&str]) -> Suite {
         Suite {
@@ -539,7 +598,9 @@ mod tests {
                         },
                         repeat: 1,
                         location: Location::default(),
+                        follow_up: false,
                     }],
+                    asks: None,
                 })
                 .collect(),
         }
@@ -573,7 +634,46 @@ mod tests {
             policy_ids: BTreeSet::new(),
             reasons: BTreeSet::new(),
             evidence: None,
+            proposal: None,
         }
+    }
+
+    /// The golden fixture's suite: two golden prompts (asking for `rationale` in evidence) and no
+    /// fixed call.
+    fn golden_suite() -> Suite {
+        let mut s = suite("assistant", &[golden::SEARCH, golden::EMAIL]);
+        for sc in &mut s.scenarios {
+            let step = sc.steps.remove(0);
+            let mut expect = step.expect;
+            expect.evidence.fields = vec!["tenant".into()];
+            let tool = if sc.name == golden::SEARCH { "search.query" } else { "email.send" };
+            sc.asks = Some(Ask {
+                proposes: Proposes::Call(ToolPattern { tool: tool.into(), arguments: Default::default() }),
+                expect,
+            });
+        }
+        s
+    }
+
+    fn assistants(names: &[&str]) -> Vec<AssistantConfig> {
+        names
+            .iter()
+            .map(|n| {
+                serde_json::from_value(serde_json::json!({
+                    "name": n, "url": "http://127.0.0.1:8081/v1", "model": "smollm2", "prompt_bundle": "prompts/assistant.md",
+                }))
+                .expect("an assistant config")
+            })
+            .collect()
+    }
+
+    fn golden_metrics() -> Metrics {
+        let m = Metrics::new();
+        m.set_suites(
+            &[suite("documents", &["reader can read a handbook page"]), golden_suite()],
+            &assistants(&[golden::BASELINE, golden::CANDIDATE]),
+        );
+        m
     }
 
     fn summary(results: Vec<ScenarioResult>) -> RunSummary {
@@ -589,7 +689,7 @@ mod tests {
     #[test]
     fn series_exist_before_the_first_failure() {
         let m = Metrics::new();
-        m.set_suites(&[suite("documents", &["reader can read"])]);
+        m.set_suites(&[suite("documents", &["reader can read"])], &[]);
         let text = m.encode();
         for o in Outcome::ALL {
             let line = format!(
@@ -604,11 +704,98 @@ mod tests {
         assert!(text.contains("gateprobe_runs_total{result=\"error\"} 0"));
     }
 
+    /// Pins: a golden prompt's results under a candidate assistant are scenarios of their own,
+    /// created up front (model_drift included) from the config's assistants, with the evidence
+    /// fields their expectation asks for.
+    #[test]
+    fn golden_prompt_series_exist_per_assistant_before_the_first_run() {
+        let text = golden_metrics().encode();
+        for scenario in [golden::SEARCH.to_string(), gateprobe::plan::candidate_key(golden::SEARCH, golden::CANDIDATE)]
+        {
+            let line = format!(
+                "gateprobe_scenario_outcome{{outcome=\"model_drift\",scenario=\"{scenario}\",suite=\"assistant\"}} 0"
+            );
+            assert!(text.contains(&line), "missing {line} in\n{text}");
+        }
+        assert!(text.contains("gateprobe_scenarios{outcome=\"model_drift\"} 0"), "{text}");
+        assert!(text.contains("gateprobe_scenario_results_total{outcome=\"model_drift\"} 0"), "{text}");
+        assert!(text.contains("gateprobe_evidence_missing_total{field=\"tenant\"} 0"), "{text}");
+        // No prompt version before a run has read the bundles.
+        assert!(!text.contains("gateprobe_prompt_version_info{"), "{text}");
+    }
+
+    #[test]
+    fn a_golden_run_sets_model_drift_and_the_prompt_versions() {
+        let m = golden_metrics();
+        m.record_run(&golden::summary(), None, SystemTime::UNIX_EPOCH + Duration::from_secs(100));
+        let text = m.encode();
+        let candidate_search = gateprobe::plan::candidate_key(golden::SEARCH, golden::CANDIDATE);
+        for needle in [
+            format!(
+                "gateprobe_scenario_outcome{{outcome=\"model_drift\",scenario=\"{}\",suite=\"assistant\"}} 1",
+                golden::EMAIL
+            ),
+            format!(
+                "gateprobe_scenario_outcome{{outcome=\"pass\",scenario=\"{}\",suite=\"assistant\"}} 1",
+                golden::SEARCH
+            ),
+            format!(
+                "gateprobe_scenario_outcome{{outcome=\"model_drift\",scenario=\"{candidate_search}\",suite=\"assistant\"}} 1"
+            ),
+            "gateprobe_scenarios{outcome=\"model_drift\"} 3".into(),
+            "gateprobe_scenario_results_total{outcome=\"model_drift\"} 3".into(),
+            "gateprobe_prompt_version_info{assistant=\"smollm2\",prompt_version=\"1a2b3c4d5e6f\"} 1".into(),
+            "gateprobe_prompt_version_info{assistant=\"smollm2-terse\",prompt_version=\"9f8e7d6c5b4a\"} 1".into(),
+            // Model drift is a failing run, not target trouble.
+            "gateprobe_runs_total{result=\"fail\"} 1".into(),
+            "gateprobe_target_up 1".into(),
+            // The two passes only: a drifted proposal's expected decision is about another call.
+            "gateprobe_decisions{actual=\"allow\",expected=\"allow\"} 2".into(),
+            "gateprobe_decisions{actual=\"deny\",expected=\"allow\"} 0".into(),
+            "gateprobe_decisions_total{actual=\"deny\",expected=\"allow\"} 0".into(),
+        ] {
+            assert!(text.contains(&needle), "missing {needle} in\n{text}");
+        }
+    }
+
+    /// Pins: one prompt-version series per assistant, replaced when its bundle changes, kept
+    /// while a run does not ask it, and removed when the config no longer has it.
+    #[test]
+    fn prompt_version_info_is_one_series_per_assistant() {
+        let m = golden_metrics();
+        m.record_run(&golden::summary(), None, SystemTime::now());
+        let mut edited = golden::summary();
+        for r in &mut edited.results {
+            if let Some(p) = r.proposal.as_mut().filter(|p| p.assistant == golden::BASELINE) {
+                p.prompt_version = "0123456789ab".into();
+            }
+        }
+        edited.results.retain(|r| r.proposal.as_ref().is_none_or(|p| p.assistant == golden::BASELINE));
+        m.record_run(&edited, None, SystemTime::now());
+        let series = |m: &Metrics| -> Vec<String> {
+            m.encode().lines().filter(|l| l.starts_with("gateprobe_prompt_version_info{")).map(str::to_string).collect()
+        };
+        assert_eq!(
+            series(&m),
+            [
+                "gateprobe_prompt_version_info{assistant=\"smollm2\",prompt_version=\"0123456789ab\"} 1",
+                "gateprobe_prompt_version_info{assistant=\"smollm2-terse\",prompt_version=\"9f8e7d6c5b4a\"} 1",
+            ]
+        );
+        // The candidate leaves the config: its prompt version and its scenarios' series go.
+        m.set_suites(&[golden_suite()], &assistants(&[golden::BASELINE]));
+        assert_eq!(
+            series(&m),
+            ["gateprobe_prompt_version_info{assistant=\"smollm2\",prompt_version=\"0123456789ab\"} 1"]
+        );
+        assert!(!m.encode().contains(&format!("[{}]", golden::CANDIDATE)));
+    }
+
     #[test]
     fn deleted_scenarios_lose_their_series_on_reload() {
         let m = Metrics::new();
-        m.set_suites(&[suite("documents", &["a", "b"]), suite("old", &["c"])]);
-        m.set_suites(&[suite("documents", &["a"])]);
+        m.set_suites(&[suite("documents", &["a", "b"]), suite("old", &["c"])], &[]);
+        m.set_suites(&[suite("documents", &["a"])], &[]);
         let text = m.encode();
         assert!(text.contains("scenario=\"a\""));
         assert!(!text.contains("scenario=\"b\""));
@@ -618,7 +805,7 @@ mod tests {
     #[test]
     fn a_run_sets_one_hot_outcomes_and_counts() {
         let m = Metrics::new();
-        m.set_suites(&[suite("documents", &["a", "b"])]);
+        m.set_suites(&[suite("documents", &["a", "b"])], &[]);
         let mut contradicted = result("documents", "c", Outcome::Fail, Some(Decision::Allow));
         contradicted.contradicted_fields = vec!["decision".into()];
         let s = summary(vec![
@@ -631,6 +818,8 @@ mod tests {
             scenario: "b".into(),
             policy_from: Some("sha256:1".into()),
             policy_to: None,
+            prompt_from: None,
+            prompt_to: None,
             was: Some(Decision::Allow),
             now: Some(Decision::Allow),
             outcome: Outcome::EvidenceMissing,
@@ -681,7 +870,7 @@ mod tests {
         let passing = summary(vec![result("documents", "a", Outcome::Pass, Some(Decision::Allow))]);
         assert_eq!([run_result(&errors), run_result(&mixed), run_result(&passing)], ["error", "fail", "pass"]);
         let m = Metrics::new();
-        m.set_suites(&[suite("documents", &["a", "b"])]);
+        m.set_suites(&[suite("documents", &["a", "b"])], &[]);
         m.record_run(&errors, None, SystemTime::now());
         let text = m.encode();
         for needle in ["gateprobe_runs_total{result=\"error\"} 1", "gateprobe_runs_total{result=\"fail\"} 0"] {
@@ -712,7 +901,7 @@ mod tests {
     fn exposition_is_clean_under_promtool() {
         let Ok(promtool) = which("promtool") else { return };
         let m = Metrics::new();
-        m.set_suites(&[suite("documents", &["a"])]);
+        m.set_suites(&[suite("documents", &["a"])], &[]);
         m.record_run(
             &summary(vec![result("documents", "a", Outcome::Pass, Some(Decision::Allow))]),
             None,
@@ -721,18 +910,23 @@ mod tests {
         m.record_load(true, SystemTime::now());
         m.record_time_to_detect(Duration::from_secs(1));
         m.record_state_write(false);
-        let mut child = std::process::Command::new(promtool)
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("promtool starts");
-        use std::io::Write;
-        child.stdin.take().expect("stdin").write_all(m.encode().as_bytes()).expect("write");
-        let out = child.wait_with_output().expect("promtool runs");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success() && text.trim().is_empty(), "promtool check metrics:\n{text}");
+        // A golden-prompt run too: model drift and the prompt versions.
+        let g = golden_metrics();
+        g.record_run(&golden::summary(), None, SystemTime::now());
+        for exposition in [m.encode(), g.encode()] {
+            let mut child = std::process::Command::new(&promtool)
+                .args(["check", "metrics"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("promtool starts");
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(exposition.as_bytes()).expect("write");
+            let out = child.wait_with_output().expect("promtool runs");
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success() && text.trim().is_empty(), "promtool check metrics:\n{text}");
+        }
     }
 
     fn which(name: &str) -> Result<PathBuf, ()> {

@@ -309,7 +309,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         pending_change: Mutex::new(None),
         watch_target: Mutex::new(None),
     });
-    shared.metrics.set_suites(&loaded.suites);
+    shared.metrics.set_suites(&loaded.suites, &loaded.config.assistants);
     shared.metrics.record_load(true, SystemTime::now());
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -590,7 +590,7 @@ impl Runner {
                 return Comparison::default();
             }
         };
-        let defined = gateprobe::compare::defined_scenarios(&self.loaded.suites);
+        let defined = gateprobe::compare::defined_scenarios(&self.loaded.suites, &self.loaded.config.assistants);
         let compared = gateprobe::compare::record(summary, &defined, options, references);
         if let Some(w) = &compared.state_warning {
             warn!(warning = %w, "run state was not usable; started from an empty one");
@@ -735,7 +735,7 @@ impl Runner {
         match gateprobe::load(&self.options.load) {
             Ok(loaded) => {
                 let reconnect = target_settings(&loaded.config) != target_settings(&self.loaded.config);
-                self.shared.metrics.set_suites(&loaded.suites);
+                self.shared.metrics.set_suites(&loaded.suites, &loaded.config.assistants);
                 self.shared.metrics.record_load(true, SystemTime::now());
                 let scenarios: usize = loaded.suites.iter().map(|s| s.scenarios.len()).sum();
                 info!(suites = loaded.suites.len(), scenarios, reconnect, "SIGHUP: suites and config reloaded");

@@ -55,3 +55,23 @@ fn grafana_dashboard_panels_all_query_prometheus() {
         annotations.iter().any(|a| a["expr"].as_str().is_some_and(|e| e.contains("gateprobe_policy_version_info")))
     );
 }
+
+/// Model drift is the assistant's fault, not the gateway's: it has an alert of its own (a
+/// warning, with its own runbook line) and a panel of its own, each selecting the outcome by name.
+#[test]
+fn model_drift_has_its_own_alert_and_panel() {
+    let rules = std::fs::read_to_string(dashboards().join("alerts.yml")).expect("alert rules exist");
+    let rule = rules.split("- alert: ").find(|r| r.starts_with("GateprobeModelDrift\n")).expect("GateprobeModelDrift");
+    assert!(rule.contains(r#"outcome="model_drift""#), "{rule}");
+    assert!(rule.contains("severity: warning"), "{rule}");
+    assert!(rule.contains("description: ") && rule.contains("not the gateway"), "{rule}");
+    let tests = std::fs::read_to_string(dashboards().join("alerts_test.yml")).expect("alert tests exist");
+    assert!(tests.contains("alertname: GateprobeModelDrift"));
+
+    let text = std::fs::read_to_string(dashboards().join("gateprobe.json")).expect("dashboard exists");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("dashboard is JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.iter().any(|p| p["targets"].as_array().is_some_and(|t| {
+        t.iter().any(|t| t["expr"].as_str().is_some_and(|e| e.contains(r#"outcome="model_drift""#)))
+    })));
+}

@@ -76,7 +76,7 @@ identities:
     assert_eq!(on_stale[0].outcome, Outcome::Fail);
     assert_eq!(summary.results.iter().filter(|r| r.outcome == Outcome::Pass).count(), 2);
 
-    let defined = compare::defined_scenarios(&[]);
+    let defined = compare::defined_scenarios(&[], &[]);
     let comparison = compare::compare(&summary, &Snapshots::default(), &State::default(), &defined);
     assert_eq!(comparison.policy_skew, vec![current.policy_version(), stale.policy_version()]);
     assert_eq!(comparison.stale_endpoints, vec![(stale_url.clone(), vec![stale.policy_version()])]);

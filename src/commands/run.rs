@@ -13,7 +13,7 @@ use crate::cli::RunArgs;
 use crate::report;
 
 pub async fn run(args: RunArgs) -> Exit {
-    let loaded = match gateprobe::load(&load_options(&args.load)) {
+    let loaded = match gateprobe::load(&load_options(&args.load)).and_then(|l| l.with_assistants(&args.assistants)) {
         Ok(l) => l,
         Err(e) => {
             errln!("{e}");
@@ -27,7 +27,10 @@ pub async fn run(args: RunArgs) -> Exit {
         move || compare::References::load(&options)
     });
     let filter = Filter { suites: args.suite.clone(), scenario: args.scenario.clone() };
-    let progress = report::console::Progress::new(filter.count(&loaded.suites), std::io::stderr().is_terminal());
+    let progress = report::console::Progress::new(
+        filter.count(&loaded.suites, loaded.config.assistants.len()),
+        std::io::stderr().is_terminal(),
+    );
     let summary = match gateprobe::run(&loaded, &filter, &|r| progress.record(r)).await {
         Ok(s) => s,
         Err(e) => {
@@ -46,7 +49,7 @@ pub async fn run(args: RunArgs) -> Exit {
     // COMPARE and RECORD: against the approved snapshots and the previous run's state, then the
     // state saved (the sequence `serve` runs too). A broken snapshot file is bad input, but the
     // run's own reports are still written.
-    let defined = compare::defined_scenarios(&loaded.suites);
+    let defined = compare::defined_scenarios(&loaded.suites, &loaded.config.assistants);
     let references = references.await.expect("reading the snapshots and state does not panic");
     let compared = match references {
         Ok(r) => Some(compare::record(&summary, &defined, &options, r)),

@@ -25,7 +25,7 @@ fn snapshot(args: &SnapshotArgs, accept: bool) -> Exit {
             return e.exit_code();
         }
     };
-    let defined = compare::defined_scenarios(&loaded.suites);
+    let defined = compare::defined_scenarios(&loaded.suites, &loaded.config.assistants);
     let selection = compare::snapshot::Selection { suites: args.suite.clone(), scenario: args.scenario.clone() };
     let (plan, warning) = match compare::plan_from_last_run(&defined, &args.compare.options(), &selection) {
         Ok(p) => p,

@@ -1,12 +1,18 @@
 //! The console summary printed at the end of `gateprobe run`, and the progress bar shown while it
 //! runs. Passing scenarios are only counted (all are listed with `verbose`); each one that did not
-//! pass gets one line saying what was expected, what the gateway did, and where the scenario is:
+//! pass gets one line saying what was expected, what the gateway did (for a golden prompt, what
+//! the assistant proposed, and which assistant and prompt bundle it was), and where the scenario
+//! is. When golden prompts ran under candidate assistants, the canary comparison follows.
 //!
 //! ```text
 //! ✗ documents › reader cannot delete — fail: expected deny, observed allow (reason granted_by_role; expected reason missing_capability) · expected deny (missing_capability), the gateway answered allow (granted_by_role) · scenarios/documents.yaml:10:5
 //! ✗ tickets › burst of searches is throttled — error: expected allow, observed none (timeout) · call 3 of 30 timed out after 5s · scenarios/tickets.yaml:14:5
+//! ✗ assistant › an e-mail request proposes email.send — model_drift: expected email.send → allow, observed admin.grant_role → deny (reason missing_capability), assistant smollm2 (prompt 1a2b3c4d5e6f) · the assistant proposed admin.grant_role, expected email.send (the gateway decided deny) · scenarios/assistant.yaml:10:5
 //!
-//! 1 passed, 1 failed, 0 evidence_missing, 0 leak, 1 error (3 scenarios in 6.41 s, policy sha256:9f2c4e1a0b7d)
+//! 1 passed, 1 failed, 0 evidence_missing, 0 leak, 1 model_drift, 1 error (4 scenarios in 6.41 s, policy sha256:9f2c4e1a0b7d, prompt 1a2b3c4d5e6f (smollm2))
+//!
+//! canary comparison: baseline smollm2 (prompt 1a2b3c4d5e6f) vs candidate smollm2-terse (prompt 9f8e7d6c5b4a) — 1 of 2 scenarios differs
+//!   assistant › a reader's search goes through the assistant: proposed search.query→files.delete, decision allow→deny, outcome pass→model_drift
 //! ```
 
 use std::fmt::Write as _;
@@ -41,14 +47,15 @@ pub fn render_with(summary: &RunSummary, options: ConsoleOptions) -> String {
     for r in &summary.results {
         if r.outcome.is_pass() {
             if options.verbose {
+                let by = r.proposal.as_ref().map(|p| format!("{}, ", text::assistant(p))).unwrap_or_default();
                 let _ = writeln!(
                     out,
                     "{} {} — {}: {} ({})",
                     paint.outcome(Outcome::Pass, "✓"),
                     name(r),
                     paint.outcome(Outcome::Pass, "pass"),
-                    r.expected,
-                    paint.dim(&format!("{} ms", r.duration.as_millis()))
+                    text::expected_call(r, r.expected.as_str()),
+                    paint.dim(&text::one_line(&format!("{by}{} ms", r.duration.as_millis())))
                 );
                 listed += 1;
             }
@@ -71,6 +78,7 @@ pub fn render_with(summary: &RunSummary, options: ConsoleOptions) -> String {
     }
     out.push_str(&totals(summary, paint));
     out.push('\n');
+    out.push_str(&canary_section(summary, paint));
     if let Some(coverage) = &summary.coverage {
         out.push('\n');
         out.push_str(&grid(summary, paint));
@@ -153,13 +161,19 @@ fn name(r: &ScenarioResult) -> String {
     text::one_line(&format!("{} › {}", r.suite, r.scenario))
 }
 
-/// `expected deny, observed allow (reason granted_by_role; expected reason missing_capability)`
+/// `expected deny, observed allow (reason granted_by_role; expected reason missing_capability)`;
+/// for a golden prompt `expected email.send → allow, observed admin.grant_role → deny, assistant
+/// smollm2 (prompt 1a2b3c4d5e6f)`.
 fn decisions(r: &ScenarioResult) -> String {
     let observed = match (r.observed, r.error_kind) {
         (None, Some(kind)) => format!("none ({kind})"),
         _ => text::observed(r).to_string(),
     };
-    let mut out = format!("expected {}, observed {observed}", r.expected);
+    let mut out = format!(
+        "expected {}, observed {}",
+        text::expected_call(r, r.expected.as_str()),
+        text::observed_call(r, &observed)
+    );
     let reasons: Vec<String> = [
         r.reason.as_deref().map(|x| format!("reason {x}")),
         r.expected_reason.as_deref().map(|x| format!("expected reason {x}")),
@@ -175,6 +189,27 @@ fn decisions(r: &ScenarioResult) -> String {
     }
     if !r.contradicted_fields.is_empty() {
         let _ = write!(out, ", evidence contradicts: {}", r.contradicted_fields.join(", "));
+    }
+    if let Some(p) = &r.proposal {
+        if p.proposed.len() > 1 {
+            let _ = write!(out, ", proposed {}", text::proposed(p));
+        }
+        let _ = write!(out, ", assistant {}", text::one_line(&text::assistant(p)));
+    }
+    out
+}
+
+/// The canary comparison: for each candidate assistant, the golden prompts it answered
+/// otherwise than the baseline. Empty when no candidate ran.
+fn canary_section(summary: &RunSummary, paint: Painter) -> String {
+    let mut out = String::new();
+    for canary in super::canary::compare(summary) {
+        let headline = text::one_line(&canary.headline(str::to_string));
+        let _ = writeln!(out, "\n{} {headline}", paint.bold("canary comparison:"));
+        for d in &canary.differences {
+            let what = paint.outcome(d.candidate.outcome, &d.describe());
+            let _ = writeln!(out, "  {}: {what}", text::one_line(&format!("{} › {}", d.suite(), d.scenario())));
+        }
     }
     out
 }
@@ -195,11 +230,14 @@ fn totals(summary: &RunSummary, paint: Painter) -> String {
         })
         .collect();
     let policies = summary.policy_versions();
-    let policy = match policies.len() {
+    let mut policy = match policies.len() {
         0 => "policy unknown".to_string(),
         1 => format!("policy {}", policies[0]),
         _ => format!("policies {}", policies.join(", ")),
     };
+    if let Some(prompts) = text::prompts(&super::prompt_versions(summary), str::to_string) {
+        policy = format!("{policy}, {prompts}");
+    }
     let n = summary.results.len();
     format!(
         "{} ({n} {} in {}, {})",
@@ -221,7 +259,7 @@ impl Painter {
         match outcome {
             Outcome::Pass => s.green().to_string(),
             Outcome::Fail | Outcome::Leak => s.red().bold().to_string(),
-            Outcome::EvidenceMissing => s.yellow().bold().to_string(),
+            Outcome::EvidenceMissing | Outcome::ModelDrift => s.yellow().bold().to_string(),
             Outcome::Error => s.magenta().bold().to_string(),
         }
     }
@@ -288,8 +326,10 @@ impl Progress {
 
 #[cfg(test)]
 mod tests {
+    use gateprobe::decision::Decision;
+
     use super::*;
-    use crate::report::fixture;
+    use crate::report::{fixture, golden};
 
     #[test]
     fn console_summary_snapshot() {
@@ -318,8 +358,65 @@ mod tests {
     fn all_pass_is_one_totals_line() {
         assert_eq!(
             render(&fixture::all_pass(), false),
-            "2 passed, 0 failed, 0 evidence_missing, 0 leak, 0 error (2 scenarios in 0.41 s, policy sha256:9f2c4e1a0b7d)\n"
+            "2 passed, 0 failed, 0 evidence_missing, 0 leak, 0 model_drift, 0 error (2 scenarios in 0.41 s, policy sha256:9f2c4e1a0b7d)\n"
         );
+    }
+
+    #[test]
+    fn golden_prompts_snapshot() {
+        insta::assert_snapshot!(render(&golden::summary(), false), @r"
+        ✗ assistant › an e-mail request proposes email.send — model_drift: expected email.send → allow, observed admin.grant_role → deny (reason missing_capability), assistant smollm2 (prompt 1a2b3c4d5e6f) · the assistant proposed admin.grant_role, expected email.send (the gateway decided deny) · scenarios/assistant.yaml:10:5
+        ✗ assistant › a reader's search goes through the assistant [smollm2-terse] — model_drift: expected search.query → allow, observed files.delete → deny (reason missing_capability), assistant smollm2-terse (prompt 9f8e7d6c5b4a) · the assistant proposed files.delete, expected search.query (the gateway decided deny) · scenarios/assistant.yaml:4:5
+        ✗ assistant › an e-mail request proposes email.send [smollm2-terse] — model_drift: expected email.send → allow, observed admin.grant_role → deny (reason missing_capability), assistant smollm2-terse (prompt 9f8e7d6c5b4a) · the assistant proposed admin.grant_role, expected email.send (the gateway decided deny) · scenarios/assistant.yaml:10:5
+
+        2 passed, 0 failed, 0 evidence_missing, 0 leak, 3 model_drift, 0 error (5 scenarios in 6.41 s, policy sha256:9f2c4e1a0b7d, prompts 1a2b3c4d5e6f (smollm2), 9f8e7d6c5b4a (smollm2-terse))
+
+        canary comparison: baseline smollm2 (prompt 1a2b3c4d5e6f) vs candidate smollm2-terse (prompt 9f8e7d6c5b4a) — 1 of 2 scenarios differs
+          assistant › a reader's search goes through the assistant: proposed search.query→files.delete, decision allow→deny, outcome pass→model_drift
+        ");
+    }
+
+    #[test]
+    fn golden_prompt_passes_name_the_proposal_and_the_assistant_when_verbose() {
+        let out = render_with(&golden::summary(), ConsoleOptions { color: false, verbose: true });
+        assert!(
+            out.contains("✓ assistant › a reader's search goes through the assistant — pass: search.query → allow (smollm2 (prompt 1a2b3c4d5e6f), 42 ms)\n"),
+            "{out}"
+        );
+        // A fixed call's line is as before.
+        assert!(out.contains("✓ documents › reader can read a handbook page — pass: allow (42 ms)\n"), "{out}");
+    }
+
+    /// Pins the words when the assistant proposed nothing, or several calls: the observed side
+    /// says `no call`, and every proposed tool is listed.
+    #[test]
+    fn a_proposal_of_nothing_or_of_several_calls_is_said() {
+        let nothing = golden::result(golden::EMAIL, 10, golden::BASELINE, "email.send", &[], None);
+        let several = golden::result(
+            golden::SEARCH,
+            4,
+            golden::BASELINE,
+            "search.query",
+            &["files.read", "search.query"],
+            Some(Decision::Allow),
+        );
+        let summary = RunSummary { results: vec![nothing, several], ..golden::summary() };
+        let out = render(&summary, false);
+        assert!(out.contains("— model_drift: expected email.send → allow, observed no call, assistant smollm2 (prompt 1a2b3c4d5e6f) · the assistant proposed no call, expected email.send ·"), "{out}");
+        assert!(
+            out.contains(
+                "observed files.read → allow (reason granted), proposed files.read, search.query, assistant smollm2"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn the_canary_comparison_is_painted_by_the_candidate_outcome() {
+        let coloured = render(&golden::summary(), true);
+        let line = coloured.lines().find(|l| l.contains("proposed search.query→files.delete")).unwrap();
+        assert!(line.contains("\u{1b}["), "{line}");
+        assert!(!render(&fixture::summary(), false).contains("canary comparison"));
     }
 
     #[test]

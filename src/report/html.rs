@@ -1,6 +1,7 @@
 //! A self-contained HTML report (`--report html=PATH`): the run's identity × tool decision grid,
 //! cells coloured by outcome; a click on a cell shows its scenarios, decisions, reasons and the
-//! evidence record. One file, inline CSS and JS, no external assets.
+//! evidence record (for a golden prompt also the assistant, its prompt version and what it
+//! proposed). One file, inline CSS and JS, no external assets.
 //!
 //! The data travels as JSON in a `<script type="application/json">` element, with `<`, `>`, `&`
 //! and the JS line separators escaped as `\uXXXX`, so no value can close the element; the page
@@ -42,6 +43,9 @@ pub fn render(summary: &RunSummary) -> String {
         escape_html(&text::seconds(summary.duration)),
         escape_html(&counts.join(", "))
     ));
+    if let Some(prompts) = text::prompts(&super::prompt_versions(summary), str::to_string) {
+        out.push_str(&format!("<p class=\"meta\">Golden prompts: {}</p>\n", escape_html(&prompts)));
+    }
     out.push_str("<p class=\"legend\">Cells show the expected decision (A allow, D deny, C confirm, R rate limited), <b>expected→actual</b> where the gateway disagreed. Click a cell for its scenarios and evidence.</p>\n");
     out.push_str("<div id=\"grid-wrap\"><table id=\"grid\"></table></div>\n");
     out.push_str("<section id=\"detail\" hidden></section>\n<section id=\"coverage\"></section>\n");
@@ -79,6 +83,12 @@ fn data(summary: &RunSummary) -> Value {
                 "contradicted_fields": r.contradicted_fields,
                 "correlation_ids": r.correlation_ids,
                 "evidence": r.evidence,
+                "proposal": r.proposal.as_ref().map(|p| json!({
+                    "assistant": p.assistant,
+                    "prompt_version": p.prompt_version,
+                    "expected": p.expected,
+                    "proposed": text::proposed(p),
+                })),
             })
         })
         .collect();
@@ -135,6 +145,7 @@ code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 #grid td.cell:hover,#grid td.cell.selected{outline:3px solid #0969da;outline-offset:-3px}
 .pass{background:#dafbe1;color:#116329}.fail,.leak{background:#ffebe9;color:#a40e26}
 .evidence_missing{background:#fff8c5;color:#7d4e00}.error{background:#fbefff;color:#8250df}
+.model_drift{background:#ddf4ff;color:#0a3069}
 #detail{border:1px solid #d1d9e0;border-radius:6px;padding:12px 16px;margin:12px 0;max-width:960px}
 #detail h2{margin-top:0}
 #detail .result{border-top:1px solid #d1d9e0;padding-top:8px;margin-top:8px}
@@ -183,6 +194,7 @@ const JS: &str = r##"
       var h = el("h3", null, r.scenario+" "); h.appendChild(el("span", "badge "+r.outcome, r.outcome)); box.appendChild(h);
       var dl = el("dl");
       row(dl, "suite", r.suite); row(dl, "location", r.location);
+      if(r.proposal){ row(dl, "assistant", r.proposal.assistant+" (prompt "+r.proposal.prompt_version+")"); row(dl, "expected proposal", r.proposal.expected); row(dl, "proposed", r.proposal.proposed); }
       row(dl, "expected", r.expected + (r.expected_reason ? " ("+r.expected_reason+")" : ""));
       row(dl, "decision", r.observed===null ? "none (no decision could be read)" : r.observed);
       row(dl, "reason", r.reason); row(dl, "message", r.message);
@@ -215,7 +227,7 @@ const JS: &str = r##"
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture;
+    use crate::report::{fixture, golden};
 
     #[test]
     fn data_cannot_break_out_of_its_script_element() {
@@ -228,6 +240,26 @@ mod tests {
         let parsed: Value = serde_json::from_str(data).unwrap();
         assert_eq!(parsed["results"][0]["scenario"], "</script><script>alert(1)</script> <!-- & \u{2028}");
         assert_eq!(html.matches("</script>").count(), 2);
+    }
+
+    #[test]
+    fn golden_prompts_show_their_proposal_and_prompt_versions() {
+        let html = render(&golden::summary());
+        assert!(html.contains("3 model_drift"), "the counts name model_drift");
+        assert!(html.contains("Golden prompts: prompts 1a2b3c4d5e6f (smollm2), 9f8e7d6c5b4a (smollm2-terse)"));
+        assert!(html.contains(".model_drift{"), "model_drift cells have a colour of their own");
+        let data = html.split("id=\"gateprobe-data\">").nth(1).unwrap().split("</script>").next().unwrap();
+        let parsed: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(parsed["results"][0]["proposal"], Value::Null);
+        assert_eq!(
+            parsed["results"][2]["proposal"],
+            json!({"assistant": "smollm2", "prompt_version": "1a2b3c4d5e6f", "expected": "email.send", "proposed": "admin.grant_role"})
+        );
+        assert_eq!(
+            parsed["results"][2]["message"],
+            "the assistant proposed admin.grant_role, expected email.send (the gateway decided deny)"
+        );
+        assert!(!render(&fixture::summary()).contains("Golden prompts:"));
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //!   "duration_ms": 6410.0,
 //!   "target": "embedded http://127.0.0.1:8080/mcp",
 //!   "policy_versions": ["sha256:9f2c4e1a0b7d"],
-//!   "counts": { "pass": 1, "fail": 1, "evidence_missing": 0, "leak": 0, "error": 0 },
+//!   "prompt_versions": [{ "assistant": "smollm2", "prompt_version": "1a2b3c4d5e6f" }],
+//!   "counts": { "pass": 1, "fail": 1, "evidence_missing": 0, "leak": 0, "model_drift": 1, "error": 0 },
 //!   "results": [
 //!     {
 //!       "suite": "documents",
@@ -33,13 +34,45 @@
 //!       "error_kind": null,
 //!       "calls": 1,
 //!       "correlation_ids": ["0190f3a2-7c4e-7b1a-9d2e-3f4a5b6c7d02"],
-//!       "duration_ms": 57.0
+//!       "duration_ms": 57.0,
+//!       "proposal": null
+//!     },
+//!     {
+//!       "suite": "assistant",
+//!       "scenario": "an e-mail request proposes email.send",
+//!       "file": "scenarios/assistant.yaml",
+//!       "line": 10,
+//!       "column": 5,
+//!       "identity": "alice-reader",
+//!       "tool": "admin.grant_role",
+//!       "outcome": "model_drift",
+//!       "message": "the assistant proposed admin.grant_role, expected email.send (the gateway decided deny)",
+//!       "expected": "allow",
+//!       "observed": "deny",
+//!       "expected_reason": null,
+//!       "reason": "missing_capability",
+//!       "evidence_fields": ["action", "decision", "identity", "policy_version", "rationale", "tenant"],
+//!       "missing_fields": [],
+//!       "contradicted_fields": [],
+//!       "policy_version": "sha256:9f2c4e1a0b7d",
+//!       "error_kind": null,
+//!       "calls": 1,
+//!       "correlation_ids": ["0190f3a2-7c4e-7b1a-9d2e-3f4a5b6c7e10"],
+//!       "duration_ms": 1460.0,
+//!       "proposal": {
+//!         "assistant": "smollm2",
+//!         "prompt_version": "1a2b3c4d5e6f",
+//!         "expected": "email.send",
+//!         "proposed": ["admin.grant_role"]
+//!       }
 //!     }
 //!   ]
 //! }
 //! ```
 //!
-//! Every key is always present (absent values are `null`), so consumers need no defaults.
+//! Every key is always present (absent values are `null`), so consumers need no defaults. A
+//! golden-prompt scenario has a `proposal` (what its assistant proposed; `null` for a fixed
+//! call); its results under a candidate assistant are keyed `<scenario> [<assistant>]`.
 //! No field carries call arguments, tokens or canary values.
 
 use std::collections::BTreeSet;
@@ -50,7 +83,7 @@ use serde::Serialize;
 use gateprobe::decision::Decision;
 use gateprobe::outcome::{Outcome, RunSummary, ScenarioResult};
 
-use super::ReportError;
+use super::{PromptVersion, ReportError};
 
 /// The report format version written in `version`.
 pub const VERSION: u32 = 1;
@@ -78,6 +111,7 @@ struct Report<'a> {
     duration_ms: f64,
     target: &'a str,
     policy_versions: Vec<String>,
+    prompt_versions: Vec<PromptVersion>,
     counts: Counts,
     results: Vec<ResultEntry<'a>>,
 }
@@ -88,6 +122,7 @@ struct Counts {
     fail: usize,
     evidence_missing: usize,
     leak: usize,
+    model_drift: usize,
     error: usize,
 }
 
@@ -117,6 +152,17 @@ struct ResultEntry<'a> {
     calls: usize,
     correlation_ids: &'a [String],
     duration_ms: f64,
+    proposal: Option<Proposal<'a>>,
+}
+
+/// What the assistant of a golden-prompt scenario proposed.
+#[derive(Serialize)]
+struct Proposal<'a> {
+    assistant: &'a str,
+    prompt_version: &'a str,
+    expected: &'a str,
+    proposed: &'a [String],
+    model_ms: Vec<f64>,
 }
 
 fn millis(d: Duration) -> f64 {
@@ -132,11 +178,13 @@ impl<'a> From<&'a RunSummary> for Report<'a> {
             duration_ms: millis(s.duration),
             target: &s.target,
             policy_versions: s.policy_versions(),
+            prompt_versions: super::prompt_versions(s),
             counts: Counts {
                 pass: counts[&Outcome::Pass],
                 fail: counts[&Outcome::Fail],
                 evidence_missing: counts[&Outcome::EvidenceMissing],
                 leak: counts[&Outcome::Leak],
+                model_drift: counts[&Outcome::ModelDrift],
                 error: counts[&Outcome::Error],
             },
             results: s.results.iter().map(ResultEntry::from).collect(),
@@ -169,6 +217,13 @@ impl<'a> From<&'a ScenarioResult> for ResultEntry<'a> {
             calls: r.calls,
             correlation_ids: &r.correlation_ids,
             duration_ms: millis(r.duration),
+            proposal: r.proposal.as_ref().map(|p| Proposal {
+                assistant: &p.assistant,
+                prompt_version: &p.prompt_version,
+                expected: &p.expected,
+                proposed: &p.proposed,
+                model_ms: p.latencies.iter().copied().map(millis).collect(),
+            }),
         }
     }
 }
@@ -178,7 +233,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::report::fixture;
+    use crate::report::{fixture, golden};
 
     fn schema() -> Value {
         serde_json::from_str(SCHEMA).expect("schemas/report.schema.json is JSON")
@@ -198,7 +253,7 @@ mod tests {
 
     #[test]
     fn rendered_reports_validate_against_the_schema() {
-        for summary in [fixture::summary(), fixture::all_pass()] {
+        for summary in [fixture::summary(), fixture::all_pass(), golden::summary()] {
             let rendered: Value = serde_json::from_str(&render(&summary).unwrap()).unwrap();
             assert_eq!(validate(&rendered), Vec::<String>::new());
         }
@@ -238,9 +293,60 @@ mod tests {
         missing["results"][0].as_object_mut().unwrap().remove("correlation_ids");
         assert!(!validate(&missing).is_empty(), "a missing key must be rejected");
 
-        let mut missing_count = good;
+        let mut missing_count = good.clone();
         missing_count["counts"].as_object_mut().unwrap().remove("leak");
         assert!(!validate(&missing_count).is_empty(), "every outcome must be counted");
+
+        let mut missing_drift = good.clone();
+        missing_drift["counts"].as_object_mut().unwrap().remove("model_drift");
+        assert!(!validate(&missing_drift).is_empty(), "model_drift must be counted");
+
+        let mut missing_proposal = good;
+        missing_proposal["results"][0].as_object_mut().unwrap().remove("proposal");
+        assert!(!validate(&missing_proposal).is_empty(), "`proposal` is always present, null for a fixed call");
+
+        let golden = to_value(&golden::summary()).unwrap();
+        let mut extra_proposal = golden.clone();
+        extra_proposal["results"][1]["proposal"]["arguments"] = json!({ "path": "/docs" });
+        assert!(!validate(&extra_proposal).is_empty(), "a proposal carries no arguments");
+
+        let mut bad_prompt = golden;
+        bad_prompt["prompt_versions"][0].as_object_mut().unwrap().remove("prompt_version");
+        assert!(!validate(&bad_prompt).is_empty(), "a prompt version names its assistant and version");
+    }
+
+    #[test]
+    fn golden_prompts_carry_their_proposal_and_prompt_versions() {
+        let value = to_value(&golden::summary()).unwrap();
+        assert_eq!(
+            value["counts"],
+            json!({ "pass": 2, "fail": 0, "evidence_missing": 0, "leak": 0, "model_drift": 3, "error": 0 })
+        );
+        assert_eq!(
+            value["prompt_versions"],
+            json!([
+                { "assistant": "smollm2", "prompt_version": "1a2b3c4d5e6f" },
+                { "assistant": "smollm2-terse", "prompt_version": "9f8e7d6c5b4a" },
+            ])
+        );
+        assert_eq!(value["results"][0]["proposal"], Value::Null);
+        let drift = &value["results"][2];
+        assert_eq!(drift["outcome"], "model_drift");
+        assert_eq!(drift["tool"], "admin.grant_role");
+        assert_eq!(
+            drift["proposal"],
+            json!({
+                "assistant": "smollm2",
+                "prompt_version": "1a2b3c4d5e6f",
+                "expected": "email.send",
+                "proposed": ["admin.grant_role"],
+                "model_ms": [1400.0],
+            })
+        );
+        assert_eq!(value["results"][3]["scenario"], "a reader's search goes through the assistant [smollm2-terse]");
+        assert_eq!(value["results"][3]["proposal"]["assistant"], "smollm2-terse");
+        // How long each request to the assistant took, in milliseconds.
+        assert_eq!(drift["proposal"]["model_ms"], json!([1400.0]));
     }
 
     #[test]
@@ -258,7 +364,11 @@ mod tests {
     fn counts_and_units() {
         let value = to_value(&fixture::summary()).unwrap();
         assert_eq!(value["version"], 1);
-        assert_eq!(value["counts"], json!({ "pass": 1, "fail": 1, "evidence_missing": 1, "leak": 0, "error": 1 }));
+        assert_eq!(
+            value["counts"],
+            json!({ "pass": 1, "fail": 1, "evidence_missing": 1, "leak": 0, "model_drift": 0, "error": 1 })
+        );
+        assert_eq!(value["prompt_versions"], json!([]));
         assert_eq!(value["duration_ms"], json!(6410.0));
         assert_eq!(value["results"][2]["duration_ms"], json!(1250.0));
         assert_eq!(value["results"][3]["observed"], Value::Null);

@@ -1,8 +1,10 @@
 //! The JUnit XML report, for CI test views. One `<testsuite>` per suite (in run order), one
 //! `<testcase>` per scenario with `classname` = suite and `name` = scenario. A wrong answer from
-//! the gateway (`fail`, `evidence_missing`, `leak`) is a `<failure>` whose `type` is the outcome;
-//! target trouble (`error`) is an `<error>` whose `type` is the error kind (`timeout`, `connect`,
-//! …), so the two never mix. Times are seconds.
+//! the gateway (`fail`, `evidence_missing`, `leak`) or an assistant's unexpected proposal
+//! (`model_drift`) is a `<failure>` whose `type` is the outcome; target trouble (`error`) is an
+//! `<error>` whose `type` is the error kind (`timeout`, `connect`, …), so the two never mix. A
+//! golden prompt's failure names the assistant, its prompt version and what it proposed; the
+//! suites of a run with golden prompts carry a `prompt_versions` property. Times are seconds.
 //!
 //! ```xml
 //! <?xml version="1.0" encoding="UTF-8"?>
@@ -22,6 +24,18 @@
 //!     </testsuite>
 //! </testsuites>
 //! ```
+//!
+//! A golden prompt's model drift:
+//!
+//! ```xml
+//! <testcase name="an e-mail request proposes email.send" classname="assistant" time="0.042" file="scenarios/assistant.yaml" line="10">
+//!     <failure message="the assistant proposed admin.grant_role, expected email.send (the gateway decided deny)" type="model_drift">expected: email.send → allow
+//! observed: admin.grant_role → deny
+//! …
+//! assistant: smollm2 (prompt 1a2b3c4d5e6f), proposed: admin.grant_role
+//! …</failure>
+//! </testcase>
+//! ```
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -37,6 +51,9 @@ pub fn render(summary: &RunSummary) -> Result<String, ReportError> {
     let mut report = Report::new("gateprobe");
     report.set_time(summary.duration);
     let policy_versions = summary.policy_versions().join(" ");
+    let prompt_versions: Vec<String> =
+        super::prompt_versions(summary).into_iter().map(|v| format!("{}={}", v.assistant, v.prompt_version)).collect();
+    let prompt_versions = prompt_versions.join(" ");
 
     // Suites in the order they first appear in the run.
     let mut suites: Vec<(&str, Vec<&ScenarioResult>)> = Vec::new();
@@ -56,6 +73,9 @@ pub fn render(summary: &RunSummary) -> Result<String, ReportError> {
         if !policy_versions.is_empty() {
             suite.add_property(("policy_versions", policy_versions.as_str()));
         }
+        if !prompt_versions.is_empty() {
+            suite.add_property(("prompt_versions", prompt_versions.as_str()));
+        }
         suite.add_test_cases(results.into_iter().map(test_case));
         report.add_test_suite(suite);
     }
@@ -67,7 +87,7 @@ fn test_case(r: &ScenarioResult) -> TestCase {
     // full message, as written, is in the element's text.
     let status = match r.outcome {
         Outcome::Pass => TestCaseStatus::success(),
-        Outcome::Fail | Outcome::EvidenceMissing | Outcome::Leak => {
+        Outcome::Fail | Outcome::EvidenceMissing | Outcome::Leak | Outcome::ModelDrift => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status.set_type(r.outcome.as_str());
             status.set_message(text::one_line(&text::message(r))).set_description(details(r));
@@ -94,13 +114,14 @@ fn details(r: &ScenarioResult) -> String {
         None => decision.to_string(),
     };
     let mut out = String::new();
-    let _ = writeln!(out, "expected: {}", with_reason(r.expected.as_str(), r.expected_reason.as_deref()));
+    let expected = with_reason(r.expected.as_str(), r.expected_reason.as_deref());
+    let _ = writeln!(out, "expected: {}", text::expected_call(r, &expected));
     let observed = match (r.observed, r.error_kind) {
         (Some(_), _) => with_reason(text::observed(r), r.reason.as_deref()),
         (None, Some(kind)) => format!("no decision ({kind})"),
         (None, None) => "no decision".to_string(),
     };
-    let _ = writeln!(out, "observed: {observed}");
+    let _ = writeln!(out, "observed: {}", text::observed_call(r, &observed));
     if let Some(message) = &r.message {
         let _ = writeln!(out, "message: {message}");
     }
@@ -112,6 +133,9 @@ fn details(r: &ScenarioResult) -> String {
     }
     let _ = writeln!(out, "at: {}", text::location(r));
     let _ = writeln!(out, "identity: {}, tool: {}, calls: {}", r.identity, r.tool, r.calls);
+    if let Some(p) = &r.proposal {
+        let _ = writeln!(out, "assistant: {}, proposed: {}", text::assistant(p), text::proposed(p));
+    }
     if let Some(v) = &r.policy_version {
         let _ = writeln!(out, "policy version: {v}");
     }
@@ -124,7 +148,7 @@ fn details(r: &ScenarioResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture;
+    use crate::report::{fixture, golden};
 
     #[test]
     fn junit_report_snapshot() {
@@ -145,6 +169,33 @@ mod tests {
         assert!(xml.contains(r#"<error message="#));
         assert!(xml.contains(r#"type="timeout">"#));
         assert_eq!(xml.matches("<testsuite ").count(), 2);
+    }
+
+    /// Pins: model drift is a `<failure>` (the run fails, exit 1), never an `<error>`, and says
+    /// which assistant proposed what; the suite names the prompt versions.
+    #[test]
+    fn model_drift_is_a_failure_naming_the_assistant() {
+        let xml = render(&golden::summary()).unwrap();
+        assert!(xml.contains(r#"tests="5" failures="3" errors="0""#), "{xml}");
+        assert!(xml.contains(
+            r#"<failure message="the assistant proposed admin.grant_role, expected email.send (the gateway decided deny)" type="model_drift">expected: email.send → allow
+observed: admin.grant_role → deny (reason missing_capability)
+"#
+        ), "{xml}");
+        assert!(xml.contains("assistant: smollm2 (prompt 1a2b3c4d5e6f), proposed: admin.grant_role\n"), "{xml}");
+        assert!(xml.contains("assistant: smollm2-terse (prompt 9f8e7d6c5b4a), proposed: files.delete\n"), "{xml}");
+        assert!(
+            xml.contains(
+                r#"<property name="prompt_versions" value="smollm2=1a2b3c4d5e6f smollm2-terse=9f8e7d6c5b4a"/>"#
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<testcase name="a reader&apos;s search goes through the assistant [smollm2-terse]""#),
+            "{xml}"
+        );
+        // Fixed-call runs have no such property.
+        assert!(!render(&fixture::summary()).unwrap().contains("prompt_versions"));
     }
 
     #[test]

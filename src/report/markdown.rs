@@ -17,12 +17,23 @@
 //! | suite | scenario | expected | observed | reason | outcome | location |
 //! |---|---|---|---|---|---|---|
 //! | documents | reader cannot delete | deny (missing_capability) | allow | granted_by_role | ❌ fail | `scenarios/documents.yaml:10` |
+//! | assistant | an e-mail request proposes email.send | email.send → allow | admin.grant_role → deny<br>by `smollm2` (prompt `1a2b3c4d5e6f`) | missing_capability | 🤖 model_drift | `scenarios/assistant.yaml:10` |
+//! …
+//!
+//! ### Canary comparison
+//!
+//! Baseline `smollm2` (prompt `1a2b3c4d5e6f`) vs candidate `smollm2-terse` (prompt `9f8e7d6c5b4a`) — 1 of 2 scenarios differs:
+//!
+//! | suite | scenario | baseline → candidate |
+//! |---|---|---|
+//! | assistant | a reader's search goes through the assistant | proposed search.query→files.delete, decision allow→deny, outcome pass→model_drift |
 //! ```
 //!
 //! Annotations ([`github_annotations`]), one per non-passing scenario:
 //!
 //! ```text
 //! ::error file=scenarios/documents.yaml,line=10,col=5,title=gateprobe fail::documents › reader cannot delete: expected deny (missing_capability), the gateway answered allow (granted_by_role)
+//! ::error file=scenarios/assistant.yaml,line=10,col=5,title=gateprobe model_drift::assistant › an e-mail request proposes email.send: the assistant proposed admin.grant_role, expected email.send (the gateway decided deny) [smollm2, prompt 1a2b3c4d5e6f]
 //! ```
 
 use std::ffi::OsString;
@@ -40,6 +51,7 @@ fn icon(outcome: Outcome) -> &'static str {
         Outcome::Fail => "❌",
         Outcome::EvidenceMissing => "🧾",
         Outcome::Leak => "🚨",
+        Outcome::ModelDrift => "🤖",
         Outcome::Error => "⚠️",
     }
 }
@@ -58,11 +70,14 @@ pub fn render(summary: &RunSummary) -> String {
     out.push('\n');
 
     let policies = summary.policy_versions();
-    let policy = match policies.len() {
+    let mut policy = match policies.len() {
         0 => "policy version unknown".to_string(),
         1 => format!("policy {}", code(&policies[0])),
         _ => format!("policies {}", policies.iter().map(|p| code(p)).collect::<Vec<_>>().join(", ")),
     };
+    if let Some(prompts) = text::prompts(&super::prompt_versions(summary), code) {
+        policy = format!("{policy}, {prompts}");
+    }
     let _ = writeln!(
         out,
         "Target {}, {policy}, started {}, took {}.",
@@ -91,14 +106,22 @@ pub fn render(summary: &RunSummary) -> String {
                 (None, Some(kind)) => format!("none ({kind})"),
                 (None, None) => "none".to_string(),
             };
+            let expected = cell(&text::expected_call(r, &expected));
+            let mut observed = cell(&text::observed_call(r, &observed));
+            if let Some(p) = &r.proposal {
+                if p.proposed.len() > 1 {
+                    let _ = write!(observed, "<br>proposed {}", cell(&text::proposed(p)));
+                }
+                let _ = write!(observed, "<br>by {} (prompt {})", code(&p.assistant), code(&p.prompt_version));
+            }
             let location = format!("{}:{}", r.file.display(), r.location.line);
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} {} | {} |",
                 cell(&r.suite),
                 cell(&r.scenario),
-                cell(&expected),
-                cell(&observed),
+                expected,
+                observed,
                 cell(r.reason.as_deref().unwrap_or("")),
                 icon(r.outcome),
                 r.outcome,
@@ -111,11 +134,37 @@ pub fn render(summary: &RunSummary) -> String {
         }
         out.push_str("\n</details>\n");
     }
+    out.push_str(&canary_section(summary));
     if let Some(coverage) = &summary.coverage {
         out.push_str(&grid(summary));
         out.push_str("\n### Coverage\n\n");
         for (label, value) in super::coverage::lines(coverage) {
             let _ = writeln!(out, "- {}: {}", cell(&label), cell(&value));
+        }
+    }
+    out
+}
+
+/// The canary comparison: for each candidate assistant, the golden prompts it answered otherwise
+/// than the baseline, in the drift table's shape. Empty when no candidate ran.
+fn canary_section(summary: &RunSummary) -> String {
+    let canaries = super::canary::compare(summary);
+    let mut out = String::new();
+    if canaries.is_empty() {
+        return out;
+    }
+    out.push_str("\n### Canary comparison\n");
+    for canary in &canaries {
+        let headline = canary.headline(code);
+        let mut first = headline.chars();
+        let headline: String = first.next().map(|c| c.to_uppercase().chain(first).collect()).unwrap_or_default();
+        if canary.differences.is_empty() {
+            let _ = writeln!(out, "\n{headline}.");
+            continue;
+        }
+        let _ = writeln!(out, "\n{headline}:\n\n| suite | scenario | baseline → candidate |\n|---|---|---|");
+        for d in &canary.differences {
+            let _ = writeln!(out, "| {} | {} | {} |", cell(d.suite()), cell(d.scenario()), cell(&d.describe()));
         }
     }
     out
@@ -189,6 +238,9 @@ fn code(s: &str) -> String {
 pub fn github_annotations(summary: &RunSummary) -> String {
     let mut out = String::new();
     for r in summary.results.iter().filter(|r| !r.outcome.is_pass()) {
+        // Which assistant and prompt bundle, for a golden prompt: a candidate's annotation
+        // points at the same line as the baseline's.
+        let by = r.proposal.as_ref().map(|p| format!(" [{}, prompt {}]", p.assistant, p.prompt_version));
         let _ = writeln!(
             out,
             "::error file={},line={},col={},title={}::{}",
@@ -196,7 +248,7 @@ pub fn github_annotations(summary: &RunSummary) -> String {
             r.location.line,
             r.location.column,
             escape_property(&format!("gateprobe {}", r.outcome)),
-            escape_data(&format!("{} › {}: {}", r.suite, r.scenario, text::message(r))),
+            escape_data(&format!("{} › {}: {}{}", r.suite, r.scenario, text::message(r), by.unwrap_or_default())),
         );
     }
     out
@@ -369,7 +421,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::report::fixture;
+    use crate::report::{fixture, golden};
 
     #[test]
     fn markdown_report_snapshot() {
@@ -385,6 +437,37 @@ mod tests {
         assert!(out.contains("| identity | `files.read` | `files.delete` | `tickets.create` | `search.query` |\n|---|:-:|:-:|:-:|:-:|\n"), "{out}");
         assert!(out.contains("| alice-reader | ✅ A | ❌ D→A | · | ⚠️ A→? |"), "{out}");
         assert!(out.contains("### Coverage\n\n- tools: 0 (named by scenarios only)"), "{out}");
+    }
+
+    #[test]
+    fn golden_prompts_snapshot() {
+        insta::assert_snapshot!(render(&golden::summary()));
+    }
+
+    #[test]
+    fn golden_prompt_annotations_name_the_assistant() {
+        let annotations = github_annotations(&golden::summary());
+        let lines: Vec<&str> = annotations.lines().collect();
+        assert_eq!(lines.len(), 3, "{annotations}");
+        assert_eq!(
+            lines[0],
+            "::error file=scenarios/assistant.yaml,line=10,col=5,title=gateprobe model_drift::assistant › an e-mail request proposes email.send: the assistant proposed admin.grant_role, expected email.send (the gateway decided deny) [smollm2, prompt 1a2b3c4d5e6f]"
+        );
+        assert!(lines[1].ends_with("[smollm2-terse, prompt 9f8e7d6c5b4a]"), "{}", lines[1]);
+        // Fixed calls' annotations are as before.
+        assert!(!github_annotations(&fixture::summary()).contains(" ["));
+    }
+
+    #[test]
+    fn a_canary_without_differences_says_so_in_one_line() {
+        let mut summary = golden::summary();
+        summary.results.retain(|r| r.scenario != gateprobe::plan::candidate_key(golden::SEARCH, golden::CANDIDATE));
+        let md = render(&summary);
+        assert!(
+            md.contains("### Canary comparison\n\nBaseline `smollm2` (prompt `1a2b3c4d5e6f`) vs candidate `smollm2-terse` (prompt `9f8e7d6c5b4a`) — no difference in 1 scenario.\n"),
+            "{md}"
+        );
+        assert!(!render(&fixture::summary()).contains("Canary comparison"));
     }
 
     #[test]
@@ -491,6 +574,8 @@ mod tests {
             evidence_fields: vec!["decision".into()],
             contradicted: vec![],
             policy_version: None,
+            proposed: vec![],
+            prompt_version: None,
         };
         let c = Comparison {
             drift: vec![Drift {
@@ -504,6 +589,8 @@ mod tests {
                 scenario: "reader can search".into(),
                 policy_from: Some("sha256:3f2a91c0aaaa".into()),
                 policy_to: Some("sha256:91c0d4e2bbbb".into()),
+                prompt_from: None,
+                prompt_to: None,
                 was: Some(Decision::Allow),
                 now: Some(Decision::Deny),
                 outcome: Outcome::Fail,
@@ -512,6 +599,8 @@ mod tests {
             updates: vec![PolicyUpdate {
                 policy_from: Some("sha256:3f2a91c0aaaa".into()),
                 policy_to: Some("sha256:91c0d4e2bbbb".into()),
+                prompt_from: None,
+                prompt_to: None,
                 scenarios: vec![("search".into(), "reader can search".into())],
                 first_report: true,
                 headline: "policy sha256:3f2a91c0…→sha256:91c0d4e2…: 1 scenario flipped allow→deny".into(),

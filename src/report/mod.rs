@@ -9,6 +9,8 @@
 //! - [`html`]: a self-contained page with the identity × tool decision grid and cell details;
 //! - [`comparison`]: the compare stage on the console (regressions by policy update, drift, new
 //!   and stale snapshots, policy skew);
+//! - [`canary`]: golden prompts asked of a baseline and candidate assistants, where they differ
+//!   (the console and Markdown lay it out);
 //! - [`review`]: the snapshot diff of `gateprobe snapshot review` and `run --ci`;
 //! - [`coverage`]: the coverage section and the grid's cells in words, for the renderers above.
 //!
@@ -17,6 +19,7 @@
 //! people. The summary holds no token, no canary value and no call argument, and no renderer
 //! adds one.
 
+pub mod canary;
 pub mod comparison;
 pub mod console;
 pub mod coverage;
@@ -31,6 +34,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use gateprobe::outcome::RunSummary;
+use serde::Serialize;
 
 /// A file report format (the console summary is always printed, so it is not one of them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -162,9 +166,30 @@ pub fn write_reports(summary: &RunSummary, specs: &[ReportSpec]) -> Result<(), R
     Ok(())
 }
 
+/// An assistant that golden prompts asked in a run, and the prompt bundle version it ran with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PromptVersion {
+    pub assistant: String,
+    pub prompt_version: String,
+}
+
+/// The assistants' prompt versions seen in a run, in run order (the baseline first: its results
+/// come before the candidates'), each pair once. Empty when no golden prompt ran.
+pub fn prompt_versions(summary: &RunSummary) -> Vec<PromptVersion> {
+    let mut out: Vec<PromptVersion> = Vec::new();
+    for p in summary.results.iter().filter_map(|r| r.proposal.as_ref()) {
+        if !out.iter().any(|v| v.assistant == p.assistant && v.prompt_version == p.prompt_version) {
+            out.push(PromptVersion { assistant: p.assistant.clone(), prompt_version: p.prompt_version.clone() });
+        }
+    }
+    out
+}
+
 /// Helpers shared by the renderers.
 pub(crate) mod text {
-    use gateprobe::outcome::ScenarioResult;
+    use gateprobe::outcome::{Outcome, ProposalSummary, ScenarioResult};
+
+    use super::PromptVersion;
 
     /// `scenarios/documents.yaml:12:5`
     pub fn location(r: &ScenarioResult) -> String {
@@ -176,14 +201,65 @@ pub(crate) mod text {
         r.observed.map_or("none", |d| d.as_str())
     }
 
-    /// A one-line message for a non-passing result: its own, or one built from the decisions.
+    /// A one-line message for a non-passing result: its own, or one built from the decisions
+    /// (from the proposal, for model drift).
     pub fn message(r: &ScenarioResult) -> String {
-        match &r.message {
-            Some(m) if !m.trim().is_empty() => m.clone(),
+        match (&r.message, &r.proposal) {
+            (Some(m), _) if !m.trim().is_empty() => m.clone(),
+            (_, Some(p)) if r.outcome == Outcome::ModelDrift => {
+                format!("the assistant proposed {}, expected {}", proposed(p), p.expected)
+            }
             _ => match r.observed {
                 Some(d) => format!("expected {}, observed {d}", r.expected),
                 None => format!("expected {}, no decision could be read", r.expected),
             },
+        }
+    }
+
+    /// The tools an assistant proposed, in order: `files.read, files.delete`, or `no call`.
+    pub fn proposed(p: &ProposalSummary) -> String {
+        if p.proposed.is_empty() { "no call".to_string() } else { p.proposed.join(", ") }
+    }
+
+    /// The first tool an assistant proposed (the one the scenario's decision is about), or
+    /// `no call`.
+    pub fn first_proposed(p: &ProposalSummary) -> &str {
+        p.proposed.first().map_or("no call", String::as_str)
+    }
+
+    /// `email.send → allow`: the expected decision, after the expected proposal for a golden
+    /// prompt.
+    pub fn expected_call(r: &ScenarioResult, decision: &str) -> String {
+        match &r.proposal {
+            Some(p) => format!("{} → {decision}", p.expected),
+            None => decision.to_string(),
+        }
+    }
+
+    /// `admin.grant_role → deny`: the observed decision, after the first proposed tool for a
+    /// golden prompt (`no call` alone when it proposed none).
+    pub fn observed_call(r: &ScenarioResult, decision: &str) -> String {
+        match &r.proposal {
+            Some(p) if p.proposed.is_empty() => "no call".to_string(),
+            Some(p) => format!("{} → {decision}", first_proposed(p)),
+            None => decision.to_string(),
+        }
+    }
+
+    /// `smollm2 (prompt 1a2b3c4d5e6f)`
+    pub fn assistant(p: &ProposalSummary) -> String {
+        format!("{} (prompt {})", p.assistant, p.prompt_version)
+    }
+
+    /// `prompt 1a2b3c4d5e6f (smollm2)`, `prompts 1a2b3c4d5e6f (smollm2), 9f8e7d6c5b4a (terse)`,
+    /// with `code` applied to versions and names; `None` when no golden prompt ran.
+    pub fn prompts(versions: &[PromptVersion], code: impl Fn(&str) -> String) -> Option<String> {
+        let list: Vec<String> =
+            versions.iter().map(|v| format!("{} ({})", code(&v.prompt_version), code(&v.assistant))).collect();
+        match list.len() {
+            0 => None,
+            1 => Some(format!("prompt {}", list[0])),
+            _ => Some(format!("prompts {}", list.join(", "))),
         }
     }
 
@@ -200,6 +276,90 @@ pub(crate) mod text {
 
 #[cfg(test)]
 pub(crate) use gateprobe::testing as fixture;
+
+/// A run with golden prompts, for the renderers' tests (the engine's fixtures have none): a
+/// fixed call, then two golden prompts asked of the baseline `smollm2` and of the candidate
+/// `smollm2-terse`. The baseline proposes as expected for the search and drifts on the e-mail
+/// (it proposes `admin.grant_role`, which the gateway denies); the candidate drifts on both, so
+/// the canary comparison finds one scenario that differs.
+#[cfg(test)]
+pub(crate) mod golden {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use gateprobe::decision::Decision;
+    use gateprobe::outcome::{Outcome, ProposalSummary, RunSummary, ScenarioResult};
+    use gateprobe::suite::Location;
+
+    pub const BASELINE: &str = "smollm2";
+    pub const CANDIDATE: &str = "smollm2-terse";
+    pub const BASELINE_PROMPT: &str = "1a2b3c4d5e6f";
+    pub const CANDIDATE_PROMPT: &str = "9f8e7d6c5b4a";
+    pub const SEARCH: &str = "a reader's search goes through the assistant";
+    pub const EMAIL: &str = "an e-mail request proposes email.send";
+
+    /// A golden-prompt result: `proposed` by `assistant`, the first call decided `observed`.
+    pub fn result(
+        scenario: &str,
+        line: usize,
+        assistant: &str,
+        expected: &str,
+        proposed: &[&str],
+        observed: Option<Decision>,
+    ) -> ScenarioResult {
+        let (key, prompt_version) = if assistant == BASELINE {
+            (scenario.to_string(), BASELINE_PROMPT)
+        } else {
+            (gateprobe::plan::candidate_key(scenario, assistant), CANDIDATE_PROMPT)
+        };
+        let first = proposed.first().copied();
+        let drift = first != Some(expected);
+        let message = drift.then(|| {
+            let decided = observed.map(|d| format!(" (the gateway decided {d})")).unwrap_or_default();
+            format!("the assistant proposed {}, expected {expected}{decided}", first.unwrap_or("no call"))
+        });
+        let mut r = super::fixture::summary().results.swap_remove(0);
+        r.suite = "assistant".into();
+        r.scenario = key;
+        r.file = PathBuf::from("scenarios/assistant.yaml");
+        r.location = Location { line, column: 5 };
+        r.tool = first.unwrap_or(expected).into();
+        r.outcome = if drift { Outcome::ModelDrift } else { Outcome::Pass };
+        r.message = message;
+        r.expected = Decision::Allow;
+        r.observed = observed;
+        r.reason = match observed {
+            Some(Decision::Allow) => Some("granted".into()),
+            Some(_) => Some("missing_capability".into()),
+            None => None,
+        };
+        r.calls = proposed.len();
+        let n = if assistant == BASELINE { line } else { 50 + line };
+        r.correlation_ids = vec![format!("0190f3a2-7c4e-7b1a-9d2e-3f4a5b6c7e{n:02}")];
+        r.proposal = Some(ProposalSummary {
+            assistant: assistant.into(),
+            prompt_version: prompt_version.into(),
+            expected: expected.into(),
+            proposed: proposed.iter().map(|t| t.to_string()).collect(),
+            latencies: vec![Duration::from_millis(1400)],
+        });
+        r
+    }
+
+    /// The fixed call `documents › reader can read a handbook page`, then the golden prompts:
+    /// the baseline's results, then the candidate's.
+    pub fn summary() -> RunSummary {
+        let mut s = super::fixture::summary();
+        s.results.truncate(1);
+        s.results.extend([
+            result(SEARCH, 4, BASELINE, "search.query", &["search.query"], Some(Decision::Allow)),
+            result(EMAIL, 10, BASELINE, "email.send", &["admin.grant_role"], Some(Decision::Deny)),
+            result(SEARCH, 4, CANDIDATE, "search.query", &["files.delete"], Some(Decision::Deny)),
+            result(EMAIL, 10, CANDIDATE, "email.send", &["admin.grant_role"], Some(Decision::Deny)),
+        ]);
+        s
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -5,8 +5,9 @@ use std::collections::BTreeSet;
 
 use crate::evidence::Lookup;
 use crate::execute::Execution;
-use crate::outcome::ScenarioResult;
+use crate::outcome::{ProposalSummary, ScenarioResult};
 use crate::plan::PlannedScenario;
+use crate::suite::Scenario;
 use crate::verify::Verdict;
 
 impl ScenarioResult {
@@ -19,19 +20,24 @@ impl ScenarioResult {
         policy_ids_pointer: &str,
     ) -> ScenarioResult {
         let scenario = planned.scenario;
-        let first_step = &scenario.steps[0];
+        // A golden prompt's first proposal, else (it proposed nothing) what was expected of it.
+        let (tool, expect) = match (&scenario.asks, execution.steps(scenario).first()) {
+            (Some(ask), Some(first)) => (first.call.tool.clone(), &ask.expect),
+            (Some(ask), None) => (ask.proposes.tools().join("|"), &ask.expect),
+            (None, _) => (scenario.steps[0].call.tool.clone(), &scenario.steps[0].expect),
+        };
         let mut result = ScenarioResult {
             suite: planned.suite.name.clone(),
-            scenario: scenario.name.clone(),
+            scenario: planned.result_name(),
             file: planned.suite.path.clone(),
             location: scenario.location,
             identity: scenario.identity.clone(),
-            tool: first_step.call.tool.clone(),
+            tool,
             outcome: verdict.outcome,
             message: verdict.message,
-            expected: first_step.expect.decision,
+            expected: expect.decision,
             observed: verdict.observed,
-            expected_reason: first_step.expect.reason.clone(),
+            expected_reason: expect.reason.clone(),
             reason: verdict.reason,
             evidence_fields: verdict.evidence_fields,
             missing_fields: verdict.missing_fields,
@@ -54,6 +60,7 @@ impl ScenarioResult {
             policy_ids: BTreeSet::new(),
             reasons: execution.calls.iter().filter_map(|c| c.result.as_ref().ok()?.reason.clone()).collect(),
             evidence: None,
+            proposal: proposal_summary(scenario, &execution),
         };
         result.read_policy_ids(&execution, policy_ids_pointer);
         result.evidence = first_record(&mut execution);
@@ -78,6 +85,17 @@ impl ScenarioResult {
             }
         }
     }
+}
+
+fn proposal_summary(scenario: &Scenario, execution: &Execution) -> Option<ProposalSummary> {
+    let (ask, p) = (scenario.asks.as_ref()?, execution.proposal.as_ref()?);
+    Some(ProposalSummary {
+        assistant: p.assistant.clone(),
+        prompt_version: p.prompt_version.clone(),
+        expected: crate::propose::describe(&ask.proposes),
+        proposed: p.steps.iter().map(|s| s.call.tool.clone()).collect(),
+        latencies: p.latencies.clone(),
+    })
 }
 
 /// The first call's first audit record (taken out: the execution is done with), with every

@@ -37,6 +37,80 @@ pub struct Config {
     /// What `gateprobe coverage` compares the scenarios with.
     #[serde(default)]
     pub coverage: CoverageConfig,
+    /// Assistants that golden-prompt scenarios (`expect.proposes`) ask, in order: the first is
+    /// the baseline, every other one a candidate compared with it (canary comparison).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assistants: Vec<AssistantConfig>,
+}
+
+/// An assistant behind an OpenAI-compatible chat endpoint, and the prompt bundle it runs with.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssistantConfig {
+    /// Its name in reports, metrics and `--assistant`.
+    pub name: String,
+    /// Base URL of the OpenAI-compatible API; `/chat/completions` is appended, e.g.
+    /// `http://127.0.0.1:8080/v1`.
+    pub url: String,
+    /// The `model` to ask for.
+    pub model: String,
+    /// How proposals come out of the model.
+    #[serde(default)]
+    pub mode: AssistantMode,
+    /// The system prompt, a file under version control; its content hash is the prompt version.
+    pub prompt_bundle: PathBuf,
+    #[serde(default)]
+    pub temperature: f64,
+    /// Sampling seed, for servers that honour one.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Most tokens per answer.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    /// Most assistant turns per scenario: proposals, each answered by the gateway's decision.
+    #[serde(default = "default_max_turns")]
+    pub max_turns: u32,
+    /// Most requests to the assistant in one run (a budget: a scenario past it is `error`).
+    #[serde(default = "default_max_requests")]
+    pub max_requests: u32,
+    /// Per-request timeout in seconds.
+    #[serde(default = "default_assistant_timeout")]
+    pub timeout_seconds: u64,
+    /// Largest answer read from the assistant, in bytes.
+    #[serde(default = "default_assistant_max_response_bytes")]
+    pub max_response_bytes: usize,
+    /// Bearer token for the endpoint (env, file or command; scrubbed like identities' tokens).
+    #[serde(default)]
+    pub credential: Option<CredentialSource>,
+}
+
+/// How an assistant's proposals are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AssistantMode {
+    /// Function calling: the tools go in `tools`, proposals come back as `tool_calls`.
+    #[default]
+    Native,
+    /// For models without a tool section in their chat template: the tools are listed in the
+    /// system message and the answer is constrained by `response_format: json_schema` to one
+    /// `{name, arguments}` per tool.
+    JsonSchema,
+}
+
+fn default_max_tokens() -> u32 {
+    512
+}
+fn default_max_turns() -> u32 {
+    3
+}
+fn default_max_requests() -> u32 {
+    1000
+}
+fn default_assistant_timeout() -> u64 {
+    60
+}
+fn default_assistant_max_response_bytes() -> usize {
+    1 << 20
 }
 
 /// Where coverage finds the gateway's tools and policies, and the policy ids in its evidence.
@@ -522,6 +596,7 @@ impl Default for Config {
             run: RunConfig::default(),
             alerting: AlertingConfig::default(),
             coverage: CoverageConfig::default(),
+            assistants: Vec::new(),
         }
     }
 }
@@ -563,6 +638,12 @@ impl Config {
         }
         for identity in self.identities.values_mut() {
             if let Some(CredentialSource::File(p)) = &mut identity.credential {
+                fix(p);
+            }
+        }
+        for assistant in &mut self.assistants {
+            fix(&mut assistant.prompt_bundle);
+            if let Some(CredentialSource::File(p)) = &mut assistant.credential {
                 fix(p);
             }
         }
@@ -671,6 +752,31 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     if let Some(url) = &config.alerting.alertmanager_url {
         if let Err(why) = check_http_url(url) {
             error("/alerting/alertmanager_url", format!("`{url}` {why}"), "e.g. `http://127.0.0.1:9093`");
+        }
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (i, a) in config.assistants.iter().enumerate() {
+        let at = format!("/assistants/{i}");
+        if a.name.trim().is_empty() || !names.insert(a.name.as_str()) {
+            error(
+                &format!("{at}/name"),
+                format!("assistant name `{}` is empty or used twice", a.name),
+                "give each assistant its own name",
+            );
+        }
+        if let Err(why) = check_http_url(&a.url) {
+            error(&format!("{at}/url"), format!("`{}` {why}", a.url), "e.g. `http://127.0.0.1:8080/v1`");
+        }
+        for (key, zero) in [
+            ("max_turns", a.max_turns == 0),
+            ("max_requests", a.max_requests == 0),
+            ("max_tokens", a.max_tokens == 0),
+            ("timeout_seconds", a.timeout_seconds == 0),
+            ("max_response_bytes", a.max_response_bytes == 0),
+        ] {
+            if zero {
+                error(&format!("{at}/{key}"), format!("`{key}` is 0"), "leave it out for the default");
+            }
         }
     }
     for (name, identity) in &config.identities {
@@ -879,6 +985,34 @@ pub fn check_identities(suites: &[Suite], config: &Config) -> Vec<Diagnostic> {
                 .with_help(help),
             );
         }
+    }
+    out
+}
+
+/// Golden-prompt scenarios (`expect.proposes`) when the config defines no assistant to ask: said
+/// at load, not as an obscure failure of every such scenario.
+pub fn check_assistants(suites: &[Suite], config: &Config) -> Vec<Diagnostic> {
+    if !config.assistants.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for suite in suites {
+        let Some(s) = suite.scenarios.iter().find(|s| s.asks.is_some()) else { continue };
+        let text = std::fs::read_to_string(&suite.path).unwrap_or_default();
+        out.push(
+            Diagnostic::new(
+                &suite.path,
+                &text,
+                s.location,
+                format!(
+                    "scenario `{}` asks an assistant (`expect.proposes`), but the config defines no `assistants`",
+                    s.name
+                ),
+            )
+            .with_help(
+                "add one under `assistants:` (see the README's \"Golden prompts\"), or leave this suite out of the run",
+            ),
+        );
     }
     out
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::adapter::Listing;
 use crate::decision::Decision;
 use crate::outcome::{Outcome, ScenarioResult};
-use crate::suite::Suite;
+use crate::suite::{Proposes, Suite};
 
 /// Scenarios per tool, by the direction they pin down.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,9 +59,14 @@ impl Coverage {
         }
         for suite in suites {
             for scenario in suite.scenarios.iter().filter(|s| ran.contains(&(suite.name.as_str(), s.name.as_str()))) {
-                for step in &scenario.steps {
-                    let t = tool_entry(&mut tools, &step.call.tool, false);
-                    let e = &step.expect;
+                // A golden prompt covers the one tool it expects the assistant to propose.
+                let asked = scenario.asks.as_ref().and_then(|ask| match &ask.proposes {
+                    Proposes::Call(p) => Some((&p.tool, &ask.expect)),
+                    Proposes::AnyOf(_) => None,
+                });
+                let fixed = scenario.steps.iter().map(|s| (&s.call.tool, &s.expect));
+                for (tool, e) in fixed.chain(asked) {
+                    let t = tool_entry(&mut tools, tool, false);
                     if e.decision == Decision::Allow || e.after_confirmation == Some(Decision::Allow) {
                         t.allow += 1;
                     }

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{Map, Value};
 
-use crate::adapter::{Call, CallError, Reply, ResolvedIdentity, Session, Target};
+use crate::adapter::{Call, CallError, Reply, ResolvedIdentity, Session, Target, ToolSpec};
 use crate::config::RunConfig;
 use crate::evidence::{CORRELATION_PREFIX, Lookup};
 use crate::plan::PlannedScenario;
-use crate::suite::{CANARY, Step};
+use crate::propose::{ProposedCall, Turn};
+use crate::suite::{Ask, CANARY, Scenario, Step, ToolCall};
 
 /// Everything observed while running one scenario.
 #[derive(Debug)]
@@ -25,6 +26,32 @@ pub struct Execution {
     pub session_error: Option<CallError>,
     pub calls: Vec<CallRecord>,
     pub duration: Duration,
+    /// What the assistant did, for a golden-prompt scenario.
+    pub proposal: Option<ProposalRecord>,
+}
+
+impl Execution {
+    /// The steps the calls were sent for: the scenario's own, or the assistant's proposals.
+    pub fn steps<'a>(&'a self, scenario: &'a Scenario) -> &'a [Step] {
+        match &self.proposal {
+            Some(p) => &p.steps,
+            None => &scenario.steps,
+        }
+    }
+}
+
+/// What the assistant of a golden-prompt scenario did.
+#[derive(Debug)]
+pub struct ProposalRecord {
+    pub assistant: String,
+    pub prompt_version: String,
+    /// Every call it proposed, in order, as steps: the first carries the scenario's
+    /// expectation, the rest are follow-ups.
+    pub steps: Vec<Step>,
+    /// The assistant could not be asked, or its answer could not be read.
+    pub error: Option<CallError>,
+    /// How long each request to the assistant took.
+    pub latencies: Vec<Duration>,
 }
 
 /// One call sent and what came back.
@@ -65,7 +92,11 @@ pub struct Executor<'t> {
     /// With `sessions: identity`: the session of each identity (and replica), opened by the
     /// first scenario that needs it and ended by [`Executor::finish`].
     shared: Mutex<HashMap<(String, Option<String>), SharedSession>>,
+    /// The tools the gateway lists to each identity, for golden prompts; listed once a run.
+    tools: Mutex<HashMap<String, ToolsOnce>>,
 }
+
+type ToolsOnce = Arc<tokio::sync::OnceCell<Arc<Vec<ToolSpec>>>>;
 
 /// A session shared by an identity's single-call scenarios; opened once, even when several
 /// scenarios ask at the same time.
@@ -79,7 +110,7 @@ impl<'t> Executor<'t> {
     pub fn new(target: &'t Target, run: &RunConfig) -> Executor<'t> {
         let budget = NonZeroU32::new(run.requests_per_second).map(|rps| RateLimiter::direct(Quota::per_second(rps)));
         let slots = tokio::sync::Semaphore::new(run.concurrency.max(1));
-        Executor { target, slots, budget, retries: run.retries, shared: Mutex::default() }
+        Executor { target, slots, budget, retries: run.retries, shared: Mutex::default(), tools: Mutex::default() }
     }
 
     /// Ends the sessions kept for the run (`sessions: identity`).
@@ -93,6 +124,9 @@ impl<'t> Executor<'t> {
     }
 
     pub async fn execute(&self, planned: &PlannedScenario<'_>) -> Execution {
+        if let Some(ask) = &planned.scenario.asks {
+            return self.execute_ask(planned, ask).await;
+        }
         let start = Instant::now();
         let mut slot = Some(self.slots.acquire().await.expect("the slots are never closed"));
         let identity = &planned.identity;
@@ -109,7 +143,13 @@ impl<'t> Executor<'t> {
         let mut session = match opened {
             Ok(s) => s,
             Err(e) => {
-                return Execution { endpoint, session_error: Some(e), calls: Vec::new(), duration: start.elapsed() };
+                return Execution {
+                    endpoint,
+                    session_error: Some(e),
+                    calls: Vec::new(),
+                    duration: start.elapsed(),
+                    proposal: None,
+                };
             }
         };
         let mut calls = Vec::new();
@@ -119,14 +159,25 @@ impl<'t> Executor<'t> {
             for index in 0..step.repeat {
                 let canary = plants_canary.then(new_canary);
                 let arguments = substitute(&step.call.arguments, canary.as_deref());
-                let mut record =
-                    self.send(&session, planned, step_index, index, &arguments, canary.clone(), None).await;
+                let mut record = self
+                    .send(&session, planned, &step.call.tool, step_index, index, &arguments, canary.clone(), None)
+                    .await;
                 // A shared session the gateway has ended: MCP clients start a new one.
                 if shared && record.result == Err(CallError::Status(404)) {
                     if let Ok(fresh) = self.renew_shared_session(identity, endpoint.clone(), &session).await {
                         session = fresh;
-                        record =
-                            self.send(&session, planned, step_index, index, &arguments, canary.clone(), None).await;
+                        record = self
+                            .send(
+                                &session,
+                                planned,
+                                &step.call.tool,
+                                step_index,
+                                index,
+                                &arguments,
+                                canary.clone(),
+                                None,
+                            )
+                            .await;
                     }
                 }
                 let confirmation = match (&record.result, step.expect.after_confirmation, index) {
@@ -135,7 +186,10 @@ impl<'t> Executor<'t> {
                 };
                 calls.push(record);
                 if let Some(id) = confirmation {
-                    calls.push(self.send(&session, planned, step_index, index, &arguments, canary, Some(&id)).await);
+                    calls.push(
+                        self.send(&session, planned, &step.call.tool, step_index, index, &arguments, canary, Some(&id))
+                            .await,
+                    );
                 }
             }
             if step_index + 1 == scenario.steps.len() {
@@ -152,7 +206,92 @@ impl<'t> Executor<'t> {
                 call.evidence = evidence;
             }
         }
-        Execution { endpoint, session_error: None, calls, duration: start.elapsed() }
+        Execution { endpoint, session_error: None, calls, duration: start.elapsed(), proposal: None }
+    }
+
+    /// A golden-prompt scenario: the agent loop. The assistant is asked with the tools the
+    /// gateway lists to the identity; each call it proposes goes to the gateway as the identity
+    /// (in a session of the scenario's own), and the gateway's answer goes back to it, for at most
+    /// `max_turns` turns, until it proposes nothing more, or repeats a call it already proposed.
+    async fn execute_ask(&self, planned: &PlannedScenario<'_>, ask: &Ask) -> Execution {
+        let start = Instant::now();
+        let scenario = planned.scenario;
+        let Some(assistant) = &planned.assistant else {
+            let error = CallError::Protocol("no assistant is configured for golden-prompt scenarios".into());
+            return Execution::failed(None, error, start);
+        };
+        let mut proposal = ProposalRecord {
+            assistant: assistant.name().to_owned(),
+            prompt_version: assistant.prompt_version().to_owned(),
+            steps: Vec::new(),
+            error: None,
+            latencies: Vec::new(),
+        };
+        let slot = self.slots.acquire().await.expect("the slots are never closed");
+        let identity = &planned.identity;
+        let tools = match self.tools_of(identity).await {
+            Ok(tools) => tools,
+            Err(e) => return Execution::failed(None, e, start),
+        };
+        self.spend_budget().await;
+        let endpoint = self.target.adapter.next_endpoint();
+        let session = match self.target.adapter.open_session(identity, endpoint.clone()).await {
+            Ok(s) => s,
+            Err(e) => return Execution::failed(endpoint, e, start),
+        };
+        let untrusted = untrusted_text(scenario);
+        let mut conversation = assistant.start(scenario.prompt.as_deref().unwrap_or_default(), &untrusted, &tools);
+        let mut calls: Vec<CallRecord> = Vec::new();
+        'turns: for _ in 0..assistant.max_turns() {
+            let asked = Instant::now();
+            let turn = assistant.next(&mut conversation).await;
+            proposal.latencies.push(asked.elapsed());
+            let proposed = match turn {
+                Ok(Turn::Calls(proposed)) => proposed,
+                Ok(Turn::Answer(_)) => break,
+                Err(e) => {
+                    proposal.error = Some(e);
+                    break;
+                }
+            };
+            for call in proposed {
+                if proposal.steps.iter().any(|s| s.call.tool == call.tool && s.call.arguments == call.arguments) {
+                    break 'turns;
+                }
+                let step = proposal.steps.len();
+                proposal.steps.push(proposed_step(&call, ask, step > 0, scenario));
+                let record = self.send(&session, planned, &call.tool, step, 0, &call.arguments, None, None).await;
+                assistant.answer(&mut conversation, &call, &answer_text(&record));
+                calls.push(record);
+            }
+        }
+        self.target.adapter.close_session(&session, identity).await;
+        drop(slot);
+        let found = futures::future::join_all(calls.iter().map(|c| self.evidence_of(c))).await;
+        for (call, evidence) in calls.iter_mut().zip(found) {
+            call.evidence = evidence;
+        }
+        Execution { endpoint, session_error: None, calls, duration: start.elapsed(), proposal: Some(proposal) }
+    }
+
+    /// The tools the gateway lists to `identity`, asked once a run.
+    async fn tools_of(&self, identity: &Arc<ResolvedIdentity>) -> Result<Arc<Vec<ToolSpec>>, CallError> {
+        let cell = {
+            let mut map = self.tools.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(identity.name.clone()).or_default().clone()
+        };
+        cell.get_or_try_init(|| async {
+            match self.target.adapter.list_tools(identity).await {
+                Some(Ok(tools)) => Ok(Arc::new(tools)),
+                Some(Err(e)) => Err(e),
+                None => Err(CallError::Protocol(format!(
+                    "an `{}` target cannot list its tools, which golden-prompt scenarios offer the assistant",
+                    self.target.adapter.kind()
+                ))),
+            }
+        })
+        .await
+        .cloned()
     }
 
     /// The audit records of an answered call; `None` for a call that got no answer, so no
@@ -201,6 +340,7 @@ impl<'t> Executor<'t> {
         &self,
         session: &Session,
         planned: &PlannedScenario<'_>,
+        tool: &str,
         step: usize,
         index: u32,
         arguments: &Map<String, Value>,
@@ -213,7 +353,7 @@ impl<'t> Executor<'t> {
             // Each attempt has its own id: a timed-out attempt may still have left a record.
             let correlation_id = new_correlation_id();
             let call = Call {
-                tool: &scenario.steps[step].call.tool,
+                tool,
                 arguments,
                 correlation_id: &correlation_id,
                 prompt: scenario.prompt.as_deref(),
@@ -245,6 +385,55 @@ impl<'t> Executor<'t> {
         if let Some(budget) = &self.budget {
             budget.until_ready().await;
         }
+    }
+}
+
+impl Execution {
+    /// Nothing could be sent: the session, the tool listing or the assistant failed first.
+    fn failed(endpoint: Option<String>, error: CallError, start: Instant) -> Execution {
+        Execution { endpoint, session_error: Some(error), calls: Vec::new(), duration: start.elapsed(), proposal: None }
+    }
+}
+
+/// A proposed call as a step: the first carries the scenario's expectation; a follow-up gets
+/// none to assert.
+fn proposed_step(call: &ProposedCall, ask: &Ask, follow_up: bool, scenario: &Scenario) -> Step {
+    let mut expect = ask.expect.clone();
+    if follow_up {
+        expect.reason = None;
+        expect.evidence = Default::default();
+        expect.redacted = Vec::new();
+    }
+    Step {
+        call: ToolCall { tool: call.tool.clone(), arguments: call.arguments.clone() },
+        expect,
+        repeat: 1,
+        location: scenario.location,
+        follow_up,
+    }
+}
+
+/// The scenario's `context.untrusted` (a string or a list of them): retrieved text the assistant
+/// sees as a document.
+fn untrusted_text(scenario: &Scenario) -> Vec<String> {
+    match scenario.context.as_ref().and_then(|c| c.get("untrusted")) {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// What the assistant is told of the gateway's answer to its proposal.
+fn answer_text(record: &CallRecord) -> String {
+    match &record.result {
+        Ok(reply) => {
+            let mut answer = serde_json::json!({"decision": reply.decision.as_str()});
+            if let Some(reason) = &reply.reason {
+                answer["reason"] = reason.clone().into();
+            }
+            answer.to_string()
+        }
+        Err(e) => serde_json::json!({"error": e.kind()}).to_string(),
     }
 }
 

@@ -48,6 +48,8 @@ pub enum RunError {
     Plan(#[from] plan::UnknownIdentity),
     #[error(transparent)]
     Target(#[from] adapter::TargetError),
+    #[error("--assistant {name}: the config defines no such assistant (it defines: {known})")]
+    UnknownAssistant { name: String, known: String },
 }
 
 impl RunError {
@@ -75,6 +77,25 @@ pub struct Loaded {
     pub suites: Vec<Suite>,
 }
 
+impl Loaded {
+    /// Keeps only the named assistants, in the order named (none named: all of them).
+    pub fn with_assistants(mut self, names: &[String]) -> Result<Loaded, RunError> {
+        if names.is_empty() {
+            return Ok(self);
+        }
+        let mut chosen = Vec::new();
+        for name in names {
+            let Some(a) = self.config.assistants.iter().find(|a| &a.name == name) else {
+                let known: Vec<&str> = self.config.assistants.iter().map(|a| a.name.as_str()).collect();
+                return Err(RunError::UnknownAssistant { name: name.clone(), known: known.join(", ") });
+            };
+            chosen.push(a.clone());
+        }
+        self.config.assistants = chosen;
+        Ok(self)
+    }
+}
+
 /// LOAD: reads and lints the config and every suite, reporting all problems at once.
 pub fn load(options: &LoadOptions) -> Result<Loaded, RunError> {
     // The sensitivity rules, compiled once for the config and every suite file.
@@ -84,7 +105,8 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, RunError> {
         config.suites = options.suites.clone();
     }
     let suites = suite::load_suites(&config.suites, &rules)?;
-    let unknown = config::check_identities(&suites, &config);
+    let mut unknown = config::check_identities(&suites, &config);
+    unknown.extend(config::check_assistants(&suites, &config));
     if !unknown.is_empty() {
         return Err(suite::LoadError::from(unknown).into());
     }
@@ -112,7 +134,8 @@ pub async fn run_on(
 ) -> Result<RunSummary, RunError> {
     let started_at = time::OffsetDateTime::now_utc();
     let start = Instant::now();
-    let planned = plan::plan(&loaded.suites, &target.identities, filter)?;
+    let assistants = propose::connect(&loaded.config.assistants).await?;
+    let planned = plan::plan(&loaded.suites, &target.identities, &assistants, filter)?;
     let executor = execute::Executor::new(target, &loaded.config.run);
     let scenarios = futures::stream::iter(planned.iter().enumerate())
         .map(|(i, p)| {

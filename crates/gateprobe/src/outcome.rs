@@ -62,13 +62,16 @@ pub enum Outcome {
     EvidenceMissing,
     /// A planted canary value appears unredacted in the evidence.
     Leak,
+    /// The assistant proposed something other than expected: the model or its prompt bundle
+    /// changed behaviour, not the gateway. (Snapshot drift is another thing.)
+    ModelDrift,
     /// Transport or protocol trouble: no decision could be read. Never a pass, never a decision.
     Error,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] =
-        [Outcome::Pass, Outcome::Fail, Outcome::EvidenceMissing, Outcome::Leak, Outcome::Error];
+    pub const ALL: [Outcome; 6] =
+        [Outcome::Pass, Outcome::Fail, Outcome::EvidenceMissing, Outcome::Leak, Outcome::ModelDrift, Outcome::Error];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -76,6 +79,7 @@ impl Outcome {
             Outcome::Fail => "fail",
             Outcome::EvidenceMissing => "evidence_missing",
             Outcome::Leak => "leak",
+            Outcome::ModelDrift => "model_drift",
             Outcome::Error => "error",
         }
     }
@@ -147,6 +151,24 @@ pub struct ScenarioResult {
     /// `[canary]`; for the HTML report's cell detail.
     #[serde(skip)]
     pub evidence: Option<serde_json::Value>,
+    /// What the assistant proposed, for a golden-prompt scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<ProposalSummary>,
+}
+
+/// What the assistant of a golden-prompt scenario proposed, beside what was expected.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProposalSummary {
+    pub assistant: String,
+    /// Content hash of the prompt bundle it ran with.
+    pub prompt_version: String,
+    /// The expected first proposal, e.g. `files.delete` or `one of a, b`.
+    pub expected: String,
+    /// The tools it proposed, in order (empty: it proposed nothing).
+    pub proposed: Vec<String>,
+    /// How long each request to the assistant took.
+    #[serde(skip)]
+    pub latencies: Vec<Duration>,
 }
 
 /// A whole run: every scenario result plus what the run saw of the target.
@@ -197,7 +219,10 @@ impl RunSummary {
     /// outranks trouble elsewhere: retrying would not make it pass.
     pub fn exit_code(&self) -> Exit {
         let counts = self.counts();
-        let wrong = counts[&Outcome::Fail] + counts[&Outcome::EvidenceMissing] + counts[&Outcome::Leak];
+        let wrong = counts[&Outcome::Fail]
+            + counts[&Outcome::EvidenceMissing]
+            + counts[&Outcome::Leak]
+            + counts[&Outcome::ModelDrift];
         if wrong > 0 {
             Exit::Fail
         } else if counts[&Outcome::Error] > 0 {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::adapter::ResolvedIdentity;
+use crate::propose::ChatAssistant;
 use crate::suite::{Scenario, Suite};
 
 /// Narrows a run to some suites or scenarios.
@@ -16,9 +17,11 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// How many scenarios of `suites` the filter keeps (for a progress bar's length).
-    pub fn count(&self, suites: &[Suite]) -> usize {
-        suites.iter().map(|s| s.scenarios.iter().filter(|sc| self.keeps(s, sc)).count()).sum()
+    /// How many results a run of `suites` with `assistants` gives (for a progress bar's
+    /// length): a golden-prompt scenario runs once per assistant.
+    pub fn count(&self, suites: &[Suite], assistants: usize) -> usize {
+        let runs = |sc: &Scenario| if sc.asks.is_some() { assistants.max(1) } else { 1 };
+        suites.iter().map(|s| s.scenarios.iter().filter(|sc| self.keeps(s, sc)).map(runs).sum::<usize>()).sum()
     }
 
     fn keeps(&self, suite: &Suite, scenario: &Scenario) -> bool {
@@ -33,6 +36,27 @@ pub struct PlannedScenario<'s> {
     pub suite: &'s Suite,
     pub scenario: &'s Scenario,
     pub identity: Arc<ResolvedIdentity>,
+    /// The assistant a golden-prompt scenario asks (`None` for a fixed call, or when the config
+    /// defines none).
+    pub assistant: Option<Arc<ChatAssistant>>,
+    /// Asked of a candidate assistant (not the first, the baseline): its result is keyed
+    /// `<scenario> [<assistant>]`, so both assistants' results live side by side.
+    pub candidate: bool,
+}
+
+impl PlannedScenario<'_> {
+    /// The name its result is kept under (snapshots, state, metrics).
+    pub fn result_name(&self) -> String {
+        match (&self.assistant, self.candidate) {
+            (Some(a), true) => candidate_key(&self.scenario.name, a.name()),
+            _ => self.scenario.name.clone(),
+        }
+    }
+}
+
+/// The name a golden-prompt scenario's result is kept under when a candidate assistant ran it.
+pub fn candidate_key(scenario: &str, assistant: &str) -> String {
+    format!("{scenario} [{assistant}]")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,10 +68,12 @@ pub struct UnknownIdentity {
     pub identity: String,
 }
 
-/// The scenarios of `suites` that `filter` keeps, in suite and file order.
+/// The scenarios of `suites` that `filter` keeps, in suite and file order; a golden-prompt
+/// scenario once per assistant.
 pub fn plan<'s>(
     suites: &'s [Suite],
     identities: &BTreeMap<String, Arc<ResolvedIdentity>>,
+    assistants: &[Arc<ChatAssistant>],
     filter: &Filter,
 ) -> Result<Vec<PlannedScenario<'s>>, UnknownIdentity> {
     let mut planned = Vec::new();
@@ -59,7 +85,20 @@ pub fn plan<'s>(
                 scenario: scenario.name.clone(),
                 identity: scenario.identity.clone(),
             })?;
-            planned.push(PlannedScenario { suite, scenario, identity });
+            if scenario.asks.is_none() || assistants.is_empty() {
+                planned.push(PlannedScenario { suite, scenario, identity, assistant: None, candidate: false });
+                continue;
+            }
+            for (i, assistant) in assistants.iter().enumerate() {
+                let assistant = Some(assistant.clone());
+                planned.push(PlannedScenario {
+                    suite,
+                    scenario,
+                    identity: identity.clone(),
+                    assistant,
+                    candidate: i > 0,
+                });
+            }
         }
     }
     Ok(planned)

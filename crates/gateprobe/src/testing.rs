@@ -43,6 +43,7 @@ fn base(suite: &str, scenario: &str, line: usize, tool: &str, expected: Decision
         policy_ids: BTreeSet::new(),
         reasons: BTreeSet::new(),
         evidence: None,
+        proposal: None,
     }
 }
 
@@ -162,6 +163,7 @@ pub mod compare {
             policy_ids: Default::default(),
             reasons: Default::default(),
             evidence: None,
+            proposal: None,
         }
     }
 

@@ -1,8 +1,11 @@
 //! CHECK: (Scenario, Execution) → Verdict. Pure: no I/O, so every rule is unit-tested.
 //!
 //! Precedence when several things are wrong: `leak` (a canary in clear is a fact whatever else
-//! happened) > `error` (without every decision read, sequence checks cannot be trusted) > `fail`
-//! > `evidence_missing` > `pass`.
+//! happened), then `error` (without every decision read, sequence checks cannot be trusted),
+//! then `fail`, `evidence_missing`, `pass`. For a golden prompt, an unexpected proposal is `model_drift`:
+//! the gateway's own faults on what was proposed (a denied call that executed, evidence that
+//! contradicts the answer) still come first, as `fail`; the decision expected of the expected
+//! proposal is not asserted on another one.
 
 use std::collections::BTreeSet;
 
@@ -43,6 +46,7 @@ pub fn expected_decision(step: &Step, call: &CallRecord) -> Decision {
 }
 
 pub fn verify(scenario: &Scenario, identity: &ResolvedIdentity, execution: &Execution) -> Verdict {
+    let steps = execution.steps(scenario);
     let first = execution.calls.first();
     let first_reply = first.and_then(|c| c.result.as_ref().ok());
     let first_evidence = first.and_then(found);
@@ -63,7 +67,7 @@ pub fn verify(scenario: &Scenario, identity: &ResolvedIdentity, execution: &Exec
         error_kind: None,
     };
     let total = execution.calls.len();
-    let describe = |c: &CallRecord| describe_call(scenario, c, total);
+    let describe = |c: &CallRecord| describe_call(steps, c, total);
 
     if let Some(leaked) = execution.calls.iter().find(|c| {
         let evidence = found(c);
@@ -79,6 +83,14 @@ pub fn verify(scenario: &Scenario, identity: &ResolvedIdentity, execution: &Exec
         verdict.error_kind = Some(e.kind());
         return verdict.with(Outcome::Error, format!("could not open a session: {e}"));
     }
+    let proposal = execution.proposal.as_ref();
+    if let Some(e) = proposal.and_then(|p| p.error.as_ref()) {
+        verdict.error_kind = Some(e.kind());
+        return verdict.with(Outcome::Error, format!("the assistant: {e}"));
+    }
+    // A proposal other than expected: the expected decision is about another call.
+    let drift =
+        scenario.asks.as_ref().filter(|ask| !crate::propose::matches(&ask.proposes, steps.first().map(|s| &s.call)));
     for call in &execution.calls {
         if let Err(e) = &call.result {
             verdict.error_kind = Some(e.kind());
@@ -91,8 +103,17 @@ pub fn verify(scenario: &Scenario, identity: &ResolvedIdentity, execution: &Exec
     }
 
     for call in &execution.calls {
-        let step = &scenario.steps[call.step];
+        let step = &steps[call.step];
         let Ok(reply) = &call.result else { continue };
+        if reply.decision != Decision::Allow && found(call).is_some_and(|e| e.executed()) {
+            return verdict.with(
+                Outcome::Fail,
+                format!("{}: decided {} but the audit record says it executed", describe(call), reply.decision),
+            );
+        }
+        if step.follow_up || drift.is_some() {
+            continue;
+        }
         let expected = expected_decision(step, call);
         if reply.decision != expected {
             let reason = reply.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
@@ -114,29 +135,33 @@ pub fn verify(scenario: &Scenario, identity: &ResolvedIdentity, execution: &Exec
                 format!("{}: `confirm` without a confirmation id to confirm with", describe(call)),
             );
         }
-        if reply.decision != Decision::Allow && found(call).is_some_and(|e| e.executed()) {
-            return verdict.with(
-                Outcome::Fail,
-                format!("{}: decided {} but the audit record says it executed", describe(call), reply.decision),
-            );
-        }
     }
 
     // Evidence agrees: every record of a call states what the answer said and the scenario sent.
     for call in &execution.calls {
         let (Ok(reply), Some(evidence)) = (&call.result, found(call)) else { continue };
-        let step = &scenario.steps[call.step];
+        let step = &steps[call.step];
         if let Some((field, why)) = disagreement(step, call, identity, reply, evidence) {
             verdict.contradicted_fields = vec![field.to_owned()];
             return verdict.with(Outcome::Fail, format!("{}: {why}", describe(call)));
         }
     }
 
+    if let Some(ask) = drift {
+        let proposed = match steps.first() {
+            Some(s) => format!("proposed {}", s.call.tool),
+            None => "proposed no call".to_owned(),
+        };
+        let expected = crate::propose::describe(&ask.proposes);
+        let decided = verdict.observed.map(|d| format!(" (the gateway decided {d})")).unwrap_or_default();
+        return verdict.with(Outcome::ModelDrift, format!("the assistant {proposed}, expected {expected}{decided}"));
+    }
+
     for call in &execution.calls {
         match &call.evidence {
             // A scenario that demands evidence (fields, stated values, a planted canary to look
             // for) cannot pass on a run that reads none.
-            Some(Ok(Lookup::NotChecked)) if demands_evidence(&scenario.steps[call.step]) => {
+            Some(Ok(Lookup::NotChecked)) if demands_evidence(&steps[call.step]) => {
                 let msg = format!(
                     "{}: the scenario requires audit evidence, but no audit source is configured \
                      (`audit: {{kind: none}}`); configure one, or drop `evidence` and `redacted` from it",
@@ -160,7 +185,7 @@ pub fn verify(scenario: &Scenario, identity: &ResolvedIdentity, execution: &Exec
                 return verdict.with(Outcome::EvidenceMissing, msg);
             }
             Some(Ok(Lookup::Found(e))) => {
-                let (step, Ok(reply)) = (&scenario.steps[call.step], &call.result) else { continue };
+                let (step, Ok(reply)) = (&steps[call.step], &call.result) else { continue };
                 let fields = e.fields();
                 let mut missing: Vec<String> =
                     step.expect.evidence.fields.iter().filter(|f| !fields.contains(*f)).cloned().collect();
@@ -293,10 +318,10 @@ fn found(call: &CallRecord) -> Option<&Evidence> {
 }
 
 /// "files.delete" for a lone call; "step 2 (email.send)", "call 21 of 30", "confirmed call" otherwise.
-fn describe_call(scenario: &Scenario, call: &CallRecord, total: usize) -> String {
-    let step = &scenario.steps[call.step];
+fn describe_call(steps: &[Step], call: &CallRecord, total: usize) -> String {
+    let step = &steps[call.step];
     let mut parts = Vec::new();
-    if scenario.steps.len() > 1 {
+    if steps.len() > 1 {
         parts.push(format!("step {}", call.step + 1));
     }
     if step.repeat > 1 {
@@ -354,6 +379,7 @@ mod tests {
             },
             repeat,
             location: Location::default(),
+            follow_up: false,
         }
     }
 
@@ -365,6 +391,7 @@ mod tests {
             prompt: None,
             context: None,
             steps,
+            asks: None,
         }
     }
 
@@ -386,7 +413,7 @@ mod tests {
     }
 
     fn exec(calls: Vec<CallRecord>) -> Execution {
-        Execution { endpoint: None, session_error: None, calls, duration: Duration::from_millis(2) }
+        Execution { endpoint: None, session_error: None, calls, duration: Duration::from_millis(2), proposal: None }
     }
 
     #[test]
@@ -399,6 +426,77 @@ mod tests {
             (v.outcome, v.observed, v.policy_version.as_deref()),
             (Outcome::Pass, Some(Decision::Allow), Some("v1"))
         );
+    }
+
+    /// A golden prompt expecting `files.delete` to be denied, and the steps the assistant's
+    /// proposals became (the first expected of it, the rest follow-ups).
+    fn asked(proposed: &[&str]) -> (Scenario, Vec<Step>) {
+        let mut sc = scenario(vec![]);
+        let expect = step(Decision::Deny, 1).expect;
+        let pattern = crate::suite::ToolPattern { tool: "files.delete".into(), arguments: Map::new() };
+        sc.asks = Some(crate::suite::Ask { proposes: crate::suite::Proposes::Call(pattern), expect });
+        let steps = proposed
+            .iter()
+            .enumerate()
+            .map(|(i, tool)| {
+                let mut s = step(Decision::Deny, 1);
+                s.call.tool = (*tool).into();
+                s.follow_up = i > 0;
+                s
+            })
+            .collect();
+        (sc, steps)
+    }
+
+    fn proposed(steps: Vec<Step>, calls: Vec<CallRecord>, error: Option<CallError>) -> Execution {
+        let proposal = crate::execute::ProposalRecord {
+            assistant: "a".into(),
+            prompt_version: "p1".into(),
+            steps,
+            error,
+            latencies: vec![],
+        };
+        Execution { proposal: Some(proposal), ..exec(calls) }
+    }
+
+    #[test]
+    fn an_unexpected_proposal_is_model_drift_never_a_gateway_fail() {
+        // The assistant proposed files.read, which the gateway allowed: the deny expected of a
+        // delete says nothing about a read.
+        let (sc, steps) = asked(&["files.read"]);
+        let v = check(&sc, &proposed(steps, vec![record(0, 0, reply(Decision::Allow), json!({}))], None));
+        assert_eq!(v.outcome, Outcome::ModelDrift);
+        assert_eq!(
+            v.message.as_deref(),
+            Some("the assistant proposed files.read, expected files.delete (the gateway decided allow)")
+        );
+        let (sc, _) = asked(&[]);
+        assert_eq!(check(&sc, &proposed(vec![], vec![], None)).outcome, Outcome::ModelDrift);
+        // The gateway's own faults still come first: evidence that contradicts its answer.
+        let (sc, steps) = asked(&["files.read"]);
+        let contradicting = record(0, 0, reply(Decision::Allow), json!({"decision": "deny"}));
+        assert_eq!(check(&sc, &proposed(steps, vec![contradicting], None)).outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn the_expected_proposal_is_checked_as_a_call_and_follow_ups_are_not_asserted() {
+        let (sc, steps) = asked(&["files.delete", "admin.grant_role"]);
+        let calls = vec![
+            record(0, 0, reply(Decision::Deny), json!({"decision": "deny"})),
+            record(1, 0, reply(Decision::Allow), json!({"decision": "allow"})),
+        ];
+        assert_eq!(check(&sc, &proposed(steps, calls, None)).outcome, Outcome::Pass);
+        let (sc, steps) = asked(&["files.delete"]);
+        let v = check(&sc, &proposed(steps, vec![record(0, 0, reply(Decision::Allow), json!({}))], None));
+        assert_eq!(
+            (v.outcome, v.message.as_deref()),
+            (Outcome::Fail, Some("files.delete: expected deny, got allow (r)"))
+        );
+        // An assistant that could not be read is an error, even after a right first proposal.
+        let (sc, steps) = asked(&["files.delete"]);
+        let calls = vec![record(0, 0, reply(Decision::Deny), json!({}))];
+        let v = check(&sc, &proposed(steps, calls, Some(CallError::Timeout)));
+        assert_eq!((v.outcome, v.error_kind), (Outcome::Error, Some("timeout")));
     }
 
     #[test]

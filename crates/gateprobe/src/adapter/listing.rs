@@ -66,7 +66,7 @@ pub(super) async fn fetch(target: &Target) -> Listing {
             let identity =
                 target.identities.values().find(|i| i.token.is_some()).map(|i| i.as_ref()).unwrap_or(&anonymous);
             match target.adapter.list_tools(identity).await {
-                Some(Ok(tools)) => listing.tools = Some(tools),
+                Some(Ok(tools)) => listing.tools = Some(tools.into_iter().map(|t| t.name).collect()),
                 Some(Err(e)) => listing.problems.push(format!("`tools/list` failed: {e}")),
                 None => listing.problems.push(format!(
                     "an `{}` target cannot list its tools; set `coverage.tools` in the config",

@@ -16,7 +16,7 @@ use crate::decision::Decision;
 use crate::secret::Scrubber;
 
 use super::decide::{bounded, header, parse_decision, policy_version, version_header};
-use super::{Adapter, Call, CallError, Reply, ResolvedIdentity, Session};
+use super::{Adapter, Call, CallError, Reply, ResolvedIdentity, Session, ToolSpec};
 use crate::transport::{MAX_RESPONSE_SETTING, read_capped};
 
 const PROTOCOL_VERSION: &str = "2025-06-18";
@@ -190,7 +190,7 @@ impl Adapter for McpAdapter {
     }
 
     /// `tools/list` in a session of its own at `url`.
-    async fn list_tools(&self, identity: &ResolvedIdentity) -> Option<Result<Vec<String>, CallError>> {
+    async fn list_tools(&self, identity: &ResolvedIdentity) -> Option<Result<Vec<ToolSpec>, CallError>> {
         let session = match self.open_session(identity, None).await {
             Ok(session) => session,
             Err(e) => return Some(Err(e)),
@@ -202,9 +202,9 @@ impl Adapter for McpAdapter {
 }
 
 impl McpAdapter {
-    /// The names of the tools the gateway lists (`tools/list`, following `nextCursor`).
-    async fn tools_list(&self, session: &Session, identity: &ResolvedIdentity) -> Result<Vec<String>, CallError> {
-        let mut names = Vec::new();
+    /// The tools the gateway lists (`tools/list`, following `nextCursor`).
+    async fn tools_list(&self, session: &Session, identity: &ResolvedIdentity) -> Result<Vec<ToolSpec>, CallError> {
+        let mut specs = Vec::new();
         let mut cursor: Option<String> = None;
         // Bounded: a gateway that keeps answering with a cursor does not hold the run forever.
         for _ in 0..100 {
@@ -228,13 +228,23 @@ impl McpAdapter {
                 .get("tools")
                 .and_then(Value::as_array)
                 .ok_or_else(|| CallError::Protocol("`tools/list` result has no `tools` list".into()))?;
-            names.extend(tools.iter().filter_map(|t| t.get("name").and_then(Value::as_str)).map(str::to_string));
+            specs.extend(tools.iter().filter_map(|t| {
+                Some(ToolSpec {
+                    name: t.get("name")?.as_str()?.to_owned(),
+                    description: t.get("description").and_then(Value::as_str).map(str::to_owned),
+                    input_schema: t
+                        .get("inputSchema")
+                        .filter(|s| s.is_object())
+                        .cloned()
+                        .unwrap_or(json!({"type": "object"})),
+                })
+            }));
             cursor = result.get("nextCursor").and_then(Value::as_str).map(str::to_string);
             if cursor.is_none() {
                 break;
             }
         }
-        Ok(names)
+        Ok(specs)
     }
 
     fn next_id(&self) -> u64 {

@@ -64,6 +64,15 @@ pub struct Reply {
     pub policy_version: Option<String>,
 }
 
+/// A tool as the gateway lists it (MCP `tools/list`): what an assistant is offered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: Option<String>,
+    /// JSON Schema of its arguments (`{"type": "object"}` when the gateway gives none).
+    pub input_schema: Value,
+}
+
 /// A conversation with the gateway in which calls share history (an MCP session).
 #[derive(Debug, Default, Clone)]
 pub struct Session {
@@ -115,9 +124,10 @@ pub trait Adapter: Send + Sync {
         let _ = (session, identity);
     }
 
-    /// The names of the tools the gateway lists, asked as `identity`, for coverage. Default:
-    /// `None`, this kind of gateway cannot list them (`coverage.tools` names them instead).
-    async fn list_tools(&self, identity: &ResolvedIdentity) -> Option<Result<Vec<String>, CallError>> {
+    /// The tools the gateway lists to `identity`, for coverage and for the assistant of a
+    /// golden prompt. Default: `None`, this kind of gateway cannot list them (`coverage.tools`
+    /// names them instead).
+    async fn list_tools(&self, identity: &ResolvedIdentity) -> Option<Result<Vec<ToolSpec>, CallError>> {
         let _ = identity;
         None
     }

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::AssistantConfig;
 use crate::decision::Decision;
 use crate::outcome::{Exit, Outcome, RunSummary, ScenarioResult};
 
@@ -48,6 +49,12 @@ pub struct Observation {
     /// Provenance, not behaviour: the policy version the observation was made (or approved) under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_version: Option<String>,
+    /// Golden prompts: the tools the assistant proposed, in order (behaviour: a change is drift).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proposed: Vec<String>,
+    /// Golden prompts, provenance: the prompt bundle version the assistant ran with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_version: Option<String>,
 }
 
 impl Observation {
@@ -60,6 +67,8 @@ impl Observation {
             evidence_fields: Vec::with_capacity(result.evidence_fields.len()),
             contradicted: Vec::new(),
             policy_version: None,
+            proposed: Vec::new(),
+            prompt_version: None,
         };
         observation.assign(result);
         observation
@@ -82,6 +91,16 @@ impl Observation {
         }
         self.contradicted.clone_from(&result.contradicted_fields);
         self.policy_version.clone_from(&result.policy_version);
+        match &result.proposal {
+            Some(p) => {
+                self.proposed.clone_from(&p.proposed);
+                self.prompt_version = Some(p.prompt_version.clone());
+            }
+            None => {
+                self.proposed.clear();
+                self.prompt_version = None;
+            }
+        }
     }
 
     /// Whether two observations show the same *behaviour*; this is the definition of drift.
@@ -99,6 +118,7 @@ impl Observation {
             && self.reason == other.reason
             && same_set(&self.evidence_fields, &other.evidence_fields)
             && self.contradicted == other.contradicted
+            && self.proposed == other.proposed
     }
 
     pub fn is_pass(&self) -> bool {
@@ -128,6 +148,9 @@ pub struct Regression {
     /// Policy version of the last passing run (`None` when the gateway reports none).
     pub policy_from: Option<String>,
     pub policy_to: Option<String>,
+    /// Golden prompts: prompt bundle version of the last passing run, and of the first failing one.
+    pub prompt_from: Option<String>,
+    pub prompt_to: Option<String>,
     pub was: Option<Decision>,
     pub now: Option<Decision>,
     pub outcome: Outcome,
@@ -172,8 +195,15 @@ pub struct Comparison {
 pub type Defined = BTreeMap<String, BTreeSet<String>>;
 
 /// Every scenario the loaded suites define.
-pub fn defined_scenarios(suites: &[crate::suite::Suite]) -> Defined {
-    suites.iter().map(|s| (s.name.clone(), s.scenarios.iter().map(|sc| sc.name.clone()).collect())).collect()
+pub fn defined_scenarios(suites: &[crate::suite::Suite], assistants: &[AssistantConfig]) -> Defined {
+    let keys = |sc: &crate::suite::Scenario| {
+        // A golden prompt's results under a candidate assistant are scenarios of their own.
+        let candidates = if sc.asks.is_some() { assistants.get(1..).unwrap_or_default() } else { &[] };
+        let mut keys = vec![sc.name.clone()];
+        keys.extend(candidates.iter().map(|a| crate::plan::candidate_key(&sc.name, &a.name)));
+        keys
+    };
+    suites.iter().map(|s| (s.name.clone(), s.scenarios.iter().flat_map(keys).collect())).collect()
 }
 
 /// COMPARE: pure. `state` is the state *before* this run (call [`State::record`] afterwards).

@@ -21,6 +21,10 @@ use crate::outcome::{Outcome, RunSummary, ScenarioResult};
 pub struct PolicyUpdate {
     pub policy_from: Option<String>,
     pub policy_to: Option<String>,
+    /// Golden prompts: the prompt bundle versions before and after (equal, or `None`, when the
+    /// prompt bundle did not change).
+    pub prompt_from: Option<String>,
+    pub prompt_to: Option<String>,
     /// (suite, scenario) of each regression, sorted.
     pub scenarios: Vec<(String, String)>,
     /// True when this run is the first to report some regression of this update; alerts and the
@@ -31,9 +35,15 @@ pub struct PolicyUpdate {
 }
 
 impl PolicyUpdate {
-    /// False for failures that appeared while the policy version stayed the same.
+    /// False for failures that appeared while neither the policy version nor the prompt bundle
+    /// changed.
     pub fn is_update(&self) -> bool {
-        self.policy_from != self.policy_to
+        self.policy_from != self.policy_to || self.prompt_changed()
+    }
+
+    /// The prompt bundle changed between the last pass and the failure.
+    pub fn prompt_changed(&self) -> bool {
+        self.prompt_from.is_some() && self.prompt_to.is_some() && self.prompt_from != self.prompt_to
     }
 }
 
@@ -47,15 +57,17 @@ pub fn detect(summary: &RunSummary, state: &State) -> Vec<Regression> {
             let prev = state.get(&r.suite, &r.scenario)?;
             let last_pass = prev.last_pass()?;
             // Blame the version under which it first stopped passing, not merely the current one.
-            let policy_to = match &prev.failing_since {
-                Some(f) => f.policy_version.clone(),
-                None => r.policy_version.clone(),
+            let (policy_to, prompt_to) = match &prev.failing_since {
+                Some(f) => (f.policy_version.clone(), f.prompt_version.clone()),
+                None => (r.policy_version.clone(), r.proposal.as_ref().map(|p| p.prompt_version.clone())),
             };
             Some(Regression {
                 suite: r.suite.clone(),
                 scenario: r.scenario.clone(),
                 policy_from: last_pass.policy_version.clone(),
                 policy_to,
+                prompt_from: last_pass.prompt_version.clone(),
+                prompt_to,
                 was: last_pass.decision,
                 now: r.observed,
                 outcome: r.outcome,
@@ -64,9 +76,11 @@ pub fn detect(summary: &RunSummary, state: &State) -> Vec<Regression> {
         })
         .collect();
     found.sort_by(|a, b| {
-        (&a.policy_from, &a.policy_to, &a.suite, &a.scenario).cmp(&(
+        (&a.policy_from, &a.policy_to, &a.prompt_from, &a.prompt_to, &a.suite, &a.scenario).cmp(&(
             &b.policy_from,
             &b.policy_to,
+            &b.prompt_from,
+            &b.prompt_to,
             &b.suite,
             &b.scenario,
         ))
@@ -78,6 +92,11 @@ pub fn detect(summary: &RunSummary, state: &State) -> Vec<Regression> {
 /// a policy author changes), else what the failing check says.
 fn describe(last_pass: &Observation, now: &ScenarioResult) -> String {
     let show = |d: Option<crate::decision::Decision>| d.map_or("none".to_string(), |d| d.to_string());
+    let proposed = now.proposal.as_ref().map(|p| p.proposed.as_slice()).unwrap_or_default();
+    if last_pass.proposed != proposed {
+        let show = |tools: &[String]| if tools.is_empty() { "no call".to_owned() } else { tools.join(", ") };
+        return format!("proposal {}→{}", show(&last_pass.proposed), show(proposed));
+    }
     if last_pass.decision != now.observed {
         return format!("{}→{}", show(last_pass.decision), show(now.observed));
     }
@@ -110,13 +129,18 @@ fn is_flip(r: &Regression) -> bool {
 /// Groups regressions (sorted by [`detect`]) by update; `state` says which were announced before.
 pub fn group(regressions: &[Regression], state: &State) -> Vec<PolicyUpdate> {
     let mut groups: Vec<PolicyUpdate> = Vec::new();
-    for chunk in regressions.chunk_by(|a, b| a.policy_from == b.policy_from && a.policy_to == b.policy_to) {
+    for chunk in regressions.chunk_by(|a, b| {
+        (&a.policy_from, &a.policy_to, &a.prompt_from, &a.prompt_to)
+            == (&b.policy_from, &b.policy_to, &b.prompt_from, &b.prompt_to)
+    }) {
         let first = &chunk[0];
         let scenarios: Vec<(String, String)> = chunk.iter().map(|r| (r.suite.clone(), r.scenario.clone())).collect();
         let first_report = chunk.iter().any(|r| !state.reported.contains(&Reported::of(r)));
         groups.push(PolicyUpdate {
             policy_from: first.policy_from.clone(),
             policy_to: first.policy_to.clone(),
+            prompt_from: first.prompt_from.clone(),
+            prompt_to: first.prompt_to.clone(),
             scenarios,
             first_report,
             headline: headline(chunk),
@@ -148,15 +172,27 @@ fn headline(chunk: &[Regression]) -> String {
             }
         })
         .collect();
-    if first.policy_from == first.policy_to {
+    let prompt_changed =
+        first.prompt_from.is_some() && first.prompt_to.is_some() && first.prompt_from != first.prompt_to;
+    let prompt = || {
+        format!(
+            "prompt bundle {}→{}",
+            first.prompt_from.as_deref().unwrap_or_default(),
+            first.prompt_to.as_deref().unwrap_or_default()
+        )
+    };
+    if first.policy_from == first.policy_to && prompt_changed {
+        format!("{}: {}", prompt(), parts.join(", "))
+    } else if first.policy_from == first.policy_to {
         format!(
             "no policy update ({}): {}; the gateway or its data changed",
             short_version(first.policy_to.as_deref()),
             parts.join(", ")
         )
     } else {
+        let also = if prompt_changed { format!(" and {}", prompt()) } else { String::new() };
         format!(
-            "policy {}→{}: {}",
+            "policy {}→{}{also}: {}",
             short_version(first.policy_from.as_deref()),
             short_version(first.policy_to.as_deref()),
             parts.join(", ")

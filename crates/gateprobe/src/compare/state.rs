@@ -73,6 +73,9 @@ pub struct ScenarioState {
 #[serde(deny_unknown_fields)]
 pub struct FailingSince {
     pub policy_version: Option<String>,
+    /// Golden prompts: the prompt bundle version it first failed under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_version: Option<String>,
 }
 
 impl ScenarioState {
@@ -200,7 +203,10 @@ impl State {
                         Outcome::Pass => entry.failing_since = None,
                         Outcome::Error => {}
                         _ if had_passed && entry.failing_since.is_none() => {
-                            entry.failing_since = Some(FailingSince { policy_version: r.policy_version.clone() });
+                            entry.failing_since = Some(FailingSince {
+                                policy_version: r.policy_version.clone(),
+                                prompt_version: r.proposal.as_ref().map(|p| p.prompt_version.clone()),
+                            });
                         }
                         _ => {}
                     }
@@ -335,7 +341,7 @@ mod tests {
         let e = s.get("documents", "reader reads").unwrap();
         assert_eq!(e.last.decision, Some(Decision::Deny));
         assert_eq!(e.last_pass().unwrap().policy_version.as_deref(), Some(V1));
-        assert_eq!(e.failing_since, Some(FailingSince { policy_version: Some(V2.into()) }));
+        assert_eq!(e.failing_since, Some(FailingSince { policy_version: Some(V2.into()), prompt_version: None }));
         // Still failing under a third version: blame stays with the version that broke it.
         let mut later = broken.clone();
         later.policy_version = Some("sha256:cccc".into());

@@ -1,7 +1,163 @@
-//! PROPOSE: the stage between PLAN and EXECUTE where a scenario with a golden `prompt` asks an
-//! assistant (an OpenAI-compatible chat endpoint and a versioned prompt bundle) which tool calls
-//! it proposes; each proposed call then goes through EXECUTE as the scenario's identity, like a
-//! fixed `call:`. Assistants propose, gateways decide: an assistant is never an `Adapter`.
+//! PROPOSE: the stage between PLAN and EXECUTE where a scenario with a golden `prompt` and
+//! `expect.proposes` asks an assistant (an OpenAI-compatible chat endpoint with a versioned prompt
+//! bundle) which tool calls it proposes. EXECUTE runs the agent loop: each proposed call goes to
+//! the gateway as the scenario's identity, its answer goes back to the assistant, for at most
+//! `max_turns` turns. Assistants propose, gateways decide: an assistant is never an `Adapter`.
 //!
-//! Empty until the golden-prompt path is built: today `prompt:` reaches the gateway only as call
-//! metadata, and every scenario's call is the one its suite fixes.
+//! One assistant kind today, `openai.rs`; a second kind would make [`ChatAssistant`] a trait.
+
+mod openai;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::config::AssistantConfig;
+use crate::secret::Scrubber;
+use crate::suite::{Proposes, ToolCall, ToolPattern};
+use crate::transport::TargetError;
+
+pub use openai::{ChatAssistant, Conversation};
+
+/// One tool call an assistant proposed, with the gateway's name for the tool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProposedCall {
+    /// The id the assistant gave the call (native tool calling), to answer it by.
+    pub id: Option<String>,
+    pub tool: String,
+    pub arguments: Map<String, Value>,
+}
+
+/// What an assistant said in one turn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Turn {
+    /// It proposes these calls.
+    Calls(Vec<ProposedCall>),
+    /// It answered without proposing a call (a refusal, or a reply in words).
+    Answer(String),
+}
+
+/// The prompt bundle's identity: the first 12 hex digits of the SHA-256 of its content, as the
+/// reference gateway names its policy bundle.
+pub fn prompt_version(bundle: &str) -> String {
+    let digest = Sha256::digest(bundle.as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The assistants a run asks, in config order (the first is the baseline a canary is compared
+/// with), each with its prompt bundle read and its credential resolved. Called at every run, so
+/// an edited prompt bundle is a new prompt version at the next run.
+pub async fn connect(configs: &[AssistantConfig]) -> Result<Vec<Arc<ChatAssistant>>, TargetError> {
+    if configs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("gateprobe/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| TargetError::Invalid(format!("HTTP client: {e}")))?;
+    let mut tokens = Vec::new();
+    for a in configs {
+        let token = match &a.credential {
+            Some(source) => crate::secret::resolve_credential(source).await.map_err(|e| TargetError::Credential {
+                identity: format!("assistant `{}`", a.name),
+                message: e.to_string(),
+            })?,
+            None => None,
+        };
+        tokens.push(token);
+    }
+    let scrubber = Arc::new(Scrubber::new(tokens.iter().flatten()));
+    let mut assistants = Vec::new();
+    for (a, token) in configs.iter().zip(tokens) {
+        let bundle = std::fs::read_to_string(&a.prompt_bundle).map_err(|e| {
+            TargetError::Invalid(format!(
+                "assistant `{}`: cannot read the prompt bundle {}: {e}",
+                a.name,
+                a.prompt_bundle.display()
+            ))
+        })?;
+        assistants.push(Arc::new(ChatAssistant::new(a.clone(), client.clone(), token, scrubber.clone(), bundle)));
+    }
+    Ok(assistants)
+}
+
+impl ChatAssistant {
+    /// The name the config gives it.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Its prompt bundle's content hash.
+    pub fn prompt_version(&self) -> &str {
+        &self.prompt_version
+    }
+
+    /// At most this many assistant turns per scenario.
+    pub fn max_turns(&self) -> u32 {
+        self.config.max_turns.max(1)
+    }
+}
+
+/// Whether the assistant's first proposal (`None`: it answered without proposing a call) is
+/// what the scenario expects.
+pub fn matches(expected: &Proposes, first: Option<&ToolCall>) -> bool {
+    match (expected, first) {
+        (Proposes::Call(p), Some(c)) => p.matches(c),
+        (Proposes::AnyOf(ps), Some(c)) => ps.iter().any(|p| p.matches(c)),
+        _ => false,
+    }
+}
+
+impl ToolPattern {
+    /// The tool is the same and every argument the pattern names has the value it gives.
+    fn matches(&self, call: &ToolCall) -> bool {
+        self.tool == call.tool && self.arguments.iter().all(|(k, v)| call.arguments.get(k) == Some(v))
+    }
+}
+
+/// How the expected proposal reads in a message: `files.delete`, `one of a, b`.
+pub fn describe(expected: &Proposes) -> String {
+    match expected {
+        Proposes::Call(p) => p.tool.clone(),
+        Proposes::AnyOf(ps) => {
+            format!("one of {}", ps.iter().map(|p| p.tool.as_str()).collect::<Vec<_>>().join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn call(tool: &str, arguments: Value) -> ToolCall {
+        ToolCall { tool: tool.into(), arguments: arguments.as_object().unwrap().clone() }
+    }
+
+    fn pattern(tool: &str, arguments: Value) -> ToolPattern {
+        ToolPattern { tool: tool.into(), arguments: arguments.as_object().unwrap().clone() }
+    }
+
+    #[test]
+    fn proposals_match_by_tool_and_named_arguments() {
+        let read = call("files.read", json!({"path": "/docs/a.md", "extra": 1}));
+        assert!(matches(&Proposes::Call(pattern("files.read", json!({}))), Some(&read)));
+        assert!(matches(&Proposes::Call(pattern("files.read", json!({"path": "/docs/a.md"}))), Some(&read)));
+        assert!(!matches(&Proposes::Call(pattern("files.read", json!({"path": "docs/a.md"}))), Some(&read)));
+        assert!(!matches(&Proposes::Call(pattern("files.delete", json!({}))), Some(&read)));
+        assert!(!matches(&Proposes::Call(pattern("files.read", json!({}))), None));
+        let any = Proposes::AnyOf(vec![pattern("files.delete", json!({})), pattern("files.read", json!({}))]);
+        assert!(matches(&any, Some(&read)));
+        assert_eq!(describe(&any), "one of files.delete, files.read");
+    }
+
+    #[test]
+    fn prompt_version_is_a_short_content_hash() {
+        assert_eq!(prompt_version("a"), prompt_version("a"));
+        assert_ne!(prompt_version("a"), prompt_version("b"));
+        assert_eq!(prompt_version("a").len(), 12);
+    }
+}

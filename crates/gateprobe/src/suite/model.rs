@@ -32,12 +32,50 @@ pub struct Scenario {
     pub location: Location,
     /// Name of an identity from the config.
     pub identity: String,
-    /// Golden prompt text, passed to the gateway as call metadata.
+    /// Golden prompt text: what the assistant is asked (with `asks`), and call metadata.
     pub prompt: Option<String>,
-    /// Extra context (e.g. `untrusted` retrieved text), passed as call metadata.
+    /// Extra context (e.g. `untrusted` retrieved text), passed as call metadata; with `asks`,
+    /// `untrusted` is also given to the assistant as a retrieved document.
     pub context: Option<Map<String, Value>>,
-    /// At least one step; a plain `call:` scenario is a single step.
+    /// At least one step; a plain `call:` scenario is a single step. Empty with `asks`: the
+    /// assistant's proposals become the steps when the scenario runs.
     pub steps: Vec<Step>,
+    /// A golden-prompt scenario: what the assistant must propose for `prompt`, and what the
+    /// gateway must decide on it.
+    pub asks: Option<Ask>,
+}
+
+/// What a golden prompt must lead to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ask {
+    pub proposes: Proposes,
+    /// What the gateway must decide on the first proposed call, and its evidence.
+    pub expect: Expectation,
+}
+
+/// The first call the assistant must propose.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Proposes {
+    Call(ToolPattern),
+    /// Any one of these.
+    AnyOf(Vec<ToolPattern>),
+}
+
+/// A tool, and the arguments a proposed call must give (others may be there too).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolPattern {
+    pub tool: String,
+    pub arguments: Map<String, Value>,
+}
+
+impl Proposes {
+    /// The tools it accepts, in order.
+    pub fn tools(&self) -> Vec<&str> {
+        match self {
+            Proposes::Call(p) => vec![p.tool.as_str()],
+            Proposes::AnyOf(ps) => ps.iter().map(|p| p.tool.as_str()).collect(),
+        }
+    }
 }
 
 /// One proposed call and what is expected of it.
@@ -48,6 +86,10 @@ pub struct Step {
     /// How many times the call is sent in a row (1 unless `repeat:` says otherwise).
     pub repeat: u32,
     pub location: Location,
+    /// A call an assistant proposed after its first: sent and checked for evidence like any
+    /// call, but its decision is reported, not asserted (the scenario's expectation is about the
+    /// first proposal).
+    pub follow_up: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

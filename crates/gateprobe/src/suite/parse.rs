@@ -8,9 +8,10 @@ use serde_json::{Map, Value};
 use super::diagnostic::{Diagnostic, render_all};
 use super::lint::Rules;
 use super::model::{
-    CANARY, EvidenceExpectation, Expectation, Location, Scenario, StatedValues, Step, Suite, Then, ToolCall,
+    Ask, CANARY, EvidenceExpectation, Expectation, Location, Proposes, Scenario, StatedValues, Step, Suite, Then,
+    ToolCall, ToolPattern,
 };
-use super::raw::{RawCall, RawDefaults, RawEvidence, RawExpect, RawMatrix, RawSuite};
+use super::raw::{RawCall, RawDefaults, RawEvidence, RawExpect, RawMatrix, RawProposes, RawSuite};
 use super::yaml::{self, Positions, join};
 use crate::decision::Decision;
 
@@ -223,7 +224,18 @@ impl Checker<'_> {
 
             // (path of the step, call, expect, repeat)
             let mut raw_steps: Vec<(String, RawCall, RawExpect, Option<u32>)> = Vec::new();
+            let prompt = s.prompt.or_else(|| defaults.prompt.clone());
+            let mut asks = None;
+            let proposes = s.expect.as_ref().is_some_and(|e| e.proposes.is_some());
             match (s.call, s.steps) {
+                (None, None) if proposes => {
+                    asks = s.expect.map(|expect| self.ask(&p, &s.name, prompt.is_some(), s.repeat.is_some(), expect));
+                }
+                (Some(_), _) | (_, Some(_)) if proposes => self.error(
+                    self.pos.at(&join(&join(&p, "expect"), "proposes")),
+                    format!("scenario `{}` fixes its call and also expects a proposal", s.name),
+                    "keep `call`/`steps` to send a fixed call, or `prompt` + `expect.proposes` to ask the assistant",
+                ),
                 (Some(_), Some(_)) => self.error(
                     self.pos.at(&join(&p, "steps")),
                     format!("scenario `{}` has both `call` and `steps`", s.name),
@@ -232,7 +244,8 @@ impl Checker<'_> {
                 (None, None) => self.error(
                     location,
                     format!("scenario `{}` has neither `call` nor `steps`", s.name),
-                    "add `call: { tool: <tool>, arguments: {...} }` and `expect: { decision: ... }`",
+                    "add `call: { tool: <tool>, arguments: {...} }` and `expect: { decision: ... }`, \
+                     or `prompt:` and `expect: { proposes: { tool: <tool> }, decision: ... }`",
                 ),
                 (Some(call), None) => match s.expect {
                     Some(expect) => raw_steps.push((p.clone(), call, expect, s.repeat)),
@@ -257,6 +270,13 @@ impl Checker<'_> {
                     }
                     for (j, step) in steps.into_iter().enumerate() {
                         let sp = join(&join(&p, "steps"), &j.to_string());
+                        if step.expect.proposes.is_some() {
+                            self.error(
+                                self.pos.at(&join(&join(&sp, "expect"), "proposes")),
+                                "`proposes` in a step",
+                                "a golden-prompt scenario has `prompt` and `expect.proposes` and no `steps`",
+                            );
+                        }
                         raw_steps.push((sp, step.call, step.expect, step.repeat));
                     }
                 }
@@ -283,14 +303,7 @@ impl Checker<'_> {
                     Some(merged)
                 }
             };
-            scenarios.push(Scenario {
-                name: s.name,
-                location,
-                identity,
-                prompt: s.prompt.or_else(|| defaults.prompt.clone()),
-                context,
-                steps,
-            });
+            scenarios.push(Scenario { name: s.name, location, identity, prompt, context, steps, asks });
         }
         if let Some(matrix) = raw.matrix {
             self.matrix(matrix, &defaults, &mut seen, &mut scenarios);
@@ -418,10 +431,57 @@ impl Checker<'_> {
                         },
                         repeat: 1,
                         location: at,
+                        follow_up: false,
                     }],
+                    asks: None,
                 });
             }
         }
+    }
+
+    /// A golden-prompt scenario's expectation: the proposal and what the gateway must decide on it.
+    fn ask(&mut self, p: &str, name: &str, has_prompt: bool, has_repeat: bool, expect: RawExpect) -> Ask {
+        let ep = join(p, "expect");
+        let at = |key: &str| join(&ep, key);
+        if !has_prompt {
+            self.error(
+                self.pos.value_at(p),
+                format!("scenario `{name}` expects a proposal but has no `prompt`"),
+                "add `prompt: <what the user asks the assistant>`",
+            );
+        }
+        if has_repeat {
+            self.error(
+                self.pos.at(&join(p, "repeat")),
+                "`repeat` with `expect.proposes`",
+                "ask the assistant once per scenario",
+            );
+        }
+        if expect.after_confirmation.is_some() {
+            self.error(
+                self.pos.at(&at("after_confirmation")),
+                "`after_confirmation` with `expect.proposes`",
+                "a proposed call's confirmation is the assistant's to handle; expect `decision: confirm`",
+            );
+        }
+        let raw = expect.proposes.clone().unwrap_or(RawProposes { tool: None, arguments: Map::new(), any_of: None });
+        let proposes = match (raw.tool, raw.any_of) {
+            (Some(tool), None) => Proposes::Call(ToolPattern { tool, arguments: raw.arguments }),
+            (None, Some(calls)) if !calls.is_empty() && raw.arguments.is_empty() => Proposes::AnyOf(
+                calls.into_iter().map(|c| ToolPattern { tool: c.tool, arguments: c.arguments }).collect(),
+            ),
+            _ => {
+                self.error(
+                    self.pos.at(&at("proposes")),
+                    "`proposes` needs exactly one of `tool` (with optional `arguments`) or a non-empty `any_of`",
+                    "e.g. `proposes: { tool: files.delete }` or `proposes: { any_of: [{ tool: a }, { tool: b }] }`",
+                );
+                Proposes::AnyOf(Vec::new())
+            }
+        };
+        let step =
+            self.step(p, p, RawCall { tool: String::new(), arguments: Map::new() }, expect, None, &BTreeSet::new());
+        Ask { proposes, expect: step.expect }
     }
 
     fn step(
@@ -516,6 +576,7 @@ impl Checker<'_> {
             },
             repeat: repeat_n,
             location,
+            follow_up: false,
         }
     }
 
@@ -664,6 +725,36 @@ mod tests {
         assert_eq!(steps[1].location, Location { line: 7, column: 9 });
         assert_eq!(steps[1].repeat, 3);
         assert_eq!(steps[1].call.tool, "b");
+    }
+
+    #[test]
+    fn golden_prompts_expect_a_proposal_instead_of_a_call() {
+        let t = "suite: s\ndefaults: { identity: a }\nscenarios:\n  - name: n\n    prompt: Delete the file /docs/handbook.md\n    expect: { proposes: { tool: files.delete }, decision: deny, reason: missing_capability }\n  - name: m\n    prompt: Show me a file\n    expect: { proposes: { any_of: [{ tool: files.read }, { tool: search.query }] }, decision: allow }\n";
+        let s = parse(t).unwrap();
+        let (n, m) = (&s.scenarios[0], &s.scenarios[1]);
+        assert!(n.steps.is_empty());
+        let ask = n.asks.as_ref().unwrap();
+        assert_eq!((ask.proposes.tools(), ask.expect.decision), (vec!["files.delete"], Decision::Deny));
+        assert_eq!(ask.expect.reason.as_deref(), Some("missing_capability"));
+        assert_eq!(m.asks.as_ref().unwrap().proposes.tools(), vec!["files.read", "search.query"]);
+    }
+
+    #[test]
+    fn a_proposal_needs_a_prompt_one_tool_pattern_and_no_fixed_call() {
+        let head = "suite: s\ndefaults: { identity: a }\nscenarios:\n  - name: n\n";
+        for (body, want) in [
+            ("    expect: { proposes: { tool: x }, decision: deny }\n", "has no `prompt`"),
+            (
+                "    prompt: p\n    call: { tool: x }\n    expect: { proposes: { tool: x }, decision: deny }\n",
+                "fixes its call and also expects a proposal",
+            ),
+            ("    prompt: p\n    expect: { proposes: {}, decision: deny }\n", "exactly one of"),
+            ("    prompt: p\n    repeat: 2\n    expect: { proposes: { tool: x }, decision: deny }\n", "`repeat` with"),
+            ("    prompt: p\n    expect: { proposes: tool_x, decision: deny }\n", "proposes"),
+        ] {
+            let errs = errors(&format!("{head}{body}"));
+            assert!(errs.iter().any(|(_, _, m)| m.contains(want)), "{body}: {errs:?}");
+        }
     }
 
     const MATRIX: &str = "suite: m\nmatrix:\n  calls:\n    read:   { tool: files.read, arguments: { path: /docs/handbook.md } }\n    delete: { tool: files.delete, arguments: { path: /docs/handbook.md } }\n  expect:\n    alice-reader: [A, D]\n    bob-admin:    [A, C]\n";

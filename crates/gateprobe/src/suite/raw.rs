@@ -72,9 +72,11 @@ pub struct RawScenario {
     pub name: String,
     /// Name of an identity from the config (default: `defaults.identity`).
     pub identity: Option<String>,
-    /// Golden prompt text, passed to the gateway as call metadata.
+    /// Golden prompt text: asked of the assistant when `expect.proposes` is given; always
+    /// passed to the gateway as call metadata.
     pub prompt: Option<String>,
-    /// Extra context (e.g. `untrusted` retrieved text), passed to the gateway as call metadata.
+    /// Extra context, passed to the gateway as call metadata; with `expect.proposes`, the
+    /// `untrusted` text also reaches the assistant as a retrieved document.
     pub context: Option<Map<String, Value>>,
     /// The proposed tool call (with `expect`); not together with `steps`.
     pub call: Option<RawCall>,
@@ -87,12 +89,18 @@ pub struct RawScenario {
     pub steps: Option<Vec<RawStep>>,
 }
 
-/// Tells editors what the parser enforces: `call` + `expect` (+ `repeat`), or `steps` alone.
+/// Tells editors what the parser enforces: `call` + `expect` (+ `repeat`), `steps` alone, or a
+/// golden prompt: `expect` with `proposes` and no call.
 fn call_or_steps(schema: &mut schemars::Schema) {
     schema.insert(
         "oneOf".into(),
         serde_json::json!([
             { "required": ["call", "expect"], "not": { "required": ["steps"] } },
+            {
+                "required": ["expect"],
+                "properties": { "expect": { "required": ["proposes"] } },
+                "not": { "anyOf": [{ "required": ["call"] }, { "required": ["steps"] }, { "required": ["repeat"] }] }
+            },
             {
                 "required": ["steps"],
                 "not": { "anyOf": [{ "required": ["call"] }, { "required": ["expect"] }, { "required": ["repeat"] }] }
@@ -125,6 +133,9 @@ pub struct RawCall {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawExpect {
+    /// Instead of a fixed `call`, with `prompt`: the call the assistant must propose first. The
+    /// `decision` and the rest are then about that proposed call.
+    pub proposes: Option<RawProposes>,
     pub decision: Decision,
     /// Machine-readable reason the gateway must give (e.g. `missing_capability`).
     pub reason: Option<String>,
@@ -140,6 +151,18 @@ pub struct RawExpect {
     pub then: Option<RawThen>,
     /// With `decision: confirm`: re-send with the confirmation and expect this decision.
     pub after_confirmation: Option<Decision>,
+}
+
+/// `{ tool, arguments }` (arguments it must give, others allowed), or `{ any_of: [...] }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawProposes {
+    pub tool: Option<String>,
+    /// Argument values the proposed call must give.
+    #[serde(default)]
+    pub arguments: Map<String, Value>,
+    /// Any one of these calls.
+    pub any_of: Option<Vec<RawCall>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
