@@ -216,17 +216,16 @@ fn canary_section(summary: &RunSummary, paint: Painter) -> String {
 
 /// `12 passed, 1 failed, 0 evidence_missing, 0 leak, 0 error (13 scenarios in 0.41 s, policy sha256:…)`
 fn totals(summary: &RunSummary, paint: Painter) -> String {
-    let counts = summary.counts();
-    let parts: Vec<String> = Outcome::ALL
-        .iter()
-        .map(|&o| {
+    let parts: Vec<String> = text::counts(summary)
+        .into_iter()
+        .map(|(o, n)| {
             let label = match o {
                 Outcome::Pass => "passed",
                 Outcome::Fail => "failed",
                 other => other.as_str(),
             };
-            let part = format!("{} {label}", counts[&o]);
-            if counts[&o] > 0 { paint.outcome(o, &part) } else { part }
+            let part = format!("{n} {label}");
+            if n > 0 { paint.outcome(o, &part) } else { part }
         })
         .collect();
     let policies = summary.policy_versions();
@@ -358,7 +357,7 @@ mod tests {
     fn all_pass_is_one_totals_line() {
         assert_eq!(
             render(&fixture::all_pass(), false),
-            "2 passed, 0 failed, 0 evidence_missing, 0 leak, 0 model_drift, 0 error (2 scenarios in 0.41 s, policy sha256:9f2c4e1a0b7d)\n"
+            "2 passed, 0 failed, 0 evidence_missing, 0 leak, 0 error (2 scenarios in 0.41 s, policy sha256:9f2c4e1a0b7d)\n"
         );
     }
 

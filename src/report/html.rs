@@ -20,7 +20,7 @@ use gateprobe::outcome::RunSummary;
 
 pub fn render(summary: &RunSummary) -> String {
     let data = data(summary);
-    let counts: Vec<String> = summary.counts().iter().map(|(o, n)| format!("{n} {o}")).collect();
+    let counts: Vec<String> = text::counts(summary).iter().map(|(o, n)| format!("{n} {o}")).collect();
     let title = if summary.all_passed() {
         format!("gateprobe: all {} scenarios passed", summary.results.len())
     } else {

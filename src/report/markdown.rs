@@ -88,7 +88,7 @@ pub fn render(summary: &RunSummary) -> String {
     out.push('\n');
 
     out.push_str("| outcome | scenarios |\n|---|---:|\n");
-    for (outcome, count) in summary.counts() {
+    for (outcome, count) in text::counts(summary) {
         let _ = writeln!(out, "| {} {outcome} | {count} |", icon(outcome));
     }
 

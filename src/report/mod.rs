@@ -187,7 +187,7 @@ pub fn prompt_versions(summary: &RunSummary) -> Vec<PromptVersion> {
 
 /// Helpers shared by the renderers.
 pub(crate) mod text {
-    use gateprobe::outcome::{Outcome, ProposalSummary, ScenarioResult};
+    use gateprobe::outcome::{Outcome, ProposalSummary, RunSummary, ScenarioResult};
 
     use super::PromptVersion;
 
@@ -214,6 +214,13 @@ pub(crate) mod text {
                 None => format!("expected {}, no decision could be read", r.expected),
             },
         }
+    }
+
+    /// The run's count of each outcome, for people: `model_drift` is left out of runs that asked
+    /// no assistant (it cannot happen there, and "0 model_drift" would only be noise).
+    pub fn counts(summary: &RunSummary) -> Vec<(Outcome, usize)> {
+        let asked = summary.results.iter().any(|r| r.proposal.is_some());
+        summary.counts().into_iter().filter(|&(o, n)| asked || n > 0 || o != Outcome::ModelDrift).collect()
     }
 
     /// The tools an assistant proposed, in order: `files.read, files.delete`, or `no call`.
