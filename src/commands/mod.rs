@@ -12,7 +12,8 @@ pub mod snapshot;
 use std::io::IsTerminal;
 
 use gateprobe::LoadOptions;
-use gateprobe::outcome::{Exit, RunSummary};
+use gateprobe::RunSummary;
+use gateprobe::outcome::Exit;
 
 use crate::cli::{ColorChoice, LoadArgs};
 

@@ -21,7 +21,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use owo_colors::OwoColorize;
 
-use gateprobe::outcome::{Outcome, RunSummary, ScenarioResult};
+use gateprobe::RunSummary;
+use gateprobe::outcome::{Outcome, ScenarioResult};
 
 use super::text;
 

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use crate::report::coverage::{cell_text, letter};
 use crate::report::text;
+use gateprobe::RunSummary;
 use gateprobe::coverage::Grid;
-use gateprobe::outcome::RunSummary;
 
 pub fn render(summary: &RunSummary) -> String {
     let data = data(summary);

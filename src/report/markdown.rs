@@ -41,7 +41,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use gateprobe::outcome::{Outcome, RunSummary, ScenarioResult};
+use gateprobe::RunSummary;
+use gateprobe::outcome::{Outcome, ScenarioResult};
 
 use super::{ReportError, text};
 

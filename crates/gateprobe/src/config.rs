@@ -290,10 +290,9 @@ pub struct DecisionRule {
 pub enum PolicyVersionSource {
     /// A response header, e.g. `x-policy-version`.
     Header(String),
-    /// A JSON pointer into the response body.
+    /// A JSON pointer into the response body. (The audit record's version is read through
+    /// `audit.fields.policy_version`, and wins over the answer's.)
     Pointer(String),
-    /// A JSON pointer into the audit record.
-    AuditPointer(String),
 }
 
 impl Default for PolicyVersionSource {
@@ -671,12 +670,6 @@ impl ConfigError {
             _ => &[],
         }
     }
-}
-
-/// JSON Schema of `gateprobe.yaml`, for `gateprobe schema config` and editors (checked in as
-/// `schemas/config.schema.json`, kept up to date by the test in [`crate::suite::schema`]).
-pub fn config_schema() -> serde_json::Value {
-    schemars::schema_for!(Config).to_value()
 }
 
 /// Parses config text (the content of `path`), errors as diagnostics with file:line:col.

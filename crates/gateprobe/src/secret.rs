@@ -13,11 +13,11 @@ use tokio::io::AsyncReadExt;
 use crate::config::CredentialSource;
 
 /// How long a token command may run.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Longest credential read from a file or a command's output. A token is a few KiB at most;
 /// a command that prints more is the wrong command, and is stopped as soon as it passes this.
-pub const MAX_CREDENTIAL_BYTES: usize = 64 << 10;
+pub(crate) const MAX_CREDENTIAL_BYTES: usize = 64 << 10;
 
 /// How much of a credential command's stderr is kept (only its first line is quoted); the rest
 /// is read and dropped, so a chatty command does not block on a full pipe.

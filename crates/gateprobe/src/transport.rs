@@ -77,16 +77,16 @@ pub enum TargetError {
 }
 
 /// The setting that raises the cap on answers from the target (`RunConfig::max_response_bytes`).
-pub const MAX_RESPONSE_SETTING: &str = "run.max_response_bytes";
+pub(crate) const MAX_RESPONSE_SETTING: &str = "run.max_response_bytes";
 /// The setting that raises the cap on answers from an audit API
 /// (`RunConfig::max_audit_response_bytes`).
-pub const MAX_AUDIT_RESPONSE_SETTING: &str = "run.max_audit_response_bytes";
+pub(crate) const MAX_AUDIT_RESPONSE_SETTING: &str = "run.max_audit_response_bytes";
 
 /// The body of `response`, or [`CallError::TooLarge`] as soon as it is longer than `limit`
 /// bytes: at once when `Content-Length` says so, else when the chunks read so far pass it
 /// (what is buffered never exceeds `limit`). `setting` names the config setting that raises
 /// the cap, for the error message (e.g. `run.max_response_bytes`).
-pub async fn read_capped(
+pub(crate) async fn read_capped(
     mut response: reqwest::Response,
     limit: usize,
     setting: &'static str,

@@ -11,9 +11,9 @@
 
 mod decide;
 mod embedded;
-pub mod http;
+pub(crate) mod http;
 mod listing;
-pub mod mcp;
+pub(crate) mod mcp;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,9 +26,9 @@ use crate::decision::Decision;
 use crate::secret::{Scrubber, Secret};
 use gateprobe_gateway::RunningGateway;
 
-pub use crate::evidence::{AuditSource, Evidence};
-pub use crate::transport::{CallError, TargetError};
-pub use listing::Listing;
+pub(crate) use crate::evidence::{AuditSource, Evidence};
+pub(crate) use crate::transport::{CallError, TargetError};
+pub(crate) use listing::Listing;
 
 /// Header that marks every probe request, so gateways can keep probes out of business dashboards.
 pub const SYNTHETIC_HEADER: &str = "x-gateprobe-synthetic";

@@ -21,9 +21,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::RunSummary;
 use crate::config::AssistantConfig;
 use crate::decision::Decision;
-use crate::outcome::{Exit, Outcome, RunSummary, ScenarioResult};
+use crate::outcome::{Exit, Outcome, ScenarioResult};
 
 pub use regression::PolicyUpdate;
 pub use snapshot::Snapshots;

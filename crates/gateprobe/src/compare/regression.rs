@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use super::state::{Reported, State};
 use super::{Observation, Regression, short_version};
-use crate::outcome::{Outcome, RunSummary, ScenarioResult};
+use crate::RunSummary;
+use crate::outcome::{Outcome, ScenarioResult};
 
 /// The regressions one policy update caused (or, when `policy_from == policy_to`, the failures
 /// that appeared without any update: the gateway, its data or its dependencies changed).

@@ -27,7 +27,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{CompareError, Observation, Regression, write_atomic_with};
-use crate::outcome::{Outcome, RunSummary, ScenarioResult};
+use crate::RunSummary;
+use crate::outcome::{Outcome, ScenarioResult};
 
 /// The format version; a file of another version is treated like a corrupt one.
 pub const STATE_VERSION: u32 = 1;
