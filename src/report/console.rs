@@ -33,11 +33,13 @@ pub struct ConsoleOptions {
     pub color: bool,
     /// List passing scenarios too, not only count them.
     pub verbose: bool,
+    /// Only what did not pass and the totals: no canary comparison, matrix or coverage (`-q`).
+    pub brief: bool,
 }
 
 /// Renders the summary: one line per non-passing scenario, then the totals line.
 pub fn render(summary: &RunSummary, color: bool) -> String {
-    render_with(summary, ConsoleOptions { color, verbose: false })
+    render_with(summary, ConsoleOptions { color, ..ConsoleOptions::default() })
 }
 
 /// [`render`] with every option.
@@ -79,6 +81,9 @@ pub fn render_with(summary: &RunSummary, options: ConsoleOptions) -> String {
     }
     out.push_str(&totals(summary, paint));
     out.push('\n');
+    if options.brief {
+        return out;
+    }
     out.push_str(&canary_section(summary, paint));
     if let Some(coverage) = &summary.coverage {
         out.push('\n');
@@ -339,10 +344,10 @@ mod tests {
     #[test]
     fn grid_and_coverage_only_when_the_run_computed_coverage() {
         let mut summary = fixture::summary();
-        let plain = render_with(&summary, ConsoleOptions { color: false, verbose: false });
+        let plain = render_with(&summary, ConsoleOptions { color: false, verbose: false, brief: false });
         assert!(!plain.contains("decision matrix"));
         summary.coverage = Some(gateprobe::coverage::Coverage::default());
-        let out = render_with(&summary, ConsoleOptions { color: false, verbose: false });
+        let out = render_with(&summary, ConsoleOptions { color: false, verbose: false, brief: false });
         assert!(out.contains("decision matrix"), "{out}");
         assert!(out.contains("  alice-reader    A  D→A    ·  A→?\n"), "{out}");
         assert!(out.contains("1 files.read  2 files.delete  3 tickets.create  4 search.query"), "{out}");
@@ -351,7 +356,10 @@ mod tests {
 
     #[test]
     fn console_verbose_snapshot() {
-        insta::assert_snapshot!(render_with(&fixture::summary(), ConsoleOptions { color: false, verbose: true }));
+        insta::assert_snapshot!(render_with(
+            &fixture::summary(),
+            ConsoleOptions { color: false, verbose: true, brief: false }
+        ));
     }
 
     #[test]
@@ -378,7 +386,7 @@ mod tests {
 
     #[test]
     fn golden_prompt_passes_name_the_proposal_and_the_assistant_when_verbose() {
-        let out = render_with(&golden::summary(), ConsoleOptions { color: false, verbose: true });
+        let out = render_with(&golden::summary(), ConsoleOptions { color: false, verbose: true, brief: false });
         assert!(
             out.contains("✓ assistant › a reader's search goes through the assistant — pass: search.query → allow (smollm2 (prompt 1a2b3c4d5e6f), 42 ms)\n"),
             "{out}"
