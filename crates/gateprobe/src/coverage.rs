@@ -16,6 +16,7 @@ use crate::suite::{Proposes, Suite};
 /// Scenarios per tool, by the direction they pin down.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ToolCoverage {
+    /// The tool's name.
     pub tool: String,
     /// Steps expecting `allow` (directly or once confirmed).
     pub allow: usize,
@@ -26,6 +27,7 @@ pub struct ToolCoverage {
 }
 
 impl ToolCoverage {
+    /// Whether the tool lacks a must-allow or a must-deny scenario (what `--require-coverage` fails on).
     pub fn is_gap(&self) -> bool {
         self.allow == 0 || self.deny == 0
     }
@@ -103,10 +105,12 @@ impl Coverage {
         self.tools.iter().filter(|t| t.is_gap()).collect()
     }
 
+    /// Tools with no scenario expecting `allow`.
     pub fn without_allow(&self) -> Vec<&str> {
         self.tools.iter().filter(|t| t.allow == 0).map(|t| t.tool.as_str()).collect()
     }
 
+    /// Tools with no scenario expecting `deny`.
     pub fn without_deny(&self) -> Vec<&str> {
         self.tools.iter().filter(|t| t.deny == 0).map(|t| t.tool.as_str()).collect()
     }
@@ -132,7 +136,9 @@ impl Coverage {
 /// One cell of the decision grid: every result of an identity calling a tool (first call).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Cell {
+    /// The identity (grid row).
     pub identity: String,
+    /// The tool of the first call (grid column).
     pub tool: String,
     /// Indexes into the run's results.
     pub results: Vec<usize>,
@@ -140,6 +146,7 @@ pub struct Cell {
     pub outcome: Outcome,
     /// The representative result's expected and observed decisions (the worst one's).
     pub expected: Decision,
+    /// What the representative result got; `None` when no decision could be read.
     pub observed: Option<Decision>,
 }
 
@@ -150,10 +157,12 @@ pub struct Grid {
     pub identities: Vec<String>,
     /// Columns, in order of first appearance.
     pub tools: Vec<String>,
+    /// The non-empty cells, in order of first appearance.
     pub cells: Vec<Cell>,
 }
 
 impl Grid {
+    /// The grid of a run's results, each under its identity and its first call's tool.
     pub fn from_results(results: &[ScenarioResult]) -> Grid {
         let mut identities: Vec<String> = Vec::new();
         let mut tools: Vec<String> = Vec::new();
@@ -187,6 +196,7 @@ impl Grid {
         Grid { identities, tools, cells }
     }
 
+    /// The cell of `identity` calling `tool`; `None` when no scenario did.
     pub fn cell(&self, identity: &str, tool: &str) -> Option<&Cell> {
         self.cells.iter().find(|c| c.identity == identity && c.tool == tool)
     }

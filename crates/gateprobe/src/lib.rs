@@ -55,19 +55,30 @@ use crate::suite::Suite;
 /// Why a run could not start. Every variant but a target failure means bad input (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The config is missing or invalid.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// Some suite files are invalid.
     #[error(transparent)]
     Suites(#[from] suite::LoadError),
+    /// A scenario names an identity the config does not define.
     #[error(transparent)]
     Plan(#[from] plan::UnknownIdentity),
+    /// The target could not be set up (a credential, the embedded gateway, a setting).
     #[error(transparent)]
     Target(#[from] adapter::TargetError),
+    /// `--assistant` names an assistant the config does not define.
     #[error("--assistant {name}: the config defines no such assistant (it defines: {known})")]
-    UnknownAssistant { name: String, known: String },
+    UnknownAssistant {
+        /// The name given.
+        name: String,
+        /// The names the config defines, comma-separated.
+        known: String,
+    },
 }
 
 impl RunError {
+    /// The exit status this error ends `gateprobe run` with: 3 when the embedded gateway did not start, else 2.
     pub fn exit_code(&self) -> outcome::Exit {
         match self {
             RunError::Target(adapter::TargetError::Embedded(_)) => outcome::Exit::NoDecision,
@@ -88,7 +99,9 @@ pub struct LoadOptions {
 /// A valid config and its suites: what a run needs before it touches the network.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The config, `GATEPROBE_*` overrides applied and paths resolved.
     pub config: Config,
+    /// The suites, parsed and linted.
     pub suites: Vec<Suite>,
 }
 

@@ -28,6 +28,7 @@ const MAX_STDERR_BYTES: usize = 8 << 10;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a credential value.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -132,6 +133,7 @@ impl fmt::Debug for Scrubber {
 }
 
 impl Scrubber {
+    /// A scrubber for `secrets` (with a JWT's payload and signature on their own; very short values are skipped).
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> Scrubber {
         let mut needles = Vec::new();
         for secret in secrets {
@@ -163,6 +165,7 @@ impl Scrubber {
         }
     }
 
+    /// Whether there is nothing to scrub.
     pub fn is_empty(&self) -> bool {
         self.detector.is_none()
     }
@@ -196,6 +199,7 @@ impl Scrubber {
         out
     }
 
+    /// [`Scrubber::scrub`] for an owned string, reusing it when nothing is found.
     pub fn scrub_string(&self, text: String) -> String {
         match self.scrub(&text) {
             std::borrow::Cow::Borrowed(_) => text,

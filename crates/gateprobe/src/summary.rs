@@ -15,10 +15,12 @@ use crate::outcome::{Exit, Outcome, ScenarioResult};
 pub struct RunSummary {
     /// RFC 3339 start time.
     pub started_at: String,
+    /// Wall time of the whole run.
     #[serde(serialize_with = "crate::outcome::ser_ms")]
     pub duration: Duration,
     /// The target's description (adapter kind and URL).
     pub target: String,
+    /// Every scenario's result, in suite and file order.
     pub results: Vec<ScenarioResult>,
     /// What the run's scenarios left untested; `None` when not computed.
     #[serde(skip)]
@@ -26,6 +28,7 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// How many results had each outcome; every outcome is present, with 0 if none had it.
     pub fn counts(&self) -> BTreeMap<Outcome, usize> {
         let mut counts: BTreeMap<Outcome, usize> = Outcome::ALL.iter().map(|o| (*o, 0)).collect();
         for r in &self.results {
@@ -34,10 +37,12 @@ impl RunSummary {
         counts
     }
 
+    /// How many scenarios passed.
     pub fn passed(&self) -> usize {
         self.results.iter().filter(|r| r.outcome.is_pass()).count()
     }
 
+    /// Whether every scenario passed (true for a run of none).
     pub fn all_passed(&self) -> bool {
         self.results.iter().all(|r| r.outcome.is_pass())
     }

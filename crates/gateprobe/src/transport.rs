@@ -9,27 +9,40 @@ use bytes::{Bytes, BytesMut};
 /// No decision could be read. Kinds are few and fixed, so they can be metric labels.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
+    /// The exchange timed out.
     #[error("timed out")]
     Timeout,
+    /// The connection could not be made.
     #[error("could not connect")]
     Connect,
+    /// An HTTP status that carries no decision.
     #[error("HTTP status {0} with no decision in it")]
     Status(u16),
+    /// The exchange broke off, or the answer does not follow the protocol.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The answer's body could not be parsed.
     #[error("unparseable response: {0}")]
     Unparseable(String),
+    /// The answer was read but states no decision and no rule maps it to one.
     #[error("no decision in the response: {0}")]
     NoDecision(String),
     /// The answer's body passed its cap ([`read_capped`]); `setting` raises the cap.
     #[error("answer larger than {limit} bytes (raise `{setting}`)")]
-    TooLarge { limit: usize, setting: &'static str },
+    TooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+        /// The config setting that sets the cap, e.g. `run.max_response_bytes`.
+        setting: &'static str,
+    },
 }
 
 impl CallError {
+    /// Every [`CallError::kind`], for metric label values created up front.
     pub const KINDS: [&'static str; 7] =
         ["timeout", "connect", "http_status", "protocol", "unparseable", "no_decision", "too_large"];
 
+    /// The error's kind, a fixed name fit for a metric label (`timeout`, `http_status`, …).
     pub fn kind(&self) -> &'static str {
         match self {
             CallError::Timeout => "timeout",
@@ -68,10 +81,18 @@ impl CallError {
 /// gateway that fails to start is target trouble (exit 3).
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
+    /// A credential could not be resolved or minted (config trouble, exit 2).
     #[error("identity `{identity}`: {message}")]
-    Credential { identity: String, message: String },
+    Credential {
+        /// Whose credential: an identity's name, or the assistant or audit reader it is for.
+        identity: String,
+        /// Why it could not be resolved.
+        message: String,
+    },
+    /// The embedded reference gateway did not start (target trouble, exit 3).
     #[error("the embedded reference gateway did not start: {0}")]
     Embedded(String),
+    /// A target setting cannot be used (e.g. an unknown HTTP method).
     #[error("invalid target setting: {0}")]
     Invalid(String),
 }

@@ -20,11 +20,14 @@ use crate::outcome::{Outcome, ScenarioResult};
 /// that appeared without any update: the gateway, its data or its dependencies changed).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PolicyUpdate {
+    /// Policy version of the last passing run.
     pub policy_from: Option<String>,
+    /// Policy version of the first run that did not pass.
     pub policy_to: Option<String>,
     /// Golden prompts: the prompt bundle versions before and after (equal, or `None`, when the
     /// prompt bundle did not change).
     pub prompt_from: Option<String>,
+    /// Prompt bundle version of the first run that did not pass.
     pub prompt_to: Option<String>,
     /// (suite, scenario) of each regression, sorted.
     pub scenarios: Vec<(String, String)>,
