@@ -115,7 +115,7 @@ fn grid(summary: &RunSummary, paint: Painter) -> String {
         out,
         "{} {}",
         paint.bold("decision matrix"),
-        paint.dim("(expected; expected→actual where they differ)")
+        paint.dim("(expected; expected→actual where they differ; * decided as expected, did not pass)")
     );
     let row_width = g.identities.iter().map(|i| i.chars().count()).max().unwrap_or(0);
     let width = g
@@ -180,6 +180,11 @@ fn decisions(r: &ScenarioResult) -> String {
         text::expected_call(r, r.expected.as_str()),
         text::observed_call(r, &observed)
     );
+    // The decisions shown are the first call's: when it got what was expected, say so, or the
+    // line reads "expected allow, observed allow" about a scenario that failed in a later call.
+    if r.calls > 1 && r.observed == Some(r.expected) {
+        out = format!("first of {} calls: {out}", r.calls);
+    }
     let reasons: Vec<String> = [
         r.reason.as_deref().map(|x| format!("reason {x}")),
         r.expected_reason.as_deref().map(|x| format!("expected reason {x}")),
@@ -444,6 +449,24 @@ mod tests {
         let error_line = out.lines().find(|l| l.contains("burst of searches")).unwrap();
         assert!(error_line.contains("timed out after 5s: no answer from"), "{error_line}");
         assert!(error_line.ends_with("scenarios/tickets.yaml:14:5"), "{error_line}");
+    }
+
+    /// Pins: when a repeated scenario's first call got the expected decision, the headline says
+    /// it is about the first call, so "expected allow, observed allow" never stands alone on a
+    /// scenario that failed later.
+    #[test]
+    fn a_failure_in_a_later_call_names_the_first_call_as_such() {
+        let mut r = fixture::summary().results.swap_remove(1);
+        r.expected = Decision::Allow;
+        r.outcome = Outcome::Fail;
+        r.observed = Some(r.expected);
+        r.calls = 30;
+        assert!(decisions(&r).starts_with("first of 30 calls: expected allow, observed allow"), "{}", decisions(&r));
+        r.calls = 1;
+        assert!(decisions(&r).starts_with("expected allow, observed allow"), "{}", decisions(&r));
+        r.calls = 30;
+        r.observed = Some(Decision::Deny);
+        assert!(decisions(&r).starts_with("expected allow, observed deny"), "{}", decisions(&r));
     }
 
     #[test]
