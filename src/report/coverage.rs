@@ -33,14 +33,13 @@ pub fn lines(coverage: &Coverage) -> Vec<(String, String)> {
         Some(v) => v.join(", "),
     };
     let tools_from = if coverage.tools_listed { "listed by the gateway" } else { "named by scenarios only" };
+    let counted = coverage.counted().count();
+    let unlisted: Vec<&str> =
+        coverage.tools.iter().filter(|t| !t.listed && coverage.tools_listed).map(|t| t.tool.as_str()).collect();
     let mut out = vec![
         (
             "tools".to_string(),
-            format!(
-                "{} ({tools_from}), {} with both directions",
-                coverage.tools.len(),
-                coverage.tools.len() - coverage.gaps().len()
-            ),
+            format!("{counted} ({tools_from}), {} with both directions", counted - coverage.gaps().len()),
         ),
         ("without a must-allow scenario".to_string(), list(&coverage.without_allow())),
         ("without a must-deny scenario".to_string(), list(&coverage.without_deny())),
@@ -51,6 +50,9 @@ pub fn lines(coverage: &Coverage) -> Vec<(String, String)> {
             list(&coverage.unused_identities.iter().map(String::as_str).collect::<Vec<_>>()),
         ),
     ];
+    if !unlisted.is_empty() {
+        out.push(("named by scenarios, not listed by the gateway (not counted)".to_string(), list(&unlisted)));
+    }
     for p in &coverage.problems {
         out.push(("note".to_string(), p.clone()));
     }

@@ -100,19 +100,26 @@ impl Coverage {
         }
     }
 
-    /// Tools (listed, or named by a scenario) that lack a must-allow or a must-deny scenario.
+    /// The tools coverage asks both directions of: those the gateway listed, when it listed
+    /// any (a scenario naming a tool the gateway does not have, to prove it is refused, asks for
+    /// no must-allow); else every tool the scenarios name.
+    pub fn counted(&self) -> impl Iterator<Item = &ToolCoverage> {
+        self.tools.iter().filter(|t| t.listed || !self.tools_listed)
+    }
+
+    /// Counted tools that lack a must-allow or a must-deny scenario.
     pub fn gaps(&self) -> Vec<&ToolCoverage> {
-        self.tools.iter().filter(|t| t.is_gap()).collect()
+        self.counted().filter(|t| t.is_gap()).collect()
     }
 
-    /// Tools with no scenario expecting `allow`.
+    /// Counted tools with no scenario expecting `allow`.
     pub fn without_allow(&self) -> Vec<&str> {
-        self.tools.iter().filter(|t| t.allow == 0).map(|t| t.tool.as_str()).collect()
+        self.counted().filter(|t| t.allow == 0).map(|t| t.tool.as_str()).collect()
     }
 
-    /// Tools with no scenario expecting `deny`.
+    /// Counted tools with no scenario expecting `deny`.
     pub fn without_deny(&self) -> Vec<&str> {
-        self.tools.iter().filter(|t| t.deny == 0).map(|t| t.tool.as_str()).collect()
+        self.counted().filter(|t| t.deny == 0).map(|t| t.tool.as_str()).collect()
     }
 
     /// The gate's one-line verdict when there are gaps, naming every tool and what it lacks.
@@ -264,6 +271,22 @@ mod tests {
         let msg = c.gate_message().unwrap();
         assert!(msg.contains("email.send (no must-allow and no must-deny scenario)"), "{msg}");
         assert!(msg.contains("files.read (no must-deny scenario)"), "{msg}");
+    }
+
+    /// Pins: when the gateway lists its tools, a scenario naming one it does not have (to prove
+    /// it is refused) leaves no gap; when it lists none, every named tool counts.
+    #[test]
+    fn tools_the_gateway_does_not_list_are_not_counted() {
+        let suite = crate::suite::parse_suite(Path::new("s.yaml"), SUITE).unwrap();
+        let results = results(&suite);
+        let listed = |tools: Option<Vec<String>>| Listing { tools, ..Listing::default() };
+        let c = Coverage::compute(&[suite.clone()], &results, &[], &listed(Some(vec!["files.read".into()])));
+        assert_eq!(c.counted().map(|t| t.tool.as_str()).collect::<Vec<_>>(), ["files.read"]);
+        assert_eq!(c.without_allow(), Vec::<&str>::new());
+        assert_eq!(c.without_deny(), vec!["files.read"]);
+        let c = Coverage::compute(&[suite], &results, &[], &listed(None));
+        assert_eq!(c.counted().count(), 2);
+        assert_eq!(c.without_allow(), vec!["files.delete"]);
     }
 
     #[test]

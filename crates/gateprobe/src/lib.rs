@@ -78,7 +78,8 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// The exit status this error ends `gateprobe run` with: 3 when the embedded gateway did not start, else 2.
+    /// The exit status this error ends `gateprobe run` with: 3 when the embedded gateway did not
+    /// start, else 2 (invalid policies for it included: they are input, like a suite).
     pub fn exit_code(&self) -> outcome::Exit {
         match self {
             RunError::Target(adapter::TargetError::Embedded(_)) => outcome::Exit::NoDecision,

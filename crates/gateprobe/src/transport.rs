@@ -92,6 +92,11 @@ pub enum TargetError {
     /// The embedded reference gateway did not start (target trouble, exit 3).
     #[error("the embedded reference gateway did not start: {0}")]
     Embedded(String),
+    /// The embedded reference gateway's policies do not load: bad input, like a bad suite (exit 2).
+    #[error(
+        "the embedded reference gateway's policies are invalid: {0}\n  = help: fix the policy file, or point `target.policies` (GATEPROBE_POLICIES) at a valid directory"
+    )]
+    EmbeddedPolicies(String),
     /// A target setting cannot be used (e.g. an unknown HTTP method).
     #[error("invalid target setting: {0}")]
     Invalid(String),

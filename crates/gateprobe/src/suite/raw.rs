@@ -156,7 +156,9 @@ pub struct RawExpect {
     /// required `fields`.
     #[serde(default)]
     pub evidence: RawEvidence,
-    /// Placeholders (e.g. `canary`) used in the arguments that must never appear in clear.
+    /// Placeholders (e.g. `canary`) used in the arguments that must never appear in clear. A
+    /// planted `{{canary}}` is looked for in the evidence whether or not it is listed here;
+    /// listing it states the intent, and a name that is not a placeholder of the call is refused.
     #[serde(default)]
     pub redacted: Vec<String>,
     /// With `repeat`: calls after the first `after` must get this decision instead.
