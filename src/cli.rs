@@ -89,6 +89,10 @@ pub enum Command {
     /// never used; and the identity × tool decision matrix. Exit 1 on a gap with
     /// `--require-coverage`, else 0 (2 invalid input, 3 target trouble).
     Coverage(CoverageArgs),
+    /// What the gateway offers a suite author: its tools with their argument schemas (as an
+    /// identity sees them), its policy ids and decision reasons, and with `--sample` the
+    /// evidence fields of a scenario's audit record. Exit 3 when the tools cannot be listed.
+    Tools(ToolsArgs),
     /// Validate suites and config, including the sensitivity scan.
     Lint(LoadArgs),
     /// Print the JSON Schema of suite files or of the config.
@@ -198,6 +202,23 @@ pub struct RunArgs {
     /// Exit 1 when a tool lacks a must-allow or a must-deny scenario (the coverage gate).
     #[arg(long)]
     pub require_coverage: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ToolsArgs {
+    /// Config file (default: ./gateprobe.yaml if present, else the bundled config).
+    #[arg(long, short, env = "GATEPROBE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// List the tools as this identity sees them (default: the first with a credential).
+    #[arg(long, value_name = "NAME")]
+    pub identity: Option<String>,
+    /// Also run the first scenario whose name contains this text (its calls are sent) and show
+    /// the fields of its audit record.
+    #[arg(long, value_name = "SCENARIO")]
+    pub sample: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

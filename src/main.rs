@@ -43,6 +43,7 @@ async fn dispatch(cli: Cli) -> Exit {
         Command::Serve(args) => commands::serve::run(args).await,
         Command::Snapshot { command } => commands::snapshot::run(command, cli.output),
         Command::Coverage(args) => commands::coverage::run(args, cli.output).await,
+        Command::Tools(args) => commands::tools::run(args).await,
         Command::Lint(args) => commands::lint::run(&args),
         Command::Schema { kind } => commands::schema::run(kind),
         Command::Gateway(args) => match commands::gateway::run(args).await {

@@ -8,6 +8,7 @@ pub mod run;
 pub mod schema;
 pub mod serve;
 pub mod snapshot;
+pub mod tools;
 
 use std::io::IsTerminal;
 

@@ -28,6 +28,7 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod review;
+pub mod tools;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -280,7 +280,8 @@ mod tests {
         let suite = crate::suite::parse_suite(Path::new("s.yaml"), SUITE).unwrap();
         let results = results(&suite);
         let listed = |tools: Option<Vec<String>>| Listing { tools, ..Listing::default() };
-        let c = Coverage::compute(&[suite.clone()], &results, &[], &listed(Some(vec!["files.read".into()])));
+        let c =
+            Coverage::compute(std::slice::from_ref(&suite), &results, &[], &listed(Some(vec!["files.read".into()])));
         assert_eq!(c.counted().map(|t| t.tool.as_str()).collect::<Vec<_>>(), ["files.read"]);
         assert_eq!(c.without_allow(), Vec::<&str>::new());
         assert_eq!(c.without_deny(), vec!["files.read"]);

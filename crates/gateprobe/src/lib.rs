@@ -35,7 +35,7 @@ mod summary;
 mod transport;
 mod verify;
 
-pub use adapter::{SYNTHETIC_HEADER, Target};
+pub use adapter::{Listing, SYNTHETIC_HEADER, Target, ToolSpec};
 pub use schema::{config_schema, suite_schema};
 pub use secret::{REDACTED, Scrubber, Secret, resolve_credential, resolve_credential_with_timeout};
 pub use summary::RunSummary;

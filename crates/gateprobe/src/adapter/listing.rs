@@ -49,7 +49,7 @@ impl Sources {
 }
 
 /// The tools and policies `target` lists: `coverage.tools` or the adapter's listing (asked as
-/// the first identity with a credential), and `coverage.policies_url`.
+/// the target's lister, see [`Target`]), and `coverage.policies_url`.
 pub(super) async fn fetch(target: &Target) -> Listing {
     let sources = &target.listing;
     let mut listing = Listing::default();
@@ -63,8 +63,7 @@ pub(super) async fn fetch(target: &Target) -> Listing {
                 roles: Vec::new(),
                 token: None,
             };
-            let identity =
-                target.identities.values().find(|i| i.token.is_some()).map(|i| i.as_ref()).unwrap_or(&anonymous);
+            let identity = target.lister.as_deref().unwrap_or(&anonymous);
             match target.adapter.list_tools(identity).await {
                 Some(Ok(tools)) => listing.tools = Some(tools.into_iter().map(|t| t.name).collect()),
                 Some(Err(e)) => listing.problems.push(format!("`tools/list` failed: {e}")),

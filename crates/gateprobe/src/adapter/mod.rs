@@ -28,7 +28,7 @@ use gateprobe_gateway::RunningGateway;
 
 pub(crate) use crate::evidence::{AuditSource, Evidence};
 pub(crate) use crate::transport::{CallError, TargetError};
-pub(crate) use listing::Listing;
+pub use listing::Listing;
 
 /// Header that marks every probe request, so gateways can keep probes out of business dashboards.
 pub const SYNTHETIC_HEADER: &str = "x-gateprobe-synthetic";
@@ -70,7 +70,9 @@ pub struct Reply {
 /// A tool as the gateway lists it (MCP `tools/list`): what an assistant is offered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolSpec {
+    /// The tool's name, as calls give it.
     pub name: String,
+    /// What the gateway says the tool does.
     pub description: Option<String>,
     /// JSON Schema of its arguments (`{"type": "object"}` when the gateway gives none).
     pub input_schema: Value,
@@ -153,6 +155,9 @@ pub struct Target {
     embedded: Option<RunningGateway>,
     /// Where [`Target::listing`] looks.
     listing: listing::Sources,
+    /// Who asks for the tool listing: the first identity with a credential that is not
+    /// deliberately invalid (an expired token may be refused the list), else any with one.
+    lister: Option<Arc<ResolvedIdentity>>,
 }
 
 /// What [`register`] builds for a config's target.
@@ -215,6 +220,9 @@ impl Target {
             };
             identities.insert(name.clone(), Arc::new(identity));
         }
+        let valid = |name: &&String| !matches!(config.identities[*name].credential, Some(CredentialSource::Invalid(_)));
+        let with_token = identities.iter().filter(|(_, i)| i.token.is_some());
+        let lister = with_token.clone().find(|(n, _)| valid(n)).or(with_token.clone().next()).map(|(_, i)| i.clone());
         let max_response_bytes = config.run.max_response_bytes;
         let listing = listing::Sources::new(&config.coverage, embedded.as_ref(), client.clone(), max_response_bytes);
         let scrubber = Arc::new(Scrubber::new(&secrets));
@@ -222,13 +230,30 @@ impl Target {
         let embedded_base = embedded.as_ref().map(|g| g.base_url());
         let audit =
             AuditSource::new(client.clone(), &config.audit, embedded_base, audit_token, &config.run, scrubber.clone())?;
-        Ok(Target { adapter, audit, identities, description, scrubber, embedded, listing })
+        Ok(Target { adapter, audit, identities, description, scrubber, embedded, listing, lister })
     }
 
     /// The tools and policies the gateway lists, for coverage (`coverage.tools` or the adapter's
     /// own listing, and `coverage.policies_url`).
     pub async fn listing(&self) -> Listing {
         listing::fetch(self).await
+    }
+
+    /// The tools the gateway lists to an identity (the named one, else the one coverage asks
+    /// as), with their argument schemas, for `gateprobe tools`; `Err` says why not.
+    pub async fn tools_for(&self, identity: Option<&str>) -> Result<(String, Vec<ToolSpec>), String> {
+        let who = match identity {
+            Some(name) => self.identities.get(name).ok_or_else(|| format!("the config has no identity `{name}`"))?,
+            None => self.lister.as_ref().ok_or("no identity of the config has a credential to list the tools with")?,
+        };
+        match self.adapter.list_tools(who).await {
+            Some(Ok(tools)) => Ok((who.name.clone(), tools)),
+            Some(Err(e)) => Err(format!("`tools/list` as {} failed: {e}", who.name)),
+            None => Err(format!(
+                "an `{}` target cannot list its tools (its scenarios name them; `coverage.tools` lists them for coverage)",
+                self.adapter.kind()
+            )),
+        }
     }
 
     /// The embedded gateway, when the target is one (tests reach into its workspace over HTTP).

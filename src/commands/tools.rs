@@ -1,0 +1,78 @@
+//! `gateprobe tools`: what the gateway offers, for the suite author: its tools with their
+//! argument schemas (as one identity sees them), its policy ids and reasons, and with
+//! `--sample` the evidence fields of one scenario's audit record. Only `--sample` sends a call
+//! (the scenario's own), so the suites are loaded only then.
+
+use gateprobe::outcome::Exit;
+use gateprobe::plan::Filter;
+use gateprobe::{LoadOptions, Target};
+
+use crate::cli::ToolsArgs;
+use crate::report::tools::{self, Description};
+
+pub async fn run(args: ToolsArgs) -> Exit {
+    let rules = gateprobe::suite::lint::Rules::new();
+    let config = match gateprobe::config::load_config(args.config.as_deref(), &rules) {
+        Ok(c) => c,
+        Err(e) => {
+            errln!("{e}");
+            return Exit::InvalidInput;
+        }
+    };
+    if let Some(name) = &args.identity
+        && !config.identities.contains_key(name)
+    {
+        let known: Vec<&str> = config.identities.keys().map(String::as_str).collect();
+        errln!("error: --identity {name}: the config has no such identity (it has: {})", known.join(", "));
+        return Exit::InvalidInput;
+    }
+    let target = match Target::connect(&config).await {
+        Ok(t) => t,
+        Err(e) => {
+            errln!("error: {e}");
+            return gateprobe::RunError::from(e).exit_code();
+        }
+    };
+    let (tools, listing) = futures::join!(target.tools_for(args.identity.as_deref()), target.listing());
+    let description = target.description.clone();
+    target.shutdown().await;
+    let sample = match &args.sample {
+        Some(scenario) => match sample(&args, scenario).await {
+            Ok(s) => Some(s),
+            Err(exit) => return exit,
+        },
+        None => None,
+    };
+    let known = tools.is_ok();
+    let d = Description { target: description, tools, listing, sample };
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&tools::to_json(&d)).unwrap_or_default());
+    } else {
+        out!("{}", tools::render(&d));
+    }
+    if known { Exit::Pass } else { Exit::NoDecision }
+}
+
+/// Runs the first scenario whose name contains `scenario`, for the fields of its audit record.
+async fn sample(args: &ToolsArgs, scenario: &str) -> Result<(String, Result<Vec<String>, String>), Exit> {
+    let options = LoadOptions { config: args.config.clone(), suites: Vec::new() };
+    let loaded = gateprobe::load(&options).map_err(|e| {
+        errln!("{e}");
+        e.exit_code()
+    })?;
+    let filter = Filter { suites: Vec::new(), scenario: Some(scenario.to_owned()) };
+    let summary = gateprobe::run(&loaded, &filter, &|_| {}).await.map_err(|e| {
+        errln!("error: {e}");
+        e.exit_code()
+    })?;
+    let Some(r) = summary.results.first() else {
+        errln!("error: --sample {scenario}: no scenario of the suites has that in its name");
+        return Err(Exit::InvalidInput);
+    };
+    let fields = if r.evidence_fields.is_empty() {
+        Err(r.message.clone().unwrap_or_else(|| "its first call left no audit record".into()))
+    } else {
+        Ok(r.evidence_fields.iter().cloned().collect())
+    };
+    Ok((format!("{} › {}", r.suite, r.scenario), fields))
+}
