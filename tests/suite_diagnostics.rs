@@ -150,3 +150,26 @@ fn good_suite_is_normalised() {
     assert!(config::check_identities(&suites, &Config::bundled()).is_empty());
     assert!(lint::Rules::new().scan(path, &std::fs::read_to_string(path).unwrap()).is_empty());
 }
+
+/// Pins the first thing a new user meets in an empty directory: the bundled config's relative
+/// `scenarios` is missing, and the message says where it was looked for and the ways to fix it.
+#[test]
+fn a_missing_suite_directory_says_where_it_looked_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateprobe"))
+        .current_dir(dir.path())
+        .args(["lint", "--color", "never"])
+        .env_remove("GATEPROBE_CONFIG")
+        .env_remove("GATEPROBE_SUITES")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let looked = dir.path().canonicalize().unwrap().join("scenarios");
+    assert!(
+        err.contains(&format!("looked for {}", looked.display()))
+            || err.contains(&format!("looked for {}", dir.path().join("scenarios").display())),
+        "{err}"
+    );
+    assert!(err.contains("--suites PATH") && err.contains("GATEPROBE_SUITES"), "{err}");
+}

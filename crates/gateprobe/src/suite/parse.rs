@@ -122,10 +122,19 @@ pub fn expand_paths(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec
         } else if path.exists() {
             files.push(path.clone());
         } else {
-            diagnostics.push(
-                Diagnostic::whole_file(path, "no such file or directory")
-                    .with_help("check the `suites:` list of the config or the paths given"),
-            );
+            // Relative paths are the first thing a new user trips on (the bundled config's
+            // `scenarios` is relative to where gateprobe runs): say where it was looked for.
+            let message = match std::env::current_dir() {
+                Ok(cwd) if path.is_relative() => {
+                    format!("no such file or directory (looked for {})", cwd.join(path).display())
+                }
+                _ => "no such file or directory".to_string(),
+            };
+            diagnostics.push(Diagnostic::whole_file(path, message).with_help(
+                "suites come from the config's `suites:` (relative to the config file; the bundled \
+                 config's `scenarios` to the current directory), `--suites PATH` or GATEPROBE_SUITES: \
+                 create the directory with a suite file, or point at one",
+            ));
         }
     }
     files
