@@ -8,6 +8,8 @@
 //!   "annotations": {"summary": "policy update sha256:1a… → sha256:9f… flipped 1 scenario of suite documents: reader cannot delete (deny→allow)"},
 //!   "startsAt": "2026-11-25T10:00:00Z", "endsAt": "2026-11-25T10:15:00Z"}]
 //! ```
+//! The instance's own labels (config `labels`, e.g. `location: eu-west`) are added, so two
+//! locations' alerts stay two and one's resolve never ends the other's.
 //! Labels are stable (no scenario list, no counts), so repeated sends are one alert; a
 //! regression that clears and comes back within [`INCIDENT_WINDOW`] keeps the `startsAt` of
 //! the first, so it stays one incident.
@@ -53,6 +55,9 @@ type Key = (String, String, String);
 
 #[derive(Debug, Clone)]
 struct Incident {
+    /// The instance's labels when it opened: its resolve carries the same, whatever a reload
+    /// changed since.
+    instance: BTreeMap<String, String>,
     starts_at: OffsetDateTime,
     /// Scenario and its change, e.g. ("reader cannot delete", "deny→allow").
     scenarios: BTreeMap<String, String>,
@@ -64,9 +69,16 @@ struct Incident {
 #[derive(Debug, Clone, Default)]
 pub struct Incidents {
     incidents: BTreeMap<Key, Incident>,
+    /// The instance's labels (config `labels`, `--label`), added to every alert it opens.
+    instance: BTreeMap<String, String>,
 }
 
 impl Incidents {
+    /// Sets the labels of this instance, for the incidents opened from now on.
+    pub fn set_instance_labels(&mut self, labels: BTreeMap<String, String>) {
+        self.instance = labels;
+    }
+
     /// The alerts to post after a run whose open regressions are `open`. A firing alert's
     /// `endsAt` is `now + valid_for`, so Alertmanager resolves it by itself if gateprobe stops
     /// sending; `valid_for` must outlast the time between two runs.
@@ -91,7 +103,9 @@ impl Incidents {
         let mut alerts = Vec::new();
         let ends_at = now + valid_for;
         for (key, scenarios) in &groups {
+            let instance = &self.instance;
             let incident = self.incidents.entry(key.clone()).or_insert_with(|| Incident {
+                instance: instance.clone(),
                 starts_at: now,
                 scenarios: BTreeMap::new(),
                 resolved_at: None,
@@ -117,7 +131,8 @@ impl Incidents {
 
 fn render(key: &Key, incident: &Incident, ends_at: OffsetDateTime, generator_url: Option<&str>) -> Alert {
     let (suite, from, to) = key;
-    let labels = BTreeMap::from([
+    let mut labels = incident.instance.clone();
+    labels.extend([
         ("alertname".to_string(), ALERT_NAME.to_string()),
         ("suite".to_string(), suite.clone()),
         ("policy_from".to_string(), from.clone()),
@@ -267,6 +282,27 @@ mod tests {
         incidents.update([], t0 + Duration::from_secs(300), VALID, None);
         let later = incidents.update(&r, t0 + Duration::from_secs(700), VALID, None);
         assert_ne!(later[0].starts_at, first[0].starts_at);
+    }
+
+    /// Pins: an instance's labels are on every alert it pushes, firing and resolved alike, and a
+    /// relabelled instance resolves its open alerts with the labels they fired with.
+    #[test]
+    fn instance_labels_go_on_every_alert_and_its_resolve() {
+        let t0 = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let mut incidents = Incidents::default();
+        incidents.set_instance_labels(BTreeMap::from([("location".to_string(), "eu-west".to_string())]));
+        let fired = incidents.update(&[regression("x")], t0, VALID, None);
+        assert_eq!(fired[0].labels["location"], "eu-west");
+        assert_eq!(fired[0].labels["alertname"], ALERT_NAME);
+        incidents.set_instance_labels(BTreeMap::from([("location".to_string(), "us-east".to_string())]));
+        let resolved = incidents.update([], t0 + Duration::from_secs(60), VALID, None);
+        assert_eq!(resolved[0].labels, fired[0].labels);
+        // Back within the window: the same incident, with its labels; later, a new one with the new.
+        let back = incidents.update(&[regression("x")], t0 + Duration::from_secs(120), VALID, None);
+        assert_eq!(back[0].labels["location"], "eu-west");
+        incidents.update([], t0 + Duration::from_secs(180), VALID, None);
+        let new = incidents.update(&[regression("x")], t0 + Duration::from_secs(900), VALID, None);
+        assert_eq!(new[0].labels["location"], "us-east");
     }
 
     #[test]

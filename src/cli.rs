@@ -268,6 +268,16 @@ pub struct ServeArgs {
     /// Alertmanager base URL regressions are pushed to (overrides `alerting.alertmanager_url`).
     #[arg(long, value_name = "URL", env = "GATEPROBE_ALERTMANAGER_URL")]
     pub alertmanager_url: Option<String>,
+    /// An instance label, e.g. `--label location=eu-west`, over the config's `labels`: on every
+    /// pushed alert and on `gateprobe_instance_info`. Repeat for several.
+    #[arg(long = "label", value_name = "NAME=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s.split_once('=').ok_or("expected NAME=VALUE, e.g. location=eu-west")?;
+    gateprobe::config::check_label_name(name)?;
+    Ok((name.to_string(), value.to_string()))
 }
 
 #[cfg(test)]

@@ -91,6 +91,8 @@ struct Known {
     policy_version: Option<String>,
     /// Assistant → the prompt version its info series holds.
     prompt_versions: BTreeMap<String, String>,
+    /// `gateprobe_instance_info` as registered, with the labels it holds.
+    instance: Option<(BTreeMap<String, String>, IntGauge)>,
 }
 
 /// Outcomes of whole runs, for `gateprobe_runs_total{result}` (see [`run_result`]).
@@ -500,6 +502,31 @@ impl Metrics {
         known.policy_version = Some(version.to_string());
     }
 
+    /// `gateprobe_instance_info{location="eu-west",…,version="0.1.0"} 1`: this instance's labels
+    /// (config `labels`, `--label`) and gateprobe's version, for joins on `job` and `instance`.
+    /// Its label names are the config's, so a reload that changes them registers it anew.
+    pub fn set_instance(&self, labels: &BTreeMap<String, String>) {
+        let mut known = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((old, gauge)) = &known.instance {
+            if old == labels {
+                return;
+            }
+            let _ = self.registry.unregister(Box::new(gauge.clone()));
+        }
+        let mut constants: std::collections::HashMap<String, String> = labels.clone().into_iter().collect();
+        constants.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+        let opts =
+            Opts::new("gateprobe_instance_info", "This instance's labels (config `labels`, `--label`) and version.")
+                .const_labels(constants);
+        // Label names were checked when the config was read; one the library still refuses leaves
+        // the series out rather than the service down.
+        let Ok(gauge) = IntGauge::with_opts(opts) else { return };
+        gauge.set(1);
+        if self.registry.register(Box::new(gauge.clone())).is_ok() {
+            known.instance = Some((labels.clone(), gauge));
+        }
+    }
+
     /// Sets the prompt version of each assistant the run asked: one series per assistant,
     /// replaced when its version changes (assistants the run did not ask keep theirs).
     fn set_prompt_versions(&self, versions: &[crate::report::PromptVersion]) {
@@ -685,6 +712,22 @@ mod tests {
             results,
             coverage: None,
         }
+    }
+
+    /// Pins: the instance's labels and version are one info series, replaced (not added to)
+    /// when a reload changes them.
+    #[test]
+    fn instance_info_holds_the_instance_labels() {
+        let m = Metrics::new();
+        let labels = |v: &str| BTreeMap::from([("location".to_string(), v.to_string())]);
+        m.set_instance(&labels("eu-west"));
+        let version = env!("CARGO_PKG_VERSION");
+        assert!(
+            m.encode().contains(&format!("gateprobe_instance_info{{location=\"eu-west\",version=\"{version}\"}} 1"))
+        );
+        m.set_instance(&labels("us-east"));
+        let text = m.encode();
+        assert!(text.contains("location=\"us-east\"") && !text.contains("eu-west"), "{text}");
     }
 
     #[test]

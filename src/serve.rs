@@ -59,6 +59,15 @@ pub struct ServeOptions {
     pub alertmanager_url: Option<String>,
     /// Snapshots and the persisted run state: regressions survive a restart.
     pub compare: gateprobe::compare::CompareOptions,
+    /// `--label`: instance labels over the config's `labels`.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Loads suites and config, the `--label` flags over the config's instance labels.
+fn load(options: &ServeOptions) -> Result<Loaded, gateprobe::RunError> {
+    let mut loaded = gateprobe::load(&options.load)?;
+    loaded.config.labels.extend(options.labels.clone());
+    Ok(loaded)
 }
 
 /// Why `serve` could not start or stopped abnormally.
@@ -292,7 +301,7 @@ impl VersionProbe {
 
 /// Runs the service until SIGTERM or SIGINT.
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
-    let loaded = gateprobe::load(&options.load)?;
+    let loaded = load(&options)?;
     let listener =
         tokio::net::TcpListener::bind(options.listen).await.map_err(|e| ServeError::Listen(options.listen, e))?;
     let local = listener.local_addr().map_err(|e| ServeError::Listen(options.listen, e))?;
@@ -311,6 +320,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         watch_target: Mutex::new(None),
     });
     shared.metrics.set_suites(&loaded.suites, &loaded.config.assistants);
+    shared.metrics.set_instance(&loaded.config.labels);
     shared.metrics.record_load(true, SystemTime::now());
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -342,6 +352,8 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let watcher =
         (!options.watch_interval.is_zero()).then(|| tokio::spawn(watch_loop(options.watch_interval, shared.clone())));
 
+    let mut incidents = Incidents::default();
+    incidents.set_instance_labels(loaded.config.labels.clone());
     let runner = Runner {
         shared: shared.clone(),
         options: options.clone(),
@@ -349,7 +361,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         target: None,
         open: BTreeMap::new(),
         state: None,
-        incidents: Incidents::default(),
+        incidents,
         next_id: 1,
         listen: local,
     };
@@ -733,10 +745,12 @@ impl Runner {
 
     /// SIGHUP: loads suites and config again; a bad load keeps the last good ones.
     async fn reload(&mut self) {
-        match gateprobe::load(&self.options.load) {
+        match load(&self.options) {
             Ok(loaded) => {
                 let reconnect = target_settings(&loaded.config) != target_settings(&self.loaded.config);
                 self.shared.metrics.set_suites(&loaded.suites, &loaded.config.assistants);
+                self.shared.metrics.set_instance(&loaded.config.labels);
+                self.incidents.set_instance_labels(loaded.config.labels.clone());
                 self.shared.metrics.record_load(true, SystemTime::now());
                 let scenarios: usize = loaded.suites.iter().map(|s| s.scenarios.len()).sum();
                 info!(suites = loaded.suites.len(), scenarios, reconnect, "SIGHUP: suites and config reloaded");

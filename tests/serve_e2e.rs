@@ -125,7 +125,8 @@ async fn policy_change_alerts_in_alertmanager_and_resolves_when_fixed() {
             .arg("--listen")
             .arg(format!("127.0.0.1:{serve_port}"))
             .arg("--alertmanager-url")
-            .arg(&am_url),
+            .arg(&am_url)
+            .args(["--label", "location=eu-west"]),
     ));
     env.procs.push(Proc::start(
         "prometheus",
@@ -164,6 +165,7 @@ async fn policy_change_alerts_in_alertmanager_and_resolves_when_fixed() {
     let out = promtool.wait_with_output().unwrap();
     let lint = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && lint.trim().is_empty(), "promtool check metrics:\n{lint}");
+    assert!(metrics.contains("gateprobe_instance_info{location=\"eu-west\","), "the instance's labels are exported");
 
     // /trigger needs the token.
     let trigger = format!("{serve_url}/trigger");
@@ -189,6 +191,7 @@ async fn policy_change_alerts_in_alertmanager_and_resolves_when_fixed() {
     eprintln!("policy change → alert listed by Alertmanager: {detect:?}");
     assert!(pushed["annotations"]["summary"].as_str().unwrap_or("").contains(reader_reads), "{pushed:#}");
     assert_ne!(pushed["labels"]["policy_from"], pushed["labels"]["policy_to"]);
+    assert_eq!(pushed["labels"]["location"], "eu-west", "the instance's labels are on what it pushes: {pushed:#}");
 
     let status = env.json(&format!("{serve_url}/status")).await.expect("status");
     assert!(

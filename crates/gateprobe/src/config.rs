@@ -43,6 +43,46 @@ pub struct Config {
     /// the baseline, every other one a candidate compared with it (canary comparison).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assistants: Vec<AssistantConfig>,
+    /// This instance's identity in a fleet, e.g. `{ location: eu-west }`: added to every alert
+    /// `serve` pushes (so one location's resolve never ends another's alert) and exported as
+    /// `gateprobe_instance_info`. Prometheus label names; not the labels gateprobe sets itself.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Labels gateprobe sets on what it exports and pushes; instance `labels` may not take them.
+pub const RESERVED_LABELS: [&str; 13] = [
+    "alertname",
+    "severity",
+    "source",
+    "suite",
+    "scenario",
+    "policy_from",
+    "policy_to",
+    "outcome",
+    "field",
+    "assistant",
+    "job",
+    "instance",
+    "version",
+];
+
+/// Whether `name` is a Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`, not `__`-prefixed) that
+/// an instance may set.
+pub fn check_label_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__");
+    if !valid {
+        return Err(format!(
+            "`{name}` is not a Prometheus label name (letters, digits and `_`, not starting with a digit or `__`)"
+        ));
+    }
+    if RESERVED_LABELS.contains(&name) {
+        return Err(format!("`{name}` is a label gateprobe sets itself"));
+    }
+    Ok(())
 }
 
 /// An assistant behind an OpenAI-compatible chat endpoint, and the prompt bundle it runs with.
@@ -623,6 +663,7 @@ impl Default for Config {
             alerting: AlertingConfig::default(),
             coverage: CoverageConfig::default(),
             assistants: Vec::new(),
+            labels: BTreeMap::new(),
         }
     }
 }
@@ -778,6 +819,11 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     if let Some(url) = &config.alerting.alertmanager_url {
         if let Err(why) = check_http_url(url) {
             error("/alerting/alertmanager_url", format!("`{url}` {why}"), "e.g. `http://127.0.0.1:9093`");
+        }
+    }
+    for name in config.labels.keys() {
+        if let Err(why) = check_label_name(name) {
+            error(&format!("/labels/{name}"), why, "e.g. `labels: { location: eu-west }`");
         }
     }
     let mut names = std::collections::BTreeSet::new();
@@ -1051,6 +1097,21 @@ mod tests {
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn instance_labels_are_prometheus_names_gateprobe_does_not_set() {
+        let ok = parse_config(Path::new("c.yaml"), "labels: { location: eu-west, team_2: platform }\n").unwrap();
+        assert_eq!(ok.labels["location"], "eu-west");
+        for (bad, why) in [
+            ("2nd", "not a Prometheus label name"),
+            ("__x", "not a Prometheus label name"),
+            ("suite", "gateprobe sets itself"),
+        ] {
+            let e = parse_config(Path::new("c.yaml"), &format!("labels:\n  {bad}: x\n")).unwrap_err();
+            let text = render_all(e.diagnostics(), false);
+            assert!(text.contains(why) && text.contains("c.yaml:2:"), "{bad}: {text}");
+        }
     }
 
     #[test]
