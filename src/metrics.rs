@@ -36,7 +36,7 @@ use prometheus::{IntGaugeVec, Opts, Registry, TextEncoder};
 use gateprobe::AGREEMENT_FIELDS;
 use gateprobe::RunSummary;
 use gateprobe::compare::{Comparison, Regression};
-use gateprobe::config::AssistantConfig;
+use gateprobe::config::{AssistantConfig, PerScenario};
 use gateprobe::decision::Decision;
 use gateprobe::outcome::Outcome;
 use gateprobe::suite::Suite;
@@ -91,6 +91,8 @@ struct Known {
     policy_version: Option<String>,
     /// Assistant → the prompt version its info series holds.
     prompt_versions: BTreeMap<String, String>,
+    /// Which scenarios get series of their own (config `metrics.per_scenario`).
+    per_scenario: PerScenario,
     /// `gateprobe_instance_info` as registered, with the labels it holds.
     instance: Option<(BTreeMap<String, String>, IntGauge)>,
 }
@@ -335,10 +337,7 @@ impl Metrics {
     fn set_series(&self, scenarios: &BTreeSet<(String, String)>, fields: &BTreeSet<String>, suites: &BTreeSet<&str>) {
         let mut known = self.state.lock().unwrap_or_else(|e| e.into_inner());
         for (suite, scenario) in known.scenarios.difference(scenarios) {
-            for o in Outcome::ALL {
-                let _ = self.scenario_outcome.remove_label_values(&[suite, scenario, o.as_str()]);
-            }
-            let _ = self.scenario_duration.remove_label_values(&[suite, scenario]);
+            self.remove_scenario(suite, scenario);
         }
         let old_suites: BTreeSet<&str> = known.scenarios.iter().map(|(s, _)| s.as_str()).collect();
         for gone in old_suites.difference(suites) {
@@ -349,9 +348,11 @@ impl Metrics {
             let _ = self.evidence_missing.remove_label_values(&[field]);
             let _ = self.evidence_missing_total.remove_label_values(&[field]);
         }
-        for (suite, scenario) in scenarios {
-            for o in Outcome::ALL {
-                self.scenario_outcome.with_label_values(&[suite, scenario, o.as_str()]);
+        if known.per_scenario == PerScenario::All {
+            for (suite, scenario) in scenarios {
+                for o in Outcome::ALL {
+                    self.scenario_outcome.with_label_values(&[suite, scenario, o.as_str()]);
+                }
             }
         }
         for suite in suites {
@@ -383,6 +384,28 @@ impl Metrics {
         known.fields = fields.clone();
     }
 
+    /// Which scenarios get series of their own; a change takes effect at once (series of
+    /// scenarios the new setting leaves out go, those it adds come with the next run).
+    pub fn set_per_scenario(&self, mode: PerScenario) {
+        let mut known = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if known.per_scenario == mode {
+            return;
+        }
+        known.per_scenario = mode;
+        if mode != PerScenario::All {
+            for (suite, scenario) in &known.scenarios {
+                self.remove_scenario(suite, scenario);
+            }
+        }
+    }
+
+    fn remove_scenario(&self, suite: &str, scenario: &str) {
+        for o in Outcome::ALL {
+            let _ = self.scenario_outcome.remove_label_values(&[suite, scenario, o.as_str()]);
+        }
+        let _ = self.scenario_duration.remove_label_values(&[suite, scenario]);
+    }
+
     /// Records a (re)load of suites and config: a failed one keeps the last good series.
     pub fn record_load(&self, ok: bool, now: SystemTime) {
         self.reload_success.set(i64::from(ok));
@@ -396,13 +419,23 @@ impl Metrics {
     /// Records a finished run. `comparison` adds the regressions it detected to the totals; the
     /// open ones are set with [`Metrics::set_open_regressions`].
     pub fn record_run(&self, summary: &RunSummary, comparison: Option<&Comparison>, finished: SystemTime) {
+        let per_scenario = self.state.lock().unwrap_or_else(|e| e.into_inner()).per_scenario;
         for r in &summary.results {
-            for o in Outcome::ALL {
-                self.scenario_outcome
-                    .with_label_values(&[r.suite.as_str(), r.scenario.as_str(), o.as_str()])
-                    .set(i64::from(o == r.outcome));
+            let own = match per_scenario {
+                PerScenario::All => true,
+                PerScenario::Failing => !r.outcome.is_pass(),
+                PerScenario::None => false,
+            };
+            if own {
+                for o in Outcome::ALL {
+                    self.scenario_outcome
+                        .with_label_values(&[r.suite.as_str(), r.scenario.as_str(), o.as_str()])
+                        .set(i64::from(o == r.outcome));
+                }
+                self.scenario_duration.with_label_values(&[&r.suite, &r.scenario]).set(r.duration.as_secs_f64());
+            } else {
+                self.remove_scenario(&r.suite, &r.scenario);
             }
-            self.scenario_duration.with_label_values(&[&r.suite, &r.scenario]).set(r.duration.as_secs_f64());
             self.scenario_results.with_label_values(&[r.outcome.as_str()]).inc();
             if r.outcome != Outcome::ModelDrift {
                 let actual = r.observed.map_or(NO_DECISION, Decision::as_str);
@@ -696,12 +729,52 @@ mod tests {
     }
 
     fn golden_metrics() -> Metrics {
-        let m = Metrics::new();
+        let m = all();
         m.set_suites(
             &[suite("documents", &["reader can read a handbook page"]), golden_suite()],
             &assistants(&[golden::BASELINE, golden::CANDIDATE]),
         );
         m
+    }
+
+    /// Metrics with a series of its own for every scenario (the tests of series per scenario).
+    fn all() -> Metrics {
+        let m = Metrics::new();
+        m.set_per_scenario(PerScenario::All);
+        m
+    }
+
+    /// Pins the cardinality budget: by default only scenarios that did not pass have series of
+    /// their own (gone once they pass); `none` keeps only the totals.
+    #[test]
+    fn per_scenario_series_follow_the_setting() {
+        let suites = [suite("documents", &["reader reads", "reader cannot delete"])];
+        let line = |scenario: &str| {
+            format!("gateprobe_scenario_outcome{{outcome=\"fail\",scenario=\"{scenario}\",suite=\"documents\"}}")
+        };
+        let m = Metrics::new();
+        m.set_suites(&suites, &[]);
+        assert!(!m.encode().contains("gateprobe_scenario_outcome{"), "no series before a failure by default");
+        let mut failing = result("documents", "reader cannot delete", Outcome::Fail, Some(Decision::Allow));
+        let passing = result("documents", "reader reads", Outcome::Pass, Some(Decision::Allow));
+        m.record_run(&summary(vec![passing.clone(), failing.clone()]), None, SystemTime::UNIX_EPOCH);
+        let text = m.encode();
+        assert!(text.contains(&format!("{} 1", line("reader cannot delete"))), "{text}");
+        assert!(!text.contains("scenario=\"reader reads\""), "{text}");
+        assert!(text.contains("gateprobe_scenarios{outcome=\"pass\"} 1"), "the totals count every scenario");
+        failing.outcome = Outcome::Pass;
+        m.record_run(&summary(vec![passing.clone(), failing.clone()]), None, SystemTime::UNIX_EPOCH);
+        assert!(!m.encode().contains("gateprobe_scenario_outcome{"), "a scenario that passes again loses its series");
+
+        failing.outcome = Outcome::Fail;
+        m.set_per_scenario(PerScenario::None);
+        m.record_run(&summary(vec![passing, failing]), None, SystemTime::UNIX_EPOCH);
+        let text = m.encode();
+        assert!(
+            !text.contains("gateprobe_scenario_outcome{") && !text.contains("gateprobe_scenario_duration_seconds{"),
+            "{text}"
+        );
+        assert!(text.contains("gateprobe_scenarios{outcome=\"fail\"} 1"), "{text}");
     }
 
     fn summary(results: Vec<ScenarioResult>) -> RunSummary {
@@ -718,7 +791,7 @@ mod tests {
     /// when a reload changes them.
     #[test]
     fn instance_info_holds_the_instance_labels() {
-        let m = Metrics::new();
+        let m = all();
         let labels = |v: &str| BTreeMap::from([("location".to_string(), v.to_string())]);
         m.set_instance(&labels("eu-west"));
         let version = env!("CARGO_PKG_VERSION");
@@ -732,7 +805,7 @@ mod tests {
 
     #[test]
     fn series_exist_before_the_first_failure() {
-        let m = Metrics::new();
+        let m = all();
         m.set_suites(&[suite("documents", &["reader can read"])], &[]);
         let text = m.encode();
         for o in Outcome::ALL {
@@ -837,7 +910,7 @@ mod tests {
 
     #[test]
     fn deleted_scenarios_lose_their_series_on_reload() {
-        let m = Metrics::new();
+        let m = all();
         m.set_suites(&[suite("documents", &["a", "b"]), suite("old", &["c"])], &[]);
         m.set_suites(&[suite("documents", &["a"])], &[]);
         let text = m.encode();
@@ -848,7 +921,7 @@ mod tests {
 
     #[test]
     fn a_run_sets_one_hot_outcomes_and_counts() {
-        let m = Metrics::new();
+        let m = all();
         m.set_suites(&[suite("documents", &["a", "b"])], &[]);
         let mut contradicted = result("documents", "c", Outcome::Fail, Some(Decision::Allow));
         contradicted.contradicted_fields = vec!["decision".into()];
@@ -913,7 +986,7 @@ mod tests {
         ]);
         let passing = summary(vec![result("documents", "a", Outcome::Pass, Some(Decision::Allow))]);
         assert_eq!([run_result(&errors), run_result(&mixed), run_result(&passing)], ["error", "fail", "pass"]);
-        let m = Metrics::new();
+        let m = all();
         m.set_suites(&[suite("documents", &["a", "b"])], &[]);
         m.record_run(&errors, None, SystemTime::now());
         let text = m.encode();
@@ -925,7 +998,7 @@ mod tests {
     /// Pins: a failed save of the state is counted and holds the gauge at 0 until one succeeds.
     #[test]
     fn state_saves_are_counted_by_failure_and_the_last_one_is_a_gauge() {
-        let m = Metrics::new();
+        let m = all();
         let read = |m: &Metrics| {
             let text = m.encode();
             let value = |name: &str| {
@@ -944,7 +1017,7 @@ mod tests {
     #[test]
     fn exposition_is_clean_under_promtool() {
         let Ok(promtool) = which("promtool") else { return };
-        let m = Metrics::new();
+        let m = all();
         m.set_suites(&[suite("documents", &["a"])], &[]);
         m.record_run(
             &summary(vec![result("documents", "a", Outcome::Pass, Some(Decision::Allow))]),

@@ -319,13 +319,14 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         pending_change: Mutex::new(None),
         watch_target: Mutex::new(None),
     });
+    shared.metrics.set_per_scenario(loaded.config.metrics.per_scenario);
     shared.metrics.set_suites(&loaded.suites, &loaded.config.assistants);
     shared.metrics.set_instance(&loaded.config.labels);
     shared.metrics.record_load(true, SystemTime::now());
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let app = Router::new()
-        .route("/metrics", get(metrics_handler))
+        .route("/metrics", get(metrics_handler).layer(tower_http::compression::CompressionLayer::new()))
         .route("/healthz", get(healthz_handler))
         .route("/status", get(status_handler))
         .route("/trigger", post(trigger_handler))
@@ -657,9 +658,12 @@ impl Runner {
             .filter(|r| !r.outcome.is_pass())
             .map(|r| format!("{} / {}: {}: {}", r.suite, r.scenario, r.outcome, r.message.as_deref().unwrap_or("")))
             .collect();
-        for r in summary.results.iter().filter(|r| !r.outcome.is_pass()) {
-            warn!(run = id, suite = %r.suite, scenario = %r.scenario, outcome = %r.outcome,
-                  message = r.message.as_deref().unwrap_or(""), "scenario did not pass");
+        // One line for the run, naming the first few: 10,000 failing scenarios are not 10,000
+        // log lines (`/status` and the metrics list them all).
+        if !not_passing.is_empty() {
+            const NAMED: usize = 5;
+            let first: Vec<&str> = not_passing.iter().take(NAMED).map(String::as_str).collect();
+            warn!(run = id, count = not_passing.len(), first = %first.join(" | "), "scenarios did not pass");
         }
         info!(
             run = id,
@@ -748,6 +752,7 @@ impl Runner {
         match load(&self.options) {
             Ok(loaded) => {
                 let reconnect = target_settings(&loaded.config) != target_settings(&self.loaded.config);
+                self.shared.metrics.set_per_scenario(loaded.config.metrics.per_scenario);
                 self.shared.metrics.set_suites(&loaded.suites, &loaded.config.assistants);
                 self.shared.metrics.set_instance(&loaded.config.labels);
                 self.incidents.set_instance_labels(loaded.config.labels.clone());

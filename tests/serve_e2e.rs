@@ -166,6 +166,16 @@ async fn policy_change_alerts_in_alertmanager_and_resolves_when_fixed() {
     let lint = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && lint.trim().is_empty(), "promtool check metrics:\n{lint}");
     assert!(metrics.contains("gateprobe_instance_info{location=\"eu-west\","), "the instance's labels are exported");
+    // gzip when the scraper asks for it, as Prometheus does.
+    let zipped = env.client.get(format!("{serve_url}/metrics")).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(zipped.headers().get("content-encoding").map(|v| v.to_str().unwrap_or("")), Some("gzip"));
+    let body = zipped.bytes().await.unwrap();
+    assert!(
+        body.starts_with(&[0x1f, 0x8b]) && body.len() < metrics.len(),
+        "{} gzip bytes for {}",
+        body.len(),
+        metrics.len()
+    );
 
     // /trigger needs the token.
     let trigger = format!("{serve_url}/trigger");

@@ -43,6 +43,9 @@ pub struct Config {
     /// the baseline, every other one a candidate compared with it (canary comparison).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assistants: Vec<AssistantConfig>,
+    /// What `gateprobe serve` exports at `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// This instance's identity in a fleet, e.g. `{ location: eu-west }`: added to every alert
     /// `serve` pushes (so one location's resolve never ends another's alert) and exported as
     /// `gateprobe_instance_info`. Prometheus label names; not the labels gateprobe sets itself.
@@ -154,6 +157,31 @@ fn default_assistant_timeout() -> u64 {
 }
 fn default_assistant_max_response_bytes() -> usize {
     1 << 20
+}
+
+/// What `gateprobe serve` exports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Which scenarios get series of their own (`gateprobe_scenario_outcome`,
+    /// `gateprobe_scenario_duration_seconds`: six a scenario); the totals are always exported.
+    #[serde(default)]
+    pub per_scenario: PerScenario,
+}
+
+/// Which scenarios get series of their own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PerScenario {
+    /// Every scenario, created before its first run (blackbox_exporter's habit; six series a
+    /// scenario: 60,000 at 10,000 scenarios).
+    All,
+    /// Only scenarios that did not pass in the last run: a failure is still one series to alert
+    /// on, and a large golden set that passes costs nothing.
+    #[default]
+    Failing,
+    /// None: the totals only.
+    None,
 }
 
 /// Where coverage finds the gateway's tools and policies, and the policy ids in its evidence.
@@ -664,6 +692,7 @@ impl Default for Config {
             coverage: CoverageConfig::default(),
             assistants: Vec::new(),
             labels: BTreeMap::new(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
