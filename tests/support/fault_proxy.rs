@@ -88,8 +88,6 @@ struct Shared {
     last_audit_record: Mutex<Option<serde_json::Value>>,
     /// MCP session ids the gateway has handed out.
     sessions_seen: Mutex<HashSet<String>>,
-    /// Of those, the ones the proxy pretends the gateway has ended.
-    sessions_ended: Mutex<HashSet<String>>,
 }
 
 pub struct FaultProxy {
@@ -112,7 +110,6 @@ impl FaultProxy {
             authorizations: Mutex::new(HashMap::new()),
             last_audit_record: Mutex::default(),
             sessions_seen: Mutex::default(),
-            sessions_ended: Mutex::default(),
         });
         let app = axum::Router::new().fallback(forward).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
@@ -131,8 +128,9 @@ impl FaultProxy {
         *self.shared.fault.lock().unwrap() = fault;
     }
 
-    /// Pretends the gateway ends every MCP session it has handed out so far when the `n`th
-    /// `tools/call` arrives (1-based): that call and all later requests in those sessions get
+    /// Has the gateway end every MCP session it has handed out so far when the `n`th
+    /// `tools/call` arrives (1-based), with a real `DELETE /mcp` for each before forwarding the
+    /// call: the gateway itself answers that call and all later requests in those sessions with
     /// 404. Sessions opened later are served.
     pub fn expire_sessions_at_call(&self, n: u64) {
         self.shared.expire_at_call.store(n, Ordering::SeqCst);
@@ -157,12 +155,14 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let is_mcp = parts.uri.path() == "/mcp";
     let is_call = is_mcp && body.windows(10).any(|w| w == b"tools/call");
     if is_call && shared.calls.fetch_add(1, Ordering::SeqCst) + 1 == shared.expire_at_call.load(Ordering::SeqCst) {
-        let seen = shared.sessions_seen.lock().unwrap().clone();
-        shared.sessions_ended.lock().unwrap().extend(seen);
-    }
-    let session = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
-    if is_mcp && session.is_some_and(|id| shared.sessions_ended.lock().unwrap().contains(id)) {
-        return plain(404, "session not found");
+        let seen: Vec<String> = shared.sessions_seen.lock().unwrap().drain().collect();
+        for id in seen {
+            let url = format!("{}/mcp", shared.upstream);
+            let delete = shared.client.delete(url).header("mcp-session-id", id).timeout(Duration::from_secs(10));
+            if !delete.send().await.is_ok_and(|r| r.status() == 204) {
+                return plain(502, "the gateway did not end the session");
+            }
+        }
     }
     match &fault {
         Fault::Hang => std::future::pending::<()>().await,

@@ -44,11 +44,8 @@ impl AllowedHosts {
 /// without a trailing dot; `None` when there is none.
 fn host_name(authority: &str) -> Option<String> {
     let authority = authority.trim();
-    let name = if authority.starts_with('[') {
-        &authority[..=authority.find(']')?]
-    } else {
-        authority.split(':').next()?
-    };
+    let name =
+        if authority.starts_with('[') { &authority[..=authority.find(']')?] } else { authority.split(':').next()? };
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     (!name.is_empty()).then_some(name)
 }

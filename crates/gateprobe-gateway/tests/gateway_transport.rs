@@ -48,14 +48,19 @@ async fn unauthenticated_call_is_401_with_a_challenge_to_the_resource_metadata()
         // The JSON-RPC error still comes along, and the refusal is audited under its id.
         assert_eq!((r.decision().as_str(), r.reason().as_str(), r.code()), ("deny", "unauthenticated", -32001));
         let record = g.record(&r).await;
-        assert_eq!((record["decision"].as_str(), record["rationale"]["reason"].as_str()), (Some("deny"), Some("unauthenticated")));
+        assert_eq!(
+            (record["decision"].as_str(), record["rationale"]["reason"].as_str()),
+            (Some("deny"), Some("unauthenticated"))
+        );
     }
     // An authenticated refusal is a decision, not an authentication failure: 200, no challenge.
     let r = g.call(Some(&g.token("alice-reader")), "files.delete", json!({"path": "/docs/handbook.md"})).await;
     assert_eq!((r.status, r.reason().as_str(), r.www_authenticate), (200, "missing_capability", None));
 
     // The document the challenge names (RFC 9728 §3.2), and the server-wide one clients fall back to.
-    for (url, resource) in [(metadata_url, format!("{base}/mcp")), (format!("{base}/.well-known/oauth-protected-resource"), base.clone())] {
+    for (url, resource) in
+        [(metadata_url, format!("{base}/mcp")), (format!("{base}/.well-known/oauth-protected-resource"), base.clone())]
+    {
         let response = g.http.get(&url).send().await.expect("metadata");
         assert_eq!(response.status(), 200, "{url}");
         assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
@@ -166,7 +171,10 @@ async fn a_session_ended_by_delete_is_404_and_initialize_starts_a_new_one() {
     assert_eq!(post(&g, &call, &note).await.0, 404);
     let again = g.http.delete(g.gw.mcp_url()).header("mcp-session-id", &session).send().await.unwrap();
     assert_eq!(again.status(), 404);
-    assert_eq!(post(&g, &[("mcp-session-id", "never-issued")], &json!({"jsonrpc": "2.0", "id": 4, "method": "ping"})).await.0, 404);
+    assert_eq!(
+        post(&g, &[("mcp-session-id", "never-issued")], &json!({"jsonrpc": "2.0", "id": 4, "method": "ping"})).await.0,
+        404
+    );
 
     // initialize with the stale id is a fresh start, and the new session works.
     let (status, headers, _) = post(&g, &[("mcp-session-id", session.as_str())], &initialize()).await;
