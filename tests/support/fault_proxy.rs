@@ -37,6 +37,10 @@ pub enum Fault {
     MalformedJson,
     /// Answer `POST /mcp` calls with valid JSON that holds no decision.
     NoDecision,
+    /// A `tools/call` the gateway answered 401 loses its JSON-RPC body (plain text instead), as
+    /// a gateway that refuses at the HTTP level sends it; its `WWW-Authenticate` is kept only
+    /// when `challenge` is true.
+    BareUnauthorized { challenge: bool },
     /// Answer `/audit` with an empty list until this long after the first lookup of an id.
     AuditLate(Duration),
     /// Answer `/audit` with an empty list until this many tool calls have come through, as an
@@ -219,6 +223,16 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     }
     if parts.uri.path() == "/audit" {
         bytes = tamper_audit(&shared, &fault, bytes);
+    }
+    if let Fault::BareUnauthorized { challenge } = fault
+        && is_call
+        && status == StatusCode::UNAUTHORIZED
+    {
+        if !challenge {
+            headers.remove("www-authenticate");
+        }
+        headers.insert("content-type", HeaderValue::from_static("text/plain"));
+        bytes = Bytes::from_static(b"Unauthorized");
     }
     if let (Fault::LargeAudit(n), "/audit") = (&fault, parts.uri.path()) {
         // `[{"pad":"xx…"}` then the real records' `,{…}]`, or `]` when there are none.
