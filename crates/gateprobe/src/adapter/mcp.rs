@@ -567,7 +567,7 @@ mod tests {
     #[test]
     fn a_bearer_challenge_is_found_among_schemes_and_parameters() {
         let values =
-            |v: &[&'static str]| v.iter().map(|s| reqwest::header::HeaderValue::from_static(*s)).collect::<Vec<_>>();
+            |v: &[&'static str]| v.iter().copied().map(reqwest::header::HeaderValue::from_static).collect::<Vec<_>>();
         let yes = [
             &["Bearer resource_metadata=\"http://127.0.0.1:1/.well-known/oauth-protected-resource/mcp\""][..],
             &["bearer"],
