@@ -163,7 +163,8 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         for id in seen {
             let url = format!("{}/mcp", shared.upstream);
             let delete = shared.client.delete(url).header("mcp-session-id", id).timeout(Duration::from_secs(10));
-            if !delete.send().await.is_ok_and(|r| r.status() == 204) {
+            // 404: the client had already ended that one itself.
+            if !delete.send().await.is_ok_and(|r| matches!(r.status().as_u16(), 204 | 404)) {
                 return plain(502, "the gateway did not end the session");
             }
         }
