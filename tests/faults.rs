@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use gateprobe::decision::Decision;
 use gateprobe::outcome::Outcome;
 use support::fault_proxy::{Fault, FaultProxy};
 use support::*;
@@ -144,4 +145,37 @@ async fn slow_answers_pass_inside_the_timeout_and_error_beyond_it() {
 async fn retries_never_turn_a_persistent_error_into_a_pass() {
     let summary = run_configured(Fault::Status(502), 2000, 200, |c| c.run.retries = 3).await;
     assert_all_error(&summary, "http_status");
+}
+
+// Pins: an MCP gateway that answers 401 with `WWW-Authenticate: Bearer …` (the MCP authorization
+// spec's refusal) and nothing readable in the body has refused the identity: deny with reason
+// unauthenticated, with no decision rule in the config. The same 401 without a Bearer challenge
+// stays an error, never a decision.
+#[tokio::test]
+async fn a_bare_401_is_unauthenticated_only_with_a_bearer_challenge() {
+    const SUITE: &str = r#"
+suite: probe
+defaults: { identity: alice-reader }
+scenarios:
+  - name: a token that does not verify is unauthenticated
+    call: { tool: files.read, arguments: { path: /docs/handbook.md } }
+    expect: { decision: deny, reason: unauthenticated }
+"#;
+    for challenge in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let gateway = start_gateway().await;
+        let proxy = FaultProxy::start(&gateway.base_url()).await;
+        proxy.set(Fault::BareUnauthorized { challenge });
+        let config = mcp_config(dir.path(), &gateway, &proxy.url(), 2000, 1000);
+        std::fs::write(dir.path().join("alice.token"), "not-a-jwt").unwrap();
+        let summary = run(config, vec![suite(dir.path(), "probe", SUITE)]).await;
+        gateway.shutdown().await;
+        let r = &summary.results[0];
+        if challenge {
+            assert_eq!((r.outcome, r.observed), (Outcome::Pass, Some(Decision::Deny)), "{:?}", r.message);
+            assert_eq!(r.reason.as_deref(), Some("unauthenticated"));
+        } else {
+            assert_eq!((r.outcome, r.observed), (Outcome::Error, None), "{:?}", r.message);
+        }
+    }
 }

@@ -104,3 +104,31 @@ fn token_without_a_key_fails_clearly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("signing key"));
 }
+
+// Pins `--allowed-host`: the binary passes it to the gateway, which then answers under that name
+// as well as loopback, and still refuses any other (DNS rebinding).
+#[tokio::test]
+async fn cli_allowed_host_extends_the_loopback_names() {
+    let port = free_port();
+    let _gw = Child(
+        Command::new(BIN)
+            .args(["gateway", "--policies"])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--no-watch", "--allowed-host", "gw.example.com"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let healthz = format!("http://127.0.0.1:{port}/healthz");
+    let started = Instant::now();
+    while http.get(&healthz).send().await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(5), "gateway did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for (host, status) in [("gw.example.com:8787", 200), ("localhost", 200), ("evil.example.com", 403)] {
+        let response = http.get(&healthz).header("host", host).send().await.unwrap();
+        assert_eq!(response.status(), status, "Host: {host}");
+    }
+}

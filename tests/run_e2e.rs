@@ -223,7 +223,8 @@ scenarios:
 
 // Pins: with `sessions: identity`, a shared session the gateway has ended (404, as MCP has a
 // server answer) is replaced by a new one and the call sent again, as MCP asks of a client;
-// no scenario errors. The fault proxy plays the gateway that ends the session.
+// no scenario errors. The fault proxy has the reference gateway end the session (a real DELETE)
+// just before the second call, so the 404 is the gateway's own.
 #[tokio::test]
 async fn an_ended_shared_session_is_replaced() {
     const SUITE: &str = r#"

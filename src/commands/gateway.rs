@@ -31,6 +31,10 @@ pub struct GatewayArgs {
     /// Do not reload when policy files change (POST /admin/reload still works).
     #[arg(long)]
     pub no_watch: bool,
+    /// A host name (port ignored) the gateway is reached under besides localhost, 127.0.0.1 and
+    /// [::1]; requests whose Host or Origin names another get 403 (DNS rebinding). Repeatable.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -87,6 +91,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         signing_key: key,
         audit_log: args.audit_log,
         watch: !args.no_watch,
+        allowed_hosts: args.allowed_hosts,
         ..GatewayOptions::default()
     })
     .await?;

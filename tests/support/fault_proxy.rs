@@ -37,6 +37,10 @@ pub enum Fault {
     MalformedJson,
     /// Answer `POST /mcp` calls with valid JSON that holds no decision.
     NoDecision,
+    /// A `tools/call` the gateway answered 401 loses its JSON-RPC body (plain text instead), as
+    /// a gateway that refuses at the HTTP level sends it; its `WWW-Authenticate` is kept only
+    /// when `challenge` is true.
+    BareUnauthorized { challenge: bool },
     /// Answer `/audit` with an empty list until this long after the first lookup of an id.
     AuditLate(Duration),
     /// Answer `/audit` with an empty list until this many tool calls have come through, as an
@@ -88,8 +92,6 @@ struct Shared {
     last_audit_record: Mutex<Option<serde_json::Value>>,
     /// MCP session ids the gateway has handed out.
     sessions_seen: Mutex<HashSet<String>>,
-    /// Of those, the ones the proxy pretends the gateway has ended.
-    sessions_ended: Mutex<HashSet<String>>,
 }
 
 pub struct FaultProxy {
@@ -112,7 +114,6 @@ impl FaultProxy {
             authorizations: Mutex::new(HashMap::new()),
             last_audit_record: Mutex::default(),
             sessions_seen: Mutex::default(),
-            sessions_ended: Mutex::default(),
         });
         let app = axum::Router::new().fallback(forward).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
@@ -131,8 +132,9 @@ impl FaultProxy {
         *self.shared.fault.lock().unwrap() = fault;
     }
 
-    /// Pretends the gateway ends every MCP session it has handed out so far when the `n`th
-    /// `tools/call` arrives (1-based): that call and all later requests in those sessions get
+    /// Has the gateway end every MCP session it has handed out so far when the `n`th
+    /// `tools/call` arrives (1-based), with a real `DELETE /mcp` for each before forwarding the
+    /// call: the gateway itself answers that call and all later requests in those sessions with
     /// 404. Sessions opened later are served.
     pub fn expire_sessions_at_call(&self, n: u64) {
         self.shared.expire_at_call.store(n, Ordering::SeqCst);
@@ -157,12 +159,15 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let is_mcp = parts.uri.path() == "/mcp";
     let is_call = is_mcp && body.windows(10).any(|w| w == b"tools/call");
     if is_call && shared.calls.fetch_add(1, Ordering::SeqCst) + 1 == shared.expire_at_call.load(Ordering::SeqCst) {
-        let seen = shared.sessions_seen.lock().unwrap().clone();
-        shared.sessions_ended.lock().unwrap().extend(seen);
-    }
-    let session = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
-    if is_mcp && session.is_some_and(|id| shared.sessions_ended.lock().unwrap().contains(id)) {
-        return plain(404, "session not found");
+        let seen: Vec<String> = shared.sessions_seen.lock().unwrap().drain().collect();
+        for id in seen {
+            let url = format!("{}/mcp", shared.upstream);
+            let delete = shared.client.delete(url).header("mcp-session-id", id).timeout(Duration::from_secs(10));
+            // 404: the client had already ended that one itself.
+            if !delete.send().await.is_ok_and(|r| matches!(r.status().as_u16(), 204 | 404)) {
+                return plain(502, "the gateway did not end the session");
+            }
+        }
     }
     match &fault {
         Fault::Hang => std::future::pending::<()>().await,
@@ -219,6 +224,16 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     }
     if parts.uri.path() == "/audit" {
         bytes = tamper_audit(&shared, &fault, bytes);
+    }
+    if let Fault::BareUnauthorized { challenge } = fault
+        && is_call
+        && status == StatusCode::UNAUTHORIZED
+    {
+        if !challenge {
+            headers.remove("www-authenticate");
+        }
+        headers.insert("content-type", HeaderValue::from_static("text/plain"));
+        bytes = Bytes::from_static(b"Unauthorized");
     }
     if let (Fault::LargeAudit(n), "/audit") = (&fault, parts.uri.path()) {
         // `[{"pad":"xx…"}` then the real records' `,{…}]`, or `]` when there are none.

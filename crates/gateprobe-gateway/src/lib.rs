@@ -13,6 +13,7 @@ mod pdp;
 mod policy;
 mod server;
 mod tools;
+mod transport;
 
 // The whole public API: start a gateway, mint its tokens, read a policy directory's version.
 pub use identity::TokenIssuer;
@@ -49,6 +50,9 @@ pub struct GatewayOptions {
     pub watch: bool,
     /// Audit records kept in memory for `GET /audit` (oldest dropped first).
     pub audit_capacity: usize,
+    /// Host names (ports ignored) that `Host` and `Origin` may name besides the loopback ones
+    /// (`localhost`, `127.0.0.1`, `[::1]`); any other is refused with 403 (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for GatewayOptions {
@@ -62,6 +66,7 @@ impl Default for GatewayOptions {
             disable_redaction: false,
             watch: true,
             audit_capacity: audit::DEFAULT_CAPACITY,
+            allowed_hosts: vec![],
         }
     }
 }
@@ -116,7 +121,8 @@ impl RunningGateway {
             opts.audit_capacity,
         )
         .map_err(|source| GatewayError::AuditLog { path: opts.audit_log.clone().unwrap_or_default(), source })?;
-        let state = Arc::new(GatewayState::new(opts.policies.clone(), bundle, TokenIssuer::new(&key), audit));
+        let hosts = transport::AllowedHosts::new(&opts.allowed_hosts);
+        let state = Arc::new(GatewayState::new(opts.policies.clone(), bundle, TokenIssuer::new(&key), audit, hosts));
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .map_err(|source| GatewayError::Bind { addr: opts.listen, source })?;
@@ -133,6 +139,9 @@ impl RunningGateway {
             }
         });
         tracing::info!(%addr, policy_version = %state.version(), "gateway listening");
+        if !addr.ip().is_loopback() && opts.allowed_hosts.is_empty() {
+            tracing::warn!(%addr, "listening beyond loopback with no allowed hosts: requests under any name but localhost, 127.0.0.1 or [::1] get 403 (pass --allowed-host)");
+        }
         Ok(RunningGateway { addr, state, stop, task, _watcher: watcher })
     }
 

@@ -10,6 +10,9 @@
 //! - it refuses POSTs whose `Accept` lacks `text/event-stream`, which the contract does not ask.
 //!
 //! The subset served here is small: initialize, notifications, ping, tools/list, tools/call.
+//! The transport rules around it: an unsupported `MCP-Protocol-Version` is 400, a session that
+//! was ended (or never issued) is 404, an unauthenticated `tools/call` is 401 with a bearer
+//! challenge (Host/Origin checks are middleware, in transport.rs).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -22,12 +25,14 @@ use serde_json::{Map, Value, json};
 
 use super::audit::AuditEntry;
 use super::confirm::binding;
-use super::identity::Principal;
+use super::identity::{AuthError, Principal};
 use super::limits::Exhausted;
 use super::policy::{AuthzOutcome, AuthzRequest, PolicyBundle};
 use super::server::GatewayState;
+use super::transport::bearer_challenge;
 
 pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
 const SUPPORTED_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 const MAX_SESSIONS: usize = 10_000;
 const MAX_HISTORY: usize = 100;
@@ -82,6 +87,11 @@ impl Sessions {
             }
             h.push(tool.to_owned());
         }
+    }
+
+    /// Whether the session is open: issued here and neither ended nor dropped as the oldest.
+    fn exists(&self, id: &str) -> bool {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).history.contains_key(id)
     }
 
     pub(crate) fn end(&self, id: &str) -> bool {
@@ -153,6 +163,22 @@ fn dispatch(st: &GatewayState, headers: &HeaderMap, body: &Bytes) -> Response {
         let body = rpc_error(id.as_ref().unwrap_or(&Value::Null), -32600, "invalid JSON-RPC 2.0 request", None);
         return json_response(StatusCode::BAD_REQUEST, &body);
     }
+    // `initialize` negotiates the version in its body and starts afresh, so neither the version
+    // header nor an old session id holds it back.
+    if method != Some("initialize") {
+        let answer_id = id.as_ref().unwrap_or(&Value::Null);
+        if let Some(refusal) = unsupported_version(headers, answer_id) {
+            return refusal;
+        }
+        if let Some(session) = header_str(headers, SESSION_HEADER)
+            && !st.sessions.exists(session)
+        {
+            // MCP: a session the server ended is 404, and the client starts a new one. Not
+            // audited: no decision was asked for, like the other transport refusals.
+            let message = "session not found (ended, expired or never issued): initialize a new one";
+            return json_response(StatusCode::NOT_FOUND, &rpc_error(answer_id, -32600, message, None));
+        }
+    }
     let (Some(method), Some(id)) = (method, id) else {
         // Notifications (no id), e.g. notifications/initialized: accepted, nothing to answer.
         return StatusCode::ACCEPTED.into_response();
@@ -184,8 +210,19 @@ fn dispatch(st: &GatewayState, headers: &HeaderMap, body: &Bytes) -> Response {
                 .map(str::to_owned)
                 .or_else(|| params.pointer("/_meta/correlation_id").and_then(Value::as_str).map(str::to_owned))
                 .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-            let body = call_tool(st, headers, &id, &params, &correlation_id);
-            let mut response = json_response(StatusCode::OK, &body);
+            let (body, answer) = call_tool(st, headers, &id, &params, &correlation_id);
+            let mut response = match answer {
+                Answer::Ok => json_response(StatusCode::OK, &body),
+                // The JSON-RPC error (code -32001, `data.decision: deny`) goes along in the body:
+                // clients that read only bodies still learn why, and which call it was.
+                Answer::Unauthenticated { token_sent } => {
+                    let mut response = json_response(StatusCode::UNAUTHORIZED, &body);
+                    if let Ok(v) = HeaderValue::from_str(&bearer_challenge(headers, token_sent)) {
+                        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                    }
+                    response
+                }
+            };
             if let Ok(v) = HeaderValue::from_str(&correlation_id) {
                 response.headers_mut().insert("x-request-id", v);
             }
@@ -195,13 +232,39 @@ fn dispatch(st: &GatewayState, headers: &HeaderMap, body: &Bytes) -> Response {
     }
 }
 
+/// 400 for a request naming an `MCP-Protocol-Version` this gateway does not speak (those it
+/// negotiates in `initialize`). An absent header is accepted: the spec has servers assume
+/// 2025-03-26 then, for clients older than the header.
+fn unsupported_version(headers: &HeaderMap, id: &Value) -> Option<Response> {
+    let version = headers.get(VERSION_HEADER)?;
+    let version = version.to_str().unwrap_or("").trim();
+    if SUPPORTED_VERSIONS.contains(&version) {
+        return None;
+    }
+    let quoted: String = version.chars().filter(|c| !c.is_control()).take(40).collect();
+    let message = format!("unsupported MCP-Protocol-Version `{quoted}`; supported: {}", SUPPORTED_VERSIONS.join(", "));
+    Some(json_response(StatusCode::BAD_REQUEST, &rpc_error(id, -32600, &message, None)))
+}
+
 /// `DELETE /mcp`: the client ends its session.
-pub(crate) async fn end_session(State(st): State<Arc<GatewayState>>, headers: HeaderMap) -> StatusCode {
+pub(crate) async fn end_session(State(st): State<Arc<GatewayState>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = unsupported_version(&headers, &Value::Null) {
+        return refusal;
+    }
     match header_str(&headers, SESSION_HEADER) {
         Some(id) if st.sessions.end(id) => StatusCode::NO_CONTENT,
         Some(_) => StatusCode::NOT_FOUND,
         None => StatusCode::BAD_REQUEST,
     }
+    .into_response()
+}
+
+/// How a `tools/call` answer goes out.
+enum Answer {
+    /// 200: a decision (allow, or a JSON-RPC error naming the refusal).
+    Ok,
+    /// 401 with a bearer challenge; `token_sent` when a token came and did not verify.
+    Unauthenticated { token_sent: bool },
 }
 
 /// One non-allow answer: a JSON-RPC error code plus what goes into `error.data` and the audit.
@@ -212,6 +275,8 @@ pub(super) struct Refusal {
     pub policy_ids: Vec<String>,
     message: String,
     extra: Map<String, Value>,
+    /// For `unauthenticated`: a bearer token was sent but did not verify.
+    token_sent: bool,
 }
 
 impl Refusal {
@@ -231,7 +296,15 @@ impl Refusal {
     }
 
     fn new(code: i64, decision: Option<&'static str>, reason: &str, message: String) -> Refusal {
-        Refusal { code, decision, reason: reason.to_owned(), policy_ids: vec![], message, extra: Map::new() }
+        Refusal {
+            code,
+            decision,
+            reason: reason.to_owned(),
+            policy_ids: vec![],
+            message,
+            extra: Map::new(),
+            token_sent: false,
+        }
     }
 }
 
@@ -262,7 +335,8 @@ pub(super) fn decide(
     let principal = match st.tokens.authenticate(authorization) {
         Ok(p) => p,
         Err(e) => {
-            let r = Refusal::new(-32001, Some("deny"), "unauthenticated", format!("unauthenticated: {e}"));
+            let mut r = Refusal::new(-32001, Some("deny"), "unauthenticated", format!("unauthenticated: {e}"));
+            r.token_sent = matches!(e, AuthError::Invalid(_));
             return Err(Box::new((None, r)));
         }
     };
@@ -354,8 +428,15 @@ pub(super) fn decide(
     Ok(Permit { principal, tool: name.to_owned(), policy_ids, reason })
 }
 
-/// The tools/call pipeline: [`decide`], then execute. Every exit writes exactly one audit record.
-fn call_tool(st: &GatewayState, headers: &HeaderMap, id: &Value, params: &Value, correlation_id: &str) -> Value {
+/// The tools/call pipeline: [`decide`], then execute. Every exit writes exactly one audit record,
+/// the 401 of an unauthenticated call included.
+fn call_tool(
+    st: &GatewayState,
+    headers: &HeaderMap,
+    id: &Value,
+    params: &Value,
+    correlation_id: &str,
+) -> (Value, Answer) {
     let bundle = st.bundle();
     let version = bundle.version.as_str();
     let session_id = header_str(headers, SESSION_HEADER);
@@ -386,7 +467,11 @@ fn call_tool(st: &GatewayState, headers: &HeaderMap, id: &Value, params: &Value,
                     executed: false,
                     result: None,
                 });
-                return rpc_error(id, r.code, &r.message, Some(r.data(version, correlation_id)));
+                let answer = match r.reason.as_str() {
+                    "unauthenticated" => Answer::Unauthenticated { token_sent: r.token_sent },
+                    _ => Answer::Ok,
+                };
+                return (rpc_error(id, r.code, &r.message, Some(r.data(version, correlation_id))), answer);
             }
         };
     let name = name.as_str();
@@ -418,7 +503,7 @@ fn call_tool(st: &GatewayState, headers: &HeaderMap, id: &Value, params: &Value,
         executed: true,
         result: Some(audit_result),
     });
-    rpc_result(
+    let body = rpc_result(
         id,
         json!({
             "content": [{"type": "text", "text": result.to_string()}],
@@ -427,7 +512,8 @@ fn call_tool(st: &GatewayState, headers: &HeaderMap, id: &Value, params: &Value,
             "_meta": {"decision": "allow", "reason": reason, "policy_ids": policy_ids,
                       "policy_version": version, "correlation_id": correlation_id},
         }),
-    )
+    );
+    (body, Answer::Ok)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use super::limits::RateLimits;
 use super::mcp::{self, Sessions};
 use super::policy::{PolicyBundle, PolicyError, current_version};
 use super::tools::{Catalog, Workspace};
+use super::transport::{self, AllowedHosts};
 
 /// Largest request body accepted on any route.
 pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -38,6 +39,8 @@ pub(crate) struct GatewayState {
     pub confirmations: Confirmations,
     pub sessions: Sessions,
     pub audit: AuditLog,
+    /// Host names `Host` and `Origin` may name besides loopback.
+    pub allowed_hosts: AllowedHosts,
 }
 
 impl GatewayState {
@@ -46,6 +49,7 @@ impl GatewayState {
         bundle: PolicyBundle,
         tokens: TokenIssuer,
         audit: AuditLog,
+        allowed_hosts: AllowedHosts,
     ) -> GatewayState {
         let limits = RateLimits::new(bundle.limits);
         GatewayState {
@@ -59,6 +63,7 @@ impl GatewayState {
             confirmations: Confirmations::default(),
             sessions: Sessions::default(),
             audit,
+            allowed_hosts,
         }
     }
 
@@ -110,8 +115,12 @@ pub(crate) fn router(state: Arc<GatewayState>) -> Router {
         .route("/version", get(version))
         .route("/policies", get(policies))
         .route("/admin/reload", post(reload))
+        .route(transport::ROOT_RESOURCE_METADATA_PATH, get(transport::resource_metadata))
+        .route(transport::RESOURCE_METADATA_PATH, get(transport::resource_metadata))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::map_response_with_state(state.clone(), policy_version_header))
+        // Outermost: a request under a foreign Host/Origin learns nothing, not even the version.
+        .layer(middleware::from_fn_with_state(state.clone(), transport::guard_hosts))
         .with_state(state)
 }
 

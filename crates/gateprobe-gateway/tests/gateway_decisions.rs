@@ -189,6 +189,8 @@ async fn revoked_subject_is_denied() {
     assert_eq!(rec["decision"], "deny");
 }
 
+// Pins the MCP authorization spec's answer (was HTTP 200 with the JSON-RPC error alone): HTTP 401
+// with a Bearer challenge, the JSON-RPC error still in the body, the refusal still audited.
 #[tokio::test]
 async fn missing_expired_and_tampered_tokens_are_unauthenticated() {
     let g = Gw::start().await;
@@ -203,6 +205,8 @@ async fn missing_expired_and_tampered_tokens_are_unauthenticated() {
             ("deny", "unauthenticated", -32001),
             "{token:?}"
         );
+        assert_eq!(r.status, 401, "{token:?}");
+        assert!(r.www_authenticate.as_deref().is_some_and(|c| c.starts_with("Bearer resource_metadata=")), "{r:?}");
         let rec = g.record(&r).await;
         assert!(rec["identity"].is_null());
         assert_eq!(rec["decision"], "deny");

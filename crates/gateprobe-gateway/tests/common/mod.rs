@@ -38,6 +38,8 @@ pub struct Reply {
     pub status: u16,
     pub policy_version: String,
     pub correlation_id: String,
+    /// The bearer challenge of a 401.
+    pub www_authenticate: Option<String>,
     pub body: Value,
 }
 
@@ -77,7 +79,9 @@ impl Gw {
 
     pub async fn start_with(opts: GatewayOptions) -> Gw {
         let gw = RunningGateway::start(opts).await.expect("gateway starts");
-        Gw { gw, http: reqwest::Client::new() }
+        // Bounded: a gateway that stops answering fails the test instead of hanging it.
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("HTTP client");
+        Gw { gw, http }
     }
 
     pub fn token(&self, name: &str) -> String {
@@ -131,8 +135,9 @@ impl Gw {
         let status = resp.status().as_u16();
         let policy_version = resp.headers()["x-policy-version"].to_str().unwrap().to_string();
         assert_eq!(resp.headers()["x-request-id"].to_str().unwrap(), correlation_id);
+        let www_authenticate = resp.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_string());
         let body: Value = resp.json().await.expect("JSON body");
-        Reply { status, policy_version, correlation_id, body }
+        Reply { status, policy_version, correlation_id, www_authenticate, body }
     }
 
     pub async fn audit(&self, correlation_id: &str) -> Vec<Value> {

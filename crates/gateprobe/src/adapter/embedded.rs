@@ -54,6 +54,8 @@ async fn start(config: &EmbeddedTarget) -> Result<RunningGateway, TargetError> {
         // Policy edits on disk take effect at once, as on a real gateway (and `serve` sees them).
         watch: true,
         audit_capacity: AUDIT_CAPACITY,
+        // Reached only at 127.0.0.1, a loopback name the gateway always allows.
+        allowed_hosts: vec![],
     };
     RunningGateway::start(options).await.map_err(|e| match e {
         GatewayError::Policy(p) => TargetError::EmbeddedPolicies(p.to_string()),

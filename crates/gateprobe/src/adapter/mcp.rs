@@ -165,15 +165,18 @@ impl Adapter for McpAdapter {
         }
         let version_header = version_header(&response, &self.config.policy_version, &self.scrubber);
         let content_type = header(&response, "content-type");
+        let challenged = status == 401 && bearer_challenge(response.headers().get_all("www-authenticate"));
         let (rules, source) = (&self.config.decisions, &self.config.policy_version);
-        match read_capped(response, self.max_response_bytes, MAX_RESPONSE_SETTING).await {
+        let version = version_header.clone();
+        let decoded = match read_capped(response, self.max_response_bytes, MAX_RESPONSE_SETTING).await {
             Ok(body) => {
                 decode_reply(rules, source, &self.scrubber, status, content_type.as_deref(), version_header, &body)
             }
             // Never read as a refusal by an `http_status` rule: the answer was not read.
-            Err(e @ CallError::TooLarge { .. }) => Err(e),
+            Err(e @ CallError::TooLarge { .. }) => return Err(e),
             Err(e) => unreadable(rules, status, version_header, e),
-        }
+        };
+        if challenged { unauthenticated(decoded, version) } else { decoded }
     }
 
     /// Ends `session` with `DELETE` and its id, as the MCP spec asks of a client done with one:
@@ -405,6 +408,36 @@ pub(crate) fn decide(
     Ok(Reply { decision: Decision::Allow, reason: None, confirmation_id: None, policy_version: version })
 }
 
+/// Whether `WWW-Authenticate` offers the Bearer scheme (RFC 6750 §3), in any of its values and
+/// challenges. A challenge starts with its scheme; `name=value` pieces are its parameters.
+fn bearer_challenge<'a>(values: impl IntoIterator<Item = &'a reqwest::header::HeaderValue>) -> bool {
+    values.into_iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|piece| {
+        let piece = piece.trim_start();
+        let scheme: String = piece.chars().take_while(|c| !c.is_whitespace() && *c != '=').collect();
+        !piece[scheme.len()..].starts_with('=') && scheme.eq_ignore_ascii_case("bearer")
+    })
+}
+
+/// A `tools/call` answered 401 with a Bearer challenge: the gateway refused the caller's
+/// identity (MCP authorization), so it is `deny` with reason `unauthenticated` when the answer
+/// says nothing more specific. A refusal read from the body or a configured rule stands; an
+/// answer that claims any other decision contradicts its own status and is no decision.
+fn unauthenticated(decoded: Result<Reply, CallError>, policy_version: Option<String>) -> Result<Reply, CallError> {
+    match decoded {
+        Ok(reply) if reply.decision == Decision::Deny => Ok(reply),
+        Ok(reply) => Err(CallError::Protocol(format!(
+            "HTTP 401 with a Bearer challenge, but the answer says `{}`",
+            reply.decision.as_str()
+        ))),
+        Err(_) => Ok(Reply {
+            decision: Decision::Deny,
+            reason: Some("unauthenticated".into()),
+            confirmation_id: None,
+            policy_version,
+        }),
+    }
+}
+
 fn rule_for<'r>(
     rules: &'r [DecisionRule],
     code: Option<i64>,
@@ -529,6 +562,44 @@ mod tests {
         let m = json!({"jsonrpc": "2.0", "id": 1, "error": {"code": 0, "message": "Access denied"}});
         let rules = [rule(None, Some(200), Some("Access denied"), false, Decision::Deny)];
         assert_eq!(decide(&rules, 200, &m, None).unwrap().decision, Decision::Deny);
+    }
+
+    #[test]
+    fn a_bearer_challenge_is_found_among_schemes_and_parameters() {
+        let values =
+            |v: &[&'static str]| v.iter().copied().map(reqwest::header::HeaderValue::from_static).collect::<Vec<_>>();
+        let yes = [
+            &["Bearer resource_metadata=\"http://127.0.0.1:1/.well-known/oauth-protected-resource/mcp\""][..],
+            &["bearer"],
+            &["Basic realm=\"x\", Bearer error=\"invalid_token\""],
+            &["Basic realm=\"x\"", "Bearer"],
+        ];
+        for v in yes {
+            assert!(bearer_challenge(&values(v)), "{v:?}");
+        }
+        let no = [&["Basic realm=\"bearer\""][..], &["Basic bearer=1"], &["Bearerish"], &[]];
+        for v in no {
+            assert!(!bearer_challenge(&values(v)), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn a_bearer_challenge_is_unauthenticated_unless_the_answer_says_more() {
+        // No body, no rule: the challenge alone is the decision.
+        let r = unauthenticated(Err(CallError::Status(401)), Some("v1".into())).unwrap();
+        assert_eq!(
+            (r.decision, r.reason.as_deref(), r.policy_version.as_deref()),
+            (Decision::Deny, Some("unauthenticated"), Some("v1"))
+        );
+        let r = unauthenticated(Err(CallError::Unparseable("not JSON".into())), None).unwrap();
+        assert_eq!((r.decision, r.reason.as_deref()), (Decision::Deny, Some("unauthenticated")));
+        // The gateway's own statement (or a rule) keeps its reason.
+        let m = json!({"error": {"code": -32001, "message": "no", "data": {"decision": "deny", "reason": "revoked"}}});
+        let r = unauthenticated(decide(&[], 401, &m, None), None).unwrap();
+        assert_eq!(r.reason.as_deref(), Some("revoked"));
+        // A 401 that claims to allow is no decision at all.
+        let m = json!({"result": {"content": []}});
+        assert_eq!(unauthenticated(decide(&[], 401, &m, None), None).unwrap_err().kind(), "protocol");
     }
 
     #[test]
