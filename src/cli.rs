@@ -185,6 +185,10 @@ pub struct RunArgs {
     /// Run only scenarios whose name contains this text.
     #[arg(long)]
     pub scenario: Option<String>,
+    /// Only this shard of the scenarios, e.g. `2/3`: N instances given 1/N … N/N split one golden
+    /// set, each scenario in one shard (by a hash of its suite and name), the same every run.
+    #[arg(long, value_name = "i/N")]
+    pub shard: Option<gateprobe::plan::Shard>,
     /// Ask only these assistants (by name, from the config's `assistants`) with the golden
     /// prompts; the first is the baseline, the others candidates compared with it.
     #[arg(long = "assistant", value_name = "NAME")]
@@ -228,6 +232,10 @@ pub struct CoverageArgs {
     /// Count only these suites (by name).
     #[arg(long = "suite", value_name = "NAME")]
     pub suite: Vec<String>,
+    /// Only this shard of the scenarios, e.g. `2/3`: N instances given 1/N … N/N split one golden
+    /// set, each scenario in one shard (by a hash of its suite and name), the same every run.
+    #[arg(long, value_name = "i/N")]
+    pub shard: Option<gateprobe::plan::Shard>,
     /// Exit 1 when a tool lacks a must-allow or a must-deny scenario.
     #[arg(long)]
     pub require_coverage: bool,
@@ -268,6 +276,10 @@ pub struct ServeArgs {
     /// Alertmanager base URL regressions are pushed to (overrides `alerting.alertmanager_url`).
     #[arg(long, value_name = "URL", env = "GATEPROBE_ALERTMANAGER_URL")]
     pub alertmanager_url: Option<String>,
+    /// Only this shard of the scenarios, e.g. `2/3`: N instances given 1/N … N/N split one golden
+    /// set, each scenario in one shard (by a hash of its suite and name), the same every run.
+    #[arg(long, value_name = "i/N")]
+    pub shard: Option<gateprobe::plan::Shard>,
     /// An instance label, e.g. `--label location=eu-west`, over the config's `labels`: on every
     /// pushed alert and on `gateprobe_instance_info`. Repeat for several.
     #[arg(long = "label", value_name = "NAME=VALUE", value_parser = parse_label)]

@@ -59,6 +59,8 @@ pub struct ServeOptions {
     pub alertmanager_url: Option<String>,
     /// Snapshots and the persisted run state: regressions survive a restart.
     pub compare: gateprobe::compare::CompareOptions,
+    /// `--shard`: the part of the scenarios this instance runs.
+    pub shard: Option<gateprobe::plan::Shard>,
     /// `--label`: instance labels over the config's `labels`.
     pub labels: BTreeMap<String, String>,
 }
@@ -555,9 +557,14 @@ impl Runner {
         self.shared.status().running = true;
         info!(run = id, ?reason, "run started");
         let result = match (self.connect().await, &self.target) {
-            (Ok(()), Some(target)) => {
-                gateprobe::run_on(target, &self.loaded, &Filter::default(), &|_| {}).await.map_err(|e| e.to_string())
-            }
+            (Ok(()), Some(target)) => gateprobe::run_on(
+                target,
+                &self.loaded,
+                &Filter { shard: self.options.shard, ..Filter::default() },
+                &|_| {},
+            )
+            .await
+            .map_err(|e| e.to_string()),
             (Err(e), _) => Err(e),
             (Ok(()), None) => Err("no target".into()),
         };

@@ -101,7 +101,7 @@ async fn disabled_redaction_is_a_leak() {
         gateprobe::load(&LoadOptions { suites: vec!["scenarios/support.yaml".into()], ..Default::default() }).unwrap();
     let canary = |loaded: &Loaded| {
         let s = loaded.suites[0].scenarios.iter().position(|s| s.name.contains("canary")).unwrap();
-        gateprobe::plan::Filter { suites: vec![], scenario: Some(loaded.suites[0].scenarios[s].name.clone()) }
+        gateprobe::plan::Filter { scenario: Some(loaded.suites[0].scenarios[s].name.clone()), ..Default::default() }
     };
     let filter = canary(&loaded);
     let clean = gateprobe::run(&loaded, &filter, &|_| {}).await.unwrap();
@@ -293,4 +293,26 @@ async fn sessions_by_scenario(
         by_scenario.insert(r.scenario.clone(), ids);
     }
     by_scenario
+}
+
+/// Pins `--shard`: two instances given 1/2 and 2/2 run every bundled scenario exactly once
+/// between them, and both shards pass.
+#[tokio::test]
+async fn two_shards_split_the_golden_set() {
+    let loaded = gateprobe::load(&LoadOptions::default()).expect("bundled suites load");
+    let all = gateprobe::run(&loaded, &Default::default(), &|_| {}).await.unwrap();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for index in 1..=2 {
+        let filter =
+            gateprobe::plan::Filter { shard: Some(gateprobe::plan::Shard { index, count: 2 }), ..Default::default() };
+        let part = gateprobe::run(&loaded, &filter, &|_| {}).await.unwrap();
+        assert!(!part.results.is_empty() && part.results.len() < all.results.len(), "shard {index}/2");
+        assert_eq!(part.exit_code(), 0, "shard {index}/2");
+        seen.extend(part.results.iter().map(|r| (r.suite.clone(), r.scenario.clone())));
+    }
+    seen.sort();
+    let mut expected: Vec<(String, String)> =
+        all.results.iter().map(|r| (r.suite.clone(), r.scenario.clone())).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
 }

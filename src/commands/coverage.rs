@@ -16,7 +16,7 @@ pub async fn run(args: CoverageArgs, output: Output) -> Exit {
             return e.exit_code();
         }
     };
-    let filter = Filter { suites: args.suite.clone(), scenario: None };
+    let filter = Filter { suites: args.suite.clone(), scenario: None, shard: args.shard };
     let summary = match gateprobe::run(&loaded, &filter, &|_| {}).await {
         Ok(s) => s,
         Err(e) => {

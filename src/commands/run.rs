@@ -26,7 +26,7 @@ pub async fn run(args: RunArgs, output: Output) -> Exit {
         let options = options.clone();
         move || compare::References::load(&options)
     });
-    let filter = Filter { suites: args.suite.clone(), scenario: args.scenario.clone() };
+    let filter = Filter { suites: args.suite.clone(), scenario: args.scenario.clone(), shard: args.shard };
     let progress = report::console::Progress::new(
         filter.count(&loaded.suites, loaded.config.assistants.len()),
         std::io::stderr().is_terminal(),

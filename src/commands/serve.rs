@@ -17,6 +17,7 @@ pub async fn run(args: ServeArgs) -> Exit {
             watch_interval: args.watch_interval,
             alertmanager_url: args.alertmanager_url.clone(),
             compare: args.compare.options(),
+            shard: args.shard,
             labels: args.labels.iter().cloned().collect(),
         })
     })();

@@ -60,7 +60,7 @@ async fn sample(args: &ToolsArgs, scenario: &str) -> Result<(String, Result<Vec<
         errln!("{e}");
         e.exit_code()
     })?;
-    let filter = Filter { suites: Vec::new(), scenario: Some(scenario.to_owned()) };
+    let filter = Filter { scenario: Some(scenario.to_owned()), ..Filter::default() };
     let summary = gateprobe::run(&loaded, &filter, &|_| {}).await.map_err(|e| {
         errln!("error: {e}");
         e.exit_code()
