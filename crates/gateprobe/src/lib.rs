@@ -16,6 +16,7 @@ pub mod coverage;
 pub mod decision;
 pub mod evidence;
 pub mod execute;
+pub mod mutate;
 pub mod outcome;
 pub mod plan;
 pub mod propose;
