@@ -153,7 +153,7 @@ fn bad_input_exits_2_naming_what_to_fix() {
     std::fs::write(broken.join("roles.cedar"), "permit (principal, action, resource) when { ;\n").unwrap();
     let (code, _, stderr, _) = mutate(tmp.path(), &["--policies", broken.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("roles.cedar"), "{stderr}");
+    assert!(stderr.contains("roles.cedar:1:45: parse error"), "{stderr}");
 
     let (code, _, stderr, _) = mutate(tmp.path(), &["--report", "junit=x.xml"]);
     assert_eq!(code, Some(2), "{stderr}");

@@ -33,7 +33,7 @@ pub enum MutateError {
     )]
     NotEmbedded,
     #[error("{0}; fix the policies first (`gateprobe gateway --policies DIR` loads them the same way)")]
-    Policies(gateprobe_gateway::PolicyError),
+    Policies(String),
     #[error("cannot copy the policies to a temporary directory: {0}")]
     Io(#[from] std::io::Error),
     #[error("nothing to mutate in {0}: no statement, condition, action list or subject quota")]
@@ -109,7 +109,7 @@ pub struct Mutants {
 /// Makes every mutant of `dir`, in file name then source order, and sorts out those the gateway
 /// would not load. `dir` itself must load.
 pub fn generate(dir: &Path) -> Result<Mutants, MutateError> {
-    gateprobe_gateway::check_policies(dir).map_err(MutateError::Policies)?;
+    gateprobe_gateway::check_policies(dir).map_err(|e| MutateError::Policies(placed(&e)))?;
     let files = policy_files(dir)?;
     let mut all = Vec::new();
     for (name, text) in &files {
@@ -147,6 +147,21 @@ pub fn generate(dir: &Path) -> Result<Mutants, MutateError> {
         return Err(MutateError::NoMutants(dir.to_path_buf()));
     }
     Ok(mutants)
+}
+
+/// The gateway's message, with the line and column of a Cedar syntax error before it.
+fn placed(error: &gateprobe_gateway::PolicyError) -> String {
+    let file = error.file();
+    let at = match file.extension().and_then(|e| e.to_str()) {
+        Some("cedar") => std::fs::read_to_string(file).ok().and_then(|src| operators::syntax_error_at(&src)),
+        _ => None,
+    };
+    match (at, error) {
+        (Some((line, column)), gateprobe_gateway::PolicyError::Invalid { message, .. }) => {
+            format!("{}:{line}:{column}: {message}", file.display())
+        }
+        _ => error.to_string(),
+    }
 }
 
 /// The directory's regular, non-hidden files, by name: what the gateway reads (it skips the

@@ -250,6 +250,18 @@ fn primary(expr: &Node<Option<cst::Expr>>) -> Option<&cst::Primary> {
     member.access.is_empty().then_some(member.item.node.as_ref()?)?.into()
 }
 
+/// `(line, column)`, 1-based, of the first syntax error in a Cedar file: the gateway's message
+/// names the file but not the place, and a user fixing it wants both.
+pub(crate) fn syntax_error_at(src: &str) -> Option<(usize, usize)> {
+    let errors = parse_policies(src).err()?;
+    let offset = match errors.first() {
+        cedar_policy_core::parser::err::ParseError::ToCST(e) => e.primary_source_span()?.offset(),
+        cedar_policy_core::parser::err::ParseError::ToAST(_) => return None,
+    };
+    let line_start = src[..offset.min(src.len())].rfind('\n').map_or(0, |i| i + 1);
+    Some((line_of(src, offset), src[line_start..offset.min(src.len())].chars().count() + 1))
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -406,6 +418,12 @@ when { context.history.contains("crm.export") };
         assert_eq!(widen.description, r#"widen `action == Action::"email.send"` to every action"#);
         let conjunct = edits.iter().find(|e| e.operator == Operator::DropConjunct).unwrap();
         assert_eq!(line_of(GUARDS, conjunct.span.start), 4);
+    }
+
+    #[test]
+    fn a_syntax_error_is_placed_by_line_and_column() {
+        assert_eq!(syntax_error_at("permit (principal, action, resource)\nwhen { ;\n"), Some((2, 8)));
+        assert_eq!(syntax_error_at(ROLES), None);
     }
 
     #[test]
