@@ -8,7 +8,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use gateprobe::secret::{REDACTED, Scrubber, Secret};
+use gateprobe::{REDACTED, Scrubber, Secret};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 

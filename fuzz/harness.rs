@@ -8,11 +8,11 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use gateprobe::adapter::{CallError, Reply};
 use gateprobe::config::{DecisionRule, HttpDecisionMapping, PolicyVersionSource};
 use gateprobe::decision::Decision;
-use gateprobe::secret::{Scrubber, Secret};
 use gateprobe::suite::Diagnostic;
+use gateprobe::testing::decoders::{self, CallError, Reply};
+use gateprobe::{Scrubber, Secret};
 
 /// Error texts that quote the gateway stay short: they end up in reports, logs and alerts
 /// (`mcp.rs` bounds quotes to 120 characters; this leaves room for the fixed wording).
@@ -81,19 +81,11 @@ pub fn response_decoders(data: &[u8]) {
         0 => PolicyVersionSource::Header("x-policy-version".into()),
         1 => PolicyVersionSource::Pointer("/result/_meta/policy_version".into()),
         2 => PolicyVersionSource::Pointer(String::new()),
-        _ => PolicyVersionSource::AuditPointer("/policy_version".into()),
+        _ => PolicyVersionSource::Pointer("/policy_version".into()),
     };
     let rules = mcp_rules((b >> 2) & 0x03);
     let scrubber = Scrubber::new([&Secret::new(CREDENTIAL.to_owned())]);
-    let mcp = gateprobe::adapter::mcp::decode_reply(
-        &rules,
-        &source,
-        &scrubber,
-        status,
-        content_type,
-        header_version.clone(),
-        body,
-    );
+    let mcp = decoders::mcp_reply(&rules, &source, &scrubber, status, content_type, header_version.clone(), body);
     check_reply(&mcp);
     if rules.is_empty()
         && content_type == Some("application/json")
@@ -103,7 +95,7 @@ pub fn response_decoders(data: &[u8]) {
     }
 
     let mapping = http_mapping((b >> 4) & 0x03);
-    let http = gateprobe::adapter::http::decode_answer(&mapping, &source, &scrubber, status, header_version, body);
+    let http = decoders::http_answer(&mapping, &source, &scrubber, status, header_version, body);
     check_reply(&http);
     if !mapping.status.contains_key(&status) && !(200..300).contains(&status) {
         assert_eq!(http, Err(CallError::Status(status)), "an unmapped non-2xx status became something else");

@@ -194,7 +194,7 @@ impl Alertmanager {
             return Ok(());
         }
         // Only quoted (its first 200 characters), so no more than that is read.
-        let body = gateprobe::transport::read_prefix(response, ALERTMANAGER_ANSWER_PREFIX).await;
+        let body = gateprobe::read_prefix(response, ALERTMANAGER_ANSWER_PREFIX).await;
         Err(AlertError::Status {
             status: status.as_u16(),
             body: String::from_utf8_lossy(&body).chars().take(200).collect(),

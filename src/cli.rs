@@ -10,12 +10,62 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// gateway, checks allow/deny decisions and audit evidence, and reports regressions.
 #[derive(Debug, Parser)]
 #[command(name = "gateprobe", version, propagate_version = true)]
+#[command(after_help = "Logs go to stderr; GATEPROBE_LOG sets their filter (tracing's syntax, e.g. \
+                         `debug` or `gateprobe=debug,reqwest=warn`) and wins over -q and -v. NO_COLOR \
+                         (set and not empty) turns colour off where --color is auto.")]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "GATEPROBE_LOG_FORMAT")]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub output: Output,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How much every subcommand says, and in what colours.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Output {
+    /// Say less: -q prints what did not pass, the totals and the regressions (no matrix, no
+    /// coverage) and logs warnings and errors only; -qq prints nothing on stdout (the exit status
+    /// speaks) and logs errors only.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+    /// Say more: -v lists every scenario, passing ones too; -vv adds debug logs, -vvv trace logs.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Colour on the console and in the logs: auto (on a terminal, unless NO_COLOR is set and
+    /// not empty), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+impl Output {
+    /// Above 0 says more, below says less.
+    pub fn level(&self) -> i8 {
+        self.verbose.min(3) as i8 - self.quiet.min(2) as i8
+    }
+
+    /// The log filter when GATEPROBE_LOG is not set.
+    pub fn log_filter(&self) -> &'static str {
+        match self.level() {
+            ..=-2 => "error",
+            -1 => "warn",
+            0 | 1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    }
+
+    /// Whether to colour what goes to a stream that `is_terminal` (or not), given NO_COLOR's value.
+    pub fn color(&self, is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+        match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            // no-color.org: NO_COLOR counts only when present and not empty.
+            ColorChoice::Auto => is_terminal && no_color.is_none_or(|v| v.is_empty()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -61,6 +111,14 @@ pub enum Command {
         #[command(subcommand)]
         command: SnapshotCommand,
     },
+    /// Print a shell completion script, e.g. `gateprobe completions bash >
+    /// ~/.local/share/bash-completion/completions/gateprobe`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `gateprobe man > ~/.local/share/man/man1/gateprobe.1`.
+    Man,
 }
 
 /// Both work from the last run's state (`--state`), so they never call the gateway: run first.
@@ -85,9 +143,6 @@ pub struct SnapshotArgs {
     /// Only scenarios whose name contains this text.
     #[arg(long)]
     pub scenario: Option<String>,
-    /// Colour on the console.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
 }
 
 /// Where snapshots and the run state live.
@@ -141,12 +196,6 @@ pub struct RunArgs {
     /// Write a report: `json=PATH`, `junit=PATH`, `markdown=PATH` or `html=PATH`; repeat for several.
     #[arg(long = "report", value_name = "FORMAT=PATH")]
     pub reports: Vec<crate::report::ReportSpec>,
-    /// List every scenario in the console summary, not only those that did not pass.
-    #[arg(long, short)]
-    pub verbose: bool,
-    /// Colour on the console.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
     /// The CI gate: exit 1 on drift from the approved snapshots, on scenarios without a snapshot
     /// and on snapshots no scenario references; failures already accepted in the snapshots do
     /// not fail it (exit 3 still means no decision could be read).
@@ -169,9 +218,6 @@ pub struct CoverageArgs {
     /// Exit 1 when a tool lacks a must-allow or a must-deny scenario.
     #[arg(long)]
     pub require_coverage: bool,
-    /// Colour on the console.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
 }
 
 #[derive(Debug, clap::Args)]
@@ -188,15 +234,10 @@ pub struct MutateArgs {
     /// Exit 1 when the mutation score (killed / valid mutants, in percent) is below PCT.
     #[arg(long, value_name = "PCT", value_parser = parse_percent)]
     pub min_score: Option<f64>,
-    /// Write a report: `json=PATH` or `markdown=PATH`; repeat for both.
+    /// Write a report: `json=PATH` or `markdown=PATH`; repeat for both. (-v lists every mutant
+    /// as it ends and what killed each; -q leaves out the operator table.)
     #[arg(long = "report", value_name = "FORMAT=PATH")]
     pub reports: Vec<crate::report::ReportSpec>,
-    /// List every mutant as it ends and, in the summary, what killed each.
-    #[arg(long, short)]
-    pub verbose: bool,
-    /// Colour on the console.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -241,4 +282,37 @@ pub struct ServeArgs {
     /// Alertmanager base URL regressions are pushed to (overrides `alerting.alertmanager_url`).
     #[arg(long, value_name = "URL", env = "GATEPROBE_ALERTMANAGER_URL")]
     pub alertmanager_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::*;
+
+    fn output(color: ColorChoice) -> Output {
+        Output { quiet: 0, verbose: 0, color }
+    }
+
+    /// Pins no-color.org: NO_COLOR turns auto colour off only when present and not empty;
+    /// `always` and `never` win over it and over the terminal.
+    #[test]
+    fn no_color_counts_only_when_not_empty() {
+        let auto = output(ColorChoice::Auto);
+        assert!(auto.color(true, None));
+        assert!(auto.color(true, Some(OsStr::new(""))));
+        assert!(!auto.color(true, Some(OsStr::new("1"))));
+        assert!(!auto.color(false, None));
+        assert!(output(ColorChoice::Always).color(false, Some(OsStr::new("1"))));
+        assert!(!output(ColorChoice::Never).color(true, None));
+    }
+
+    #[test]
+    fn quiet_and_verbose_set_the_log_filter() {
+        let at = |quiet, verbose| Output { quiet, verbose, color: ColorChoice::Auto }.log_filter();
+        assert_eq!(
+            [at(2, 0), at(1, 0), at(0, 0), at(0, 1), at(0, 2), at(0, 9)],
+            ["error", "warn", "info", "info", "debug", "trace"]
+        );
+    }
 }

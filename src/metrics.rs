@@ -33,12 +33,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use prometheus::{Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge};
 use prometheus::{IntGaugeVec, Opts, Registry, TextEncoder};
 
+use gateprobe::AGREEMENT_FIELDS;
+use gateprobe::RunSummary;
 use gateprobe::compare::{Comparison, Regression};
 use gateprobe::config::AssistantConfig;
 use gateprobe::decision::Decision;
-use gateprobe::outcome::{Outcome, RunSummary};
+use gateprobe::outcome::Outcome;
 use gateprobe::suite::Suite;
-use gateprobe::verify::AGREEMENT_FIELDS;
 
 /// The `actual` label when no decision could be read (outcome `error`).
 pub const NO_DECISION: &str = "none";

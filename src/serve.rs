@@ -28,12 +28,13 @@ use tracing::{info, warn};
 
 use crate::alert::{Alertmanager, Incidents};
 use crate::metrics::Metrics;
-use gateprobe::adapter::Target;
+use gateprobe::RunSummary;
+use gateprobe::Secret;
+use gateprobe::Target;
 use gateprobe::compare::{Comparison, Regression};
 use gateprobe::config::{PolicyVersionSource, TargetConfig};
-use gateprobe::outcome::{Exit, Outcome, RunSummary};
+use gateprobe::outcome::{Exit, Outcome};
 use gateprobe::plan::Filter;
-use gateprobe::secret::Secret;
 use gateprobe::{LoadOptions, Loaded};
 
 /// How long a stop signal waits for the current run before abandoning it.
@@ -247,7 +248,7 @@ struct VersionProbe {
     mcp_ping: bool,
     header: String,
     /// The version is logged and compared; a gateway may put the caller's token in it.
-    scrubber: Arc<gateprobe::secret::Scrubber>,
+    scrubber: Arc<gateprobe::Scrubber>,
 }
 
 impl VersionProbe {
@@ -284,7 +285,7 @@ impl VersionProbe {
         } else {
             client.get(&self.url)
         };
-        let response = request.header(gateprobe::adapter::SYNTHETIC_HEADER, "1").send().await.ok()?;
+        let response = request.header(gateprobe::SYNTHETIC_HEADER, "1").send().await.ok()?;
         response.headers().get(&self.header)?.to_str().ok().map(|v| self.scrubber.scrub(v).into_owned())
     }
 }

@@ -11,6 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
 static STDERR_GONE: AtomicBool = AtomicBool::new(false);
 
+/// Drops everything later written to stdout (`-qq`).
+pub fn silence_stdout() {
+    STDOUT_GONE.store(true, Ordering::Relaxed);
+}
+
 pub fn out(args: std::fmt::Arguments<'_>) {
     if let Some(e) = write(&mut std::io::stdout().lock(), &STDOUT_GONE, args)
         && e.kind() != std::io::ErrorKind::BrokenPipe

@@ -125,7 +125,7 @@ scenarios:
       evidence: [identity, decision, rationale]
 "#;
 
-async fn run_with(script: Vec<Answer>) -> (gateprobe::outcome::RunSummary, FakeAssistant) {
+async fn run_with(script: Vec<Answer>) -> (gateprobe::RunSummary, FakeAssistant) {
     let dir = tempfile::tempdir().unwrap();
     let assistant = FakeAssistant::start(script).await;
     let config = config(dir.path(), &assistant);

@@ -185,7 +185,7 @@ fn sh(script: &str) -> gateprobe::config::CredentialSource {
 async fn a_credential_command_printing_10_mb_fails_at_once() {
     let start = Instant::now();
     let source = sh("head -c 10000000 /dev/zero | tr '\\0' a");
-    let e = gateprobe::secret::resolve_credential(&source).await.unwrap_err();
+    let e = gateprobe::resolve_credential(&source).await.unwrap_err();
     let elapsed = start.elapsed();
     assert_eq!(
         e.to_string(),
@@ -212,7 +212,7 @@ async fn a_hanging_credential_command_is_killed_with_its_children() {
     let script = format!("sleep 100 & echo $! > '{}'; sleep 100", pid_file.display());
     let timeout = Duration::from_millis(300);
     let start = Instant::now();
-    let e = gateprobe::secret::resolve_credential_with_timeout(&sh(&script), timeout).await.unwrap_err();
+    let e = gateprobe::resolve_credential_with_timeout(&sh(&script), timeout).await.unwrap_err();
     assert!(e.to_string().contains("did not finish within"), "{e}");
     assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
     let background: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();

@@ -124,7 +124,7 @@ fn an_unknown_matrix_identity_points_at_its_cells() {
     assert!(rendered.contains("alice-nobody"), "{rendered}");
 }
 
-async fn run(dir: &Path) -> gateprobe::outcome::RunSummary {
+async fn run(dir: &Path) -> gateprobe::RunSummary {
     let loaded = load(dir);
     gateprobe::run(&loaded, &Filter::default(), &|_| {}).await.expect("run")
 }

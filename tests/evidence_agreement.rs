@@ -4,7 +4,8 @@
 
 mod support;
 
-use gateprobe::outcome::{Outcome, RunSummary};
+use gateprobe::RunSummary;
+use gateprobe::outcome::Outcome;
 use support::fault_proxy::{Fault, FaultProxy};
 use support::*;
 

@@ -11,7 +11,7 @@ use support::fault_proxy::{Fault, FaultProxy};
 use support::*;
 
 /// Runs the read-and-delete suite through the proxy with `fault` set.
-async fn run_with(fault: Fault, timeout_ms: u64, deadline_ms: u64) -> gateprobe::outcome::RunSummary {
+async fn run_with(fault: Fault, timeout_ms: u64, deadline_ms: u64) -> gateprobe::RunSummary {
     run_configured(fault, timeout_ms, deadline_ms, |_| {}).await
 }
 
@@ -21,7 +21,7 @@ async fn run_configured(
     timeout_ms: u64,
     deadline_ms: u64,
     change: impl FnOnce(&mut gateprobe::config::Config),
-) -> gateprobe::outcome::RunSummary {
+) -> gateprobe::RunSummary {
     let dir = tempfile::tempdir().unwrap();
     let gateway = start_gateway().await;
     let proxy = FaultProxy::start(&gateway.base_url()).await;
@@ -33,7 +33,7 @@ async fn run_configured(
     summary
 }
 
-fn assert_all_error(summary: &gateprobe::outcome::RunSummary, kind: &str) {
+fn assert_all_error(summary: &gateprobe::RunSummary, kind: &str) {
     for r in &summary.results {
         assert_eq!(
             (r.outcome, r.observed, r.error_kind),

@@ -480,3 +480,27 @@ fn invalid_cron_schedules_are_refused_by_serve() {
     let f = gateprobe(&["serve", "--trigger-token-file", "/no/such/file", "--listen", "127.0.0.1:0"], &[], BOUND);
     refused("token file", f, &["/no/such/file"]);
 }
+
+/// Pins: a Cedar syntax error in the embedded gateway's policies is invalid input (exit 2, naming
+/// the file and what to do), not target trouble (3): retrying will not fix it.
+#[test]
+fn invalid_embedded_policies_are_invalid_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, policies.join(path.file_name().unwrap())).unwrap();
+    }
+    let roles = policies.join("roles.cedar");
+    let text = std::fs::read_to_string(&roles).unwrap();
+    std::fs::write(&roles, format!("{text}\npermit(principal, action, resource) when {{ oops }};\n")).unwrap();
+    let state = dir.path().join("state.json");
+    let snapshots = dir.path().join("snapshots");
+    let f = gateprobe(
+        &["run", "--state", state.to_str().unwrap(), "--snapshots", snapshots.to_str().unwrap()],
+        &[("GATEPROBE_POLICIES", policies.to_str().unwrap())],
+        BOUND,
+    );
+    refused("a Cedar syntax error", f, &["roles.cedar", "policies are invalid", "help:"]);
+}

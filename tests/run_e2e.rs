@@ -278,7 +278,7 @@ fn with_sessions(
 /// records tell it.
 async fn sessions_by_scenario(
     gateway: &gateprobe_gateway::RunningGateway,
-    summary: &gateprobe::outcome::RunSummary,
+    summary: &gateprobe::RunSummary,
 ) -> std::collections::BTreeMap<String, Vec<String>> {
     let client = reqwest::Client::new();
     let mut by_scenario = std::collections::BTreeMap::new();

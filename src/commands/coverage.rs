@@ -5,10 +5,10 @@ use gateprobe::outcome::{Exit, Outcome};
 use gateprobe::plan::Filter;
 
 use super::{coverage_gate, load_options, use_color};
-use crate::cli::CoverageArgs;
+use crate::cli::{CoverageArgs, Output};
 use crate::report;
 
-pub async fn run(args: CoverageArgs) -> Exit {
+pub async fn run(args: CoverageArgs, output: Output) -> Exit {
     let loaded = match gateprobe::load(&load_options(&args.load)) {
         Ok(l) => l,
         Err(e) => {
@@ -24,7 +24,7 @@ pub async fn run(args: CoverageArgs) -> Exit {
             return e.exit_code();
         }
     };
-    out!("{}", report::console::render_coverage(&summary, use_color(args.color)));
+    out!("{}", report::console::render_coverage(&summary, use_color(output)));
     let exit = if summary.results.iter().any(|r| r.outcome == Outcome::Error) { Exit::NoDecision } else { Exit::Pass };
     coverage_gate(&summary, args.require_coverage, exit)
 }

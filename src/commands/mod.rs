@@ -13,20 +13,17 @@ pub mod snapshot;
 use std::io::IsTerminal;
 
 use gateprobe::LoadOptions;
-use gateprobe::outcome::{Exit, RunSummary};
+use gateprobe::RunSummary;
+use gateprobe::outcome::Exit;
 
-use crate::cli::{ColorChoice, LoadArgs};
+use crate::cli::{LoadArgs, Output};
 
 fn load_options(args: &LoadArgs) -> LoadOptions {
     LoadOptions { config: args.config.clone(), suites: args.suites.clone() }
 }
 
-fn use_color(choice: ColorChoice) -> bool {
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    }
+fn use_color(output: Output) -> bool {
+    output.color(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref())
 }
 
 /// The coverage gate: with `require`, a tool lacking a direction turns a clean exit into a

@@ -8,10 +8,10 @@ use gateprobe::mutate::{self, Fate, MutateError, MutateOptions};
 use gateprobe::outcome::Exit;
 
 use super::{load_options, use_color};
-use crate::cli::MutateArgs;
+use crate::cli::{MutateArgs, Output};
 use crate::report::{self, ReportFormat, mutation};
 
-pub async fn run(args: MutateArgs) -> Exit {
+pub async fn run(args: MutateArgs, output: Output) -> Exit {
     for spec in &args.reports {
         if !matches!(spec.format, ReportFormat::Json | ReportFormat::Markdown) {
             errln!("error: --report {spec}: `gateprobe mutate` writes json= and markdown= reports only");
@@ -26,7 +26,8 @@ pub async fn run(args: MutateArgs) -> Exit {
         }
     };
     let options = MutateOptions { policies: args.policies.clone(), jobs: usize::from(args.jobs) };
-    let color = use_color(args.color);
+    let color = use_color(output);
+    let verbose = output.level() >= 1;
     let outcome = match mutate::policy_dir(&loaded, &options) {
         Ok(dir) => match mutate::generate(&dir) {
             Ok(mutants) => {
@@ -38,7 +39,7 @@ pub async fn run(args: MutateArgs) -> Exit {
                     options.jobs
                 );
                 let progress = |r: &mutate::MutantResult| {
-                    if args.verbose {
+                    if verbose {
                         let fate = match r.fate {
                             Fate::Killed { .. } => "killed",
                             Fate::KilledByError { .. } => "killed by error",
@@ -66,7 +67,7 @@ pub async fn run(args: MutateArgs) -> Exit {
         }
     };
 
-    out!("{}", mutation::console(&run, color, args.verbose));
+    out!("{}", mutation::console(&run, color, output.level()));
     let mut exit = Exit::Pass;
     if let Some(min) = args.min_score
         && run.score() < min

@@ -9,10 +9,10 @@ use gateprobe::outcome::Exit;
 use gateprobe::plan::Filter;
 
 use super::{coverage_gate, load_options, use_color};
-use crate::cli::RunArgs;
+use crate::cli::{Output, RunArgs};
 use crate::report;
 
-pub async fn run(args: RunArgs) -> Exit {
+pub async fn run(args: RunArgs, output: Output) -> Exit {
     let loaded = match gateprobe::load(&load_options(&args.load)).and_then(|l| l.with_assistants(&args.assistants)) {
         Ok(l) => l,
         Err(e) => {
@@ -40,11 +40,9 @@ pub async fn run(args: RunArgs) -> Exit {
         }
     };
     progress.finish();
-    let color = use_color(args.color);
-    out!(
-        "{}",
-        report::console::render_with(&summary, report::console::ConsoleOptions { color, verbose: args.verbose })
-    );
+    let color = use_color(output);
+    let console = report::console::ConsoleOptions { color, verbose: output.level() > 0, brief: output.level() < 0 };
+    out!("{}", report::console::render_with(&summary, console));
 
     // COMPARE and RECORD: against the approved snapshots and the previous run's state, then the
     // state saved (the sequence `serve` runs too). A broken snapshot file is bad input, but the

@@ -5,19 +5,19 @@ use gateprobe::compare;
 use gateprobe::outcome::Exit;
 
 use super::{load_options, use_color};
-use crate::cli::{SnapshotArgs, SnapshotCommand};
+use crate::cli::{Output, SnapshotArgs, SnapshotCommand};
 use crate::report;
 
-pub fn run(command: SnapshotCommand) -> Exit {
+pub fn run(command: SnapshotCommand, output: Output) -> Exit {
     match command {
-        SnapshotCommand::Review(args) => snapshot(&args, false),
-        SnapshotCommand::Accept(args) => snapshot(&args, true),
+        SnapshotCommand::Review(args) => snapshot(&args, false, output),
+        SnapshotCommand::Accept(args) => snapshot(&args, true, output),
     }
 }
 
 /// The suites are loaded only to know which scenarios exist (new ones, and snapshots left
 /// without one).
-fn snapshot(args: &SnapshotArgs, accept: bool) -> Exit {
+fn snapshot(args: &SnapshotArgs, accept: bool, output: Output) -> Exit {
     let loaded = match gateprobe::load(&load_options(&args.load)) {
         Ok(l) => l,
         Err(e) => {
@@ -38,7 +38,7 @@ fn snapshot(args: &SnapshotArgs, accept: bool) -> Exit {
         errln!("warning: {w}");
     }
     if !accept {
-        out!("{}", report::review::render(&plan, use_color(args.color)));
+        out!("{}", report::review::render(&plan, use_color(output)));
         return Exit::Pass;
     }
     if let Err(e) = compare::snapshot::apply(&plan) {

@@ -16,8 +16,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use gateprobe::RunSummary;
 use gateprobe::decision::Decision;
-use gateprobe::outcome::{RunSummary, ScenarioResult};
+use gateprobe::outcome::ScenarioResult;
 use gateprobe::plan::candidate_key;
 
 /// One candidate compared with the baseline over the golden prompts both answered.

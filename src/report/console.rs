@@ -21,7 +21,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use owo_colors::OwoColorize;
 
-use gateprobe::outcome::{Outcome, RunSummary, ScenarioResult};
+use gateprobe::RunSummary;
+use gateprobe::outcome::{Outcome, ScenarioResult};
 
 use super::text;
 
@@ -32,11 +33,13 @@ pub struct ConsoleOptions {
     pub color: bool,
     /// List passing scenarios too, not only count them.
     pub verbose: bool,
+    /// Only what did not pass and the totals: no canary comparison, matrix or coverage (`-q`).
+    pub brief: bool,
 }
 
 /// Renders the summary: one line per non-passing scenario, then the totals line.
 pub fn render(summary: &RunSummary, color: bool) -> String {
-    render_with(summary, ConsoleOptions { color, verbose: false })
+    render_with(summary, ConsoleOptions { color, ..ConsoleOptions::default() })
 }
 
 /// [`render`] with every option.
@@ -78,6 +81,9 @@ pub fn render_with(summary: &RunSummary, options: ConsoleOptions) -> String {
     }
     out.push_str(&totals(summary, paint));
     out.push('\n');
+    if options.brief {
+        return out;
+    }
     out.push_str(&canary_section(summary, paint));
     if let Some(coverage) = &summary.coverage {
         out.push('\n');
@@ -109,7 +115,7 @@ fn grid(summary: &RunSummary, paint: Painter) -> String {
         out,
         "{} {}",
         paint.bold("decision matrix"),
-        paint.dim("(expected; expected→actual where they differ)")
+        paint.dim("(expected; expected→actual where they differ; * decided as expected, did not pass)")
     );
     let row_width = g.identities.iter().map(|i| i.chars().count()).max().unwrap_or(0);
     let width = g
@@ -174,6 +180,11 @@ fn decisions(r: &ScenarioResult) -> String {
         text::expected_call(r, r.expected.as_str()),
         text::observed_call(r, &observed)
     );
+    // The decisions shown are the first call's: when it got what was expected, say so, or the
+    // line reads "expected allow, observed allow" about a scenario that failed in a later call.
+    if r.calls > 1 && r.observed == Some(r.expected) {
+        out = format!("first of {} calls: {out}", r.calls);
+    }
     let reasons: Vec<String> = [
         r.reason.as_deref().map(|x| format!("reason {x}")),
         r.expected_reason.as_deref().map(|x| format!("expected reason {x}")),
@@ -338,10 +349,10 @@ mod tests {
     #[test]
     fn grid_and_coverage_only_when_the_run_computed_coverage() {
         let mut summary = fixture::summary();
-        let plain = render_with(&summary, ConsoleOptions { color: false, verbose: false });
+        let plain = render_with(&summary, ConsoleOptions { color: false, verbose: false, brief: false });
         assert!(!plain.contains("decision matrix"));
         summary.coverage = Some(gateprobe::coverage::Coverage::default());
-        let out = render_with(&summary, ConsoleOptions { color: false, verbose: false });
+        let out = render_with(&summary, ConsoleOptions { color: false, verbose: false, brief: false });
         assert!(out.contains("decision matrix"), "{out}");
         assert!(out.contains("  alice-reader    A  D→A    ·  A→?\n"), "{out}");
         assert!(out.contains("1 files.read  2 files.delete  3 tickets.create  4 search.query"), "{out}");
@@ -350,7 +361,10 @@ mod tests {
 
     #[test]
     fn console_verbose_snapshot() {
-        insta::assert_snapshot!(render_with(&fixture::summary(), ConsoleOptions { color: false, verbose: true }));
+        insta::assert_snapshot!(render_with(
+            &fixture::summary(),
+            ConsoleOptions { color: false, verbose: true, brief: false }
+        ));
     }
 
     #[test]
@@ -377,7 +391,7 @@ mod tests {
 
     #[test]
     fn golden_prompt_passes_name_the_proposal_and_the_assistant_when_verbose() {
-        let out = render_with(&golden::summary(), ConsoleOptions { color: false, verbose: true });
+        let out = render_with(&golden::summary(), ConsoleOptions { color: false, verbose: true, brief: false });
         assert!(
             out.contains("✓ assistant › a reader's search goes through the assistant — pass: search.query → allow (smollm2 (prompt 1a2b3c4d5e6f), 42 ms)\n"),
             "{out}"
@@ -435,6 +449,24 @@ mod tests {
         let error_line = out.lines().find(|l| l.contains("burst of searches")).unwrap();
         assert!(error_line.contains("timed out after 5s: no answer from"), "{error_line}");
         assert!(error_line.ends_with("scenarios/tickets.yaml:14:5"), "{error_line}");
+    }
+
+    /// Pins: when a repeated scenario's first call got the expected decision, the headline says
+    /// it is about the first call, so "expected allow, observed allow" never stands alone on a
+    /// scenario that failed later.
+    #[test]
+    fn a_failure_in_a_later_call_names_the_first_call_as_such() {
+        let mut r = fixture::summary().results.swap_remove(1);
+        r.expected = Decision::Allow;
+        r.outcome = Outcome::Fail;
+        r.observed = Some(r.expected);
+        r.calls = 30;
+        assert!(decisions(&r).starts_with("first of 30 calls: expected allow, observed allow"), "{}", decisions(&r));
+        r.calls = 1;
+        assert!(decisions(&r).starts_with("expected allow, observed allow"), "{}", decisions(&r));
+        r.calls = 30;
+        r.observed = Some(Decision::Deny);
+        assert!(decisions(&r).starts_with("expected allow, observed deny"), "{}", decisions(&r));
     }
 
     #[test]

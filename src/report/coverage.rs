@@ -3,7 +3,7 @@
 //! renderer lays them out its own way; the console's `gateprobe coverage` looks like this:
 //!
 //! ```text
-//! decision matrix (expected; expected→actual where they differ)
+//! decision matrix (expected; expected→actual where they differ; * decided as expected, did not pass)
 //!            1    2
 //!   alice    A    D
 //!   bob      A  C→A
@@ -33,14 +33,13 @@ pub fn lines(coverage: &Coverage) -> Vec<(String, String)> {
         Some(v) => v.join(", "),
     };
     let tools_from = if coverage.tools_listed { "listed by the gateway" } else { "named by scenarios only" };
+    let counted = coverage.counted().count();
+    let unlisted: Vec<&str> =
+        coverage.tools.iter().filter(|t| !t.listed && coverage.tools_listed).map(|t| t.tool.as_str()).collect();
     let mut out = vec![
         (
             "tools".to_string(),
-            format!(
-                "{} ({tools_from}), {} with both directions",
-                coverage.tools.len(),
-                coverage.tools.len() - coverage.gaps().len()
-            ),
+            format!("{counted} ({tools_from}), {} with both directions", counted - coverage.gaps().len()),
         ),
         ("without a must-allow scenario".to_string(), list(&coverage.without_allow())),
         ("without a must-deny scenario".to_string(), list(&coverage.without_deny())),
@@ -51,6 +50,9 @@ pub fn lines(coverage: &Coverage) -> Vec<(String, String)> {
             list(&coverage.unused_identities.iter().map(String::as_str).collect::<Vec<_>>()),
         ),
     ];
+    if !unlisted.is_empty() {
+        out.push(("named by scenarios, not listed by the gateway (not counted)".to_string(), list(&unlisted)));
+    }
     for p in &coverage.problems {
         out.push(("note".to_string(), p.clone()));
     }
@@ -68,10 +70,15 @@ pub fn letter(d: Option<Decision>) -> &'static str {
     }
 }
 
-/// A cell as text: the expected letter when it passed, else `expected→observed`.
+/// A cell as text: the expected letter when it passed, `expected→observed` when the decision
+/// differs, and the letter with `*` when the decision was right but the scenario did not pass
+/// anyway (evidence, a leak, a later step, the assistant's proposal): `A→A` would read as a
+/// contradiction.
 pub fn cell_text(c: &Cell) -> String {
     if c.outcome.is_pass() {
         letter(Some(c.expected)).to_string()
+    } else if c.observed == Some(c.expected) {
+        format!("{}*", letter(Some(c.expected)))
     } else {
         format!("{}→{}", letter(Some(c.expected)), letter(c.observed))
     }
@@ -103,5 +110,9 @@ mod tests {
         assert_eq!(cell_text(&cell(Outcome::Fail, Decision::Confirm, Some(Decision::Allow))), "C→A");
         assert_eq!(cell_text(&cell(Outcome::Pass, Decision::Deny, Some(Decision::Deny))), "D");
         assert_eq!(cell_text(&cell(Outcome::Error, Decision::Allow, None)), "A→?");
+        // The decision was right, the scenario failed on something else: never `A→A`.
+        for outcome in [Outcome::EvidenceMissing, Outcome::Leak, Outcome::Fail] {
+            assert_eq!(cell_text(&cell(outcome, Decision::Allow, Some(Decision::Allow))), "A*", "{outcome}");
+        }
     }
 }

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use crate::report::coverage::{cell_text, letter};
 use crate::report::text;
+use gateprobe::RunSummary;
 use gateprobe::coverage::Grid;
-use gateprobe::outcome::RunSummary;
 
 pub fn render(summary: &RunSummary) -> String {
     let data = data(summary);
@@ -46,7 +46,7 @@ pub fn render(summary: &RunSummary) -> String {
     if let Some(prompts) = text::prompts(&super::prompt_versions(summary), str::to_string) {
         out.push_str(&format!("<p class=\"meta\">Golden prompts: {}</p>\n", escape_html(&prompts)));
     }
-    out.push_str("<p class=\"legend\">Cells show the expected decision (A allow, D deny, C confirm, R rate limited), <b>expected→actual</b> where the gateway disagreed. Click a cell for its scenarios and evidence.</p>\n");
+    out.push_str("<p class=\"legend\">Cells show the expected decision (A allow, D deny, C confirm, R rate limited), <b>expected→actual</b> where the gateway disagreed, <b>*</b> where it decided as expected but the scenario did not pass (evidence, a leak, a later step). Click a cell for its scenarios and evidence.</p>\n");
     out.push_str("<div id=\"grid-wrap\"><table id=\"grid\"></table></div>\n");
     out.push_str("<section id=\"detail\" hidden></section>\n<section id=\"coverage\"></section>\n");
     out.push_str("<script type=\"application/json\" id=\"gateprobe-data\">");

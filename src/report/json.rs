@@ -80,8 +80,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use gateprobe::RunSummary;
 use gateprobe::decision::Decision;
-use gateprobe::outcome::{Outcome, RunSummary, ScenarioResult};
+use gateprobe::outcome::{Outcome, ScenarioResult};
 
 use super::{PromptVersion, ReportError};
 

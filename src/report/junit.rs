@@ -42,7 +42,8 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use gateprobe::outcome::{Outcome, RunSummary, ScenarioResult};
+use gateprobe::RunSummary;
+use gateprobe::outcome::{Outcome, ScenarioResult};
 
 use super::{ReportError, text};
 

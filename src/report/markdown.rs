@@ -41,7 +41,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use gateprobe::outcome::{Outcome, RunSummary, ScenarioResult};
+use gateprobe::RunSummary;
+use gateprobe::outcome::{Outcome, ScenarioResult};
 
 use super::{ReportError, text};
 
@@ -170,14 +171,15 @@ fn canary_section(summary: &RunSummary) -> String {
     out
 }
 
-/// The identity × tool grid as a table: the expected letter, `expected→actual` where they differ.
+/// The identity × tool grid as a table: the expected letter, `expected→actual` where they differ,
+/// `*` where the decision was right and the scenario failed anyway.
 fn grid(summary: &RunSummary) -> String {
     let g = gateprobe::coverage::Grid::from_results(&summary.results);
     let mut out = String::new();
     if g.cells.is_empty() {
         return out;
     }
-    out.push_str("\n### Decision matrix\n\nExpected decision (A allow, D deny, C confirm, R rate limited); `expected→actual` where the gateway disagreed.\n\n");
+    out.push_str("\n### Decision matrix\n\nExpected decision (A allow, D deny, C confirm, R rate limited); `expected→actual` where the gateway disagreed; `*` where it decided as expected but the scenario did not pass (evidence, a leak, a later step).\n\n");
     let _ = writeln!(out, "| identity | {} |", g.tools.iter().map(|t| code(t)).collect::<Vec<_>>().join(" | "));
     let _ = writeln!(out, "|---|{}", ":-:|".repeat(g.tools.len()));
     for identity in &g.identities {

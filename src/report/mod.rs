@@ -35,7 +35,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use gateprobe::outcome::RunSummary;
+use gateprobe::RunSummary;
 use serde::Serialize;
 
 /// A file report format (the console summary is always printed, so it is not one of them).
@@ -189,7 +189,8 @@ pub fn prompt_versions(summary: &RunSummary) -> Vec<PromptVersion> {
 
 /// Helpers shared by the renderers.
 pub(crate) mod text {
-    use gateprobe::outcome::{Outcome, ProposalSummary, RunSummary, ScenarioResult};
+    use gateprobe::RunSummary;
+    use gateprobe::outcome::{Outcome, ProposalSummary, ScenarioResult};
 
     use super::PromptVersion;
 
@@ -296,8 +297,9 @@ pub(crate) mod golden {
     use std::path::PathBuf;
     use std::time::Duration;
 
+    use gateprobe::RunSummary;
     use gateprobe::decision::Decision;
-    use gateprobe::outcome::{Outcome, ProposalSummary, RunSummary, ScenarioResult};
+    use gateprobe::outcome::{Outcome, ProposalSummary, ScenarioResult};
     use gateprobe::suite::Location;
 
     pub const BASELINE: &str = "smollm2";

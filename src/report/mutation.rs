@@ -83,8 +83,10 @@ fn killers(by: &[Killer]) -> String {
 }
 
 /// The console summary: survivors with their diffs, mutants killed by an error, invalid ones,
-/// the operator table and the score. `verbose` also lists every killed mutant and its killers.
-pub fn console(run: &MutationRun, color: bool, verbose: bool) -> String {
+/// the operator table and the score. At `level` 1 (-v) it also lists every killed mutant and its
+/// killers; below 0 (-q) it leaves out the operator table.
+pub fn console(run: &MutationRun, color: bool, level: i8) -> String {
+    let verbose = level >= 1;
     let red = |s: &str| if color { s.red().bold().to_string() } else { s.to_string() };
     let magenta = |s: &str| if color { s.magenta().bold().to_string() } else { s.to_string() };
     let green = |s: &str| if color { s.green().to_string() } else { s.to_string() };
@@ -120,11 +122,13 @@ pub fn console(run: &MutationRun, color: bool, verbose: bool) -> String {
     if !out.is_empty() {
         out.push('\n');
     }
-    out.push_str("operators:\n");
-    for (op, n, killed) in per_operator(run) {
-        let _ = writeln!(out, "  {:<18} {n:>3} mutants, {killed:>3} killed   {}", op.as_str(), dim(op.describe()));
+    if level >= 0 {
+        out.push_str("operators:\n");
+        for (op, n, killed) in per_operator(run) {
+            let _ = writeln!(out, "  {:<18} {n:>3} mutants, {killed:>3} killed   {}", op.as_str(), dim(op.describe()));
+        }
+        out.push('\n');
     }
-    out.push('\n');
     let line = headline(run);
     let _ = writeln!(out, "{}", if run.survivors().next().is_some() { red(&line) } else { green(&line) });
     out
@@ -336,14 +340,15 @@ mod tests {
 
     #[test]
     fn console_shows_the_survivor_with_its_diff_and_the_score() {
-        let out = console(&run(), false, false);
+        let out = console(&run(), false, 0);
         assert!(out.contains("✗ survived #"), "{out}");
         assert!(out.contains("roles.cedar:8 drop_condition (reader-read): drop the `when` clause"), "{out}");
         assert!(out.contains("    -) when { principal.roles.contains(\"reader\") };"), "{out}");
         assert!(out.contains("    +++ b/policies/roles.cedar"), "{out}");
         assert!(out.contains("mutation score 50.0% — 1 of 2 mutants killed (0 by error), 1 survived"), "{out}");
         assert!(!out.contains("✓ killed"));
-        assert!(console(&run(), false, true).contains("✓ killed"));
+        assert!(console(&run(), false, 1).contains("✓ killed"));
+        assert!(!console(&run(), false, -1).contains("operators:"));
     }
 
     #[test]

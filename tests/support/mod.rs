@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gateprobe::Loaded;
+use gateprobe::RunSummary;
 use gateprobe::config::Config;
-use gateprobe::outcome::{Outcome, RunSummary};
+use gateprobe::outcome::Outcome;
 use gateprobe::plan::Filter;
 use gateprobe_gateway::{GatewayOptions, RunningGateway};
 

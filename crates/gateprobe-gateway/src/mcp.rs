@@ -293,7 +293,9 @@ pub(super) fn decide(
         return refuse(Refusal::new(-32602, None, "invalid_request", msg));
     }
     let Some(tool) = st.catalog.get(name) else {
-        return refuse(Refusal::new(-32602, None, "unknown_tool", format!("unknown tool: {name}")));
+        // A tool the gateway does not route is refused like any other, by default deny: a
+        // decision (still JSON-RPC -32602, as MCP has it), so a suite can assert it.
+        return refuse(Refusal::new(-32602, Some("deny"), "unknown_tool", format!("unknown tool: {name}")));
     };
     if let Err(problem) = tool.check_arguments(arguments) {
         let msg = format!("invalid_parameters: {problem}");

@@ -90,14 +90,14 @@ async fn oversized_body_is_413() {
 }
 
 #[tokio::test]
-async fn unknown_tool_and_malformed_params_are_audited_protocol_errors() {
+async fn unknown_tool_is_denied_and_malformed_params_are_audited_protocol_errors() {
     let g = Gw::start().await;
     let alice = g.token("alice-reader");
     let r = g.call(Some(&alice), "files.shred", json!({"path": "/docs/handbook.md"})).await;
     assert_eq!((r.code(), r.reason().as_str()), (-32602, "unknown_tool"));
-    assert!(r.data("decision").is_null(), "a protocol error is not a decision");
+    assert_eq!(r.data("decision"), "deny", "a tool the gateway does not route is denied");
     let rec = g.record(&r).await;
-    assert_eq!((rec["decision"].as_str(), rec["rationale"]["reason"].as_str()), (Some("error"), Some("unknown_tool")));
+    assert_eq!((rec["decision"].as_str(), rec["rationale"]["reason"].as_str()), (Some("deny"), Some("unknown_tool")));
 
     // arguments that are not an object
     let correlation_id = "malformed-params-1";

@@ -14,6 +14,7 @@ use crate::suite::diagnostic::{Diagnostic, render_all};
 use crate::suite::lint::Rules;
 use crate::suite::{Location, Suite, yaml};
 
+/// The whole config file: the target, its identities and evidence, the suites and how runs go.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -29,6 +30,7 @@ pub struct Config {
     /// Suite files or directories of suites.
     #[serde(default = "default_suites")]
     pub suites: Vec<PathBuf>,
+    /// How a run sends its calls: concurrency, timeouts, retries, rate and size limits.
     #[serde(default)]
     pub run: RunConfig,
     /// Where `gateprobe serve` pushes regression alerts.
@@ -59,6 +61,7 @@ pub struct AssistantConfig {
     pub mode: AssistantMode,
     /// The system prompt, a file under version control; its content hash is the prompt version.
     pub prompt_bundle: PathBuf,
+    /// Sampling temperature (default 0).
     #[serde(default)]
     pub temperature: f64,
     /// Sampling seed, for servers that honour one.
@@ -171,6 +174,7 @@ impl Default for TargetConfig {
     }
 }
 
+/// The reference gateway, started in-process (`kind: embedded`), optionally with faults.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddedTarget {
@@ -195,6 +199,7 @@ fn default_policies() -> PathBuf {
     PathBuf::from("policies")
 }
 
+/// An MCP gateway over Streamable HTTP (`kind: mcp`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct McpTarget {
@@ -236,18 +241,22 @@ pub enum SessionScope {
     Identity,
 }
 
+/// A JSON HTTP gateway or policy decision point (`kind: http`): one request per call.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpTarget {
     /// URL of the decision endpoint, e.g. `http://127.0.0.1:8181/v1/data/tools/allow`.
     pub url: String,
+    /// HTTP method of the decision request (default `POST`).
     #[serde(default = "default_method")]
     pub method: String,
     /// JSON body template; strings `{{tool}}`, `{{arguments}}`, `{{subject}}`, `{{tenant}}`,
     /// `{{roles}}`, `{{correlation_id}}`, `{{context}}`, `{{prompt}}` are substituted.
     pub body: serde_json::Value,
+    /// Header that carries the correlation id (default `x-request-id`).
     #[serde(default = "default_correlation_header")]
     pub correlation_header: String,
+    /// Where the policy version is read from (default: the `x-policy-version` header).
     #[serde(default)]
     pub policy_version: PolicyVersionSource,
     /// How the response is turned into a decision.
@@ -280,20 +289,21 @@ pub struct DecisionRule {
     /// Match a successful result whose `isError` is true.
     #[serde(default)]
     pub is_error: bool,
+    /// The decision a matching answer stands for.
     pub decision: Decision,
     /// Reason to report when the gateway gives none.
     pub reason: Option<String>,
 }
 
+/// Where the policy version is read from in the gateway's answer.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum PolicyVersionSource {
     /// A response header, e.g. `x-policy-version`.
     Header(String),
-    /// A JSON pointer into the response body.
+    /// A JSON pointer into the response body. (The audit record's version is read through
+    /// `audit.fields.policy_version`, and wins over the answer's.)
     Pointer(String),
-    /// A JSON pointer into the audit record.
-    AuditPointer(String),
 }
 
 impl Default for PolicyVersionSource {
@@ -314,8 +324,11 @@ fn default_method() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityConfig {
+    /// The principal's subject (user id); audit records are checked against it.
     pub subject: String,
+    /// The principal's tenant; audit records are checked against it.
     pub tenant: String,
+    /// The principal's roles (default none): in the embedded gateway's tokens and `{{roles}}`.
     #[serde(default)]
     pub roles: Vec<String>,
     /// Where the bearer token comes from; the embedded target mints one when absent.
@@ -323,6 +336,7 @@ pub struct IdentityConfig {
     pub credential: Option<CredentialSource>,
 }
 
+/// Where a bearer token comes from; a config never holds the token itself.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CredentialSource {
@@ -338,13 +352,17 @@ pub enum CredentialSource {
     Invalid(InvalidCredential),
 }
 
+/// Which bad token the embedded gateway mints.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InvalidCredential {
+    /// A token past its expiry.
     Expired,
+    /// A token whose signature does not verify.
     Tampered,
 }
 
+/// Where each call's evidence (its audit records) is read, and how they are laid out.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuditConfig {
@@ -374,23 +392,30 @@ pub enum AuditConfig {
         /// only when it names the call's id there.
         #[serde(default = "default_correlation_pointer")]
         correlation_pointer: String,
+        /// Where records state what is checked (decision, reason, tool, subject, tenant, policy version).
         #[serde(default)]
         fields: AuditFields,
+        /// How the records spell decisions, tried in order before the standard names.
         #[serde(default)]
         decisions: Vec<AuditDecisionRule>,
+        /// How often to poll for a call's records, and when to give up.
         #[serde(default)]
         timing: EvidenceTiming,
     },
     /// Read a JSON-lines file and match records by a correlation id field.
     JsonLines {
+        /// The JSON-lines file (relative to the config file).
         path: PathBuf,
         /// JSON pointer to the correlation id within a record.
         #[serde(default = "default_correlation_pointer")]
         correlation_pointer: String,
+        /// Where records state what is checked (decision, reason, tool, subject, tenant, policy version).
         #[serde(default)]
         fields: AuditFields,
+        /// How the records spell decisions, tried in order before the standard names.
         #[serde(default)]
         decisions: Vec<AuditDecisionRule>,
+        /// How often to poll for a call's records, and when to give up.
         #[serde(default)]
         timing: EvidenceTiming,
     },
@@ -533,6 +558,7 @@ fn default_deadline_ms() -> u64 {
     2000
 }
 
+/// How a run paces and bounds its requests to the target and the audit source.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
@@ -653,6 +679,7 @@ impl Config {
 /// The config could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file named does not exist.
     #[error("config file {} not found", .0.display())]
     NotFound(PathBuf),
     /// Unreadable or invalid file; the diagnostics point into it.
@@ -660,7 +687,12 @@ pub enum ConfigError {
     Invalid(Vec<Diagnostic>),
     /// A `GATEPROBE_*` override could not be applied.
     #[error("{var}: {message}")]
-    Env { var: String, message: String },
+    Env {
+        /// The variable, e.g. `GATEPROBE_SUITES`.
+        var: String,
+        /// What is wrong with its value.
+        message: String,
+    },
 }
 
 impl ConfigError {
@@ -671,12 +703,6 @@ impl ConfigError {
             _ => &[],
         }
     }
-}
-
-/// JSON Schema of `gateprobe.yaml`, for `gateprobe schema config` and editors (checked in as
-/// `schemas/config.schema.json`, kept up to date by the test in [`crate::suite::schema`]).
-pub fn config_schema() -> serde_json::Value {
-    schemars::schema_for!(Config).to_value()
 }
 
 /// Parses config text (the content of `path`), errors as diagnostics with file:line:col.

@@ -11,16 +11,21 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
+    /// The call may execute.
     Allow,
+    /// The call is refused.
     Deny,
     /// The call needs explicit confirmation before it executes.
     Confirm,
+    /// The call is refused for now: a rate limit was reached.
     RateLimited,
 }
 
 impl Decision {
+    /// Every decision, e.g. to create metric series before they are first seen.
     pub const ALL: [Decision; 4] = [Decision::Allow, Decision::Deny, Decision::Confirm, Decision::RateLimited];
 
+    /// The name as written in suites, reports and metric labels (`allow`, `rate_limited`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Allow => "allow",

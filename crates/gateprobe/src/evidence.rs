@@ -22,7 +22,7 @@ use crate::transport::{MAX_AUDIT_RESPONSE_SETTING, read_capped};
 use crate::transport::{CallError, TargetError};
 
 /// Prefix of every correlation id gateprobe makes: it tells probe records from other traffic.
-pub const CORRELATION_PREFIX: &str = "gp-";
+pub(crate) const CORRELATION_PREFIX: &str = "gp-";
 
 /// The audit records of one call: only records that name its correlation id.
 #[derive(Debug, Clone)]
@@ -74,7 +74,7 @@ pub struct Statement {
 
 /// How records are read: which record is whose, and what it states.
 #[derive(Debug, Clone)]
-pub struct Reading {
+pub(crate) struct Reading {
     correlation_pointer: String,
     fields: AuditFields,
     /// `audit.decisions`, their texts lower-cased once here rather than for every record.
@@ -82,7 +82,7 @@ pub struct Reading {
 }
 
 impl Reading {
-    pub fn new(correlation_pointer: &str, fields: &AuditFields, decisions: &[AuditDecisionRule]) -> Reading {
+    pub(crate) fn new(correlation_pointer: &str, fields: &AuditFields, decisions: &[AuditDecisionRule]) -> Reading {
         Reading {
             correlation_pointer: correlation_pointer.to_owned(),
             fields: fields.clone(),
@@ -102,7 +102,7 @@ impl Reading {
         record.pointer(&self.correlation_pointer).and_then(Value::as_str)
     }
 
-    pub fn statement(&self, record: &Value) -> Statement {
+    pub(crate) fn statement(&self, record: &Value) -> Statement {
         let at = |pointer: &Option<String>| pointer.as_deref().and_then(|p| record.pointer(p));
         let text = |pointer: &Option<String>| at(pointer).and_then(text_of);
         Statement {
@@ -136,7 +136,7 @@ impl Reading {
         }
     }
 
-    pub fn evidence(&self, records: Vec<Value>, lag: Duration) -> Evidence {
+    pub(crate) fn evidence(&self, records: Vec<Value>, lag: Duration) -> Evidence {
         let statements = records.iter().map(|r| self.statement(r)).collect();
         Evidence { records, statements, lag }
     }
@@ -331,7 +331,7 @@ impl AuditSource {
 const MAX_BATCH: usize = 64;
 
 /// One audit query over HTTP, for one id or (batched) for several.
-pub struct HttpQuery {
+pub(crate) struct HttpQuery {
     client: reqwest::Client,
     url: String,
     /// What `send` replaces in `url`: [`CORRELATION_IDS`] for a batched source, else
@@ -377,7 +377,7 @@ impl HttpQuery {
 /// a query for every id queued while the previous query was out, so the batch grows with the
 /// load and a lone lookup waits for nobody. Hand-written: the few lines of this loop are less
 /// than a general batching crate's setup.
-pub struct Batches {
+pub(crate) struct Batches {
     correlation_pointer: String,
     /// Started on the first lookup, so the task runs on the caller's runtime; it ends when the
     /// source is dropped.
@@ -436,7 +436,7 @@ async fn send_batches(
 /// the file holds: it is read in blocks, a line longer than `MAX_LINE` is skipped, and at most
 /// `MAX_WAITING_IDS` calls' records wait (the oldest dropped first: those of calls nobody looks
 /// up, e.g. another gateprobe's).
-pub struct Tail {
+pub(crate) struct Tail {
     path: PathBuf,
     offset: u64,
     partial: Vec<u8>,

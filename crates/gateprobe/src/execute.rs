@@ -75,14 +75,14 @@ pub struct CallRecord {
 /// How many scenarios may be in flight at once: `run.concurrency` sending calls, and up to this
 /// many times as many waiting for their evidence. It bounds the memory and the lookups of a run
 /// whose audit source lags, and lets the calls go on meanwhile.
-pub fn scenarios_in_flight(run: &RunConfig) -> usize {
+pub(crate) fn scenarios_in_flight(run: &RunConfig) -> usize {
     const WAITING_PER_SLOT: usize = 16;
     run.concurrency.max(1) * WAITING_PER_SLOT
 }
 
 /// Runs scenarios against one target within the run's concurrency, request budget and retry
 /// policy.
-pub struct Executor<'t> {
+pub(crate) struct Executor<'t> {
     target: &'t Target,
     /// `run.concurrency` places for scenarios sending calls. A scenario leaves its place when its
     /// last call is answered, so evidence that arrives late holds up no other scenario's calls.
@@ -107,14 +107,14 @@ struct SharedSession {
 }
 
 impl<'t> Executor<'t> {
-    pub fn new(target: &'t Target, run: &RunConfig) -> Executor<'t> {
+    pub(crate) fn new(target: &'t Target, run: &RunConfig) -> Executor<'t> {
         let budget = NonZeroU32::new(run.requests_per_second).map(|rps| RateLimiter::direct(Quota::per_second(rps)));
         let slots = tokio::sync::Semaphore::new(run.concurrency.max(1));
         Executor { target, slots, budget, retries: run.retries, shared: Mutex::default(), tools: Mutex::default() }
     }
 
     /// Ends the sessions kept for the run (`sessions: identity`).
-    pub async fn finish(self) {
+    pub(crate) async fn finish(self) {
         let shared = self.shared.into_inner().unwrap_or_else(|e| e.into_inner());
         for s in shared.into_values() {
             if let Some(session) = s.session.get() {
@@ -123,7 +123,7 @@ impl<'t> Executor<'t> {
         }
     }
 
-    pub async fn execute(&self, planned: &PlannedScenario<'_>) -> Execution {
+    pub(crate) async fn execute(&self, planned: &PlannedScenario<'_>) -> Execution {
         if let Some(ask) = &planned.scenario.asks {
             return self.execute_ask(planned, ask).await;
         }

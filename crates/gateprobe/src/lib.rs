@@ -1,59 +1,86 @@
 //! The gateprobe engine: golden-prompt synthetic monitoring for AI tool gateways.
 //!
 //! The stages, in the order data flows through them:
-//! `suite` (load + lint) → `plan` → (`propose`, for golden prompts: not built yet) →
+//! `suite` (load + lint) → `plan` → `propose` (golden prompts: an assistant's proposed calls) →
 //! `execute` (through an `adapter`, evidence from the audit source) → `verify` → `outcome` →
 //! `compare` (snapshots, state, regressions). ARCHITECTURE.md at the repository root maps it.
 //! Rendering, metrics, alerting and the service live in the `gateprobe` binary; the reference
 //! gateway is the `gateprobe-gateway` crate, reached only over HTTP.
 
-pub mod adapter;
-mod aggregate;
+#![warn(missing_docs, unreachable_pub)]
+
+// The public API: the stages a caller drives (load, plan, compare) and the data they pass
+// (config, suites, decisions, outcomes, coverage), as modules; what runs inside a run (adapters,
+// evidence, the executor, the checks) is private, and the few items the binary needs from there
+// are re-exported below by name.
 pub mod atomic_file;
 pub mod compare;
 pub mod config;
 pub mod coverage;
 pub mod decision;
-pub mod evidence;
-pub mod execute;
 pub mod mutate;
 pub mod outcome;
 pub mod plan;
-pub mod propose;
-pub mod secret;
 pub mod suite;
 #[doc(hidden)]
 pub mod testing;
-pub mod transport;
-pub mod verify;
+
+mod adapter;
+mod aggregate;
+mod evidence;
+mod execute;
+mod propose;
+mod schema;
+mod secret;
+mod summary;
+mod transport;
+mod verify;
+
+pub use adapter::{SYNTHETIC_HEADER, Target};
+pub use schema::{config_schema, suite_schema};
+pub use secret::{REDACTED, Scrubber, Secret, resolve_credential, resolve_credential_with_timeout};
+pub use summary::RunSummary;
+pub use transport::{TargetError, read_prefix};
+pub use verify::AGREEMENT_FIELDS;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use futures::StreamExt;
 
-use crate::adapter::Target;
 use crate::config::Config;
-use crate::outcome::{RunSummary, ScenarioResult};
+use crate::outcome::ScenarioResult;
 use crate::plan::Filter;
 use crate::suite::Suite;
 
 /// Why a run could not start. Every variant but a target failure means bad input (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The config is missing or invalid.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// Some suite files are invalid.
     #[error(transparent)]
     Suites(#[from] suite::LoadError),
+    /// A scenario names an identity the config does not define.
     #[error(transparent)]
     Plan(#[from] plan::UnknownIdentity),
+    /// The target could not be set up (a credential, the embedded gateway, a setting).
     #[error(transparent)]
     Target(#[from] adapter::TargetError),
+    /// `--assistant` names an assistant the config does not define.
     #[error("--assistant {name}: the config defines no such assistant (it defines: {known})")]
-    UnknownAssistant { name: String, known: String },
+    UnknownAssistant {
+        /// The name given.
+        name: String,
+        /// The names the config defines, comma-separated.
+        known: String,
+    },
 }
 
 impl RunError {
+    /// The exit status this error ends `gateprobe run` with: 3 when the embedded gateway did not
+    /// start, else 2 (invalid policies for it included: they are input, like a suite).
     pub fn exit_code(&self) -> outcome::Exit {
         match self {
             RunError::Target(adapter::TargetError::Embedded(_)) => outcome::Exit::NoDecision,
@@ -74,7 +101,9 @@ pub struct LoadOptions {
 /// A valid config and its suites: what a run needs before it touches the network.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The config, `GATEPROBE_*` overrides applied and paths resolved.
     pub config: Config,
+    /// The suites, parsed and linted.
     pub suites: Vec<Suite>,
 }
 

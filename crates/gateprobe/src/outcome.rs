@@ -1,6 +1,7 @@
-//! AGGREGATE: per-scenario results and the run summary every report, snapshot and metric reads.
+//! OUTCOME: what became of each scenario (its [`Outcome`] and [`ScenarioResult`]) and the exit
+//! codes; the whole run is [`crate::RunSummary`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -55,6 +56,7 @@ impl PartialEq<u8> for Exit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// Right decision (and proposal), evidence present and consistent, nothing leaked.
     Pass,
     /// The gateway decided something other than expected (or a denied call executed).
     Fail,
@@ -70,9 +72,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, e.g. to create metric series before they are first seen.
     pub const ALL: [Outcome; 6] =
         [Outcome::Pass, Outcome::Fail, Outcome::EvidenceMissing, Outcome::Leak, Outcome::ModelDrift, Outcome::Error];
 
+    /// The name as in reports, snapshots and the metrics' `outcome` label (`evidence_missing`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Pass => "pass",
@@ -84,6 +88,7 @@ impl Outcome {
         }
     }
 
+    /// Whether this is [`Outcome::Pass`].
     pub fn is_pass(self) -> bool {
         self == Outcome::Pass
     }
@@ -99,21 +104,29 @@ impl std::fmt::Display for Outcome {
 /// canary value: it is safe to render anywhere.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioResult {
+    /// Name of the suite the scenario belongs to.
     pub suite: String,
+    /// The scenario's result name (with ` [<assistant>]` for a candidate assistant's run).
     pub scenario: String,
     /// Suite file and the scenario's position in it (for annotations).
     pub file: PathBuf,
+    /// Where the scenario starts in `file`.
     pub location: Location,
+    /// Name of the identity the calls were sent as.
     pub identity: String,
     /// The first call's tool (the call the scenario is named for).
     pub tool: String,
+    /// How the scenario ended.
     pub outcome: Outcome,
     /// One line saying why, for anything but a pass.
     pub message: Option<String>,
+    /// The decision the first call had to get.
     pub expected: Decision,
     /// The first call's decision; `None` when it could not be read.
     pub observed: Option<Decision>,
+    /// The reason the first call had to get, when the scenario names one.
     pub expected_reason: Option<String>,
+    /// The reason the gateway gave for the first call.
     pub reason: Option<String>,
     /// Evidence fields present in the first call's audit record.
     pub evidence_fields: BTreeSet<String>,
@@ -123,15 +136,18 @@ pub struct ScenarioResult {
     /// record of the call (the outcome is then `fail`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contradicted_fields: Vec<String>,
+    /// The policy version the gateway reported for the first call.
     pub policy_version: Option<String>,
     /// The replica that answered, when the target has several (`target.replicas`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// Bounded error kind (`timeout`, `connect`, …) when the outcome is `error`.
     pub error_kind: Option<&'static str>,
+    /// Calls sent, repeats and confirmations included.
     pub calls: usize,
     /// Correlation ids of every call, to look the records up in the gateway's audit log.
     pub correlation_ids: Vec<String>,
+    /// Wall time of the whole scenario, evidence lookups included.
     #[serde(serialize_with = "ser_ms")]
     pub duration: Duration,
     /// Latency of every call that got an answer.
@@ -159,6 +175,7 @@ pub struct ScenarioResult {
 /// What the assistant of a golden-prompt scenario proposed, beside what was expected.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProposalSummary {
+    /// Name of the assistant asked (`assistants[].name`).
     pub assistant: String,
     /// Content hash of the prompt bundle it ran with.
     pub prompt_version: String,
@@ -171,69 +188,8 @@ pub struct ProposalSummary {
     pub latencies: Vec<Duration>,
 }
 
-/// A whole run: every scenario result plus what the run saw of the target.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunSummary {
-    /// RFC 3339 start time.
-    pub started_at: String,
-    #[serde(serialize_with = "ser_ms")]
-    pub duration: Duration,
-    /// The target's description (adapter kind and URL).
-    pub target: String,
-    pub results: Vec<ScenarioResult>,
-    /// What the run's scenarios left untested; `None` when not computed.
-    #[serde(skip)]
-    pub coverage: Option<crate::coverage::Coverage>,
-}
-
-impl RunSummary {
-    pub fn counts(&self) -> BTreeMap<Outcome, usize> {
-        let mut counts: BTreeMap<Outcome, usize> = Outcome::ALL.iter().map(|o| (*o, 0)).collect();
-        for r in &self.results {
-            *counts.entry(r.outcome).or_default() += 1;
-        }
-        counts
-    }
-
-    pub fn passed(&self) -> usize {
-        self.results.iter().filter(|r| r.outcome.is_pass()).count()
-    }
-
-    pub fn all_passed(&self) -> bool {
-        self.results.iter().all(|r| r.outcome.is_pass())
-    }
-
-    /// Policy versions the target reported during the run, most seen first.
-    pub fn policy_versions(&self) -> Vec<String> {
-        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-        for v in self.results.iter().filter_map(|r| r.policy_version.as_deref()) {
-            *seen.entry(v).or_default() += 1;
-        }
-        let mut versions: Vec<(&str, usize)> = seen.into_iter().collect();
-        versions.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        versions.into_iter().map(|(v, _)| v.to_string()).collect()
-    }
-
-    /// The exit code of `gateprobe run`: 1 when some scenario got a wrong answer, else 3 when
-    /// some scenario could not read a decision at all (target trouble), else 0. A wrong decision
-    /// outranks trouble elsewhere: retrying would not make it pass.
-    pub fn exit_code(&self) -> Exit {
-        let counts = self.counts();
-        let wrong = counts[&Outcome::Fail]
-            + counts[&Outcome::EvidenceMissing]
-            + counts[&Outcome::Leak]
-            + counts[&Outcome::ModelDrift];
-        if wrong > 0 {
-            Exit::Fail
-        } else if counts[&Outcome::Error] > 0 {
-            Exit::NoDecision
-        } else {
-            Exit::Pass
-        }
-    }
-}
-
-fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+/// Milliseconds with microsecond precision, as the JSON report writes durations.
+pub(crate) fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0)
 }
 

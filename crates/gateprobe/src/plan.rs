@@ -33,8 +33,11 @@ impl Filter {
 /// One scenario ready to execute.
 #[derive(Debug, Clone)]
 pub struct PlannedScenario<'s> {
+    /// The suite the scenario is in.
     pub suite: &'s Suite,
+    /// The scenario to run.
     pub scenario: &'s Scenario,
+    /// The identity it runs as, credentials resolved.
     pub identity: Arc<ResolvedIdentity>,
     /// The assistant a golden-prompt scenario asks (`None` for a fixed call, or when the config
     /// defines none).
@@ -59,12 +62,17 @@ pub fn candidate_key(scenario: &str, assistant: &str) -> String {
     format!("{scenario} [{assistant}]")
 }
 
+/// A scenario names an identity the config does not define.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}:{line}: scenario `{scenario}` uses identity `{identity}`, which the config does not define")]
 pub struct UnknownIdentity {
+    /// The suite file, as given.
     pub file: String,
+    /// Line of the scenario in that file.
     pub line: usize,
+    /// The scenario's name.
     pub scenario: String,
+    /// The identity name it uses.
     pub identity: String,
 }
 

@@ -13,11 +13,11 @@ use tokio::io::AsyncReadExt;
 use crate::config::CredentialSource;
 
 /// How long a token command may run.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Longest credential read from a file or a command's output. A token is a few KiB at most;
 /// a command that prints more is the wrong command, and is stopped as soon as it passes this.
-pub const MAX_CREDENTIAL_BYTES: usize = 64 << 10;
+pub(crate) const MAX_CREDENTIAL_BYTES: usize = 64 << 10;
 
 /// How much of a credential command's stderr is kept (only its first line is quoted); the rest
 /// is read and dropped, so a chatty command does not block on a full pipe.
@@ -28,6 +28,7 @@ const MAX_STDERR_BYTES: usize = 8 << 10;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a credential value.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -132,6 +133,7 @@ impl fmt::Debug for Scrubber {
 }
 
 impl Scrubber {
+    /// A scrubber for `secrets` (with a JWT's payload and signature on their own; very short values are skipped).
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> Scrubber {
         let mut needles = Vec::new();
         for secret in secrets {
@@ -163,6 +165,7 @@ impl Scrubber {
         }
     }
 
+    /// Whether there is nothing to scrub.
     pub fn is_empty(&self) -> bool {
         self.detector.is_none()
     }
@@ -196,6 +199,7 @@ impl Scrubber {
         out
     }
 
+    /// [`Scrubber::scrub`] for an owned string, reusing it when nothing is found.
     pub fn scrub_string(&self, text: String) -> String {
         match self.scrub(&text) {
             std::borrow::Cow::Borrowed(_) => text,

@@ -1,13 +1,24 @@
 //! Fixtures for the tests of this crate and of the `gateprobe` binary (renderers, coverage):
-//! a realistic run, built by hand, with fixed times and ids so snapshots are stable. Not API.
+//! a realistic run, built by hand, with fixed times and ids so snapshots are stable; and the
+//! response decoders, for the fuzz targets. Not API.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::RunSummary;
 use crate::decision::Decision;
-use crate::outcome::{Outcome, RunSummary, ScenarioResult};
+use crate::outcome::{Outcome, ScenarioResult};
 use crate::suite::Location;
+
+/// The decoders the fuzz targets drive: an MCP answer (JSON or SSE) and an HTTP gateway's answer,
+/// each to a decision or a `CallError`.
+pub mod decoders {
+    pub use crate::adapter::Reply;
+    pub use crate::adapter::http::decode_answer as http_answer;
+    pub use crate::adapter::mcp::decode_reply as mcp_reply;
+    pub use crate::transport::CallError;
+}
 
 pub const POLICY: &str = "sha256:9f2c4e1a0b7d";
 
@@ -120,9 +131,10 @@ pub mod compare {
     use std::path::PathBuf;
     use std::time::Duration;
 
+    use crate::RunSummary;
     use crate::compare::{Comparison, Defined, Observation, Snapshots, State, compare};
     use crate::decision::Decision;
-    use crate::outcome::{Outcome, RunSummary, ScenarioResult};
+    use crate::outcome::{Outcome, ScenarioResult};
     use crate::suite::Location;
 
     /// A hand-built result: the compare stage needs nothing of a real run.

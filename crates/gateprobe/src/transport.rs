@@ -9,27 +9,40 @@ use bytes::{Bytes, BytesMut};
 /// No decision could be read. Kinds are few and fixed, so they can be metric labels.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
+    /// The exchange timed out.
     #[error("timed out")]
     Timeout,
+    /// The connection could not be made.
     #[error("could not connect")]
     Connect,
+    /// An HTTP status that carries no decision.
     #[error("HTTP status {0} with no decision in it")]
     Status(u16),
+    /// The exchange broke off, or the answer does not follow the protocol.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The answer's body could not be parsed.
     #[error("unparseable response: {0}")]
     Unparseable(String),
+    /// The answer was read but states no decision and no rule maps it to one.
     #[error("no decision in the response: {0}")]
     NoDecision(String),
     /// The answer's body passed its cap ([`read_capped`]); `setting` raises the cap.
     #[error("answer larger than {limit} bytes (raise `{setting}`)")]
-    TooLarge { limit: usize, setting: &'static str },
+    TooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+        /// The config setting that sets the cap, e.g. `run.max_response_bytes`.
+        setting: &'static str,
+    },
 }
 
 impl CallError {
+    /// Every [`CallError::kind`], for metric label values created up front.
     pub const KINDS: [&'static str; 7] =
         ["timeout", "connect", "http_status", "protocol", "unparseable", "no_decision", "too_large"];
 
+    /// The error's kind, a fixed name fit for a metric label (`timeout`, `http_status`, …).
     pub fn kind(&self) -> &'static str {
         match self {
             CallError::Timeout => "timeout",
@@ -68,25 +81,38 @@ impl CallError {
 /// gateway that fails to start is target trouble (exit 3).
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
+    /// A credential could not be resolved or minted (config trouble, exit 2).
     #[error("identity `{identity}`: {message}")]
-    Credential { identity: String, message: String },
+    Credential {
+        /// Whose credential: an identity's name, or the assistant or audit reader it is for.
+        identity: String,
+        /// Why it could not be resolved.
+        message: String,
+    },
+    /// The embedded reference gateway did not start (target trouble, exit 3).
     #[error("the embedded reference gateway did not start: {0}")]
     Embedded(String),
+    /// The embedded reference gateway's policies do not load: bad input, like a bad suite (exit 2).
+    #[error(
+        "the embedded reference gateway's policies are invalid: {0}\n  = help: fix the policy file, or point `target.policies` (GATEPROBE_POLICIES) at a valid directory"
+    )]
+    EmbeddedPolicies(String),
+    /// A target setting cannot be used (e.g. an unknown HTTP method).
     #[error("invalid target setting: {0}")]
     Invalid(String),
 }
 
 /// The setting that raises the cap on answers from the target (`RunConfig::max_response_bytes`).
-pub const MAX_RESPONSE_SETTING: &str = "run.max_response_bytes";
+pub(crate) const MAX_RESPONSE_SETTING: &str = "run.max_response_bytes";
 /// The setting that raises the cap on answers from an audit API
 /// (`RunConfig::max_audit_response_bytes`).
-pub const MAX_AUDIT_RESPONSE_SETTING: &str = "run.max_audit_response_bytes";
+pub(crate) const MAX_AUDIT_RESPONSE_SETTING: &str = "run.max_audit_response_bytes";
 
 /// The body of `response`, or [`CallError::TooLarge`] as soon as it is longer than `limit`
 /// bytes: at once when `Content-Length` says so, else when the chunks read so far pass it
 /// (what is buffered never exceeds `limit`). `setting` names the config setting that raises
 /// the cap, for the error message (e.g. `run.max_response_bytes`).
-pub async fn read_capped(
+pub(crate) async fn read_capped(
     mut response: reqwest::Response,
     limit: usize,
     setting: &'static str,

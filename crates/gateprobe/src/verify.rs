@@ -36,7 +36,7 @@ pub struct Verdict {
 }
 
 /// The decision a call is expected to get, by its place in the step.
-pub fn expected_decision(step: &Step, call: &CallRecord) -> Decision {
+pub(crate) fn expected_decision(step: &Step, call: &CallRecord) -> Decision {
     let e = &step.expect;
     match (call.confirmed, e.after_confirmation, e.then) {
         (true, Some(d), _) => d,
@@ -45,7 +45,7 @@ pub fn expected_decision(step: &Step, call: &CallRecord) -> Decision {
     }
 }
 
-pub fn verify(scenario: &Scenario, identity: &ResolvedIdentity, execution: &Execution) -> Verdict {
+pub(crate) fn verify(scenario: &Scenario, identity: &ResolvedIdentity, execution: &Execution) -> Verdict {
     let steps = execution.steps(scenario);
     let first = execution.calls.first();
     let first_reply = first.and_then(|c| c.result.as_ref().ok());

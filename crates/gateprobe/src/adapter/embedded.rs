@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::config::{EmbeddedTarget, IdentityConfig, InvalidCredential, McpTarget, PolicyVersionSource, SessionScope};
 use crate::secret::Secret;
-use gateprobe_gateway::{GatewayOptions, RunningGateway};
+use gateprobe_gateway::{GatewayError, GatewayOptions, RunningGateway};
 
 use super::mcp::McpAdapter;
 use super::{Connected, TargetError};
@@ -55,7 +55,10 @@ async fn start(config: &EmbeddedTarget) -> Result<RunningGateway, TargetError> {
         watch: true,
         audit_capacity: AUDIT_CAPACITY,
     };
-    RunningGateway::start(options).await.map_err(|e| TargetError::Embedded(e.to_string()))
+    RunningGateway::start(options).await.map_err(|e| match e {
+        GatewayError::Policy(p) => TargetError::EmbeddedPolicies(p.to_string()),
+        other => TargetError::Embedded(other.to_string()),
+    })
 }
 
 /// A token the gateway signs for `identity`: valid for [`MINTED_TOKEN_TTL`], or deliberately

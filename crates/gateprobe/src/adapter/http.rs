@@ -16,7 +16,7 @@ use crate::transport::{MAX_RESPONSE_SETTING, read_capped};
 
 /// A JSON HTTP gateway or PDP (`target: {kind: http}`). It keeps no sessions and cannot list
 /// its tools (`coverage.tools` does): the trait's defaults.
-pub struct HttpAdapter {
+pub(crate) struct HttpAdapter {
     client: reqwest::Client,
     config: HttpTarget,
     method: Method,
@@ -29,7 +29,7 @@ pub struct HttpAdapter {
 impl HttpAdapter {
     /// An adapter for the gateway `config` describes, on the run's shared `client`; refuses a
     /// `method` that is no HTTP method.
-    pub fn new(
+    pub(crate) fn new(
         client: reqwest::Client,
         config: HttpTarget,
         max_response_bytes: usize,

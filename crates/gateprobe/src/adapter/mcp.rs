@@ -52,7 +52,7 @@ struct Meta<'a> {
 }
 
 /// An MCP gateway (`target: {kind: mcp}`), and the embedded reference gateway.
-pub struct McpAdapter {
+pub(crate) struct McpAdapter {
     client: reqwest::Client,
     config: McpTarget,
     /// `config.url` parsed once rather than on every request. The config check has already
@@ -68,7 +68,7 @@ pub struct McpAdapter {
 
 impl McpAdapter {
     /// An adapter for the gateway `config` describes, on the run's shared `client`.
-    pub fn new(client: reqwest::Client, config: McpTarget, max_response_bytes: usize) -> McpAdapter {
+    pub(crate) fn new(client: reqwest::Client, config: McpTarget, max_response_bytes: usize) -> McpAdapter {
         McpAdapter {
             client,
             url: reqwest::Url::parse(&config.url).ok(),
@@ -345,7 +345,7 @@ fn unreadable(
 ///
 /// Order: the gateway's own statement (`error.data.decision`, `result._meta.decision`), then the
 /// configured rules, then: a plain result is an allow; anything else is no decision at all.
-pub fn decide(
+pub(crate) fn decide(
     rules: &[DecisionRule],
     status: u16,
     message: &Value,

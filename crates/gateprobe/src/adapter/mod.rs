@@ -11,9 +11,9 @@
 
 mod decide;
 mod embedded;
-pub mod http;
+pub(crate) mod http;
 mod listing;
-pub mod mcp;
+pub(crate) mod mcp;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,9 +26,9 @@ use crate::decision::Decision;
 use crate::secret::{Scrubber, Secret};
 use gateprobe_gateway::RunningGateway;
 
-pub use crate::evidence::{AuditSource, Evidence};
-pub use crate::transport::{CallError, TargetError};
-pub use listing::Listing;
+pub(crate) use crate::evidence::{AuditSource, Evidence};
+pub(crate) use crate::transport::{CallError, TargetError};
+pub(crate) use listing::Listing;
 
 /// Header that marks every probe request, so gateways can keep probes out of business dashboards.
 pub const SYNTHETIC_HEADER: &str = "x-gateprobe-synthetic";
@@ -57,10 +57,13 @@ pub struct Call<'a> {
 /// What the gateway decided about one call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
+    /// The decision the gateway stated, or that a configured rule mapped its answer to.
     pub decision: Decision,
+    /// The machine-readable reason the gateway gave, if any.
     pub reason: Option<String>,
     /// Present on `confirm`: the id to send back to confirm.
     pub confirmation_id: Option<String>,
+    /// The policy version the answer carried (read where `target.policy_version` says).
     pub policy_version: Option<String>,
 }
 
@@ -135,8 +138,11 @@ pub trait Adapter: Send + Sync {
 
 /// A connected target: the adapter, where its evidence is, and who may call it.
 pub struct Target {
+    /// Sends the calls: the adapter for the config's `target.kind`.
     pub adapter: Box<dyn Adapter>,
+    /// Where each call's audit records are read (the config's `audit`).
     pub audit: AuditSource,
+    /// The config's identities by name, credentials resolved.
     pub identities: BTreeMap<String, Arc<ResolvedIdentity>>,
     /// Adapter kind and URL, for reports.
     pub description: String,

@@ -21,9 +21,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::RunSummary;
 use crate::config::AssistantConfig;
 use crate::decision::Decision;
-use crate::outcome::{Exit, Outcome, RunSummary, ScenarioResult};
+use crate::outcome::{Exit, Outcome, ScenarioResult};
 
 pub use regression::PolicyUpdate;
 pub use snapshot::Snapshots;
@@ -34,9 +35,12 @@ pub use state::State;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Observation {
+    /// How the scenario ended (`pass`, `fail`, `evidence_missing`, …).
     pub outcome: String,
+    /// The first call's decision; absent when none could be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+    /// The reason the gateway gave for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Sorted and deduplicated, so the YAML diff only moves when the set does.
@@ -121,10 +125,12 @@ impl Observation {
             && self.proposed == other.proposed
     }
 
+    /// Whether the observed outcome is a pass.
     pub fn is_pass(&self) -> bool {
         self.outcome == Outcome::Pass.as_str()
     }
 
+    /// Whether the observed outcome is `error` (no decision could be read).
     pub fn is_error(&self) -> bool {
         self.outcome == Outcome::Error.as_str()
     }
@@ -143,16 +149,23 @@ fn same_set(a: &[String], b: &[String]) -> bool {
 /// A scenario that passed under one policy version and does not pass under the next.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Regression {
+    /// The scenario's suite.
     pub suite: String,
+    /// The scenario's result name.
     pub scenario: String,
     /// Policy version of the last passing run (`None` when the gateway reports none).
     pub policy_from: Option<String>,
+    /// Policy version of the first run that did not pass: the update blamed.
     pub policy_to: Option<String>,
     /// Golden prompts: prompt bundle version of the last passing run, and of the first failing one.
     pub prompt_from: Option<String>,
+    /// Golden prompts: prompt bundle version of the first run that did not pass.
     pub prompt_to: Option<String>,
+    /// The decision of the last passing run.
     pub was: Option<Decision>,
+    /// The decision of this run; `None` when none could be read.
     pub now: Option<Decision>,
+    /// This run's outcome (never `pass` or `error`).
     pub outcome: Outcome,
     /// e.g. "allow→deny" or "lost evidence field rationale".
     pub change: String,
@@ -162,9 +175,13 @@ pub struct Regression {
 /// `report::comparison::describe_drift` words it: `decision allow→deny`, …).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Drift {
+    /// The scenario's suite.
     pub suite: String,
+    /// The scenario's result name.
     pub scenario: String,
+    /// The approved snapshot entry.
     pub approved: Option<Observation>,
+    /// What this run observed.
     pub now: Option<Observation>,
 }
 
@@ -252,7 +269,9 @@ pub fn compare(summary: &RunSummary, snapshots: &Snapshots, state: &State, defin
 /// Where the compare stage keeps its files (`--snapshots`, `--state`).
 #[derive(Debug, Clone)]
 pub struct CompareOptions {
+    /// The snapshot directory (default `snapshots`).
     pub snapshots: PathBuf,
+    /// The run state file (default `.gateprobe/state.json`).
     pub state: PathBuf,
 }
 
@@ -268,6 +287,7 @@ impl Default for CompareOptions {
 /// What the compare stage of a run produced.
 #[derive(Debug)]
 pub struct Compared {
+    /// Drift, new and stale snapshots, regressions and policy skew.
     pub comparison: Comparison,
     /// Why the previous state was not used, if it was not (the run went on with an empty one).
     pub state_warning: Option<state::StateWarning>,
@@ -377,6 +397,7 @@ impl Comparison {
         }
     }
 
+    /// Whether there is nothing to report: no drift, new or stale snapshots, regressions or policy skew.
     pub fn is_empty(&self) -> bool {
         self.drift.is_empty()
             && self.new_scenarios.is_empty()
@@ -389,9 +410,12 @@ impl Comparison {
 /// Why comparing could not be done: the harness's own trouble, never a scenario's.
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
+    /// A file or directory could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// What the file system said.
         #[source]
         source: std::io::Error,
     },
@@ -399,10 +423,17 @@ pub enum CompareError {
     /// (its rendering starts with `error:` itself).
     #[error("{0}")]
     Snapshot(Box<crate::suite::Diagnostic>),
+    /// Several of these at once (snapshot files that failed to load), each reported.
     #[error("{}", .0.iter().map(CompareError::render).collect::<Vec<_>>().join("\n"))]
     Several(Vec<CompareError>),
+    /// A file's content could not be serialized.
     #[error("could not serialize {what}: {message}")]
-    Serialize { what: &'static str, message: String },
+    Serialize {
+        /// What was being written, e.g. `a snapshot`.
+        what: &'static str,
+        /// The serializer's error.
+        message: String,
+    },
 }
 
 impl CompareError {

@@ -13,17 +13,21 @@ use serde::Serialize;
 
 use super::state::{Reported, State};
 use super::{Observation, Regression, short_version};
-use crate::outcome::{Outcome, RunSummary, ScenarioResult};
+use crate::RunSummary;
+use crate::outcome::{Outcome, ScenarioResult};
 
 /// The regressions one policy update caused (or, when `policy_from == policy_to`, the failures
 /// that appeared without any update: the gateway, its data or its dependencies changed).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PolicyUpdate {
+    /// Policy version of the last passing run.
     pub policy_from: Option<String>,
+    /// Policy version of the first run that did not pass.
     pub policy_to: Option<String>,
     /// Golden prompts: the prompt bundle versions before and after (equal, or `None`, when the
     /// prompt bundle did not change).
     pub prompt_from: Option<String>,
+    /// Prompt bundle version of the first run that did not pass.
     pub prompt_to: Option<String>,
     /// (suite, scenario) of each regression, sorted.
     pub scenarios: Vec<(String, String)>,

@@ -40,6 +40,7 @@ pub const DEFAULT_SNAPSHOT_DIR: &str = "snapshots";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotFile {
+    /// The suite the file approves.
     pub suite: String,
     /// Scenario name → approved observation; a map so entries are sorted by name.
     #[serde(default)]
@@ -49,16 +50,20 @@ pub struct SnapshotFile {
 /// A snapshot file as found on disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {
+    /// Where the file is.
     pub path: PathBuf,
     /// The file's bytes as read, so a diff shows the file as it is, not as it would be rewritten.
     pub text: String,
+    /// The file as parsed.
     pub file: SnapshotFile,
 }
 
 /// Every snapshot file of a directory, by suite.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshots {
+    /// The snapshot directory they were read from (and new files go to).
     pub dir: PathBuf,
+    /// The files by suite name.
     pub suites: BTreeMap<String, Loaded>,
 }
 
@@ -140,6 +145,7 @@ pub fn to_yaml(file: &SnapshotFile) -> Result<String, CompareError> {
 }
 
 impl Snapshots {
+    /// The approved observation of one scenario, if it has one.
     pub fn get(&self, suite: &str, scenario: &str) -> Option<&Observation> {
         self.suites.get(suite)?.file.scenarios.get(scenario)
     }
@@ -174,7 +180,9 @@ impl Snapshots {
 /// matches names containing the text, like `run --scenario`.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
+    /// Suites to touch, by exact name (`--suite`); empty: all.
     pub suites: Vec<String>,
+    /// Only scenarios whose name contains this text (`--scenario`).
     pub scenario: Option<String>,
 }
 
@@ -191,7 +199,9 @@ impl Selection {
 /// What accepting would do to one snapshot file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileChange {
+    /// The suite the file belongs to.
     pub suite: String,
+    /// Where the file is (or would be written).
     pub path: PathBuf,
     /// The file as it is (`None`: it does not exist yet).
     pub old_text: Option<String>,
@@ -206,6 +216,7 @@ pub struct FileChange {
 /// The plan shared by `review` and `accept`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
+    /// One entry per snapshot file that would change.
     pub changes: Vec<FileChange>,
     /// (suite, scenario, why) of selected scenarios that cannot be accepted from the last run.
     pub skipped: Vec<(String, String, &'static str)>,

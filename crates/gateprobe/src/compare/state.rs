@@ -27,7 +27,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{CompareError, Observation, Regression, write_atomic_with};
-use crate::outcome::{Outcome, RunSummary, ScenarioResult};
+use crate::RunSummary;
+use crate::outcome::{Outcome, ScenarioResult};
 
 /// The format version; a file of another version is treated like a corrupt one.
 pub const STATE_VERSION: u32 = 1;
@@ -35,9 +36,11 @@ pub const STATE_VERSION: u32 = 1;
 /// The default `--state`, relative to the working directory.
 pub const DEFAULT_STATE_PATH: &str = ".gateprobe/state.json";
 
+/// The run state file's content: what previous runs saw of each scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct State {
+    /// The file's format version, [`STATE_VERSION`].
     pub version: u32,
     /// Suite → scenario → what the runs saw of it.
     #[serde(default)]
@@ -54,6 +57,7 @@ impl Default for State {
     }
 }
 
+/// What the runs saw of one scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioState {
@@ -69,9 +73,11 @@ pub struct ScenarioState {
     pub failing_since: Option<FailingSince>,
 }
 
+/// The versions under which a scenario first stopped passing: what a regression is blamed on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FailingSince {
+    /// The policy version it first failed under.
     pub policy_version: Option<String>,
     /// Golden prompts: the prompt bundle version it first failed under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,13 +111,18 @@ impl ScenarioState {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Reported {
+    /// The regressed scenario's suite.
     pub suite: String,
+    /// The regressed scenario's result name.
     pub scenario: String,
+    /// Policy version of its last pass.
     pub policy_from: Option<String>,
+    /// Policy version it first failed under.
     pub policy_to: Option<String>,
 }
 
 impl Reported {
+    /// The entry that marks `r` as announced.
     pub fn of(r: &Regression) -> Reported {
         Reported {
             suite: r.suite.clone(),
@@ -125,22 +136,38 @@ impl Reported {
 /// Why the state file was not used; the run goes on with an empty state.
 #[derive(Debug, thiserror::Error)]
 pub enum StateWarning {
+    /// No state file yet (a first run).
     #[error("no run state at {} yet: starting fresh (regressions are attributed from the next run on)", path.display())]
-    Missing { path: PathBuf },
+    Missing {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The state file could not be read.
     #[error("could not read the run state {}: {source}; treating it as empty", path.display())]
     Unreadable {
+        /// The state file.
         path: PathBuf,
+        /// What the file system said.
         #[source]
         source: std::io::Error,
     },
+    /// The state file is not valid JSON of the expected shape.
     #[error("the run state {} is corrupt ({source}); treating it as empty, it is rewritten after this run", path.display())]
     Corrupt {
+        /// The state file.
         path: PathBuf,
+        /// What the JSON parser said.
         #[source]
         source: serde_json::Error,
     },
+    /// The state file was written by a gateprobe of another format version.
     #[error("the run state {} has format version {found}, this gateprobe writes {STATE_VERSION}; treating it as empty", path.display())]
-    Version { path: PathBuf, found: u32 },
+    Version {
+        /// The state file.
+        path: PathBuf,
+        /// The version the file has.
+        found: u32,
+    },
 }
 
 /// Reads the state; any trouble gives an empty state and a warning to show the user.
@@ -170,6 +197,7 @@ pub fn save(path: &Path, state: &State) -> Result<(), CompareError> {
 }
 
 impl State {
+    /// What the runs saw of one scenario, if any run saw it.
     pub fn get(&self, suite: &str, scenario: &str) -> Option<&ScenarioState> {
         self.scenarios.get(suite)?.get(scenario)
     }

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
+use crate::RunSummary;
 use crate::config::{EmbeddedTarget, TargetConfig};
-use crate::outcome::{Outcome, RunSummary};
+use crate::outcome::Outcome;
 use crate::plan::Filter;
 use crate::{Loaded, RunError};
 
@@ -31,18 +32,29 @@ pub enum MutateError {
     #[error(
         "the config's target is not `embedded`, so there are no policies to mutate; pass `--policies DIR` (a policy directory the reference gateway loads) or use a config whose target is `{{kind: embedded}}`"
     )]
+    /// No `--policies` and the config's target is not the embedded gateway.
     NotEmbedded,
     #[error("{0}; fix the policies first (`gateprobe gateway --policies DIR` loads them the same way)")]
+    /// The unmutated policies do not load (the message names the file, and the line of a
+    /// syntax error).
     Policies(String),
     #[error("cannot copy the policies to a temporary directory: {0}")]
+    /// A policy file could not be read or a mutant's directory written.
     Io(#[from] std::io::Error),
     #[error("nothing to mutate in {0}: no statement, condition, action list or subject quota")]
+    /// No operator applies anywhere in the directory.
     NoMutants(PathBuf),
     #[error(transparent)]
+    /// The baseline run could not start (its config, suites or target).
     Run(#[from] RunError),
     /// The suites do not all pass against the unmutated policies.
     #[error("the suites do not all pass against the unmutated policies ({failing} did not); fix them first")]
-    Baseline { failing: usize, summary: Box<RunSummary> },
+    Baseline {
+        /// How many scenarios did not pass.
+        failing: usize,
+        /// The baseline run, to show what failed.
+        summary: Box<RunSummary>,
+    },
 }
 
 impl MutateError {
@@ -67,6 +79,7 @@ pub struct Mutant {
     pub file: String,
     /// The line the change starts on.
     pub line: usize,
+    /// The operator that made it.
     pub operator: Operator,
     /// The changed statement's `@id`.
     pub policy: Option<String>,
@@ -93,6 +106,7 @@ impl Mutant {
 /// A mutant the gateway would not load, counted and never run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Invalid {
+    /// The mutant.
     pub mutant: Mutant,
     /// What the gateway said.
     pub message: String,
@@ -101,8 +115,11 @@ pub struct Invalid {
 /// The mutants of one policy directory.
 #[derive(Debug, Clone)]
 pub struct Mutants {
+    /// The policy directory they change.
     pub dir: PathBuf,
+    /// The mutants the gateway loads, in id order.
     pub valid: Vec<Mutant>,
+    /// The ones it would not load.
     pub invalid: Vec<Invalid>,
 }
 
@@ -196,10 +213,16 @@ fn materialize(files: &[(String, String)], mutant: &Mutant) -> Result<tempfile::
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Fate {
     /// Some scenario failed, lost its evidence or leaked: the suites notice this change.
-    Killed { by: Vec<Killer> },
+    Killed {
+        /// The scenarios that did not pass.
+        by: Vec<Killer>,
+    },
     /// No scenario failed, but some gave no decision (or the target did not start): the change
     /// broke the gateway rather than a decision. Counted as killed, reported apart.
-    KilledByError { message: String },
+    KilledByError {
+        /// The first error, and how many scenarios had one.
+        message: String,
+    },
     /// Every scenario passed: no scenario pins what changed.
     Survived,
 }
@@ -207,17 +230,23 @@ pub enum Fate {
 /// A scenario that killed a mutant.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Killer {
+    /// Its suite.
     pub suite: String,
+    /// Its name (keyed `<scenario> [<assistant>]` under a candidate assistant).
     pub scenario: String,
+    /// How it ended against the mutant.
     pub outcome: Outcome,
 }
 
 /// One mutant and what became of it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MutantResult {
+    /// The mutant.
     #[serde(flatten)]
     pub mutant: Mutant,
+    /// What the suites did to it.
     pub fate: Fate,
+    /// Its gateway's start and the run of the suites.
     #[serde(skip)]
     pub duration: Duration,
 }
@@ -233,19 +262,24 @@ pub struct MutationRun {
     pub invalid: Vec<Invalid>,
     /// Scenarios each run had.
     pub scenarios: usize,
+    /// Mutants run at once.
     pub jobs: usize,
+    /// The baseline and every mutant, wall-clock.
     pub duration: Duration,
 }
 
 impl MutationRun {
+    /// Mutants a scenario's decision or evidence killed.
     pub fn killed(&self) -> usize {
         self.results.iter().filter(|r| matches!(r.fate, Fate::Killed { .. })).count()
     }
 
+    /// Mutants only an error killed.
     pub fn killed_by_error(&self) -> usize {
         self.results.iter().filter(|r| matches!(r.fate, Fate::KilledByError { .. })).count()
     }
 
+    /// Mutants every scenario passed against.
     pub fn survivors(&self) -> impl Iterator<Item = &MutantResult> {
         self.results.iter().filter(|r| matches!(r.fate, Fate::Survived))
     }

@@ -18,7 +18,7 @@ use crate::secret::Scrubber;
 use crate::suite::{Proposes, ToolCall, ToolPattern};
 use crate::transport::TargetError;
 
-pub use openai::{ChatAssistant, Conversation};
+pub(crate) use openai::ChatAssistant;
 
 /// One tool call an assistant proposed, with the gateway's name for the tool.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +40,7 @@ pub enum Turn {
 
 /// The prompt bundle's identity: the first 12 hex digits of the SHA-256 of its content, as the
 /// reference gateway names its policy bundle.
-pub fn prompt_version(bundle: &str) -> String {
+pub(crate) fn prompt_version(bundle: &str) -> String {
     let digest = Sha256::digest(bundle.as_bytes());
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
@@ -48,7 +48,7 @@ pub fn prompt_version(bundle: &str) -> String {
 /// The assistants a run asks, in config order (the first is the baseline a canary is compared
 /// with), each with its prompt bundle read and its credential resolved. Called at every run, so
 /// an edited prompt bundle is a new prompt version at the next run.
-pub async fn connect(configs: &[AssistantConfig]) -> Result<Vec<Arc<ChatAssistant>>, TargetError> {
+pub(crate) async fn connect(configs: &[AssistantConfig]) -> Result<Vec<Arc<ChatAssistant>>, TargetError> {
     if configs.is_empty() {
         return Ok(Vec::new());
     }
@@ -102,7 +102,7 @@ impl ChatAssistant {
 
 /// Whether the assistant's first proposal (`None`: it answered without proposing a call) is
 /// what the scenario expects.
-pub fn matches(expected: &Proposes, first: Option<&ToolCall>) -> bool {
+pub(crate) fn matches(expected: &Proposes, first: Option<&ToolCall>) -> bool {
     match (expected, first) {
         (Proposes::Call(p), Some(c)) => p.matches(c),
         (Proposes::AnyOf(ps), Some(c)) => ps.iter().any(|p| p.matches(c)),
@@ -118,7 +118,7 @@ impl ToolPattern {
 }
 
 /// How the expected proposal reads in a message: `files.delete`, `one of a, b`.
-pub fn describe(expected: &Proposes) -> String {
+pub(crate) fn describe(expected: &Proposes) -> String {
     match expected {
         Proposes::Call(p) => p.tool.clone(),
         Proposes::AnyOf(ps) => {

@@ -22,11 +22,13 @@ use super::model::Location;
 /// One problem in one file, at a 1-based line and column (line 0: the file as a whole).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// The file, as given.
     pub file: PathBuf,
     /// 1-based; 0 when the problem concerns the whole file (unreadable, too large).
     pub line: usize,
     /// 1-based, in characters.
     pub column: usize,
+    /// What is wrong.
     pub message: String,
     /// What to do about it.
     pub help: Option<String>,
@@ -70,21 +72,25 @@ impl Diagnostic {
         }
     }
 
+    /// Adds what to do about it (shown as `= help:`).
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
 
+    /// Names the rule that found it (shown as `error[rule]`).
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
         self.code = Some(code.into());
         self
     }
 
+    /// Sets how many characters the caret underlines (at least 1).
     pub fn with_width(mut self, width: usize) -> Self {
         self.width = width.max(1);
         self
     }
 
+    /// Its line and column.
     pub fn location(&self) -> Location {
         Location { line: self.line, column: self.column }
     }

@@ -13,15 +13,23 @@ use regex::Regex;
 use super::diagnostic::{Diagnostic, line_breaks, source_lines};
 use super::model::Location;
 
-/// Rule names, as shown in `error[rule]`.
+/// Rule names, as shown in `error[rule]`. This one: a PEM private key block.
 pub const PRIVATE_KEY: &str = "private-key";
+/// Rule: an AWS, GCP or Azure key.
 pub const CLOUD_ACCESS_KEY: &str = "cloud-access-key";
+/// Rule: a GitHub, GitLab, Slack or Stripe token.
 pub const SERVICE_TOKEN: &str = "service-token";
+/// Rule: a JWT.
 pub const INLINE_JWT: &str = "inline-jwt";
+/// Rule: a token after `Bearer`.
 pub const INLINE_BEARER_TOKEN: &str = "inline-bearer-token";
+/// Rule: a random-looking value of a key like `password`, `api_key` or `token`.
 pub const INLINE_SECRET: &str = "inline-secret";
+/// Rule: a Luhn-valid payment card number.
 pub const CARD_NUMBER: &str = "card-number";
+/// Rule: an e-mail address outside the reserved example domains (RFC 2606).
 pub const EMAIL: &str = "email-outside-example-domains";
+/// Rule: a phone number that is not a fictional one.
 pub const PHONE: &str = "phone-number";
 
 const CREDENTIAL_HELP: &str =
@@ -104,6 +112,7 @@ impl Default for Rules {
 }
 
 impl Rules {
+    /// Compiles every rule; built once per load and shared by the config and every suite.
     pub fn new() -> Rules {
         let re = |pattern: &str| Regex::new(pattern).expect("lint patterns are valid");
         Rules {

@@ -5,10 +5,8 @@ pub mod lint;
 pub mod model;
 pub mod parse;
 pub mod raw;
-pub mod schema;
 pub mod yaml;
 
 pub use diagnostic::Diagnostic;
 pub use model::*;
 pub use parse::{LoadError, load_suites, parse_suite};
-pub use schema::suite_schema;

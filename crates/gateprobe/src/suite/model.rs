@@ -10,23 +10,29 @@ use crate::decision::Decision;
 /// A 1-based position in a suite file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Location {
+    /// Line, from 1.
     pub line: usize,
+    /// Column, from 1.
     pub column: usize,
 }
 
 /// One YAML file of scenarios.
 #[derive(Debug, Clone)]
 pub struct Suite {
+    /// The suite's name (its `suite:`), unique across loaded files.
     pub name: String,
+    /// What the suite checks, for people reading it.
     pub description: Option<String>,
     /// The file it was loaded from, as given (relative paths stay relative for annotations).
     pub path: PathBuf,
+    /// The scenarios, in file order (a `matrix` expanded into them).
     pub scenarios: Vec<Scenario>,
 }
 
 /// One named check: an identity proposes one call, or a sequence of calls in one session.
 #[derive(Debug, Clone)]
 pub struct Scenario {
+    /// Unique within the suite; shown in reports and metrics.
     pub name: String,
     /// Where the scenario starts (its `- name:` item) in the suite file.
     pub location: Location,
@@ -48,6 +54,7 @@ pub struct Scenario {
 /// What a golden prompt must lead to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ask {
+    /// The call the assistant must propose first.
     pub proposes: Proposes,
     /// What the gateway must decide on the first proposed call, and its evidence.
     pub expect: Expectation,
@@ -56,6 +63,7 @@ pub struct Ask {
 /// The first call the assistant must propose.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Proposes {
+    /// This one call.
     Call(ToolPattern),
     /// Any one of these.
     AnyOf(Vec<ToolPattern>),
@@ -64,7 +72,9 @@ pub enum Proposes {
 /// A tool, and the arguments a proposed call must give (others may be there too).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolPattern {
+    /// The tool's name.
     pub tool: String,
+    /// Argument values the call must give.
     pub arguments: Map<String, Value>,
 }
 
@@ -81,10 +91,13 @@ impl Proposes {
 /// One proposed call and what is expected of it.
 #[derive(Debug, Clone)]
 pub struct Step {
+    /// The call to send.
     pub call: ToolCall,
+    /// What the gateway must decide on it, and what its evidence must hold.
     pub expect: Expectation,
     /// How many times the call is sent in a row (1 unless `repeat:` says otherwise).
     pub repeat: u32,
+    /// Where the step is written in the suite file (a single-call scenario: its `call:` key).
     pub location: Location,
     /// A call an assistant proposed after its first: sent and checked for evidence like any
     /// call, but its decision is reported, not asserted (the scenario's expectation is about the
@@ -92,15 +105,19 @@ pub struct Step {
     pub follow_up: bool,
 }
 
+/// A tool call as a suite writes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolCall {
+    /// The tool's name, e.g. `files.read`.
     pub tool: String,
     /// Arguments as written; `{{canary}}` placeholders are still in them.
     pub arguments: Map<String, Value>,
 }
 
+/// What the gateway must decide on a call, and what must hold of its evidence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expectation {
+    /// The decision the call must get.
     pub decision: Decision,
     /// Machine-readable reason the gateway must give (e.g. `missing_capability`).
     pub reason: Option<String>,
@@ -126,16 +143,24 @@ pub struct EvidenceExpectation {
 /// Values an audit record must state; `None`: not required.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatedValues {
+    /// The decision the record must state (the call's expected one).
     pub decision: Option<Decision>,
+    /// The reason the record must state.
     pub reason: Option<String>,
+    /// The tool the record must name.
     pub tool: Option<String>,
+    /// The subject the record must name.
     pub subject: Option<String>,
+    /// The tenant the record must name.
     pub tenant: Option<String>,
 }
 
+/// A decision change part-way through a `repeat` (e.g. rate limiting after N calls).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Then {
+    /// How many calls get the step's own decision.
     pub after: u32,
+    /// The decision every later call must get.
     pub decision: Decision,
 }
 

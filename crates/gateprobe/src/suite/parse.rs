@@ -19,6 +19,7 @@ use crate::decision::Decision;
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}", render_all(.diagnostics, false))]
 pub struct LoadError {
+    /// Every problem, of every file.
     pub diagnostics: Vec<Diagnostic>,
 }
 

@@ -16,6 +16,7 @@ use crate::decision::Decision;
 pub struct RawSuite {
     /// Name of the suite, unique across all loaded files.
     pub suite: String,
+    /// What the suite checks, for people reading it.
     pub description: Option<String>,
     /// Values every scenario gets unless it sets its own.
     #[serde(default)]
@@ -44,14 +45,20 @@ pub struct RawMatrix {
 /// One cell of a matrix row (for the JSON Schema; the parser reads the letters itself).
 #[derive(Debug, Clone, Copy, JsonSchema)]
 pub enum MatrixCell {
+    /// Expects `allow`.
     A,
+    /// Expects `deny`.
     D,
+    /// Expects `confirm`.
     C,
+    /// Expects `rate_limited`.
     R,
+    /// No scenario for this identity and call.
     #[schemars(rename = ".")]
     Skip,
 }
 
+/// Suite-wide defaults for `identity`, `prompt` and `context`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
@@ -113,13 +120,16 @@ fn call_or_steps(schema: &mut schemars::Schema) {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
+    /// The tool call to send.
     pub call: RawCall,
+    /// What the gateway must decide for it.
     pub expect: RawExpect,
     /// Send the call this many times in a row (default 1).
     #[schemars(range(min = 1))]
     pub repeat: Option<u32>,
 }
 
+/// A tool call: the tool and its arguments.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCall {
@@ -130,12 +140,14 @@ pub struct RawCall {
     pub arguments: Map<String, Value>,
 }
 
+/// What the gateway must decide on a call, and what its evidence must show.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawExpect {
     /// Instead of a fixed `call`, with `prompt`: the call the assistant must propose first. The
     /// `decision` and the rest are then about that proposed call.
     pub proposes: Option<RawProposes>,
+    /// The decision the gateway must make.
     pub decision: Decision,
     /// Machine-readable reason the gateway must give (e.g. `missing_capability`).
     pub reason: Option<String>,
@@ -144,7 +156,9 @@ pub struct RawExpect {
     /// required `fields`.
     #[serde(default)]
     pub evidence: RawEvidence,
-    /// Placeholders (e.g. `canary`) used in the arguments that must never appear in clear.
+    /// Placeholders (e.g. `canary`) used in the arguments that must never appear in clear. A
+    /// planted `{{canary}}` is looked for in the evidence whether or not it is listed here;
+    /// listing it states the intent, and a name that is not a placeholder of the call is refused.
     #[serde(default)]
     pub redacted: Vec<String>,
     /// With `repeat`: calls after the first `after` must get this decision instead.
@@ -157,6 +171,7 @@ pub struct RawExpect {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProposes {
+    /// The tool the assistant must propose (not together with `any_of`).
     pub tool: Option<String>,
     /// Argument values the proposed call must give.
     #[serde(default)]
@@ -165,12 +180,14 @@ pub struct RawProposes {
     pub any_of: Option<Vec<RawCall>>,
 }
 
+/// A decision change part-way through a `repeat` (e.g. rate limiting after N calls).
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawThen {
     /// Number of calls that get the first decision (less than `repeat`).
     #[schemars(range(min = 1))]
     pub after: u32,
+    /// The decision every call after the first `after` must get.
     pub decision: Decision,
 }
 
@@ -180,6 +197,7 @@ pub struct RawThen {
 pub enum RawEvidence {
     /// Top-level fields the record must have, e.g. `[identity, decision, rationale]`.
     Fields(Vec<String>),
+    /// Values the record must state, and the fields it must have.
     Values(RawEvidenceValues),
 }
 
@@ -216,9 +234,13 @@ impl<'de> Deserialize<'de> for RawEvidence {
 pub struct RawEvidenceValues {
     /// The decision the record must state (the call's expected decision).
     pub decision: Option<Decision>,
+    /// The reason the record must state.
     pub reason: Option<String>,
+    /// The tool the record must name.
     pub tool: Option<String>,
+    /// The subject the record must name.
     pub subject: Option<String>,
+    /// The tenant the record must name.
     pub tenant: Option<String>,
     /// Top-level fields the record must have.
     #[serde(default)]

@@ -45,7 +45,9 @@ const MAX_VALUE_DEPTH: usize = 2 * MAX_DEPTH;
 /// Where a node is: its key (for mapping values) and the value itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodePos {
+    /// Where the key is, for a mapping value (`None` for the root and sequence items).
     pub key: Option<Location>,
+    /// Where the value starts.
     pub value: Location,
 }
 

@@ -1,25 +1,30 @@
-//! JSON Schema of suite files, for `gateprobe schema` and editors; the config's is
-//! [`crate::config::config_schema`], beside its type. The checked-in copies of both under
-//! `schemas/` are kept up to date by a test here.
+//! JSON Schema of suite files and of `gateprobe.yaml`, for `gateprobe schema` and editors. Here,
+//! not beside their types, so that neither `suite` nor `config` needs the other. The checked-in
+//! copies under `schemas/` are kept up to date by a test here.
 
-use super::raw::RawSuite;
+use crate::config::Config;
+use crate::suite::raw::RawSuite;
 
 /// JSON Schema of a suite file.
 pub fn suite_schema() -> serde_json::Value {
     schemars::schema_for!(RawSuite).to_value()
 }
 
-/// Pretty JSON as checked in under `schemas/` (with a final newline).
-pub fn to_pretty(schema: &serde_json::Value) -> String {
-    let mut text = serde_json::to_string_pretty(schema).expect("a JSON value always serialises");
-    text.push('\n');
-    text
+/// JSON Schema of `gateprobe.yaml` (checked in as `schemas/config.schema.json`).
+pub fn config_schema() -> serde_json::Value {
+    schemars::schema_for!(Config).to_value()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::config_schema;
+
+    /// Pretty JSON as checked in under `schemas/` (with a final newline).
+    fn to_pretty(schema: &serde_json::Value) -> String {
+        let mut text = serde_json::to_string_pretty(schema).expect("a JSON value always serialises");
+        text.push('\n');
+        text
+    }
 
     /// Pins the checked-in `schemas/*.json` to the types; regenerate when the types change.
     #[test]
@@ -37,7 +42,7 @@ mod tests {
             assert!(
                 actual == expected,
                 "schemas/{file} is out of date; regenerate with\n  \
-                 GATEPROBE_UPDATE_SCHEMAS=1 cargo test -p gateprobe --lib suite::schema\nand commit it"
+                 GATEPROBE_UPDATE_SCHEMAS=1 cargo test -p gateprobe --lib schema::\nand commit it"
             );
         }
     }
@@ -56,7 +61,7 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let good = std::fs::read_to_string(root.join("tests/fixtures/good/documents.yaml")).unwrap();
         validate(&suite_schema(), &good).unwrap();
-        validate(&config_schema(), include_str!("../../../../gateprobe.yaml")).unwrap();
+        validate(&config_schema(), include_str!("../../../gateprobe.yaml")).unwrap();
         let mapped = "target: { kind: mcp, url: http://127.0.0.1:1/mcp, policy_version: { header: x-v } }\n";
         validate(&config_schema(), mapped).unwrap();
 
