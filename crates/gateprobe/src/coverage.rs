@@ -16,6 +16,7 @@ use crate::suite::{Proposes, Suite};
 /// Scenarios per tool, by the direction they pin down.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ToolCoverage {
+    /// The tool's name.
     pub tool: String,
     /// Steps expecting `allow` (directly or once confirmed).
     pub allow: usize,
@@ -26,6 +27,7 @@ pub struct ToolCoverage {
 }
 
 impl ToolCoverage {
+    /// Whether the tool lacks a must-allow or a must-deny scenario (what `--require-coverage` fails on).
     pub fn is_gap(&self) -> bool {
         self.allow == 0 || self.deny == 0
     }
@@ -98,17 +100,26 @@ impl Coverage {
         }
     }
 
-    /// Tools (listed, or named by a scenario) that lack a must-allow or a must-deny scenario.
+    /// The tools coverage asks both directions of: those the gateway listed, when it listed
+    /// any (a scenario naming a tool the gateway does not have, to prove it is refused, asks for
+    /// no must-allow); else every tool the scenarios name.
+    pub fn counted(&self) -> impl Iterator<Item = &ToolCoverage> {
+        self.tools.iter().filter(|t| t.listed || !self.tools_listed)
+    }
+
+    /// Counted tools that lack a must-allow or a must-deny scenario.
     pub fn gaps(&self) -> Vec<&ToolCoverage> {
-        self.tools.iter().filter(|t| t.is_gap()).collect()
+        self.counted().filter(|t| t.is_gap()).collect()
     }
 
+    /// Counted tools with no scenario expecting `allow`.
     pub fn without_allow(&self) -> Vec<&str> {
-        self.tools.iter().filter(|t| t.allow == 0).map(|t| t.tool.as_str()).collect()
+        self.counted().filter(|t| t.allow == 0).map(|t| t.tool.as_str()).collect()
     }
 
+    /// Counted tools with no scenario expecting `deny`.
     pub fn without_deny(&self) -> Vec<&str> {
-        self.tools.iter().filter(|t| t.deny == 0).map(|t| t.tool.as_str()).collect()
+        self.counted().filter(|t| t.deny == 0).map(|t| t.tool.as_str()).collect()
     }
 
     /// The gate's one-line verdict when there are gaps, naming every tool and what it lacks.
@@ -132,7 +143,9 @@ impl Coverage {
 /// One cell of the decision grid: every result of an identity calling a tool (first call).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Cell {
+    /// The identity (grid row).
     pub identity: String,
+    /// The tool of the first call (grid column).
     pub tool: String,
     /// Indexes into the run's results.
     pub results: Vec<usize>,
@@ -140,6 +153,7 @@ pub struct Cell {
     pub outcome: Outcome,
     /// The representative result's expected and observed decisions (the worst one's).
     pub expected: Decision,
+    /// What the representative result got; `None` when no decision could be read.
     pub observed: Option<Decision>,
 }
 
@@ -150,10 +164,12 @@ pub struct Grid {
     pub identities: Vec<String>,
     /// Columns, in order of first appearance.
     pub tools: Vec<String>,
+    /// The non-empty cells, in order of first appearance.
     pub cells: Vec<Cell>,
 }
 
 impl Grid {
+    /// The grid of a run's results, each under its identity and its first call's tool.
     pub fn from_results(results: &[ScenarioResult]) -> Grid {
         let mut identities: Vec<String> = Vec::new();
         let mut tools: Vec<String> = Vec::new();
@@ -187,6 +203,7 @@ impl Grid {
         Grid { identities, tools, cells }
     }
 
+    /// The cell of `identity` calling `tool`; `None` when no scenario did.
     pub fn cell(&self, identity: &str, tool: &str) -> Option<&Cell> {
         self.cells.iter().find(|c| c.identity == identity && c.tool == tool)
     }
@@ -254,6 +271,23 @@ mod tests {
         let msg = c.gate_message().unwrap();
         assert!(msg.contains("email.send (no must-allow and no must-deny scenario)"), "{msg}");
         assert!(msg.contains("files.read (no must-deny scenario)"), "{msg}");
+    }
+
+    /// Pins: when the gateway lists its tools, a scenario naming one it does not have (to prove
+    /// it is refused) leaves no gap; when it lists none, every named tool counts.
+    #[test]
+    fn tools_the_gateway_does_not_list_are_not_counted() {
+        let suite = crate::suite::parse_suite(Path::new("s.yaml"), SUITE).unwrap();
+        let results = results(&suite);
+        let listed = |tools: Option<Vec<String>>| Listing { tools, ..Listing::default() };
+        let c =
+            Coverage::compute(std::slice::from_ref(&suite), &results, &[], &listed(Some(vec!["files.read".into()])));
+        assert_eq!(c.counted().map(|t| t.tool.as_str()).collect::<Vec<_>>(), ["files.read"]);
+        assert_eq!(c.without_allow(), Vec::<&str>::new());
+        assert_eq!(c.without_deny(), vec!["files.read"]);
+        let c = Coverage::compute(&[suite], &results, &[], &listed(None));
+        assert_eq!(c.counted().count(), 2);
+        assert_eq!(c.without_allow(), vec!["files.delete"]);
     }
 
     #[test]
