@@ -95,9 +95,10 @@ pub enum Command {
     /// statement, drop or negate a condition, drop a conjunct, drop an action from a list, widen
     /// an action to all, move the subject quota), run the suites against each change through its
     /// own embedded gateway, and report the score (killed / valid mutants) and every survivor
-    /// with its file:line, operator and diff. Exit 0; 1 below `--min-score` or when the suites
-    /// fail against the unmutated policies; 2 invalid input; 3 target trouble; 4 a report could
-    /// not be written.
+    /// with its file:line, operator and diff (-v also lists every mutant and what killed it; -q
+    /// leaves out the operator table). Exit 0; 1 below `--min-score` or when the suites fail
+    /// against the unmutated policies; 2 invalid input; 3 target trouble; 4 a report could not be
+    /// written.
     Mutate(MutateArgs),
     /// Print the JSON Schema of suite files or of the config.
     Schema {
@@ -234,8 +235,7 @@ pub struct MutateArgs {
     /// Exit 1 when the mutation score (killed / valid mutants, in percent) is below PCT.
     #[arg(long, value_name = "PCT", value_parser = parse_percent)]
     pub min_score: Option<f64>,
-    /// Write a report: `json=PATH` or `markdown=PATH`; repeat for both. (-v lists every mutant
-    /// as it ends and what killed each; -q leaves out the operator table.)
+    /// Write a report: `json=PATH` or `markdown=PATH`; repeat for both.
     #[arg(long = "report", value_name = "FORMAT=PATH")]
     pub reports: Vec<crate::report::ReportSpec>,
 }
