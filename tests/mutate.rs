@@ -37,6 +37,14 @@ fn mutate(dir: &Path, args: &[&str]) -> (Option<i32>, String, String, Value) {
     (out.status.code(), stdout, stderr, json)
 }
 
+/// Real output against the checked-in schema (`schemas/mutate.schema.json`).
+fn assert_valid(report: &Value) {
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string("schemas/mutate.schema.json").unwrap()).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator.iter_errors(report).map(|e| format!("{}: {e}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
 fn survivors(report: &Value) -> BTreeSet<(String, u64, String, String)> {
     report["mutants"]
         .as_array()
@@ -73,6 +81,7 @@ fn the_old_suites_leave_exactly_the_four_hand_mutants_alive() {
     .into_iter()
     .map(|(f, l, o, p)| (f.to_owned(), l, o.to_owned(), p.to_owned()))
     .collect();
+    assert_valid(&report);
     assert_eq!(survivors(&report), expected, "{stdout}");
     assert_eq!(report["counts"]["mutants"], 28);
     assert_eq!(report["counts"]["survived"], 4);
@@ -102,6 +111,7 @@ fn the_bundled_suites_kill_every_mutant() {
     let md_arg = format!("markdown={}", markdown.display());
     let (code, stdout, stderr, report) = mutate(tmp.path(), &["--min-score", "100", "--report", &md_arg]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_valid(&report);
     assert_eq!(report["score"], 100.0, "{stdout}");
     assert_eq!(report["counts"]["killed"], 28);
     assert_eq!(report["counts"]["killed_by_error"], 0);
