@@ -172,6 +172,12 @@ fn bad_input_exits_2_naming_what_to_fix() {
     let out = gateprobe().args(["mutate", "--min-score", "101"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a percentage from 0 to 100"));
+    // Parallelism is bounded both ways.
+    for jobs in ["0", "65"] {
+        let out = gateprobe().args(["mutate", "--jobs", jobs]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "--jobs {jobs}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("1..=64"), "--jobs {jobs}");
+    }
 }
 
 // Pins the baseline: suites that fail against the unmutated policies prove nothing about the
