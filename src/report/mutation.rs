@@ -78,8 +78,14 @@ fn per_operator(run: &MutationRun) -> Vec<(Operator, usize, usize)> {
         .collect()
 }
 
+/// The first three scenarios that killed a mutant, and how many more (the JSON report has all).
 fn killers(by: &[Killer]) -> String {
-    by.iter().map(|k| format!("{} › {} ({})", k.suite, k.scenario, k.outcome.as_str())).collect::<Vec<_>>().join("; ")
+    let mut list: Vec<String> =
+        by.iter().take(3).map(|k| format!("{} › {} ({})", k.suite, k.scenario, k.outcome.as_str())).collect();
+    if by.len() > 3 {
+        list.push(format!("and {} more", by.len() - 3));
+    }
+    list.join("; ")
 }
 
 /// The console summary: survivors with their diffs, mutants killed by an error, invalid ones,
@@ -348,6 +354,9 @@ mod tests {
         assert!(out.contains("mutation score 50.0% — 1 of 2 mutants killed (0 by error), 1 survived"), "{out}");
         assert!(!out.contains("✓ killed"));
         assert!(console(&run(), false, 1).contains("✓ killed"));
+        let four: Vec<Killer> =
+            (0..4).map(|i| Killer { suite: "s".into(), scenario: format!("n{i}"), outcome: Outcome::Fail }).collect();
+        assert_eq!(killers(&four), "s › n0 (fail); s › n1 (fail); s › n2 (fail); and 1 more");
         assert!(!console(&run(), false, -1).contains("operators:"));
     }
 
