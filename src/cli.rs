@@ -95,6 +95,15 @@ pub enum Command {
     Tools(ToolsArgs),
     /// Validate suites and config, including the sensitivity scan.
     Lint(LoadArgs),
+    /// Policy mutation testing: change the Cedar policies one small way at a time (delete a
+    /// statement, drop or negate a condition, drop a conjunct, drop an action from a list, widen
+    /// an action to all, move the subject quota), run the suites against each change through its
+    /// own embedded gateway, and report the score (killed / valid mutants) and every survivor
+    /// with its file:line, operator and diff (-v also lists every mutant and what killed it; -q
+    /// leaves out the operator table). Exit 0; 1 below `--min-score` or when the suites fail
+    /// against the unmutated policies; 2 invalid input; 3 target trouble; 4 a report could not be
+    /// written.
+    Mutate(MutateArgs),
     /// Print the JSON Schema of suite files or of the config.
     Schema {
         #[arg(value_enum, default_value_t = SchemaKind::Suite)]
@@ -239,6 +248,32 @@ pub struct CoverageArgs {
     /// Exit 1 when a tool lacks a must-allow or a must-deny scenario.
     #[arg(long)]
     pub require_coverage: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MutateArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// The policy directory to mutate (default: the embedded target's `policies`). It must be
+    /// one the reference gateway loads: a `.cedarschema`, `*.cedar`, optional `limits.yaml`.
+    #[arg(long, value_name = "DIR")]
+    pub policies: Option<std::path::PathBuf>,
+    /// Mutants run at once, each its own embedded gateway and run of the suites.
+    #[arg(long, short, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Exit 1 when the mutation score (killed / valid mutants, in percent) is below PCT.
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub min_score: Option<f64>,
+    /// Write a report: `json=PATH` or `markdown=PATH`; repeat for both.
+    #[arg(long = "report", value_name = "FORMAT=PATH")]
+    pub reports: Vec<crate::report::ReportSpec>,
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.trim_end_matches('%').parse::<f64>() {
+        Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a percentage from 0 to 100 (e.g. `90` or `100`)")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -24,7 +24,8 @@ fn main() -> ExitCode {
     // system time), and idles with fewer thread stacks and malloc arenas. The embedded target's
     // gateway shares that thread; it serves the small bundled suites.
     let builder = match cli.command {
-        Command::Gateway(_) => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        // Mutation testing runs `--jobs` gateways and runs at once: worth the worker pool.
+        Command::Gateway(_) | Command::Mutate(_) => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
         _ => tokio::runtime::Builder::new_current_thread().enable_all().build(),
     };
     let runtime = match builder {
@@ -45,6 +46,7 @@ async fn dispatch(cli: Cli) -> Exit {
         Command::Coverage(args) => commands::coverage::run(args, cli.output).await,
         Command::Tools(args) => commands::tools::run(args).await,
         Command::Lint(args) => commands::lint::run(&args),
+        Command::Mutate(args) => commands::mutate::run(args, cli.output).await,
         Command::Schema { kind } => commands::schema::run(kind),
         Command::Gateway(args) => match commands::gateway::run(args).await {
             Ok(()) => Exit::Pass,

@@ -231,7 +231,7 @@ fn sigkill_never_corrupts_the_state_and_serve_restarts() {
         .iter()
         .flat_map(|(suite, s)| s.keys().map(move |n| (suite.clone(), n.clone())))
         .collect();
-    assert_eq!(scenarios.len(), 10, "documents (6) and identity (4): {scenarios:?}");
+    assert_eq!(scenarios.len(), 11, "documents (6) and identity (5): {scenarios:?}");
     let mut previous = check_state(&ws.state(), &scenarios, "after the first run");
 
     let mut tally = Tally::default();

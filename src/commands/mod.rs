@@ -4,6 +4,7 @@
 pub mod coverage;
 pub mod gateway;
 pub mod lint;
+pub mod mutate;
 pub mod run;
 pub mod schema;
 pub mod serve;

@@ -284,7 +284,7 @@ pub fn github_step_summary_with(
 
 /// In GitHub Actions, appends `text()` (rendered only there) to the step summary file and
 /// returns `true`; elsewhere, or when there is nothing to write, returns `false`.
-fn append_to_step_summary(
+pub(crate) fn append_to_step_summary(
     env: impl Fn(&str) -> Option<OsString>,
     text: impl FnOnce() -> String,
 ) -> Result<bool, ReportError> {

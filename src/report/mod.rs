@@ -11,6 +11,7 @@
 //!   and stale snapshots, policy skew);
 //! - [`canary`]: golden prompts asked of a baseline and candidate assistants, where they differ
 //!   (the console and Markdown lay it out);
+//! - [`mutation`]: `gateprobe mutate`'s console, JSON and Markdown reports;
 //! - [`review`]: the snapshot diff of `gateprobe snapshot review` and `run --ci`;
 //! - [`coverage`]: the coverage section and the grid's cells in words, for the renderers above.
 //!
@@ -27,6 +28,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod mutation;
 pub mod review;
 pub mod tools;
 

@@ -15,9 +15,10 @@ mod server;
 mod tools;
 mod transport;
 
-// The whole public API: start a gateway, mint its tokens, read a policy directory's version.
+// The whole public API: start a gateway, mint its tokens, read a policy directory's version,
+// check that a policy directory loads.
 pub use identity::TokenIssuer;
-pub use policy::{PolicyError, current_version};
+pub use policy::{PolicyError, check_policies, current_version};
 pub use server::MAX_AUDIT_IDS;
 
 use std::net::SocketAddr;

@@ -378,6 +378,7 @@ pub(super) fn decide(
 
     let untrusted =
         meta.pointer("/context/untrusted").is_some_and(|v| !(v.is_null() || v == &json!(false) || v == &json!("")));
+    let context_tenant = meta.pointer("/context/tenant").and_then(Value::as_str);
     // The workspace lock is taken briefly each time rather than held across Cedar evaluation;
     // no tool changes which tenant owns a thing, so the resource cannot go stale in between.
     let workspace = || st.workspace.lock().unwrap_or_else(|p| p.into_inner());
@@ -387,6 +388,7 @@ pub(super) fn decide(
         action: name,
         resource: &resource,
         untrusted,
+        context_tenant,
         history,
     });
     let mut policy_ids = match authz {

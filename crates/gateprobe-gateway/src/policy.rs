@@ -82,6 +82,8 @@ pub(crate) struct AuthzRequest<'a> {
     pub action: &'a str,
     pub resource: &'a ResourceRef,
     pub untrusted: bool,
+    /// The tenant the call says it acts in (`_meta.context.tenant`), if it names one.
+    pub context_tenant: Option<&'a str>,
     pub history: &'a [String],
 }
 
@@ -125,6 +127,12 @@ pub(crate) fn version_of(files: &[(String, Vec<u8>)]) -> String {
 /// The version the directory would have now, without parsing it (cheap change detection).
 pub fn current_version(dir: &Path) -> Result<String, PolicyError> {
     Ok(version_of(&bundle_files(dir)?))
+}
+
+/// Loads and validates the directory as a gateway would at start, and drops it: whether a
+/// gateway could serve these policies (mutation testing skips the mutants it could not).
+pub fn check_policies(dir: &Path) -> Result<(), PolicyError> {
+    PolicyBundle::load(dir).map(drop)
 }
 
 impl PolicyBundle {
@@ -226,8 +234,12 @@ impl PolicyBundle {
         )
         .map_err(|e| e.to_string())?;
         let history: BTreeSet<&String> = req.history.iter().collect();
+        // `context.tenant` is what the call claims (docs/gateway.md, "The tenant in the context"):
+        // the principal's tenant is always the token's, so a client naming another tenant can only
+        // be refused by the bundled `tenant-isolation`, never let in. Absent, it is the token's.
+        let tenant = req.context_tenant.unwrap_or(&p.tenant);
         let context = Context::from_json_value(
-            json!({"tenant": p.tenant, "untrusted": req.untrusted, "history": history}),
+            json!({"tenant": tenant, "untrusted": req.untrusted, "history": history}),
             Some((&self.schema, &action)),
         )
         .map_err(|e| e.to_string())?;
@@ -293,8 +305,37 @@ mod tests {
     }
 
     fn decide(principal: &Principal, action: &str, tenant: &str, history: &[String]) -> AuthzOutcome {
+        decide_in(principal, action, tenant, None, history)
+    }
+
+    fn decide_in(
+        principal: &Principal,
+        action: &str,
+        tenant: &str,
+        context_tenant: Option<&str>,
+        history: &[String],
+    ) -> AuthzOutcome {
         let resource = ResourceRef { id: format!("{tenant}:file:/x"), tenant: tenant.into(), kind: "file" };
-        bundled().authorize(&AuthzRequest { principal, action, resource: &resource, untrusted: false, history })
+        bundled().authorize(&AuthzRequest {
+            principal,
+            action,
+            resource: &resource,
+            untrusted: false,
+            context_tenant,
+            history,
+        })
+    }
+
+    /// Pins the context tenant's meaning: a call naming another tenant than its token's is
+    /// refused, naming its own changes nothing, and it never lets a principal into another tenant.
+    #[test]
+    fn a_call_naming_another_tenant_in_its_context_is_refused() {
+        let alice = user("acme", "reader");
+        let mismatch =
+            AuthzOutcome::Deny { reason: "tenant_mismatch".into(), policy_ids: vec!["tenant-isolation".into()] };
+        assert_eq!(decide_in(&alice, "files.read", "acme", Some("globex"), &[]), mismatch);
+        assert!(matches!(decide_in(&alice, "files.read", "acme", Some("acme"), &[]), AuthzOutcome::Allow { .. }));
+        assert_eq!(decide_in(&alice, "files.read", "globex", Some("globex"), &[]), mismatch);
     }
 
     fn user(tenant: &str, role: &str) -> Principal {

@@ -18,6 +18,7 @@ pub mod compare;
 pub mod config;
 pub mod coverage;
 pub mod decision;
+pub mod mutate;
 pub mod outcome;
 pub mod plan;
 pub mod suite;
