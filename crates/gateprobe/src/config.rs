@@ -164,7 +164,7 @@ fn default_assistant_max_response_bytes() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     /// Which scenarios get series of their own (`gateprobe_scenario_outcome`,
-    /// `gateprobe_scenario_duration_seconds`: six a scenario); the totals are always exported.
+    /// `gateprobe_scenario_duration_seconds`: seven a scenario); the totals are always exported.
     #[serde(default)]
     pub per_scenario: PerScenario,
 }
@@ -173,8 +173,8 @@ pub struct MetricsConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PerScenario {
-    /// Every scenario, created before its first run (blackbox_exporter's habit; six series a
-    /// scenario: 60,000 at 10,000 scenarios).
+    /// Every scenario, created before its first run (blackbox_exporter's habit; seven series a
+    /// scenario: 70,000 at 10,000 scenarios).
     All,
     /// Only scenarios that did not pass in the last run: a failure is still one series to alert
     /// on, and a large golden set that passes costs nothing.
