@@ -14,9 +14,10 @@
 //! # TYPE gateprobe_prompt_version_info gauge
 //! gateprobe_prompt_version_info{assistant="smollm2",prompt_version="1a2b3c4d5e6f"} 1
 //! ```
-//! Blackbox habits: label values are created up front (every outcome of every scenario, every
-//! expected × actual decision, every evidence field a suite asks for) so series exist before the
-//! first failure; series of deleted scenarios are removed on reload; a gauge says whether the
+//! Blackbox habits: label values are created up front (every outcome, every expected × actual
+//! decision, every evidence field a suite asks for; every scenario's own series only under
+//! `metrics.per_scenario: all`, else a scenario has them while it does not pass) so series exist
+//! before the first failure; series of deleted scenarios are removed on reload; a gauge says whether the
 //! last reload worked; the last-run timestamp lets a stalled scheduler alert. Labels hold suite
 //! and scenario names, outcomes, decisions, field names, policy versions, assistant names and
 //! prompt versions: never a token or an argument value.
