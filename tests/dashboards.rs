@@ -75,3 +75,35 @@ fn model_drift_has_its_own_alert_and_panel() {
         t.iter().any(|t| t["expr"].as_str().is_some_and(|e| e.contains(r#"outcome="model_drift""#)))
     })));
 }
+
+/// Pins the dashboard for a fleet: a datasource variable (so `${DS_PROMETHEUS}` resolves under
+/// file provisioning as well as import), job, location, instance and suite variables, every
+/// query scoped to the chosen jobs and instances, and a panel split by location.
+#[test]
+fn dashboard_selects_a_fleet() {
+    let text = std::fs::read_to_string(dashboards().join("gateprobe.json")).expect("dashboard exists");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("dashboard is JSON");
+    let vars = dashboard["templating"]["list"].as_array().expect("templating");
+    let names: Vec<&str> = vars.iter().filter_map(|v| v["name"].as_str()).collect();
+    assert_eq!(names, ["DS_PROMETHEUS", "job", "location", "instance", "suite"]);
+    assert_eq!(vars[0]["type"], "datasource");
+    let mut exprs = Vec::new();
+    for p in dashboard["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            exprs.push((
+                p["title"].as_str().unwrap_or_default().to_owned(),
+                t["expr"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+    }
+    for (title, expr) in &exprs {
+        for metric in expr.match_indices("gateprobe_").map(|(i, _)| &expr[i..]) {
+            let name_end = metric.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(metric.len());
+            let selector = metric[name_end..].strip_prefix('{').and_then(|s| s.split_once('}')).map(|(s, _)| s);
+            let scoped =
+                selector.is_some_and(|s| s.contains(r#"job=~"$job""#) && s.contains(r#"instance=~"$instance""#));
+            assert!(scoped, "{title}: unscoped {}", &metric[..name_end]);
+        }
+    }
+    assert!(exprs.iter().any(|(_, e)| e.contains("sum by (location)") && e.contains("gateprobe_instance_info")));
+}

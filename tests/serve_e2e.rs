@@ -59,7 +59,8 @@ fn regression_alerts(alerts: &Value, from_prometheus: bool) -> Vec<Value> {
         .collect()
 }
 
-/// Every `expr` in the dashboard (panels and annotations), with Grafana's variables replaced.
+/// Every `expr` in the dashboard (panels and annotations), with Grafana's variables replaced (the
+/// fleet's `$job`, `$instance` and `$suite` by their "All", `.*`).
 fn dashboard_exprs() -> Vec<String> {
     fn walk(v: &Value, out: &mut Vec<String>) {
         match v {
@@ -67,7 +68,14 @@ fn dashboard_exprs() -> Vec<String> {
                 for (k, v) in m {
                     match (k.as_str(), v) {
                         ("expr", Value::String(e)) => {
-                            out.push(e.replace("$__rate_interval", "1m").replace("$__interval", "15s"))
+                            out.push(
+                                e.replace("$__rate_interval", "1m")
+                                    .replace("$__interval", "15s")
+                                    // The fleet selectors at "All".
+                                    .replace("$job", ".*")
+                                    .replace("$instance", ".*")
+                                    .replace("$suite", ".*"),
+                            )
                         }
                         _ => walk(v, out),
                     }
