@@ -5,28 +5,36 @@
 
 use gateprobe::outcome::Exit;
 use gateprobe::plan::Filter;
-use gateprobe::{LoadOptions, Target};
+use gateprobe::{LoadOptions, Loaded, Target};
 
 use crate::cli::ToolsArgs;
 use crate::report::tools::{self, Description};
 
 pub async fn run(args: ToolsArgs) -> Exit {
-    let rules = gateprobe::suite::lint::Rules::new();
-    let config = match gateprobe::config::load_config(args.config.as_deref(), &rules) {
-        Ok(c) => c,
+    // The suites are read only for `--sample`; the config always. One target serves both.
+    let loaded = if args.sample.is_some() {
+        gateprobe::load(&LoadOptions { config: args.config.clone(), suites: Vec::new() })
+    } else {
+        let rules = gateprobe::suite::lint::Rules::new();
+        gateprobe::config::load_config(args.config.as_deref(), &rules)
+            .map(|config| Loaded { config, suites: Vec::new() })
+            .map_err(gateprobe::RunError::from)
+    };
+    let loaded = match loaded {
+        Ok(l) => l,
         Err(e) => {
             errln!("{e}");
-            return Exit::InvalidInput;
+            return e.exit_code();
         }
     };
     if let Some(name) = &args.identity
-        && !config.identities.contains_key(name)
+        && !loaded.config.identities.contains_key(name)
     {
-        let known: Vec<&str> = config.identities.keys().map(String::as_str).collect();
+        let known: Vec<&str> = loaded.config.identities.keys().map(String::as_str).collect();
         errln!("error: --identity {name}: the config has no such identity (it has: {})", known.join(", "));
         return Exit::InvalidInput;
     }
-    let target = match Target::connect(&config).await {
+    let target = match Target::connect(&loaded.config).await {
         Ok(t) => t,
         Err(e) => {
             errln!("error: {e}");
@@ -34,14 +42,15 @@ pub async fn run(args: ToolsArgs) -> Exit {
         }
     };
     let (tools, listing) = futures::join!(target.tools_for(args.identity.as_deref()), target.listing());
+    let sample = match &args.sample {
+        Some(scenario) => sample(&target, &loaded, scenario).await,
+        None => Ok(None),
+    };
     let description = target.description.clone();
     target.shutdown().await;
-    let sample = match &args.sample {
-        Some(scenario) => match sample(&args, scenario).await {
-            Ok(s) => Some(s),
-            Err(exit) => return exit,
-        },
-        None => None,
+    let sample = match sample {
+        Ok(s) => s,
+        Err(exit) => return exit,
     };
     let known = tools.is_ok();
     let d = Description { target: description, tools, listing, sample };
@@ -54,14 +63,13 @@ pub async fn run(args: ToolsArgs) -> Exit {
 }
 
 /// Runs the first scenario whose name contains `scenario`, for the fields of its audit record.
-async fn sample(args: &ToolsArgs, scenario: &str) -> Result<(String, Result<Vec<String>, String>), Exit> {
-    let options = LoadOptions { config: args.config.clone(), suites: Vec::new() };
-    let loaded = gateprobe::load(&options).map_err(|e| {
-        errln!("{e}");
-        e.exit_code()
-    })?;
+async fn sample(
+    target: &Target,
+    loaded: &Loaded,
+    scenario: &str,
+) -> Result<Option<(String, Result<Vec<String>, String>)>, Exit> {
     let filter = Filter { scenario: Some(scenario.to_owned()), ..Filter::default() };
-    let summary = gateprobe::run(&loaded, &filter, &|_| {}).await.map_err(|e| {
+    let summary = gateprobe::run_on(target, loaded, &filter, &|_| {}).await.map_err(|e| {
         errln!("error: {e}");
         e.exit_code()
     })?;
@@ -74,5 +82,5 @@ async fn sample(args: &ToolsArgs, scenario: &str) -> Result<(String, Result<Vec<
     } else {
         Ok(r.evidence_fields.iter().cloned().collect())
     };
-    Ok((format!("{} › {}", r.suite, r.scenario), fields))
+    Ok(Some((format!("{} › {}", r.suite, r.scenario), fields)))
 }
