@@ -1062,7 +1062,7 @@ pub fn check_identities(suites: &[Suite], config: &Config) -> Vec<Diagnostic> {
             continue;
         }
         // Re-read the file for the source lines; positions of `identity:` keys if it parses.
-        let text = std::fs::read_to_string(&suite.path).unwrap_or_default();
+        let text = source_lines(&suite.path);
         let positions = yaml::positions(&text);
         for i in missing {
             let s = &suite.scenarios[i];
@@ -1090,6 +1090,12 @@ pub fn check_identities(suites: &[Suite], config: &Config) -> Vec<Diagnostic> {
     out
 }
 
+/// A suite file's text again, for a diagnostic's source lines: read within the same size limit as
+/// when it was loaded; none when it cannot be (the diagnostic then shows no lines).
+fn source_lines(path: &Path) -> String {
+    crate::suite::parse::read_bounded(path).unwrap_or_default()
+}
+
 /// Golden-prompt scenarios (`expect.proposes`) when the config defines no assistant to ask: said
 /// at load, not as an obscure failure of every such scenario.
 pub fn check_assistants(suites: &[Suite], config: &Config) -> Vec<Diagnostic> {
@@ -1099,7 +1105,7 @@ pub fn check_assistants(suites: &[Suite], config: &Config) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for suite in suites {
         let Some(s) = suite.scenarios.iter().find(|s| s.asks.is_some()) else { continue };
-        let text = std::fs::read_to_string(&suite.path).unwrap_or_default();
+        let text = source_lines(&suite.path);
         out.push(
             Diagnostic::new(
                 &suite.path,
