@@ -418,6 +418,56 @@ pub enum CredentialSource {
     None,
     /// A token minted by the embedded gateway that is expired or carries a bad signature.
     Invalid(InvalidCredential),
+    /// An OAuth 2 access token from an authorization server (client-credentials grant),
+    /// reused until shortly before it expires, then obtained again.
+    #[serde(rename = "oauth")]
+    OAuth(OAuthCredential),
+}
+
+/// An OAuth 2 client-credentials grant (RFC 6749 §4.4): where to ask, as which client, for what.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthCredential {
+    /// The authorization server's token endpoint, e.g. `https://auth.example.com/oauth/token`.
+    pub token_url: String,
+    /// The client's id at the authorization server.
+    pub client_id: String,
+    /// Where the client secret is: `{env: VAR}` or `{file: PATH}`, never the config itself.
+    pub client_secret: ClientSecretSource,
+    /// How the client authenticates: `client_secret_basic` (HTTP Basic, the default) or
+    /// `client_secret_post` (in the form body), as the server registered the client.
+    #[serde(default)]
+    pub auth_method: OAuthAuthMethod,
+    /// Space-separated scopes to ask for.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The `audience` parameter some servers (Auth0, Okta, Keycloak) use to name the API.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// The gateway's resource indicator (RFC 8707), e.g. its MCP URL: the token's audience.
+    #[serde(default)]
+    pub resource: Option<String>,
+}
+
+/// Where an OAuth client secret is read.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientSecretSource {
+    /// Name of an environment variable holding the secret.
+    Env(String),
+    /// Path of a file holding the secret.
+    File(PathBuf),
+}
+
+/// How an OAuth client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthAuthMethod {
+    /// HTTP Basic with the form-encoded client id and secret.
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the request body.
+    ClientSecretPost,
 }
 
 /// Which bad token the embedded gateway mints.
@@ -732,16 +782,17 @@ impl Config {
         if let AuditConfig::JsonLines { path, .. } = &mut self.audit {
             fix(path);
         }
+        let fix_credential = |c: &mut Option<CredentialSource>| match c {
+            Some(CredentialSource::File(p)) => fix(p),
+            Some(CredentialSource::OAuth(OAuthCredential { client_secret: ClientSecretSource::File(p), .. })) => fix(p),
+            _ => {}
+        };
         for identity in self.identities.values_mut() {
-            if let Some(CredentialSource::File(p)) = &mut identity.credential {
-                fix(p);
-            }
+            fix_credential(&mut identity.credential);
         }
         for assistant in &mut self.assistants {
             fix(&mut assistant.prompt_bundle);
-            if let Some(CredentialSource::File(p)) = &mut assistant.credential {
-                fix(p);
-            }
+            fix_credential(&mut assistant.credential);
         }
     }
 }
@@ -899,6 +950,26 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 format!("identity `{name}` has an empty credential source"),
                 "name an environment variable, a file, or a command and its arguments",
             );
+        }
+        if let Some(CredentialSource::OAuth(o)) = &identity.credential {
+            let at = format!("{}/oauth", yaml::join(&at, "credential"));
+            if let Err(why) = check_http_url(&o.token_url) {
+                error(&format!("{at}/token_url"), format!("`{}` {why}", o.token_url), "e.g. `https://auth.example.com/oauth/token`");
+            }
+            if o.client_id.trim().is_empty() {
+                error(&format!("{at}/client_id"), format!("identity `{name}` has an empty `client_id`"), "fill it in");
+            }
+            let empty_secret = match &o.client_secret {
+                ClientSecretSource::Env(v) => v.trim().is_empty(),
+                ClientSecretSource::File(p) => p.as_os_str().is_empty(),
+            };
+            if empty_secret {
+                error(
+                    &format!("{at}/client_secret"),
+                    format!("identity `{name}` has an empty client secret source"),
+                    "name an environment variable or a file",
+                );
+            }
         }
     }
     if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid(problems)) }

@@ -16,7 +16,7 @@ use crate::config::{
     AuditConfig, AuditDecisionRule, AuditFields, CORRELATION_ID, CORRELATION_IDS, EvidenceTiming, RunConfig,
 };
 use crate::decision::Decision;
-use crate::secret::{Scrubber, Secret};
+use crate::secret::{Credential, Scrubber};
 use crate::transport::{MAX_AUDIT_RESPONSE_SETTING, read_capped};
 
 use crate::transport::{CallError, TargetError};
@@ -206,7 +206,7 @@ impl AuditSource {
         client: reqwest::Client,
         config: &AuditConfig,
         embedded_base: Option<String>,
-        token: Option<Secret>,
+        token: Credential,
         run: &RunConfig,
         scrubber: Arc<Scrubber>,
     ) -> Result<AuditSource, TargetError> {
@@ -339,7 +339,7 @@ pub(crate) struct HttpQuery {
     placeholder: &'static str,
     /// `Some` for a POST query: the body template.
     body: Option<Value>,
-    token: Option<Secret>,
+    token: Credential,
     records_pointer: String,
     /// Most bytes of an answer (`run.max_audit_response_bytes`).
     max_body: usize,
@@ -356,7 +356,8 @@ impl HttpQuery {
             Some(b) => self.client.post(url).json(&fill(b, ids[0])),
             None => self.client.get(url),
         };
-        if let Some(t) = &self.token {
+        let token = self.token.bearer().await.map_err(|e| CallError::Credential(format!("audit reader: {e}")))?;
+        if let Some(t) = token {
             request = request.bearer_auth(t.expose());
         }
         let response = request.send().await.map_err(|e| CallError::from_reqwest(&e))?;
@@ -561,7 +562,7 @@ mod tests {
             reqwest::Client::new(),
             config,
             None,
-            None,
+            Credential::None,
             &RunConfig::default(),
             Arc::new(Scrubber::new(&[])),
         )
@@ -632,7 +633,7 @@ mod tests {
             decisions: vec![],
             timing: EvidenceTiming { initial_poll_ms: 5, deadline_ms: 60 },
         };
-        let token = Some(Secret::new("reader-token"));
+        let token = Credential::Fixed(crate::secret::Secret::new("reader-token"));
         let scrubber = Arc::new(Scrubber::new(&[]));
         let source =
             AuditSource::new(reqwest::Client::new(), &config(true), None, token, &RunConfig::default(), scrubber)

@@ -29,6 +29,7 @@ mod adapter;
 mod aggregate;
 mod evidence;
 mod execute;
+mod oauth;
 mod propose;
 mod schema;
 mod secret;
@@ -38,7 +39,7 @@ mod verify;
 
 pub use adapter::{Listing, SYNTHETIC_HEADER, Target, ToolSpec};
 pub use schema::{config_schema, suite_schema};
-pub use secret::{REDACTED, Scrubber, Secret, resolve_credential, resolve_credential_with_timeout};
+pub use secret::{Credential, REDACTED, Scrubber, Secret, resolve_credential, resolve_credential_with_timeout};
 pub use summary::RunSummary;
 pub use transport::{TargetError, read_prefix};
 pub use verify::AGREEMENT_FIELDS;

@@ -1,16 +1,19 @@
-//! Credentials of synthetic identities: resolved from the environment, a file or a command,
-//! held in a [`Secret`] that never prints its value.
+//! Credentials of synthetic identities: resolved from the environment, a file, a command or an
+//! OAuth token endpoint (`oauth.rs`), held in a [`Secret`] that never prints its value.
 
+use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::fmt;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use tokio::io::AsyncReadExt;
 
-use crate::config::CredentialSource;
+use crate::config::{ClientSecretSource, CredentialSource, OAuthCredential};
+use crate::oauth::TokenSource;
 
 /// How long a token command may run.
 pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,14 +72,36 @@ const MIN_SCRUBBED_LEN: usize = 8;
 /// Every byte that belongs to an occurrence of any value is hidden, and overlapping or adjacent
 /// occurrences become one [`REDACTED`]. Building and scrubbing take time linear in the length of
 /// the values and of the text, whatever the values look like (`benches/scrub.sh` prints it).
+///
+/// Clones share their values: a token minted during the run (an OAuth credential's refresh) is
+/// [learned](Scrubber::learn) before it is first sent, and from then on every clone scrubs it.
 #[derive(Clone, Default)]
 pub struct Scrubber {
+    shared: Arc<RwLock<Learned>>,
+}
+
+/// What a [`Scrubber`] knows: the values it was built with, the tokens minted since (the most
+/// recent [`MAX_MINTED`]), and the automaton of both.
+#[derive(Default)]
+struct Learned {
+    fixed: Vec<Secret>,
+    minted: VecDeque<Secret>,
+    compiled: Arc<Compiled>,
+}
+
+/// Most minted tokens a scrubber keeps: a service refreshing a few identities' tokens every few
+/// minutes would otherwise grow it for weeks. The oldest dropped have long expired.
+const MAX_MINTED: usize = 256;
+
+/// The values of a [`Scrubber`] at one moment, compiled.
+#[derive(Default)]
+struct Compiled {
     /// All values in one automaton, which tells in one pass whether a text holds any of them:
     /// nearly every string of every answer holds none. `None` when there is nothing to scrub.
     detector: Option<AhoCorasick>,
     /// Each value with its KMP failure table: on the rare text that holds a value, every
     /// occurrence of every value (overlapping ones too) is found in one pass per value.
-    values: Arc<[Needle]>,
+    values: Box<[Needle]>,
 }
 
 /// A value to scrub and the length of the longest proper border (prefix that is also a suffix)
@@ -128,13 +153,61 @@ impl Needle {
 
 impl fmt::Debug for Scrubber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Scrubber({} values)", self.values.len())
+        write!(f, "Scrubber({} values)", self.current().values.len())
     }
 }
 
 impl Scrubber {
     /// A scrubber for `secrets` (with a JWT's payload and signature on their own; very short values are skipped).
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a Secret>) -> Scrubber {
+        let fixed: Vec<Secret> = secrets.into_iter().cloned().collect();
+        let compiled = Arc::new(Compiled::new(&fixed));
+        Scrubber { shared: Arc::new(RwLock::new(Learned { fixed, minted: VecDeque::new(), compiled })) }
+    }
+
+    /// Adds a value to scrub, for this scrubber and every clone of it: called with each token
+    /// minted during the run, before the token is sent anywhere.
+    pub fn learn(&self, secret: &Secret) {
+        let mut learned = self.shared.write().unwrap_or_else(|p| p.into_inner());
+        if learned.fixed.contains(secret) || learned.minted.contains(secret) {
+            return;
+        }
+        if learned.minted.len() == MAX_MINTED {
+            learned.minted.pop_front();
+        }
+        learned.minted.push_back(secret.clone());
+        let all: Vec<Secret> = learned.fixed.iter().chain(&learned.minted).cloned().collect();
+        learned.compiled = Arc::new(Compiled::new(&all));
+    }
+
+    /// The values as they are now (a scrub in progress keeps the set it started with).
+    fn current(&self) -> Arc<Compiled> {
+        self.shared.read().unwrap_or_else(|p| p.into_inner()).compiled.clone()
+    }
+
+    /// Whether there is nothing to scrub.
+    pub fn is_empty(&self) -> bool {
+        self.current().detector.is_none()
+    }
+
+    /// `text` with every credential replaced by [`REDACTED`].
+    pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        self.current().scrub(text)
+    }
+
+    /// [`Scrubber::scrub`] for an owned string, reusing it when nothing is found.
+    pub fn scrub_string(&self, text: String) -> String {
+        self.current().scrub_string(text)
+    }
+
+    /// Scrubs every string and every object key of `value`, in place.
+    pub fn scrub_json(&self, value: &mut serde_json::Value) {
+        self.current().scrub_json(value)
+    }
+}
+
+impl Compiled {
+    fn new(secrets: &[Secret]) -> Compiled {
         let mut needles = Vec::new();
         for secret in secrets {
             let value = secret.expose();
@@ -147,7 +220,7 @@ impl Scrubber {
         needles.sort();
         needles.dedup();
         if needles.is_empty() {
-            return Scrubber::default();
+            return Compiled::default();
         }
         // Chosen so that building is linear whatever the values: not the DFA the crate picks for
         // few patterns (filling its table follows failure links from every state: 12.5 s for a
@@ -158,24 +231,18 @@ impl Scrubber {
             .kind(Some(AhoCorasickKind::ContiguousNFA))
             .match_kind(MatchKind::LeftmostFirst)
             .build(&needles);
-        Scrubber {
+        Compiled {
             // Building only fails past limits far beyond a run's few tokens.
             detector: Some(detector.expect("credentials fit one automaton")),
             values: needles.iter().map(|n| Needle::new(n)).collect(),
         }
     }
 
-    /// Whether there is nothing to scrub.
-    pub fn is_empty(&self) -> bool {
-        self.detector.is_none()
-    }
-
-    /// `text` with every credential replaced by [`REDACTED`].
-    pub fn scrub<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+    fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
         match &self.detector {
             // `is_match` stops at the first value found, so it never rescans.
-            Some(detector) if detector.is_match(text) => std::borrow::Cow::Owned(self.redact(text)),
-            _ => std::borrow::Cow::Borrowed(text),
+            Some(detector) if detector.is_match(text) => Cow::Owned(self.redact(text)),
+            _ => Cow::Borrowed(text),
         }
     }
 
@@ -199,29 +266,27 @@ impl Scrubber {
         out
     }
 
-    /// [`Scrubber::scrub`] for an owned string, reusing it when nothing is found.
-    pub fn scrub_string(&self, text: String) -> String {
+    fn scrub_string(&self, text: String) -> String {
         match self.scrub(&text) {
-            std::borrow::Cow::Borrowed(_) => text,
-            std::borrow::Cow::Owned(scrubbed) => scrubbed,
+            Cow::Borrowed(_) => text,
+            Cow::Owned(scrubbed) => scrubbed,
         }
     }
 
-    /// Scrubs every string and every object key of `value`, in place.
-    pub fn scrub_json(&self, value: &mut serde_json::Value) {
+    fn scrub_json(&self, value: &mut serde_json::Value) {
         use serde_json::Value;
-        if self.is_empty() {
+        if self.detector.is_none() {
             return;
         }
         match value {
             Value::String(s) => {
-                if let std::borrow::Cow::Owned(scrubbed) = self.scrub(s) {
+                if let Cow::Owned(scrubbed) = self.scrub(s) {
                     *s = scrubbed;
                 }
             }
             Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_json(v)),
             Value::Object(map) => {
-                if map.keys().any(|k| matches!(self.scrub(k), std::borrow::Cow::Owned(_))) {
+                if map.keys().any(|k| matches!(self.scrub(k), Cow::Owned(_))) {
                     *map = std::mem::take(map).into_iter().map(|(k, v)| (self.scrub_string(k), v)).collect();
                 }
                 map.values_mut().for_each(|v| self.scrub_json(v));
@@ -256,6 +321,63 @@ pub enum CredentialError {
     CommandTooLarge { program: String, limit: usize },
     #[error("credential file {} is larger than {limit} bytes, far more than any token", path.display())]
     FileTooLarge { path: PathBuf, limit: usize },
+    #[error("OAuth client secret: {0}")]
+    ClientSecret(Box<CredentialError>),
+    #[error("no token from {url}: {cause}")]
+    TokenEndpoint { url: String, cause: String },
+}
+
+/// A bearer credential as a run holds it: the same token for the whole run (env, file, command,
+/// or minted by the embedded gateway), or an OAuth token source that gives its current token
+/// and obtains a new one shortly before that expires.
+#[derive(Clone, Debug, Default)]
+pub enum Credential {
+    /// None: requests go without `Authorization`.
+    #[default]
+    None,
+    /// One token for the run.
+    Fixed(Secret),
+    /// Tokens from an OAuth 2 token endpoint, refreshed as they near expiry.
+    OAuth(Arc<TokenSource>),
+}
+
+impl Credential {
+    /// The bearer token to send now, if any (for OAuth, the current one, refreshed when due).
+    pub async fn bearer(&self) -> Result<Option<Secret>, CredentialError> {
+        match self {
+            Credential::None => Ok(None),
+            Credential::Fixed(secret) => Ok(Some(secret.clone())),
+            Credential::OAuth(source) => source.token().await.map(Some),
+        }
+    }
+
+    /// Whether requests carry a token.
+    pub fn is_some(&self) -> bool {
+        !matches!(self, Credential::None)
+    }
+}
+
+/// The credential `src` names, as the run holds it; `scrubber` learns every value it gives
+/// (an OAuth source also its client secret, and each token it obtains later). An OAuth source
+/// obtains its first token here, so a refusing token endpoint stops the run before any call.
+/// `none` and `invalid` give [`Credential::None`]: no credential, or one the embedded target
+/// mints itself.
+pub(crate) async fn obtain(src: &CredentialSource, scrubber: &Scrubber) -> Result<Credential, CredentialError> {
+    let secret = match src {
+        CredentialSource::OAuth(config) => {
+            let source = token_source(config, scrubber).await?;
+            source.token().await?;
+            return Ok(Credential::OAuth(Arc::new(source)));
+        }
+        _ => resolve_credential(src).await?,
+    };
+    Ok(match secret {
+        Some(secret) => {
+            scrubber.learn(&secret);
+            Credential::Fixed(secret)
+        }
+        None => Credential::None,
+    })
 }
 
 /// Obtains the credential `src` names. `none` and `invalid` give `Ok(None)`: no credential, or
@@ -271,29 +393,49 @@ pub async fn resolve_credential_with_timeout(
 ) -> Result<Option<Secret>, CredentialError> {
     match src {
         CredentialSource::None | CredentialSource::Invalid(_) => Ok(None),
-        CredentialSource::Env(name) => match std::env::var(name) {
-            Ok(v) if v.trim().is_empty() => Err(CredentialError::EmptyEnv(name.clone())),
-            Ok(v) => Ok(Some(Secret(v.trim().to_owned()))),
-            Err(_) => Err(CredentialError::MissingEnv(name.clone())),
-        },
-        CredentialSource::File(path) => {
-            let file_error = |source| CredentialError::File { path: path.clone(), source };
-            // Bounded: `file: /dev/zero` (or a log file named by mistake) is not read whole.
-            let file = tokio::fs::File::open(path).await.map_err(file_error)?;
-            let bytes = read_credential(file)
-                .await
-                .map_err(file_error)?
-                .ok_or_else(|| CredentialError::FileTooLarge { path: path.clone(), limit: MAX_CREDENTIAL_BYTES })?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| file_error(std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")))?;
-            let token = text.trim();
-            if token.is_empty() {
-                return Err(CredentialError::EmptyFile(path.clone()));
-            }
-            Ok(Some(Secret(token.to_owned())))
-        }
+        CredentialSource::Env(name) => from_env(name).map(Some),
+        CredentialSource::File(path) => from_file(path).await.map(Some),
         CredentialSource::Command(argv) => run_command(argv, timeout).await.map(Some),
+        // One token, for a caller that sends one request (a run holds a refreshing source: `obtain`).
+        CredentialSource::OAuth(config) => token_source(config, &Scrubber::default()).await?.token().await.map(Some),
     }
+}
+
+/// An OAuth token source for `config`, its client secret read.
+async fn token_source(config: &OAuthCredential, scrubber: &Scrubber) -> Result<TokenSource, CredentialError> {
+    let client_secret = match &config.client_secret {
+        ClientSecretSource::Env(name) => from_env(name),
+        ClientSecretSource::File(path) => from_file(path).await,
+    }
+    .map_err(|e| CredentialError::ClientSecret(Box::new(e)))?;
+    TokenSource::new(config.clone(), client_secret, scrubber.clone())
+}
+
+/// The trimmed value of the environment variable `name`.
+fn from_env(name: &str) -> Result<Secret, CredentialError> {
+    match std::env::var(name) {
+        Ok(v) if v.trim().is_empty() => Err(CredentialError::EmptyEnv(name.to_owned())),
+        Ok(v) => Ok(Secret(v.trim().to_owned())),
+        Err(_) => Err(CredentialError::MissingEnv(name.to_owned())),
+    }
+}
+
+/// The trimmed content of the file at `path`, read up to [`MAX_CREDENTIAL_BYTES`].
+async fn from_file(path: &std::path::Path) -> Result<Secret, CredentialError> {
+    let file_error = |source| CredentialError::File { path: path.to_owned(), source };
+    // Bounded: `file: /dev/zero` (or a log file named by mistake) is not read whole.
+    let file = tokio::fs::File::open(path).await.map_err(file_error)?;
+    let bytes = read_credential(file)
+        .await
+        .map_err(file_error)?
+        .ok_or_else(|| CredentialError::FileTooLarge { path: path.to_owned(), limit: MAX_CREDENTIAL_BYTES })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| file_error(std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(CredentialError::EmptyFile(path.to_owned()));
+    }
+    Ok(Secret(token.to_owned()))
 }
 
 /// All of `reader` up to [`MAX_CREDENTIAL_BYTES`]; `None` as soon as it holds more (what is past

@@ -35,12 +35,15 @@ pub enum CallError {
         /// The config setting that sets the cap, e.g. `run.max_response_bytes`.
         setting: &'static str,
     },
+    /// The caller's token could not be obtained (an OAuth refresh failed), so nothing was sent.
+    #[error("no credential: {0}")]
+    Credential(String),
 }
 
 impl CallError {
     /// Every [`CallError::kind`], for metric label values created up front.
-    pub const KINDS: [&'static str; 7] =
-        ["timeout", "connect", "http_status", "protocol", "unparseable", "no_decision", "too_large"];
+    pub const KINDS: [&'static str; 8] =
+        ["timeout", "connect", "http_status", "protocol", "unparseable", "no_decision", "too_large", "credential"];
 
     /// The error's kind, a fixed name fit for a metric label (`timeout`, `http_status`, …).
     pub fn kind(&self) -> &'static str {
@@ -52,6 +55,7 @@ impl CallError {
             CallError::Unparseable(_) => "unparseable",
             CallError::NoDecision(_) => "no_decision",
             CallError::TooLarge { .. } => "too_large",
+            CallError::Credential(_) => "credential",
         }
     }
 

@@ -355,7 +355,7 @@ mod tests {
             subject: "alice@example.com".into(),
             tenant: "acme".into(),
             roles: vec![],
-            token: None,
+            token: Default::default(),
         };
         verify(scenario, &alice, execution)
     }

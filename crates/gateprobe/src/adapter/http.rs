@@ -57,7 +57,7 @@ impl Adapter for HttpAdapter {
             .request(self.method.clone(), &self.config.url)
             .header(self.config.correlation_header.as_str(), call.correlation_id)
             .json(&body);
-        if let Some(token) = &identity.token {
+        if let Some(token) = identity.bearer().await? {
             request = request.bearer_auth(token.expose());
         }
         let response = request.send().await.map_err(|e| CallError::from_reqwest(&e))?;
@@ -211,7 +211,7 @@ mod tests {
             subject: "alice@example.com".into(),
             tenant: "acme".into(),
             roles: vec![],
-            token: None,
+            token: Default::default(),
         };
         let args = json!({"path": "/x"}).as_object().unwrap().clone();
         let call = Call {

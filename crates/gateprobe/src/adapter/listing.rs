@@ -61,7 +61,7 @@ pub(super) async fn fetch(target: &Target) -> Listing {
                 subject: String::new(),
                 tenant: String::new(),
                 roles: Vec::new(),
-                token: None,
+                token: Default::default(),
             };
             let identity = target.lister.as_deref().unwrap_or(&anonymous);
             match target.adapter.list_tools(identity).await {

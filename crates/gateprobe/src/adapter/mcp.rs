@@ -186,7 +186,9 @@ impl Adapter for McpAdapter {
         if session.id.is_none() {
             return;
         }
-        let request = self.request(reqwest::Method::DELETE, identity, Some(session));
+        let Ok(request) = self.request(reqwest::Method::DELETE, identity, Some(session)).await else {
+            return;
+        };
         if let Err(error) = request.send().await {
             tracing::debug!(error = %CallError::from_reqwest(&error), "could not end the MCP session");
         }
@@ -270,6 +272,7 @@ impl McpAdapter {
     ) -> Result<reqwest::Response, CallError> {
         let mut request = self
             .request(reqwest::Method::POST, identity, session)
+            .await?
             .header(ACCEPT, "application/json, text/event-stream")
             .header(CONTENT_TYPE, "application/json")
             .json(body);
@@ -280,26 +283,27 @@ impl McpAdapter {
     }
 
     /// A request to the session's endpoint with what every MCP request carries: the protocol
-    /// version, the identity's bearer token and the session id.
-    fn request(
+    /// version, the identity's bearer token and the session id. `Err` when the token cannot be
+    /// obtained (an OAuth refresh failed).
+    async fn request(
         &self,
         method: reqwest::Method,
         identity: &ResolvedIdentity,
         session: Option<&Session>,
-    ) -> reqwest::RequestBuilder {
+    ) -> Result<reqwest::RequestBuilder, CallError> {
         let request = match (session.and_then(|s| s.endpoint.as_deref()), &self.url) {
             (Some(endpoint), _) => self.client.request(method, endpoint),
             (None, Some(url)) => self.client.request(method, url.clone()),
             (None, None) => self.client.request(method, &self.config.url),
         };
         let mut request = request.header("mcp-protocol-version", PROTOCOL_VERSION);
-        if let Some(token) = &identity.token {
+        if let Some(token) = identity.bearer().await? {
             request = request.bearer_auth(token.expose());
         }
         if let Some(id) = session.and_then(|s| s.id.as_deref()) {
             request = request.header(SESSION_HEADER, id);
         }
-        request
+        Ok(request)
     }
 }
 

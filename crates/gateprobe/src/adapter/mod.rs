@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{AuditConfig, Config, CredentialSource, IdentityConfig, TargetConfig};
 use crate::decision::Decision;
-use crate::secret::{Scrubber, Secret};
+use crate::secret::{Credential, Scrubber, Secret};
 use gateprobe_gateway::RunningGateway;
 
 pub(crate) use crate::evidence::{AuditSource, Evidence};
@@ -40,7 +40,16 @@ pub struct ResolvedIdentity {
     pub subject: String,
     pub tenant: String,
     pub roles: Vec<String>,
-    pub token: Option<Secret>,
+    /// Its bearer token, or where it comes from (an OAuth source refreshes it).
+    pub token: Credential,
+}
+
+impl ResolvedIdentity {
+    /// The bearer token to send as this identity now. A token that cannot be obtained (an OAuth
+    /// refresh refused mid-run) fails the call: `error`, never a decision.
+    pub(crate) async fn bearer(&self) -> Result<Option<Secret>, CallError> {
+        self.token.bearer().await.map_err(|e| CallError::Credential(format!("identity `{}`: {e}", self.name)))
+    }
 }
 
 /// One proposed tool call, as the adapter sends it.
@@ -195,22 +204,21 @@ impl Target {
     pub async fn connect(config: &Config) -> Result<Target, TargetError> {
         let client = http_client(Duration::from_millis(config.run.timeout_ms))?;
         let Connected { mut adapter, description, embedded } = register(config, &client).await?;
-        let mut secrets: Vec<Secret> = Vec::new();
+        // Empty until the credentials are obtained: each teaches it its values (and an OAuth
+        // source every token it obtains later, for the whole life of the target).
+        let scrubber = Arc::new(Scrubber::default());
         let audit_token = match &config.audit {
             AuditConfig::Http { credential: Some(source), .. } => {
-                let token = crate::secret::resolve_credential(source).await.map_err(|e| TargetError::Credential {
+                crate::secret::obtain(source, &scrubber).await.map_err(|e| TargetError::Credential {
                     identity: "audit reader (`audit.credential`)".into(),
                     message: e.to_string(),
-                })?;
-                secrets.extend(token.clone());
-                token
+                })?
             }
-            _ => None,
+            _ => Credential::None,
         };
         let mut identities = BTreeMap::new();
         for (name, idc) in &config.identities {
-            let token = obtain_token(name, idc, embedded.as_ref()).await?;
-            secrets.extend(token.clone());
+            let token = obtain_token(name, idc, embedded.as_ref(), &scrubber).await?;
             let identity = ResolvedIdentity {
                 name: name.clone(),
                 subject: idc.subject.clone(),
@@ -225,7 +233,6 @@ impl Target {
         let lister = with_token.clone().find(|(n, _)| valid(n)).or(with_token.clone().next()).map(|(_, i)| i.clone());
         let max_response_bytes = config.run.max_response_bytes;
         let listing = listing::Sources::new(&config.coverage, embedded.as_ref(), client.clone(), max_response_bytes);
-        let scrubber = Arc::new(Scrubber::new(&secrets));
         adapter.set_scrubber(scrubber.clone());
         let embedded_base = embedded.as_ref().map(|g| g.base_url());
         let audit =
@@ -270,24 +277,29 @@ impl Target {
 }
 
 /// An identity's credential: none, the one its `credential` names, or one the embedded gateway
-/// mints (a valid one when none is named, or a deliberately `invalid` one).
+/// mints (a valid one when none is named, or a deliberately `invalid` one). `scrubber` learns it.
 async fn obtain_token(
     name: &str,
     idc: &IdentityConfig,
     embedded: Option<&RunningGateway>,
-) -> Result<Option<Secret>, TargetError> {
+    scrubber: &Scrubber,
+) -> Result<Credential, TargetError> {
     let cred_err = |message: String| TargetError::Credential { identity: name.to_string(), message };
+    let minted = |token: Secret| {
+        scrubber.learn(&token);
+        Ok(Credential::Fixed(token))
+    };
     match (&idc.credential, embedded) {
-        (Some(CredentialSource::None), _) => Ok(None),
-        (Some(CredentialSource::Invalid(kind)), Some(g)) => Ok(Some(embedded::mint(g, idc, Some(kind)))),
+        (Some(CredentialSource::None), _) => Ok(Credential::None),
+        (Some(CredentialSource::Invalid(kind)), Some(g)) => minted(embedded::mint(g, idc, Some(kind))),
         (Some(CredentialSource::Invalid(_)), None) => {
             Err(cred_err("`invalid` credentials can only be minted by the embedded target".into()))
         }
-        (Some(source), _) => crate::secret::resolve_credential(source).await.map_err(|e| cred_err(e.to_string())),
-        (None, Some(g)) => Ok(Some(embedded::mint(g, idc, None))),
-        (None, None) => {
-            Err(cred_err("no credential: give `credential: {env: VAR}`, `{file: PATH}` or `{command: [...]}`".into()))
-        }
+        (Some(source), _) => crate::secret::obtain(source, scrubber).await.map_err(|e| cred_err(e.to_string())),
+        (None, Some(g)) => minted(embedded::mint(g, idc, None)),
+        (None, None) => Err(cred_err(
+            "no credential: give `credential: {env: VAR}`, `{file: PATH}`, `{command: [...]}` or `{oauth: {...}}`".into(),
+        )),
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::config::AssistantConfig;
-use crate::secret::Scrubber;
+use crate::secret::{Credential, Scrubber};
 use crate::suite::{Proposes, ToolCall, ToolPattern};
 use crate::transport::TargetError;
 
@@ -57,18 +57,18 @@ pub(crate) async fn connect(configs: &[AssistantConfig]) -> Result<Vec<Arc<ChatA
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| TargetError::Invalid(format!("HTTP client: {e}")))?;
+    let scrubber = Arc::new(Scrubber::default());
     let mut tokens = Vec::new();
     for a in configs {
         let token = match &a.credential {
-            Some(source) => crate::secret::resolve_credential(source).await.map_err(|e| TargetError::Credential {
+            Some(source) => crate::secret::obtain(source, &scrubber).await.map_err(|e| TargetError::Credential {
                 identity: format!("assistant `{}`", a.name),
                 message: e.to_string(),
             })?,
-            None => None,
+            None => Credential::None,
         };
         tokens.push(token);
     }
-    let scrubber = Arc::new(Scrubber::new(tokens.iter().flatten()));
     let mut assistants = Vec::new();
     for (a, token) in configs.iter().zip(tokens) {
         let bundle = std::fs::read_to_string(&a.prompt_bundle).map_err(|e| {

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use super::{ProposedCall, Turn};
 use crate::adapter::ToolSpec;
 use crate::config::{AssistantConfig, AssistantMode};
-use crate::secret::{Scrubber, Secret};
+use crate::secret::{Credential, Scrubber};
 use crate::transport::{CallError, read_capped};
 
 /// The setting that raises the cap on the assistant's answers.
@@ -35,7 +35,7 @@ const NO_TOOL: &str = "no_tool";
 pub struct ChatAssistant {
     pub(crate) config: AssistantConfig,
     client: reqwest::Client,
-    token: Option<Secret>,
+    token: Credential,
     scrubber: Arc<Scrubber>,
     /// The prompt bundle's text: the system prompt of every conversation.
     bundle: String,
@@ -63,7 +63,7 @@ impl ChatAssistant {
     pub(crate) fn new(
         config: AssistantConfig,
         client: reqwest::Client,
-        token: Option<Secret>,
+        token: Credential,
         scrubber: Arc<Scrubber>,
         bundle: String,
     ) -> ChatAssistant {
@@ -102,7 +102,8 @@ impl ChatAssistant {
         let body = self.request(conversation);
         let url = format!("{}/chat/completions", self.config.url.trim_end_matches('/'));
         let mut request = self.client.post(&url).timeout(Duration::from_secs(self.config.timeout_seconds)).json(&body);
-        if let Some(token) = &self.token {
+        let token = self.token.bearer().await.map_err(|e| CallError::Credential(format!("assistant `{}`: {e}", self.config.name)))?;
+        if let Some(token) = token {
             request = request.bearer_auth(token.expose());
         }
         let response = request.send().await.map_err(|e| CallError::from_reqwest(&e))?;

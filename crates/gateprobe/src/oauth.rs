@@ -1,0 +1,227 @@
+//! OAuth 2 access tokens for identities (`credential: {oauth: …}`): the client-credentials grant
+//! (RFC 6749 §4.4) at the authorization server's token endpoint, the token reused until shortly
+//! before it expires and then obtained again. `gateprobe serve` keeps one connected target for
+//! weeks, so an identity holds a [`TokenSource`] rather than a token, and asks it for the bearer
+//! at each request; each new token is taught to the run's [`Scrubber`] before it is sent.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use serde_json::Value;
+
+use crate::config::{OAuthAuthMethod, OAuthCredential};
+use crate::secret::{CredentialError, MAX_CREDENTIAL_BYTES, Scrubber, Secret};
+use crate::transport::{CallError, read_capped};
+
+/// How long one token request may take, connection to last byte.
+pub(crate) const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a token is reused when the server does not say (`expires_in` is optional).
+const UNSTATED_LIFETIME: Duration = Duration::from_secs(60);
+
+/// After a failed request, callers within this long get the same error without a new request:
+/// a run of many calls does not send each to a token endpoint that is down.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// A refresh is due this share of the lifetime before expiry, at most [`MAX_MARGIN`] before.
+const MARGIN_DIVISOR: u32 = 5;
+const MAX_MARGIN: Duration = Duration::from_secs(60);
+
+/// Where an identity's OAuth tokens come from, and the one it holds now.
+pub struct TokenSource {
+    config: OAuthCredential,
+    client_secret: Secret,
+    client: reqwest::Client,
+    /// The run's scrubber, taught every token this source obtains.
+    scrubber: Scrubber,
+    /// One refresh at a time: calls that find the token due wait for the one request.
+    state: tokio::sync::Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    token: Option<Cached>,
+    /// When the last request failed, and why.
+    failure: Option<(Instant, String)>,
+}
+
+struct Cached {
+    token: Secret,
+    refresh_at: Instant,
+    expires_at: Instant,
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenSource({} as {})", self.config.token_url, self.config.client_id)
+    }
+}
+
+/// The HTTP client of token requests: the one place it is built, so that settings for the
+/// token endpoint's connection (TLS) go here. Bounded in time; never follows a redirect, which
+/// would carry the client's credentials elsewhere.
+pub(crate) fn token_client() -> Result<reqwest::Client, CredentialError> {
+    reqwest::Client::builder()
+        .timeout(TOKEN_TIMEOUT)
+        .connect_timeout(TOKEN_TIMEOUT.min(Duration::from_secs(5)))
+        .user_agent(concat!("gateprobe/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| CredentialError::TokenEndpoint { url: String::new(), cause: format!("HTTP client: {e}") })
+}
+
+impl TokenSource {
+    /// A source for `config`, authenticating with `client_secret`; `scrubber` learns the secret
+    /// and every token.
+    pub(crate) fn new(
+        config: OAuthCredential,
+        client_secret: Secret,
+        scrubber: Scrubber,
+    ) -> Result<TokenSource, CredentialError> {
+        scrubber.learn(&client_secret);
+        Ok(TokenSource { config, client_secret, client: token_client()?, scrubber, state: Default::default() })
+    }
+
+    /// The token to send now: the cached one until its refresh is due, else a new one. When a
+    /// refresh fails while the cached token has not yet expired, that one is still given (the
+    /// next call tries again); once it has expired, the failure is the answer.
+    pub(crate) async fn token(&self) -> Result<Secret, CredentialError> {
+        let mut state = self.state.lock().await;
+        let now = Instant::now();
+        let still_valid = |state: &State| state.token.as_ref().filter(|c| now < c.expires_at).map(|c| c.token.clone());
+        if let Some(cached) = state.token.as_ref().filter(|c| now < c.refresh_at) {
+            return Ok(cached.token.clone());
+        }
+        if let Some((at, cause)) = &state.failure {
+            if now.duration_since(*at) < RETRY_AFTER {
+                return still_valid(&state).ok_or_else(|| self.error(cause.clone()));
+            }
+        }
+        match self.request().await {
+            Ok(fresh) => {
+                // Taught before anyone sends it, so any answer that quotes it is scrubbed.
+                self.scrubber.learn(&fresh.token);
+                let token = fresh.token.clone();
+                *state = State { token: Some(fresh), failure: None };
+                Ok(token)
+            }
+            Err(cause) => {
+                let cause = self.scrubber.scrub_string(cause);
+                state.failure = Some((now, cause.clone()));
+                match still_valid(&state) {
+                    Some(token) => {
+                        tracing::warn!(token_url = %self.config.token_url, %cause, "token refresh failed; the current token is used until it expires");
+                        Ok(token)
+                    }
+                    None => Err(self.error(cause)),
+                }
+            }
+        }
+    }
+
+    fn error(&self, cause: String) -> CredentialError {
+        CredentialError::TokenEndpoint { url: self.config.token_url.clone(), cause }
+    }
+
+    /// One client-credentials request; `Err` says why no token came, without the secret.
+    async fn request(&self) -> Result<Cached, String> {
+        let c = &self.config;
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend(c.scope.as_deref().map(|v| ("scope", v)));
+        form.extend(c.audience.as_deref().map(|v| ("audience", v)));
+        form.extend(c.resource.as_deref().map(|v| ("resource", v)));
+        let mut request = self.client.post(&c.token_url).header(ACCEPT, "application/json");
+        match c.auth_method {
+            // RFC 6749 §2.3.1: the id and secret are form-encoded before they are joined.
+            OAuthAuthMethod::ClientSecretBasic => {
+                request = request.basic_auth(form_encode(&c.client_id), Some(form_encode(self.client_secret.expose())));
+            }
+            OAuthAuthMethod::ClientSecretPost => {
+                form.extend([("client_id", c.client_id.as_str()), ("client_secret", self.client_secret.expose())]);
+            }
+        }
+        let body: Vec<String> = form.iter().map(|(k, v)| format!("{k}={}", form_encode(v))).collect();
+        let request = request.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(body.join("&"));
+        let started = Instant::now();
+        let exchange = async {
+            let response = request.send().await.map_err(|e| CallError::from_reqwest(&e).to_string())?;
+            let status = response.status();
+            match read_capped(response, MAX_CREDENTIAL_BYTES, "").await {
+                Ok(body) => Ok((status, body)),
+                Err(CallError::TooLarge { limit, .. }) => {
+                    Err(format!("answer larger than {limit} bytes, far more than any token"))
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let (status, body) = tokio::time::timeout(TOKEN_TIMEOUT, exchange)
+            .await
+            .map_err(|_| format!("no answer within {}s", TOKEN_TIMEOUT.as_secs()))??;
+        let answer: Option<Value> = serde_json::from_slice(&body).ok();
+        if !status.is_success() {
+            return Err(match answer.as_ref().and_then(|a| a.get("error")?.as_str()) {
+                Some(error) => {
+                    let description = answer.as_ref().and_then(|a| a.get("error_description")?.as_str());
+                    let description = description.map(|d| format!(" ({})", printable(d))).unwrap_or_default();
+                    format!("refused the token request (HTTP {}): {}{description}", status.as_u16(), printable(error))
+                }
+                None => format!("HTTP status {} with no OAuth error in it", status.as_u16()),
+            });
+        }
+        let answer = answer.ok_or("the answer is not JSON")?;
+        let token = answer
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.trim().is_empty())
+            .ok_or("the answer has no `access_token`")?;
+        match answer.get("token_type").and_then(Value::as_str) {
+            Some(t) if t.eq_ignore_ascii_case("bearer") => {}
+            Some(t) => return Err(format!("the token type is `{}`, not `Bearer`", printable(t))),
+            None => return Err("the answer has no `token_type`".into()),
+        }
+        // A number, or (some servers) a string holding one.
+        let lifetime = match answer.get("expires_in") {
+            None | Some(Value::Null) => UNSTATED_LIFETIME,
+            Some(v) => v
+                .as_u64()
+                .or_else(|| v.as_str()?.trim().parse().ok())
+                .map(Duration::from_secs)
+                .ok_or("`expires_in` is not a number of seconds")?,
+        };
+        let margin = (lifetime / MARGIN_DIVISOR).min(MAX_MARGIN);
+        Ok(Cached {
+            token: Secret::new(token.trim()),
+            refresh_at: started + lifetime - margin,
+            expires_at: started + lifetime,
+        })
+    }
+}
+
+/// `application/x-www-form-urlencoded` (the WHATWG byte serializer): letters, digits and `*-._`
+/// as they are, space as `+`, every other byte as `%XX`.
+fn form_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A server's text, fit to quote: no control characters, at most 200 characters.
+fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_encoding_follows_the_serializer() {
+        assert_eq!(form_encode("a b:c%d/é*-._~"), "a+b%3Ac%25d%2F%C3%A9*-._%7E");
+    }
+}
