@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use gateprobe_gateway::TokenIssuer;
-use gateprobe_gateway::{GatewayOptions, RunningGateway};
+use gateprobe_gateway::{ExternalIssuerOptions, GatewayOptions, RunningGateway};
 
 pub const SIGNING_KEY_ENV: &str = "GATEPROBE_GATEWAY_SIGNING_KEY";
 
@@ -35,6 +35,18 @@ pub struct GatewayArgs {
     /// [::1]; requests whose Host or Origin names another get 403 (DNS rebinding). Repeatable.
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
+    /// Also accept JWT access tokens of an external OAuth issuer, verified against its JSON Web
+    /// Key Set at this URL (fetched at start); needs --issuer and --audience.
+    #[arg(long, value_name = "URL", requires_all = ["issuer", "audience"])]
+    pub jwks_url: Option<String>,
+    /// The `iss` of the external issuer's tokens; listed as the authorization server in the
+    /// protected resource metadata.
+    #[arg(long, value_name = "URL", requires = "jwks_url")]
+    pub issuer: Option<String>,
+    /// The audience an external token must name: this gateway's resource (RFC 8707), e.g. its
+    /// public MCP URL; tokens for another audience are refused as unauthenticated.
+    #[arg(long, value_name = "URI", requires = "jwks_url")]
+    pub audience: Option<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -92,6 +104,12 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         audit_log: args.audit_log,
         watch: !args.no_watch,
         allowed_hosts: args.allowed_hosts,
+        external_issuer: match (args.jwks_url, args.issuer, args.audience) {
+            (Some(jwks_url), Some(issuer), Some(audience)) => {
+                Some(ExternalIssuerOptions { jwks_url, issuer, audience })
+            }
+            _ => None,
+        },
         ..GatewayOptions::default()
     })
     .await?;

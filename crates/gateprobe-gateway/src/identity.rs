@@ -1,11 +1,17 @@
-//! Identity: short-lived HS256 bearer tokens. The principal is (tenant, subject), so the same
-//! e-mail in two tenants is two identities.
+//! Identity: short-lived HS256 bearer tokens the gateway mints itself, and, when configured,
+//! JWT access tokens of an external OAuth issuer verified against its JWKS ([`ExternalIssuer`]).
+//! The principal is (tenant, subject), so the same e-mail in two tenants is two identities.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode, get_current_timestamp};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode, get_current_timestamp,
+};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Claims {
@@ -113,15 +119,177 @@ impl TokenIssuer {
 
     /// Verify the `Authorization` header value (or its absence).
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
-        let value = authorization.ok_or(AuthError::Missing)?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(AuthError::Missing)?;
-        self.verify(token)
+        self.verify(bearer_token(authorization)?)
     }
+}
+
+/// The principal of an `Authorization` header value: a token of the gateway's own (HS256), or,
+/// when an external issuer is configured, any other token is that issuer's to verify.
+pub(crate) fn authenticate(
+    own: &TokenIssuer,
+    external: Option<&Arc<ExternalIssuer>>,
+    authorization: Option<&str>,
+) -> Result<Principal, AuthError> {
+    let token = bearer_token(authorization)?;
+    match external {
+        Some(external) if !matches!(decode_header(token), Ok(h) if h.alg == Algorithm::HS256) => external.verify(token),
+        _ => own.verify(token),
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header value.
+pub(crate) fn bearer_token(authorization: Option<&str>) -> Result<&str, AuthError> {
+    let value = authorization.ok_or(AuthError::Missing)?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(AuthError::Missing)
+}
+
+/// Where an external issuer's tokens are checked against (`gateprobe gateway --jwks-url …`).
+#[derive(Debug, Clone)]
+pub struct ExternalIssuerOptions {
+    /// The issuer's JSON Web Key Set (its `jwks_uri`).
+    pub jwks_url: String,
+    /// The `iss` its tokens carry (also listed in the protected resource metadata).
+    pub issuer: String,
+    /// The `aud` a token must name: this gateway's resource identifier (RFC 8707), e.g. its
+    /// public MCP URL. A token for any other audience is refused as unauthenticated.
+    pub audience: String,
+}
+
+/// Asymmetric algorithms an external token may be signed with: never HS* (the JWKS is public,
+/// so a key from it must not verify a MAC) and never `none`.
+const EXTERNAL_ALGORITHMS: [Algorithm; 7] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// Largest JWKS document read.
+const MAX_JWKS_BYTES: usize = 256 << 10;
+/// How long fetching the JWKS may take.
+const JWKS_TIMEOUT: Duration = Duration::from_secs(10);
+/// A token signed by a key the set does not hold starts a new fetch at most this often (the
+/// issuer may have rotated its keys; a stream of forged kids must not turn into a stream of fetches).
+const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// An external OAuth issuer's access tokens (JWTs): signature by a key of its JWKS, `iss`, `aud`
+/// (this gateway's resource), `exp`; `sub` is the subject, the `tenant` claim the tenant and the
+/// `roles` claim (a list, or a space-separated string) the roles.
+pub(crate) struct ExternalIssuer {
+    options: ExternalIssuerOptions,
+    client: reqwest::Client,
+    keys: RwLock<Arc<JwkSet>>,
+    fetched: Mutex<Instant>,
+}
+
+impl ExternalIssuer {
+    /// Fetches the issuer's key set; an issuer whose keys cannot be read is a setup error.
+    pub(crate) async fn start(options: ExternalIssuerOptions) -> Result<Arc<ExternalIssuer>, String> {
+        let client = reqwest::Client::builder()
+            .timeout(JWKS_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        let keys = fetch_jwks(&client, &options.jwks_url).await?;
+        tracing::info!(issuer = %options.issuer, keys = keys.keys.len(), "external issuer's keys loaded");
+        Ok(Arc::new(ExternalIssuer {
+            options,
+            client,
+            keys: RwLock::new(Arc::new(keys)),
+            fetched: Mutex::new(Instant::now()),
+        }))
+    }
+
+    /// The issuer named in the protected resource metadata.
+    pub(crate) fn issuer(&self) -> &str {
+        &self.options.issuer
+    }
+
+    /// The resource identifier its tokens must name as audience.
+    pub(crate) fn audience(&self) -> &str {
+        &self.options.audience
+    }
+
+    /// The principal an external token names, if it verifies.
+    pub(crate) fn verify(self: &Arc<Self>, token: &str) -> Result<Principal, AuthError> {
+        let invalid = |m: String| AuthError::Invalid(m);
+        let header = decode_header(token).map_err(|e| invalid(e.to_string()))?;
+        if !EXTERNAL_ALGORITHMS.contains(&header.alg) {
+            return Err(invalid(format!("algorithm {:?} is not accepted from {}", header.alg, self.options.issuer)));
+        }
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let jwk = match header.kid.as_deref() {
+            Some(kid) => keys.find(kid),
+            None if keys.keys.len() == 1 => keys.keys.first(),
+            None => None,
+        };
+        let Some(jwk) = jwk else {
+            self.refetch_soon();
+            return Err(invalid(format!("signed by a key {} does not list", self.options.jwks_url)));
+        };
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| invalid(format!("unusable key: {e}")))?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.options.issuer]);
+        validation.set_audience(&[&self.options.audience]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.leeway = 5;
+        let claims = decode::<Value>(token, &key, &validation).map_err(|e| invalid(e.to_string()))?.claims;
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        let subject = text("sub").ok_or_else(|| invalid("empty subject".into()))?;
+        let tenant = text("tenant").ok_or_else(|| invalid("no `tenant` claim".into()))?;
+        let roles = match claims.get("roles") {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+            _ => Vec::new(),
+        };
+        Ok(Principal { subject, tenant, roles })
+    }
+
+    /// Fetches the key set again in the background, unless that was done a moment ago.
+    fn refetch_soon(self: &Arc<Self>) {
+        {
+            let mut fetched = self.fetched.lock().unwrap_or_else(|p| p.into_inner());
+            if fetched.elapsed() < REFETCH_INTERVAL {
+                return;
+            }
+            *fetched = Instant::now();
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let this = self.clone();
+        runtime.spawn(async move {
+            match fetch_jwks(&this.client, &this.options.jwks_url).await {
+                Ok(keys) => *this.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys),
+                Err(error) => tracing::warn!(%error, "external issuer's keys could not be fetched again"),
+            }
+        });
+    }
+}
+
+/// The JWKS at `url`, read up to [`MAX_JWKS_BYTES`] within [`JWKS_TIMEOUT`].
+async fn fetch_jwks(client: &reqwest::Client, url: &str) -> Result<JwkSet, String> {
+    let read = async {
+        let mut response = client.get(url).send().await.map_err(|e| format!("cannot fetch {url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("{url} answered HTTP {}", response.status().as_u16()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| format!("cannot read {url}: {e}"))? {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(format!("{url} answered more than {MAX_JWKS_BYTES} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice::<JwkSet>(&body).map_err(|e| format!("{url} is not a JWK set: {e}"))
+    };
+    tokio::time::timeout(JWKS_TIMEOUT, read).await.map_err(|_| format!("no JWK set from {url} within {JWKS_TIMEOUT:?}"))?
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ mod transport;
 
 // The whole public API: start a gateway, mint its tokens, read a policy directory's version,
 // check that a policy directory loads.
-pub use identity::TokenIssuer;
+pub use identity::{ExternalIssuerOptions, TokenIssuer};
 pub use policy::{PolicyError, check_policies, current_version};
 pub use server::MAX_AUDIT_IDS;
 
@@ -54,6 +54,8 @@ pub struct GatewayOptions {
     /// Host names (ports ignored) that `Host` and `Origin` may name besides the loopback ones
     /// (`localhost`, `127.0.0.1`, `[::1]`); any other is refused with 403 (DNS rebinding).
     pub allowed_hosts: Vec<String>,
+    /// An external OAuth issuer whose JWT access tokens are accepted besides the gateway's own.
+    pub external_issuer: Option<ExternalIssuerOptions>,
 }
 
 impl Default for GatewayOptions {
@@ -68,6 +70,7 @@ impl Default for GatewayOptions {
             watch: true,
             audit_capacity: audit::DEFAULT_CAPACITY,
             allowed_hosts: vec![],
+            external_issuer: None,
         }
     }
 }
@@ -96,6 +99,9 @@ pub enum GatewayError {
         #[source]
         source: std::io::Error,
     },
+    /// The external issuer's keys (its JWKS) could not be read.
+    #[error("external issuer: {0}")]
+    ExternalIssuer(String),
     /// The policy directory cannot be watched for hot reload.
     #[error("cannot watch policy directory: {0}")]
     Watch(#[from] notify::Error),
@@ -123,7 +129,12 @@ impl RunningGateway {
         )
         .map_err(|source| GatewayError::AuditLog { path: opts.audit_log.clone().unwrap_or_default(), source })?;
         let hosts = transport::AllowedHosts::new(&opts.allowed_hosts);
-        let state = Arc::new(GatewayState::new(opts.policies.clone(), bundle, TokenIssuer::new(&key), audit, hosts));
+        let external = match opts.external_issuer.clone() {
+            Some(options) => Some(identity::ExternalIssuer::start(options).await.map_err(GatewayError::ExternalIssuer)?),
+            None => None,
+        };
+        let tokens = TokenIssuer::new(&key);
+        let state = Arc::new(GatewayState::new(opts.policies.clone(), bundle, tokens, external, audit, hosts));
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .map_err(|source| GatewayError::Bind { addr: opts.listen, source })?;

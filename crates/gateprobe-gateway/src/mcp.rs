@@ -332,7 +332,7 @@ pub(super) fn decide(
     arguments: &Value,
     meta: &Value,
 ) -> Result<Permit, Refused> {
-    let principal = match st.tokens.authenticate(authorization) {
+    let principal = match st.authenticate(authorization) {
         Ok(p) => p,
         Err(e) => {
             let mut r = Refusal::new(-32001, Some("deny"), "unauthenticated", format!("unauthenticated: {e}"));

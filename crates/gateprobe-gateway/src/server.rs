@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::audit::AuditLog;
 use super::confirm::Confirmations;
-use super::identity::TokenIssuer;
+use super::identity::{AuthError, ExternalIssuer, Principal, TokenIssuer};
 use super::limits::RateLimits;
 use super::mcp::{self, Sessions};
 use super::policy::{PolicyBundle, PolicyError, current_version};
@@ -34,6 +34,8 @@ pub(crate) struct GatewayState {
     /// Serializes reloads so a watch event and `POST /admin/reload` cannot interleave.
     reload_lock: Mutex<()>,
     pub tokens: TokenIssuer,
+    /// The external OAuth issuer whose tokens are accepted besides the gateway's own, if any.
+    pub external: Option<Arc<ExternalIssuer>>,
     pub catalog: Catalog,
     pub workspace: Mutex<Workspace>,
     pub confirmations: Confirmations,
@@ -48,6 +50,7 @@ impl GatewayState {
         policies_dir: PathBuf,
         bundle: PolicyBundle,
         tokens: TokenIssuer,
+        external: Option<Arc<ExternalIssuer>>,
         audit: AuditLog,
         allowed_hosts: AllowedHosts,
     ) -> GatewayState {
@@ -58,6 +61,7 @@ impl GatewayState {
             limits: RwLock::new(Arc::new(limits)),
             reload_lock: Mutex::new(()),
             tokens,
+            external,
             catalog: Catalog::new(),
             workspace: Mutex::new(Workspace::demo()),
             confirmations: Confirmations::default(),
@@ -73,6 +77,12 @@ impl GatewayState {
 
     pub(crate) fn limits(&self) -> Arc<RateLimits> {
         self.limits.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The caller an `Authorization` header value names (the gateway's own token, or the
+    /// external issuer's).
+    pub(crate) fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+        super::identity::authenticate(&self.tokens, self.external.as_ref(), authorization)
     }
 
     pub(crate) fn version(&self) -> String {

@@ -122,16 +122,26 @@ pub(crate) fn bearer_challenge(headers: &HeaderMap, token_was_sent: bool) -> Str
 }
 
 /// `GET /.well-known/oauth-protected-resource[/mcp]` (RFC 9728 §3.2). The `resource` is the
-/// identifier the document's URL was formed from (§3.3 asks clients to check that). No
-/// authorization server is listed: tokens are minted out of band (`gateprobe gateway token`),
-/// so a client learns that it needs a bearer token in the `Authorization` header, not how to
-/// obtain one by OAuth.
-pub(crate) async fn resource_metadata(headers: HeaderMap, uri: axum::http::Uri) -> Response {
+/// identifier the document's URL was formed from (§3.3 asks clients to check that), or for
+/// `/mcp` the audience an external issuer's tokens must name (`--audience`). Its issuer is the
+/// one authorization server listed; without one none is: the gateway's own tokens are minted
+/// out of band (`gateprobe gateway token`), so a client learns that it needs a bearer token in
+/// the `Authorization` header, not how to obtain one by OAuth.
+pub(crate) async fn resource_metadata(
+    State(st): State<Arc<GatewayState>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
     let base = base_url(&headers);
-    let resource = if uri.path() == RESOURCE_METADATA_PATH { format!("{base}/mcp") } else { base };
+    let resource = match (uri.path() == RESOURCE_METADATA_PATH, &st.external) {
+        (true, Some(external)) => external.audience().to_owned(),
+        (true, None) => format!("{base}/mcp"),
+        (false, _) => base,
+    };
+    let servers: Vec<&str> = st.external.iter().map(|e| e.issuer()).collect();
     axum::Json(json!({
         "resource": resource,
-        "authorization_servers": [],
+        "authorization_servers": servers,
         "bearer_methods_supported": ["header"],
         "resource_name": "gateprobe reference gateway",
     }))
