@@ -36,9 +36,13 @@ const GATEWAY_LEEWAY: u64 = 5;
 
 /// Node 22 and the oidc-provider module, or a failure that says how to get them.
 fn provider_install() -> (PathBuf, PathBuf) {
-    let home = PathBuf::from(std::env::var_os("HOME").expect("HOME is set"));
-    let node = home.join(".cache/gateprobe/conformance/node_modules/node/bin/node");
-    let module = home.join(".cache/gateprobe/oidc-provider/node_modules/oidc-provider");
+    let cache = |var: &str, name: &str| {
+        std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/gateprobe").join(name)
+        })
+    };
+    let node = cache("GATEPROBE_CONFORMANCE_DIR", "conformance").join("node_modules/node/bin/node");
+    let module = cache("GATEPROBE_OIDC_DIR", "oidc-provider").join("node_modules/oidc-provider");
     assert!(
         node.is_file() && module.join("lib/index.js").is_file(),
         "oidc-provider or Node 22 is missing ({} / {}): scripts/install-deps installs it",
