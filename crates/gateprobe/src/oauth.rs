@@ -32,6 +32,8 @@ pub struct TokenSource {
     config: OAuthCredential,
     client_secret: Secret,
     client: reqwest::Client,
+    /// Bound on one token request, connection to last byte ([`TOKEN_TIMEOUT`]).
+    timeout: Duration,
     /// The run's scrubber, taught every token this source obtains.
     scrubber: Scrubber,
     /// One refresh at a time: calls that find the token due wait for the one request.
@@ -79,7 +81,8 @@ impl TokenSource {
         scrubber: Scrubber,
     ) -> Result<TokenSource, CredentialError> {
         scrubber.learn(&client_secret);
-        Ok(TokenSource { config, client_secret, client: token_client()?, scrubber, state: Default::default() })
+        let client = token_client()?;
+        Ok(TokenSource { config, client_secret, client, timeout: TOKEN_TIMEOUT, scrubber, state: Default::default() })
     }
 
     /// The token to send now: the cached one until its refresh is due, else a new one. When a
@@ -154,9 +157,9 @@ impl TokenSource {
                 Err(e) => Err(e.to_string()),
             }
         };
-        let (status, body) = tokio::time::timeout(TOKEN_TIMEOUT, exchange)
+        let (status, body) = tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| format!("no answer within {}s", TOKEN_TIMEOUT.as_secs()))??;
+            .map_err(|_| format!("no answer within {:?}", self.timeout))??;
         let answer: Option<Value> = serde_json::from_slice(&body).ok();
         if !status.is_success() {
             return Err(match answer.as_ref().and_then(|a| a.get("error")?.as_str()) {
@@ -219,9 +222,107 @@ fn printable(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ClientSecretSource;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn form_encoding_follows_the_serializer() {
         assert_eq!(form_encode("a b:c%d/é*-._~"), "a+b%3Ac%25d%2F%C3%A9*-._%7E");
+    }
+
+    /// A token endpoint that answers each request with the next of `answers` (raw HTTP), and
+    /// hangs on `None`. Only for the ways a server fails; tests/oauth.rs runs a real one.
+    async fn endpoint(answers: Vec<Option<String>>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            for answer in answers {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0; 65536];
+                let _ = stream.read(&mut buf).await;
+                match answer {
+                    Some(a) => {
+                        let _ = stream.write_all(a.as_bytes()).await;
+                    }
+                    None => {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                    }
+                }
+            }
+        });
+        url
+    }
+
+    fn http(status: &str, body: &str) -> String {
+        format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
+    }
+
+    fn source(url: String, scrubber: &Scrubber) -> TokenSource {
+        let config = OAuthCredential {
+            token_url: url,
+            client_id: "probe".into(),
+            client_secret: ClientSecretSource::Env("UNUSED".into()),
+            auth_method: OAuthAuthMethod::ClientSecretBasic,
+            scope: None,
+            audience: None,
+            resource: None,
+        };
+        let mut source = TokenSource::new(config, Secret::new("client-secret-value"), scrubber.clone()).unwrap();
+        source.timeout = Duration::from_millis(300);
+        source
+    }
+
+    #[tokio::test]
+    async fn failures_name_the_cause_and_never_the_secret() {
+        let huge = format!("{{\"access_token\": \"{}\"}}", "x".repeat(MAX_CREDENTIAL_BYTES));
+        let cases = [
+            (Some(http("401 Unauthorized", r#"{"error":"invalid_client","error_description":"bad client-secret-value"}"#)), "refused the token request (HTTP 401): invalid_client (bad [REDACTED])"),
+            (Some(http("500 Internal Server Error", "<html>oops</html>")), "HTTP status 500 with no OAuth error in it"),
+            (Some(http("200 OK", "not json")), "the answer is not JSON"),
+            (Some(http("200 OK", r#"{"token_type":"Bearer"}"#)), "no `access_token`"),
+            (Some(http("200 OK", r#"{"access_token":"abcdefghijkl","token_type":"DPoP"}"#)), "not `Bearer`"),
+            (Some(http("200 OK", &huge)), "far more than any token"),
+            (None, "no answer within 300ms"),
+        ];
+        for (answer, expected) in cases {
+            let scrubber = Scrubber::default();
+            let e = source(endpoint(vec![answer]).await, &scrubber).token().await.unwrap_err().to_string();
+            assert!(e.contains(expected) && e.contains("/token"), "{e}");
+            assert!(!e.contains("client-secret-value"), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_is_reused_until_due_then_refreshed_and_each_is_scrubbed() {
+        let ok = |token: &str, expires_in: u64| {
+            Some(http("200 OK", &format!(r#"{{"access_token":"{token}","token_type":"bearer","expires_in":{expires_in}}}"#)))
+        };
+        // The first lives 1 s (due at 0.8 s); the second 1 hour.
+        let url = endpoint(vec![ok("first-token-abcdef", 1), ok("second-token-ghijkl", 3600)]).await;
+        let scrubber = Scrubber::default();
+        let clone = scrubber.clone();
+        let source = source(url, &scrubber);
+        let first = source.token().await.unwrap();
+        assert_eq!(first.expose(), "first-token-abcdef");
+        assert_eq!(source.token().await.unwrap(), first, "reused within its lifetime");
+        assert_eq!(clone.scrub("x first-token-abcdef client-secret-value"), "x [REDACTED] [REDACTED]");
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let second = source.token().await.unwrap();
+        assert_eq!(second.expose(), "second-token-ghijkl");
+        assert_eq!(clone.scrub("first-token-abcdef second-token-ghijkl"), "[REDACTED] [REDACTED]");
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_keeps_a_token_that_has_not_expired() {
+        let ok = Some(http("200 OK", r#"{"access_token":"still-good-token","token_type":"Bearer","expires_in":"2"}"#));
+        let down = Some(http("503 Service Unavailable", ""));
+        let source = source(endpoint(vec![ok, down]).await, &Scrubber::default());
+        let first = source.token().await.unwrap();
+        // Due at 1.6 s, expired at 2 s: in between, a failed refresh still gives it.
+        tokio::time::sleep(Duration::from_millis(1700)).await;
+        assert_eq!(source.token().await.unwrap(), first);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let e = source.token().await.unwrap_err().to_string();
+        assert!(e.contains("HTTP status 503"), "{e}");
     }
 }
