@@ -95,12 +95,13 @@ impl Fixture {
                 .arg(module)
                 .arg(dir.path().join("provider.json")),
         );
-        let issuer = support::process::wait_for("oidc-provider to listen", Duration::from_secs(20), &[&provider], || {
-            let log = std::fs::read_to_string(&provider.log).unwrap_or_default();
-            let issuer = log.lines().find_map(|l| l.strip_prefix("issuer ")).map(str::to_owned);
-            async move { issuer }
-        })
-        .await;
+        let issuer =
+            support::process::wait_for("oidc-provider to listen", Duration::from_secs(20), &[&provider], || {
+                let log = std::fs::read_to_string(&provider.log).unwrap_or_default();
+                let issuer = log.lines().find_map(|l| l.strip_prefix("issuer ")).map(str::to_owned);
+                async move { issuer }
+            })
+            .await;
         let gateway = Proc::start(
             "gateway",
             dir.path(),

@@ -289,7 +289,9 @@ async fn fetch_jwks(client: &reqwest::Client, url: &str) -> Result<JwkSet, Strin
         }
         serde_json::from_slice::<JwkSet>(&body).map_err(|e| format!("{url} is not a JWK set: {e}"))
     };
-    tokio::time::timeout(JWKS_TIMEOUT, read).await.map_err(|_| format!("no JWK set from {url} within {JWKS_TIMEOUT:?}"))?
+    tokio::time::timeout(JWKS_TIMEOUT, read)
+        .await
+        .map_err(|_| format!("no JWK set from {url} within {JWKS_TIMEOUT:?}"))?
 }
 
 #[cfg(test)]

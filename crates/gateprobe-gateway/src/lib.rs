@@ -130,7 +130,9 @@ impl RunningGateway {
         .map_err(|source| GatewayError::AuditLog { path: opts.audit_log.clone().unwrap_or_default(), source })?;
         let hosts = transport::AllowedHosts::new(&opts.allowed_hosts);
         let external = match opts.external_issuer.clone() {
-            Some(options) => Some(identity::ExternalIssuer::start(options).await.map_err(GatewayError::ExternalIssuer)?),
+            Some(options) => {
+                Some(identity::ExternalIssuer::start(options).await.map_err(GatewayError::ExternalIssuer)?)
+            }
             None => None,
         };
         let tokens = TokenIssuer::new(&key);

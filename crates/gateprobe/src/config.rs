@@ -421,7 +421,7 @@ pub enum CredentialSource {
     /// An OAuth 2 access token from an authorization server (client-credentials grant),
     /// reused until shortly before it expires, then obtained again.
     #[serde(rename = "oauth")]
-    OAuth(OAuthCredential),
+    OAuth(Box<OAuthCredential>),
 }
 
 /// An OAuth 2 client-credentials grant (RFC 6749 §4.4): where to ask, as which client, for what.
@@ -784,7 +784,11 @@ impl Config {
         }
         let fix_credential = |c: &mut Option<CredentialSource>| match c {
             Some(CredentialSource::File(p)) => fix(p),
-            Some(CredentialSource::OAuth(OAuthCredential { client_secret: ClientSecretSource::File(p), .. })) => fix(p),
+            Some(CredentialSource::OAuth(o)) => {
+                if let ClientSecretSource::File(p) = &mut o.client_secret {
+                    fix(p)
+                }
+            }
             _ => {}
         };
         for identity in self.identities.values_mut() {
@@ -954,7 +958,11 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
         if let Some(CredentialSource::OAuth(o)) = &identity.credential {
             let at = format!("{}/oauth", yaml::join(&at, "credential"));
             if let Err(why) = check_http_url(&o.token_url) {
-                error(&format!("{at}/token_url"), format!("`{}` {why}", o.token_url), "e.g. `https://auth.example.com/oauth/token`");
+                error(
+                    &format!("{at}/token_url"),
+                    format!("`{}` {why}", o.token_url),
+                    "e.g. `https://auth.example.com/oauth/token`",
+                );
             }
             if o.client_id.trim().is_empty() {
                 error(&format!("{at}/client_id"), format!("identity `{name}` has an empty `client_id`"), "fill it in");

@@ -254,7 +254,10 @@ mod tests {
     }
 
     fn http(status: &str, body: &str) -> String {
-        format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
     }
 
     fn source(url: String, scrubber: &Scrubber) -> TokenSource {
@@ -276,7 +279,13 @@ mod tests {
     async fn failures_name_the_cause_and_never_the_secret() {
         let huge = format!("{{\"access_token\": \"{}\"}}", "x".repeat(MAX_CREDENTIAL_BYTES));
         let cases = [
-            (Some(http("401 Unauthorized", r#"{"error":"invalid_client","error_description":"bad client-secret-value"}"#)), "refused the token request (HTTP 401): invalid_client (bad [REDACTED])"),
+            (
+                Some(http(
+                    "401 Unauthorized",
+                    r#"{"error":"invalid_client","error_description":"bad client-secret-value"}"#,
+                )),
+                "refused the token request (HTTP 401): invalid_client (bad [REDACTED])",
+            ),
             (Some(http("500 Internal Server Error", "<html>oops</html>")), "HTTP status 500 with no OAuth error in it"),
             (Some(http("200 OK", "not json")), "the answer is not JSON"),
             (Some(http("200 OK", r#"{"token_type":"Bearer"}"#)), "no `access_token`"),
@@ -295,7 +304,10 @@ mod tests {
     #[tokio::test]
     async fn a_token_is_reused_until_due_then_refreshed_and_each_is_scrubbed() {
         let ok = |token: &str, expires_in: u64| {
-            Some(http("200 OK", &format!(r#"{{"access_token":"{token}","token_type":"bearer","expires_in":{expires_in}}}"#)))
+            Some(http(
+                "200 OK",
+                &format!(r#"{{"access_token":"{token}","token_type":"bearer","expires_in":{expires_in}}}"#),
+            ))
         };
         // The first lives 1 s (due at 0.8 s); the second 1 hour.
         let url = endpoint(vec![ok("first-token-abcdef", 1), ok("second-token-ghijkl", 3600)]).await;

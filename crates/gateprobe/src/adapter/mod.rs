@@ -298,7 +298,8 @@ async fn obtain_token(
         (Some(source), _) => crate::secret::obtain(source, scrubber).await.map_err(|e| cred_err(e.to_string())),
         (None, Some(g)) => minted(embedded::mint(g, idc, None)),
         (None, None) => Err(cred_err(
-            "no credential: give `credential: {env: VAR}`, `{file: PATH}`, `{command: [...]}` or `{oauth: {...}}`".into(),
+            "no credential: give `credential: {env: VAR}`, `{file: PATH}`, `{command: [...]}` or `{oauth: {...}}`"
+                .into(),
         )),
     }
 }

@@ -102,7 +102,11 @@ impl ChatAssistant {
         let body = self.request(conversation);
         let url = format!("{}/chat/completions", self.config.url.trim_end_matches('/'));
         let mut request = self.client.post(&url).timeout(Duration::from_secs(self.config.timeout_seconds)).json(&body);
-        let token = self.token.bearer().await.map_err(|e| CallError::Credential(format!("assistant `{}`: {e}", self.config.name)))?;
+        let token = self
+            .token
+            .bearer()
+            .await
+            .map_err(|e| CallError::Credential(format!("assistant `{}`: {e}", self.config.name)))?;
         if let Some(token) = token {
             request = request.bearer_auth(token.expose());
         }
