@@ -562,6 +562,24 @@ mod tests {
         assert!(Scrubber::default().is_empty());
     }
 
+    /// A token minted mid-run (an OAuth refresh) is scrubbed by every clone of the run's
+    /// scrubber from then on, and a long-lived service keeps only the latest minted ones.
+    #[test]
+    fn learned_values_reach_every_clone_and_minted_ones_are_bounded() {
+        let scrubber = Scrubber::new([&Secret::new("fixed-token-1")]);
+        let clone = scrubber.clone();
+        assert_eq!(clone.scrub("minted-token-1"), "minted-token-1");
+        scrubber.learn(&Secret::new("minted-token-1"));
+        scrubber.learn(&Secret::new("minted-token-1"));
+        assert_eq!(clone.scrub("fixed-token-1 minted-token-1"), "[REDACTED] [REDACTED]");
+        assert_eq!(format!("{clone:?}"), "Scrubber(2 values)");
+        for i in 0..MAX_MINTED {
+            scrubber.learn(&Secret::new(format!("later-token-{i:04}")));
+        }
+        assert_eq!(clone.scrub("minted-token-1 fixed-token-1"), "minted-token-1 [REDACTED]", "the oldest minted went");
+        assert_eq!(format!("{clone:?}"), format!("Scrubber({} values)", MAX_MINTED + 1));
+    }
+
     #[test]
     fn overlapping_and_adjacent_values_are_one_redaction() {
         let scrubber = Scrubber::new([&Secret::new("abcdefgh"), &Secret::new("efghijklmn")]);
