@@ -208,6 +208,17 @@ impl ExternalIssuer {
         }))
     }
 
+    /// An issuer with these keys, fetched from nowhere (tests).
+    #[cfg(test)]
+    fn with_keys(options: ExternalIssuerOptions, keys: JwkSet) -> Arc<ExternalIssuer> {
+        Arc::new(ExternalIssuer {
+            options,
+            client: reqwest::Client::new(),
+            keys: RwLock::new(Arc::new(keys)),
+            fetched: Mutex::new(Instant::now()),
+        })
+    }
+
     /// The issuer named in the protected resource metadata.
     pub(crate) fn issuer(&self) -> &str {
         &self.options.issuer
@@ -315,5 +326,62 @@ mod tests {
 
         let other = TokenIssuer::new(b"another-secret-key-of-some-length");
         assert!(other.verify(&good).is_err());
+    }
+
+    /// A P-256 key made for this test only (PKCS#8 DER) and its public half as a JWK.
+    const TEST_EC_KEY: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgmWtlFEwUHQKENDjWCggzON/lGTvI8pN/yiX2dQVl6xGhRANCAATCOesymD5VA4DoPwd2RdeAdUEoWYCmOyUwa6pyC0F/Yjh+LgIWG34tZf4f++7I9Zd9OmC85BHNQDxwIwfF1XV9";
+    const TEST_EC_X: &str = "wjnrMpg-VQOA6D8HdkXXgHVBKFmApjslMGuqcgtBf2I";
+    const TEST_EC_Y: &str = "OH4uAhYbfi1l_h_77sj1l306YLzkEc1APHAjB8XVdX0";
+
+    #[test]
+    fn external_tokens_are_checked_for_key_issuer_audience_expiry_and_tenant() {
+        let keys: JwkSet = serde_json::from_value(serde_json::json!({"keys": [
+            {"kty": "EC", "crv": "P-256", "x": TEST_EC_X, "y": TEST_EC_Y, "kid": "k1", "alg": "ES256", "use": "sig"}
+        ]}))
+        .unwrap();
+        let options = ExternalIssuerOptions {
+            jwks_url: "http://127.0.0.1:1/jwks".into(),
+            issuer: "https://issuer.example".into(),
+            audience: "http://127.0.0.1:8787/mcp".into(),
+        };
+        let external = ExternalIssuer::with_keys(options, keys);
+        let der = base64::engine::general_purpose::STANDARD.decode(TEST_EC_KEY).unwrap();
+        let key = EncodingKey::from_ec_der(&der);
+        let now = get_current_timestamp();
+        let sign = |kid: &str, change: &dyn Fn(&mut Value)| {
+            let mut claims = serde_json::json!({
+                "sub": "probe-alice", "tenant": "acme", "roles": ["reader"],
+                "iss": "https://issuer.example", "aud": "http://127.0.0.1:8787/mcp", "exp": now + 60,
+            });
+            change(&mut claims);
+            let mut header = Header::new(Algorithm::ES256);
+            header.kid = Some(kid.into());
+            encode(&header, &claims, &key).unwrap()
+        };
+        let p = external.verify(&sign("k1", &|_| {})).expect("a good token");
+        assert_eq!((p.key(), p.roles), ("acme/probe-alice".to_string(), vec!["reader".to_string()]));
+        let p = external.verify(&sign("k1", &|c| c["roles"] = "reader support".into())).unwrap();
+        assert_eq!(p.roles, ["reader", "support"]);
+        let refused = |token: String, why: &str| match external.verify(&token) {
+            Err(AuthError::Invalid(m)) => assert!(m.contains(why), "{m}"),
+            other => panic!("{why}: {other:?}"),
+        };
+        refused(sign("k1", &|c| c["aud"] = "https://other.example/mcp".into()), "Audience");
+        refused(sign("k1", &|c| c["iss"] = "https://evil.example".into()), "Issuer");
+        refused(sign("k1", &|c| c["exp"] = (now - 3600).into()), "xpired");
+        refused(sign("k1", &|c| drop(c.as_object_mut().unwrap().remove("tenant"))), "tenant");
+        refused(sign("k2", &|_| {}), "does not list");
+
+        // With an external issuer configured, the gateway's own HS256 tokens still verify, by
+        // its own key only: an HS256 token is never checked against the public JWKS.
+        let own = TokenIssuer::new(b"test-secret-key-of-some-length!!");
+        let good = own.mint("alice@example.com", "acme", &[], Duration::from_secs(60));
+        let header = |t: &str| format!("Bearer {t}");
+        assert!(authenticate(&own, Some(&external), Some(&header(&good))).is_ok());
+        let forged =
+            TokenIssuer::new(b"a-key-an-attacker-guessed-at-all").mint("x", "acme", &[], Duration::from_secs(60));
+        assert!(authenticate(&own, Some(&external), Some(&header(&forged))).is_err());
+        assert!(authenticate(&own, Some(&external), Some(&header(&sign("k1", &|_| {})))).is_ok());
+        assert!(authenticate(&own, None, Some(&header(&sign("k1", &|_| {})))).is_err(), "no issuer configured");
     }
 }
