@@ -1331,6 +1331,24 @@ mod tests {
     }
 
     #[test]
+    fn oauth_credentials_parse_resolve_their_secret_file_and_are_checked() {
+        let text = "identities:\n  a:\n    subject: s\n    tenant: t\n    credential:\n      oauth: { token_url: \"https://auth.example.com/token\", client_id: probe, client_secret: { file: a.secret }, auth_method: client_secret_post, resource: \"https://gw.example.com/mcp\" }\n";
+        let mut c = parse_config(Path::new("gp.yaml"), text).unwrap();
+        c.resolve_paths(Path::new("/etc/gateprobe"));
+        let Some(CredentialSource::OAuth(o)) = &c.identities["a"].credential else { panic!() };
+        assert_eq!((o.client_id.as_str(), o.auth_method), ("probe", OAuthAuthMethod::ClientSecretPost));
+        assert!(matches!(&o.client_secret, ClientSecretSource::File(p) if p == Path::new("/etc/gateprobe/a.secret")));
+        assert_eq!(o.resource.as_deref(), Some("https://gw.example.com/mcp"));
+        let bad = "identities:\n  a:\n    subject: s\n    tenant: t\n    credential:\n      oauth: { token_url: auth.example.com/token, client_id: \" \", client_secret: { env: \"\" } }\n";
+        let e = parse_config(Path::new("gp.yaml"), bad).unwrap_err().to_string();
+        for what in ["token_url", "empty `client_id`", "empty client secret source"] {
+            assert!(e.contains(what), "{what}: {e}");
+        }
+        let inline = "identities:\n  a: { subject: s, tenant: t, credential: { oauth: { token_url: \"https://a.example.com/t\", client_id: p, client_secret: hunter2 } } }\n";
+        assert!(parse_config(Path::new("gp.yaml"), inline).is_err(), "a secret written inline is refused");
+    }
+
+    #[test]
     fn config_files_are_linted() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("gp.yaml");
