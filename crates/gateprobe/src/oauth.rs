@@ -59,17 +59,20 @@ impl std::fmt::Debug for TokenSource {
     }
 }
 
-/// The HTTP client of token requests: the one place it is built, so that settings for the
-/// token endpoint's connection (TLS) go here. Bounded in time; never follows a redirect, which
-/// would carry the client's credentials elsewhere.
-pub(crate) fn token_client() -> Result<reqwest::Client, CredentialError> {
+/// The HTTP client of `config`'s token requests: the one place it is built, so that settings
+/// for the token endpoint's connection (TLS) go here. Bounded in time; never follows a
+/// redirect, which would carry the client's credentials elsewhere.
+pub(crate) fn token_client(config: &OAuthCredential) -> Result<reqwest::Client, CredentialError> {
     reqwest::Client::builder()
         .timeout(TOKEN_TIMEOUT)
         .connect_timeout(TOKEN_TIMEOUT.min(Duration::from_secs(5)))
         .user_agent(concat!("gateprobe/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| CredentialError::TokenEndpoint { url: String::new(), cause: format!("HTTP client: {e}") })
+        .map_err(|e| CredentialError::TokenEndpoint {
+            url: config.token_url.clone(),
+            cause: format!("HTTP client: {e}"),
+        })
 }
 
 impl TokenSource {
@@ -81,7 +84,7 @@ impl TokenSource {
         scrubber: Scrubber,
     ) -> Result<TokenSource, CredentialError> {
         scrubber.learn(&client_secret);
-        let client = token_client()?;
+        let client = token_client(&config)?;
         Ok(TokenSource { config, client_secret, client, timeout: TOKEN_TIMEOUT, scrubber, state: Default::default() })
     }
 
