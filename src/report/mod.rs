@@ -200,6 +200,12 @@ pub(crate) mod text {
         format!("{}:{}:{}", r.file.display(), r.location.line, r.location.column)
     }
 
+    /// ` (target global)` after a scenario's name when it ran on a named target (the config's
+    /// `targets:`), else nothing.
+    pub fn on_target(r: &ScenarioResult) -> String {
+        r.target.as_deref().map(|t| format!(" (target {t})")).unwrap_or_default()
+    }
+
     /// `allow`, or `none` when no decision could be read.
     pub fn observed(r: &ScenarioResult) -> &'static str {
         r.observed.map_or("none", |d| d.as_str())
