@@ -853,28 +853,32 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
             );
         }
     }
+    // Problems of a key as a whole point at the key, not at its value (which may be lines long).
+    let mut at_keys = Vec::new();
+    let mut key_error = |at: &str, message: &str, help: &str| {
+        at_keys.push(Diagnostic::new(path, text, pos.at(at), message).with_help(help));
+    };
     if pos.get("/targets").is_some() {
         if pos.get("/target").is_some() {
-            error(
+            key_error(
                 "/targets",
-                "both `target` and `targets` are given".into(),
+                "both `target` and `targets` are given",
                 "keep `target:` for one gateway, or name it under `targets:` beside the others",
             );
         }
         if config.targets.is_empty() {
-            error(
+            key_error(
                 "/targets",
-                "`targets` is empty".into(),
+                "`targets` is empty",
                 "name at least one, e.g. `targets: { main: { kind: mcp, url: ... } }`",
             );
         }
     }
-    let (mut embedded, mut bad_names) = (None, Vec::new());
+    let mut embedded = None;
     for (name, target) in config.all_targets() {
         let at = name.map_or_else(|| "/target".to_owned(), |n| yaml::join("/targets", n));
         if let Some(Err(why)) = name.map(check_target_name) {
-            // At the name itself (the key), not at its settings.
-            bad_names.push(Diagnostic::new(path, text, pos.at(&at), why).with_help("e.g. `server`, `global`, `rpc`"));
+            key_error(&at, &why, "e.g. `server`, `global`, `rpc`");
         }
         let url = match target {
             TargetConfig::Mcp(t) => Some(&t.url),
@@ -1016,7 +1020,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
             );
         }
     }
-    problems.extend(bad_names);
+    problems.extend(at_keys);
     if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid(problems)) }
 }
 
@@ -1470,6 +1474,125 @@ mod tests {
         let e = parse_config(Path::new("gp.yaml"), text).unwrap_err();
         let got: Vec<(usize, usize)> = e.diagnostics().iter().map(|d| (d.line, d.column)).collect();
         assert_eq!(got, [(3, 16), (1, 27), (5, 43)], "{e}");
+    }
+
+    const TWO_TARGETS: &str = "targets:\n  server: { kind: mcp, url: \"http://127.0.0.1:1/servers/a/mcp\" }\n  global:\n    kind: mcp\n    url: http://127.0.0.1:1/mcp\n";
+
+    #[test]
+    fn named_targets_are_read_in_name_order() {
+        let c = parse_config(Path::new("gp.yaml"), TWO_TARGETS).unwrap();
+        let names: Vec<Option<&str>> = c.all_targets().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, [Some("global"), Some("server")]);
+        // `target:` alone is read as it always was: one unnamed target.
+        let one = parse_config(Path::new("gp.yaml"), "target: { kind: mcp, url: http://127.0.0.1:1/mcp }\n").unwrap();
+        assert!(matches!(one.all_targets()[..], [(None, TargetConfig::Mcp(_))]));
+    }
+
+    #[test]
+    fn named_target_mistakes_are_positioned() {
+        let at = |text: &str| {
+            let e = parse_config(Path::new("gp.yaml"), text).unwrap_err();
+            e.diagnostics().iter().map(|d| (d.line, d.column, d.message.clone())).collect::<Vec<_>>()
+        };
+        let both = at(&format!("target: {{ kind: embedded }}\n{TWO_TARGETS}"));
+        assert_eq!(both.len(), 1, "{both:?}");
+        assert_eq!((both[0].0, both[0].1), (2, 1));
+        assert!(both[0].2.contains("both `target` and `targets`"), "{both:?}");
+        let empty = at("targets: {}\n");
+        assert!(empty[0].2.contains("`targets` is empty"), "{empty:?}");
+        let bad = at(
+            "targets:\n  ok: { kind: mcp, url: http://127.0.0.1:1/mcp }\n  \"two words\": { kind: mcp, url: nowhere }\n",
+        );
+        let got: Vec<(usize, usize)> = bad.iter().map(|d| (d.0, d.1)).collect();
+        // The URL at its value, the name at its key (name problems come last).
+        assert_eq!(got, [(3, 34), (3, 3)], "{bad:?}");
+        assert!(bad[1].2.contains("not a target name"), "{bad:?}");
+        let embedded = at("targets:\n  a: { kind: embedded }\n  b: { kind: embedded, policies: other }\n");
+        assert_eq!((embedded[0].0, embedded[0].1), (3, 14), "{embedded:?}");
+        assert!(embedded[0].2.contains("second embedded target"), "{embedded:?}");
+        let rule = at(
+            "target:\n  kind: http\n  url: http://127.0.0.1:1/rpc\n  body: {}\n  decision:\n    rules:\n      - { decision: allow }\n      - { equals: 1, decision: deny }\n",
+        );
+        let got: Vec<(usize, usize)> = rule.iter().map(|d| (d.0, d.1)).collect();
+        assert_eq!(got, [(7, 9), (8, 9), (8, 19)], "{rule:?}");
+    }
+
+    #[test]
+    fn one_url_override_cannot_say_which_named_target() {
+        let mut c = parse_config(Path::new("gp.yaml"), TWO_TARGETS).unwrap();
+        let e = apply_env_overrides(&mut c, env(&[("GATEPROBE_TARGET_URL", "http://127.0.0.1:2/mcp")])).unwrap_err();
+        assert!(e.to_string().contains("several targets"), "{e}");
+        let mut c = parse_config(
+            Path::new("gp.yaml"),
+            "targets:\n  a: { kind: embedded }\n  b: { kind: mcp, url: http://127.0.0.1:1/mcp }\n",
+        )
+        .unwrap();
+        apply_env_overrides(&mut c, env(&[("GATEPROBE_POLICIES", "elsewhere")])).unwrap();
+        assert!(matches!(&c.targets["a"], TargetConfig::Embedded(e) if e.policies == Path::new("elsewhere")));
+    }
+
+    /// Pins the choice rules: the scenario's `target:` wins over the suite's; with several named
+    /// targets every scenario chooses (a suite that never does is one diagnostic, at its name);
+    /// an unknown name lists the known ones; a choice needs named targets at all; one named
+    /// target is the default.
+    #[test]
+    fn target_choices_are_checked_against_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let suite = |name: &str, text: &str| {
+            let path = dir.path().join(format!("{name}.yaml"));
+            std::fs::write(&path, text).unwrap();
+            crate::suite::parse_suite(&path, text).unwrap()
+        };
+        let chosen = suite(
+            "chosen",
+            "suite: chosen\ntarget: global\ndefaults: { identity: a }\nscenarios:\n  - name: on global\n    call: { tool: t }\n    expect: { decision: allow }\n  - name: on server\n    target: server\n    call: { tool: t }\n    expect: { decision: allow }\n",
+        );
+        let names: Vec<&str> = chosen.scenarios.iter().map(|s| s.target.as_ref().unwrap().name.as_str()).collect();
+        assert_eq!(names, ["global", "server"]);
+        let two = parse_config(Path::new("gp.yaml"), TWO_TARGETS).unwrap();
+        assert!(check_targets(std::slice::from_ref(&chosen), &two).is_empty());
+
+        let unchosen = suite(
+            "unchosen",
+            "# no choice\nsuite: unchosen\ndefaults: { identity: a }\nscenarios:\n  - name: x\n    call: { tool: t }\n    expect: { decision: allow }\n",
+        );
+        let partly = suite(
+            "partly",
+            "suite: partly\ndefaults: { identity: a }\nscenarios:\n  - name: x\n    target: rpc\n    call: { tool: t }\n    expect: { decision: allow }\n  - name: y\n    call: { tool: t }\n    expect: { decision: allow }\n",
+        );
+        let ds = check_targets(&[unchosen.clone(), partly], &two);
+        let got: Vec<(String, usize, usize)> =
+            ds.iter().map(|d| (d.file.file_name().unwrap().to_string_lossy().into_owned(), d.line, d.column)).collect();
+        assert_eq!(
+            got,
+            [("unchosen.yaml".into(), 2, 8), ("partly.yaml".into(), 5, 13), ("partly.yaml".into(), 8, 5)],
+            "{ds:?}"
+        );
+        let text = render_all(&ds, false);
+        assert!(text.contains("suite `unchosen` does not say which target"), "{text}");
+        assert!(text.contains("scenario `x` uses unknown target `rpc`"), "{text}");
+        assert!(text.contains("the config's targets: global, server"), "{text}");
+        assert!(text.contains("scenario `y` does not say which target it runs on"), "{text}");
+
+        // A suite-wide unknown name is one diagnostic, for the suite.
+        let wrong = suite(
+            "wrong",
+            "suite: wrong\ntarget: globl\ndefaults: { identity: a }\nscenarios:\n  - name: x\n    call: { tool: t }\n    expect: { decision: allow }\n  - name: y\n    call: { tool: t }\n    expect: { decision: allow }\n",
+        );
+        let ds = check_targets(std::slice::from_ref(&wrong), &two);
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        assert_eq!((ds[0].line, ds[0].column), (2, 9));
+        assert!(ds[0].message.contains("suite `wrong` uses unknown target `globl`"), "{:?}", ds[0]);
+
+        // A single `target:` takes no choice; one named target is the default.
+        let single = Config::bundled();
+        let ds = check_targets(std::slice::from_ref(&chosen), &single);
+        assert_eq!(ds.len(), 2, "{ds:?}");
+        assert!(ds[0].message.contains("but the config has a single `target:`"), "{:?}", ds[0]);
+        assert!(check_targets(std::slice::from_ref(&unchosen), &single).is_empty());
+        let one = parse_config(Path::new("gp.yaml"), "targets:\n  only: { kind: mcp, url: http://127.0.0.1:1/mcp }\n")
+            .unwrap();
+        assert!(check_targets(&[unchosen], &one).is_empty());
     }
 
     #[test]
