@@ -670,7 +670,10 @@ impl Runner {
             .results
             .iter()
             .filter(|r| !r.outcome.is_pass())
-            .map(|r| format!("{} / {}: {}: {}", r.suite, r.scenario, r.outcome, r.message.as_deref().unwrap_or("")))
+            .map(|r| {
+                let on = r.target.as_deref().map(|t| format!(" (target {t})")).unwrap_or_default();
+                format!("{} / {}{on}: {}: {}", r.suite, r.scenario, r.outcome, r.message.as_deref().unwrap_or(""))
+            })
             .collect();
         // One line for the run, naming the first few: 10,000 failing scenarios are not 10,000
         // log lines (`/status` and the metrics list them all).

@@ -70,6 +70,11 @@ struct Gateways {
 /// Both gateways share the signing key (one token works on both) and append to one audit log
 /// (one audit source for the run), as two endpoints of one deployment do.
 async fn start_gateways(audit_log: &Path) -> Gateways {
+    start_gateways_watching(audit_log, false).await
+}
+
+/// [`start_gateways`], the gateways reloading their policies when the files change (`watch`).
+async fn start_gateways_watching(audit_log: &Path, watch: bool) -> Gateways {
     let policies = strict_policies();
     let key = b"named-targets-share-this-key-0123".to_vec();
     let start = |policies: PathBuf| {
@@ -77,7 +82,7 @@ async fn start_gateways(audit_log: &Path) -> Gateways {
             policies,
             signing_key: Some(key.clone()),
             audit_log: Some(audit_log.to_path_buf()),
-            watch: false,
+            watch,
             ..GatewayOptions::default()
         };
         async move { RunningGateway::start(options).await.expect("gateway starts") }
@@ -271,4 +276,59 @@ suites: [suites]
     std::fs::write(dir.path().join("suites/strict.yaml"), STRICT).unwrap();
     let out = gateprobe().args(["lint", "--config"]).arg(dir.path().join("gateprobe.yaml")).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `serve` watches the policy version of every named target: a policy update on `strict` alone
+/// starts a run (reason `policy_change`), whose results name the target the flip is on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_when_any_target_changes_its_policy() {
+    use std::time::Duration;
+    use support::process::{Proc, free_port, wait_for};
+
+    let dir = tempfile::tempdir().unwrap();
+    let audit_log = dir.path().join("audit.jsonl");
+    let g = start_gateways_watching(&audit_log, true).await;
+    std::fs::write(dir.path().join("gateprobe.yaml"), config_text(dir.path(), &g, &audit_log, "")).unwrap();
+    std::fs::create_dir(dir.path().join("suites")).unwrap();
+    std::fs::write(dir.path().join("suites/mixed.yaml"), MIXED).unwrap();
+    let port = free_port();
+    let mut cmd = gateprobe();
+    cmd.args(["serve", "--schedule", "off", "--watch-interval", "200ms", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--config")
+        .arg(dir.path().join("gateprobe.yaml"))
+        .arg("--state")
+        .arg(dir.path().join("state.json"))
+        .arg("--snapshots")
+        .arg(dir.path().join("snapshots"));
+    let serve = Proc::start("serve", dir.path(), &mut cmd);
+    let client = reqwest::Client::new();
+    let status = || async {
+        let r = client.get(format!("http://127.0.0.1:{port}/status")).send().await.ok()?;
+        r.json::<Value>().await.ok()
+    };
+    // The startup run: both scenarios pass.
+    let first = wait_for("the startup run", Duration::from_secs(30), &[&serve], || async {
+        let s = status().await?;
+        (s["last_run"]["reason"] == "startup" && s["running"] == false).then_some(s)
+    })
+    .await;
+    assert_eq!(first["last_run"]["result"], "pass", "{first:#}");
+    // Let the watch read both versions once, then update only `strict`: readers may read again.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let roles = g._policies.path().join("roles.cedar");
+    let text = std::fs::read_to_string(&roles).unwrap();
+    let restored = text.replace(r#"[Action::"search.query"]"#, r#"[Action::"files.read", Action::"search.query"]"#);
+    assert_ne!(text, restored, "the policy edit applies");
+    std::fs::write(&roles, restored).unwrap();
+    let changed = wait_for("a run for the policy change", Duration::from_secs(30), &[&serve], || async {
+        let s = status().await?;
+        (s["last_run"]["reason"] == "policy_change" && s["running"] == false).then_some(s)
+    })
+    .await;
+    let not_passing: Vec<&str> =
+        changed["last_run"]["not_passing"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(not_passing.len(), 1, "{changed:#}");
+    assert!(not_passing[0].starts_with("mixed / reader is refused on strict (target strict): fail"), "{not_passing:?}");
+    g.main.shutdown().await;
+    g.strict.shutdown().await;
 }
