@@ -130,16 +130,16 @@ impl<'t> Executor<'t> {
         }
     }
 
-    /// The target a scenario's calls go to, or the execution that says there is none.
-    fn gateway_of(&self, planned: &PlannedScenario<'_>, start: Instant) -> Result<&'t Gateway, Execution> {
+    /// The target a scenario's calls go to, or why there is none (`check_targets` refuses such
+    /// a scenario before a run; this is for a caller that skipped it).
+    fn gateway_of(&self, planned: &PlannedScenario<'_>) -> Result<&'t Gateway, CallError> {
         let choice = planned.scenario.target.as_ref();
         self.target.gateway(choice).ok_or_else(|| {
             let names = self.target.target_names().join(", ");
-            let why = match choice {
+            CallError::Protocol(match choice {
                 Some(c) => format!("the config has no target `{}` (it has: {names})", c.name),
                 None => format!("the scenario does not choose one of the config's targets ({names})"),
-            };
-            Execution::failed(None, CallError::Protocol(why), start)
+            })
         })
     }
 
@@ -148,9 +148,9 @@ impl<'t> Executor<'t> {
             return self.execute_ask(planned, ask).await;
         }
         let start = Instant::now();
-        let gateway = match self.gateway_of(planned, start) {
+        let gateway = match self.gateway_of(planned) {
             Ok(g) => g,
-            Err(execution) => return execution,
+            Err(e) => return Execution::failed(None, e, start),
         };
         let mut slot = Some(self.slots.acquire().await.expect("the slots are never closed"));
         let identity = &planned.identity;
@@ -254,9 +254,9 @@ impl<'t> Executor<'t> {
     async fn execute_ask(&self, planned: &PlannedScenario<'_>, ask: &Ask) -> Execution {
         let start = Instant::now();
         let scenario = planned.scenario;
-        let gateway = match self.gateway_of(planned, start) {
+        let gateway = match self.gateway_of(planned) {
             Ok(g) => g,
-            Err(execution) => return execution,
+            Err(e) => return Execution::failed(None, e, start),
         };
         let Some(assistant) = &planned.assistant else {
             let error = CallError::Protocol("no assistant is configured for golden-prompt scenarios".into());
