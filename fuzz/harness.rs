@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use gateprobe::config::{DecisionRule, HttpDecisionMapping, PolicyVersionSource};
+use gateprobe::config::{DecisionRule, HttpDecisionMapping, HttpDecisionRule, PolicyVersionSource};
 use gateprobe::decision::Decision;
 use gateprobe::suite::Diagnostic;
 use gateprobe::testing::decoders::{self, CallError, Reply};
@@ -151,17 +151,38 @@ fn mcp_rules(which: u8) -> Vec<DecisionRule> {
     }
 }
 
-/// OPA-style (boolean at `/result`), a named decision, the whole document (`""`), no pointer.
+/// OPA-style (boolean at `/result`), a named decision, the whole document (`""`), no pointer but
+/// JSON-RPC rules (on 200 only, so an unmapped non-2xx status stays an error).
 fn http_mapping(which: u8) -> HttpDecisionMapping {
     let status = [(403, Decision::Deny), (429, Decision::RateLimited)].into_iter().collect();
+    let rules = Vec::new();
     match which {
-        0 => HttpDecisionMapping { pointer: Some("/result".into()), reason_pointer: None, status: Default::default() },
+        0 => HttpDecisionMapping {
+            pointer: Some("/result".into()),
+            reason_pointer: None,
+            status: Default::default(),
+            rules,
+        },
         1 => HttpDecisionMapping {
             pointer: Some("/result/decision".into()),
             reason_pointer: Some("/result/reason".into()),
             status,
+            rules,
         },
-        2 => HttpDecisionMapping { pointer: Some(String::new()), reason_pointer: Some(String::new()), status },
-        _ => HttpDecisionMapping { pointer: None, reason_pointer: Some("/reason".into()), status },
+        2 => HttpDecisionMapping { pointer: Some(String::new()), reason_pointer: Some(String::new()), status, rules },
+        _ => {
+            let rule = |pointer: &str, equals: Option<serde_json::Value>, decision| HttpDecisionRule {
+                http_status: Some(200),
+                pointer: Some(pointer.into()),
+                equals,
+                decision,
+                reason: None,
+            };
+            let rules = vec![
+                rule("/error/code", Some((-32003).into()), Decision::Deny),
+                rule("/result", None, Decision::Allow),
+            ];
+            HttpDecisionMapping { pointer: None, reason_pointer: Some("/reason".into()), status, rules }
+        }
     }
 }

@@ -225,6 +225,10 @@ pub struct ToolsArgs {
     /// List the tools as this identity sees them (default: the first with a credential).
     #[arg(long, value_name = "NAME")]
     pub identity: Option<String>,
+    /// With named `targets:` in the config, list the tools of this one (default: the first, in
+    /// name order, that can list its tools).
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
     /// Also run the first scenario whose name contains this text (its calls are sent) and show
     /// the fields of its audit record.
     #[arg(long, value_name = "SCENARIO")]

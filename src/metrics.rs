@@ -643,6 +643,7 @@ mod tests {
                     name: s.to_string(),
                     location: Location::default(),
                     identity: "alice-reader".into(),
+                    target: None,
                     prompt: None,
                     context: None,
                     steps: vec![Step {
@@ -687,6 +688,7 @@ mod tests {
             contradicted_fields: vec![],
             policy_version: Some("sha256:aaaa".into()),
             error_kind: None,
+            target: None,
             endpoint: None,
             calls: 1,
             correlation_ids: vec!["c1".into()],

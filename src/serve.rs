@@ -10,7 +10,7 @@
 //! [`SHUTDOWN_GRACE`]) then stop; SIGHUP reloads suites and config, keeping the last good ones
 //! when the new ones are invalid.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -233,7 +233,7 @@ struct Shared {
     /// When the watch saw the policy version change and no run has checked it yet.
     pending_change: Mutex<Option<Instant>>,
     /// Where and how the watch polls the version (changes on reload).
-    watch_target: Mutex<Option<VersionProbe>>,
+    watch_target: Mutex<Vec<VersionProbe>>,
 }
 
 impl Shared {
@@ -251,7 +251,8 @@ impl Shared {
     }
 }
 
-/// A cheap request that reads the gateway's policy version.
+/// A cheap request that reads the gateway's policy version. With named targets, one per target
+/// that puts its version in a header; a change on any of them starts a run.
 #[derive(Debug, Clone)]
 struct VersionProbe {
     url: String,
@@ -263,28 +264,31 @@ struct VersionProbe {
 }
 
 impl VersionProbe {
-    fn for_target(target: &Target, config: &gateprobe::config::Config) -> Option<VersionProbe> {
+    fn for_target(target: &Target, config: &gateprobe::config::Config) -> Vec<VersionProbe> {
         let probe = |url: String, mcp_ping: bool, header: String| VersionProbe {
             url,
             mcp_ping,
             header,
             scrubber: target.scrubber.clone(),
         };
-        if let Some(g) = target.embedded() {
-            let url = format!("{}/version", g.base_url().trim_end_matches('/'));
-            return Some(probe(url, false, "x-policy-version".into()));
+        let mut probes = Vec::new();
+        for (_, settings) in config.all_targets() {
+            probes.extend(match settings {
+                TargetConfig::Embedded(_) => target.embedded().map(|g| {
+                    let url = format!("{}/version", g.base_url().trim_end_matches('/'));
+                    probe(url, false, "x-policy-version".into())
+                }),
+                TargetConfig::Mcp(m) => match &m.policy_version {
+                    PolicyVersionSource::Header(h) => Some(probe(m.url.clone(), true, h.clone())),
+                    _ => None,
+                },
+                TargetConfig::Http(h) => match &h.policy_version {
+                    PolicyVersionSource::Header(name) => Some(probe(h.url.clone(), false, name.clone())),
+                    _ => None,
+                },
+            });
         }
-        match &config.target {
-            TargetConfig::Mcp(m) => match &m.policy_version {
-                PolicyVersionSource::Header(h) => Some(probe(m.url.clone(), true, h.clone())),
-                _ => None,
-            },
-            TargetConfig::Http(h) => match &h.policy_version {
-                PolicyVersionSource::Header(name) => Some(probe(h.url.clone(), false, name.clone())),
-                _ => None,
-            },
-            TargetConfig::Embedded(_) => None,
-        }
+        probes
     }
 
     async fn poll(&self, client: &reqwest::Client) -> Option<String> {
@@ -319,7 +323,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         triggers: tx,
         token: options.trigger_token.clone(),
         pending_change: Mutex::new(None),
-        watch_target: Mutex::new(None),
+        watch_target: Mutex::new(Vec::new()),
     });
     shared.metrics.set_per_scenario(loaded.config.metrics.per_scenario);
     shared.metrics.set_suites(&loaded.suites, &loaded.config.assistants);
@@ -452,20 +456,23 @@ async fn watch_loop(interval: Duration, shared: Arc<Shared>) {
             return;
         }
     };
-    let mut last: Option<String> = None;
+    // The last version each probe read, by its URL and header.
+    let mut last: HashMap<(String, String), String> = HashMap::new();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let probe = shared.watch_target.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let Some(probe) = probe else { continue };
-        let Some(version) = probe.poll(&client).await else { continue };
-        if last.as_ref().is_some_and(|l| *l != version) {
-            info!(from = last.as_deref().unwrap_or_default(), to = %version, "policy version changed: running now");
-            shared.pending_change.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(Instant::now);
-            shared.trigger(Reason::PolicyChange);
+        let probes = shared.watch_target.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for probe in probes {
+            let Some(version) = probe.poll(&client).await else { continue };
+            let key = (probe.url.clone(), probe.header.clone());
+            if let Some(before) = last.get(&key).filter(|l| **l != version) {
+                info!(from = %before, to = %version, url = %probe.url, "policy version changed: running now");
+                shared.pending_change.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(Instant::now);
+                shared.trigger(Reason::PolicyChange);
+            }
+            last.insert(key, version);
         }
-        last = Some(version);
     }
 }
 
@@ -539,7 +546,7 @@ impl Runner {
         if self.target.is_none() {
             let target = Target::connect(&self.loaded.config).await.map_err(|e| e.to_string())?;
             let probe = VersionProbe::for_target(&target, &self.loaded.config);
-            if probe.is_none() && !self.options.watch_interval.is_zero() {
+            if probe.is_empty() && !self.options.watch_interval.is_zero() {
                 info!("policy version watch off: the target's version is not in a response header");
             }
             *self.shared.watch_target.lock().unwrap_or_else(|e| e.into_inner()) = probe;
@@ -663,7 +670,10 @@ impl Runner {
             .results
             .iter()
             .filter(|r| !r.outcome.is_pass())
-            .map(|r| format!("{} / {}: {}: {}", r.suite, r.scenario, r.outcome, r.message.as_deref().unwrap_or("")))
+            .map(|r| {
+                let on = r.target.as_deref().map(|t| format!(" (target {t})")).unwrap_or_default();
+                format!("{} / {}{on}: {}: {}", r.suite, r.scenario, r.outcome, r.message.as_deref().unwrap_or(""))
+            })
             .collect();
         // One line for the run, naming the first few: 10,000 failing scenarios are not 10,000
         // log lines (`/status` and the metrics list them all).
@@ -797,7 +807,7 @@ impl History {
 
 /// The settings a connected target was built from: a reload that changes them reconnects.
 fn target_settings(config: &gateprobe::config::Config) -> serde_json::Value {
-    serde_json::json!([config.target, config.identities, config.audit, config.run])
+    serde_json::json!([config.target, config.targets, config.identities, config.audit, config.run])
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {

@@ -10,7 +10,7 @@ use gateprobe::suite::{Location, Then, lint, load_suites, parse_suite};
 
 const BAD: &str = "tests/fixtures/bad";
 
-/// Every check a file goes through before a run: parse, then identities and the lint.
+/// Every check a file goes through before a run: parse, then identities, targets and the lint.
 fn diagnose(file: &Path) -> Vec<Diagnostic> {
     let text = std::fs::read_to_string(file).unwrap();
     let name = file.file_name().unwrap().to_string_lossy();
@@ -21,7 +21,11 @@ fn diagnose(file: &Path) -> Vec<Diagnostic> {
         }
     } else {
         match parse_suite(file, &text) {
-            Ok(suite) => out.extend(config::check_identities(&[suite], &Config::bundled())),
+            Ok(suite) => {
+                let suites = [suite];
+                out.extend(config::check_identities(&suites, &Config::bundled()));
+                out.extend(config::check_targets(&suites, &Config::bundled()));
+            }
             Err(ds) => out.extend(ds),
         }
     }
@@ -79,8 +83,8 @@ fn load_reports_all_bad_files_at_once() {
     let err = load_suites(&[PathBuf::from(BAD)], &lint::Rules::new()).unwrap_err();
     let files: std::collections::BTreeSet<_> = err.diagnostics.iter().map(|d| d.file.clone()).collect();
     // Every fixture is refused by the load (which lints too; configs are not suites either),
-    // except the one that only fails the identity check against a config.
-    let later_only = ["unknown-identity.yaml"];
+    // except those that only fail a check against a config (identities, targets).
+    let later_only = ["unknown-identity.yaml", "target-without-targets.yaml"];
     let expected: std::collections::BTreeSet<_> = bad_fixtures()
         .into_iter()
         .filter(|f| !later_only.contains(&f.file_name().unwrap().to_str().unwrap()))

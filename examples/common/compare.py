@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """compare.py REPORT.json EXPECTED.json: exit 1 when a scenario's outcome differs from the expected one.
 
-EXPECTED maps scenario name to outcome (`pass`, `fail`, `evidence_missing`, `leak`, `error`).
-Each line printed is one scenario: expected, observed, and gateprobe's message.
+EXPECTED maps scenario name to outcome (`pass`, `fail`, `evidence_missing`, `leak`, `error`), or to
+`{"target": NAME, "outcome": OUTCOME}` when the config names its targets (`targets:`): the result
+must then also have run on that target. Each line printed is one scenario: expected, observed,
+and gateprobe's message.
 """
 import json
 import sys
@@ -17,6 +19,10 @@ bad = 0
 for name, want in expected.items():
     r = observed.get(name)
     got = r["outcome"] if r else "absent"
+    if isinstance(want, dict):
+        # "outcome@target", so a result on the wrong target differs like a wrong outcome.
+        want = f"{want['outcome']}@{want['target']}"
+        got = f"{got}@{r.get('target')}" if r else got
     mark = "ok  " if got == want else "DIFF"
     bad += got != want
     r = r or {}

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Proves gateprobe's `mcp` adapter on IBM ContextForge 1.1.0: installs the gateway into a cached
-# venv and the upstream tool server into a cached npm prefix, starts both on free loopback ports,
-# provisions users, roles, tokens and a virtual server through the gateway's API, runs gateprobe
-# twice (evidence from the log-search API, then from the gateway's JSON stdout), compares the
-# outcomes with expected-*.json, and stops everything it started.
+# Proves gateprobe's `mcp` and `http` adapters on IBM ContextForge 1.1.0: installs the gateway
+# into a cached venv and the upstream tool server into a cached npm prefix, starts both on free
+# loopback ports, provisions users, roles, tokens and a virtual server through the gateway's API,
+# runs gateprobe twice over its three endpoints (`/servers/{id}/mcp`, `/mcp/` and `/rpc`, named
+# targets of one config: one run, one state, one report each), with evidence from the log-search
+# API, then from the gateway's JSON stdout, compares the outcomes and targets with
+# expected-*.json, and stops everything it started.
 #
 # Environment: GATEPROBE (the binary; built with cargo when unset), PYTHON312 (a Python 3.12 or
 # 3.13), XDG_CACHE_HOME. Exits non-zero when an outcome differs from the expected one.
@@ -52,14 +54,9 @@ fill() { sed -e "s|@BASE@|$BASE|g" -e "s|@SERVER_ID@|$SERVER_ID|g" -e "s|@STATE@
 fill "$HERE/gateprobe.yaml" >"$STATE/gateprobe.yaml"
 fill "$HERE/audit-stdout.yaml" >"$STATE/audit-stdout.yaml"
 swap_audit "$STATE/gateprobe.yaml" "$STATE/audit-stdout.yaml" >"$STATE/gateprobe-stdout.yaml"
-# The same tokens on the gateway-wide endpoint, where scope.server_id is all that keeps the
-# upstream's other tools out of reach.
-sed -e "s|url: \"$BASE/servers/$SERVER_ID/mcp\"|url: \"$BASE/mcp/\"|" -e "s|/scenarios/server\"|/scenarios/global\"|" \
-  "$STATE/gateprobe.yaml" >"$STATE/gateprobe-global.yaml"
 
 status=0
 run_variant api "$STATE/gateprobe.yaml" "$HERE/expected-api.json" || status=1
 run_variant stdout "$STATE/gateprobe-stdout.yaml" "$HERE/expected-stdout.json" || status=1
-run_variant global "$STATE/gateprobe-global.yaml" "$HERE/expected-global.json" || status=1
 log "done"
 exit $status

@@ -41,7 +41,8 @@ pub async fn run(args: ToolsArgs) -> Exit {
             return gateprobe::RunError::from(e).exit_code();
         }
     };
-    let (tools, listing) = futures::join!(target.tools_for(args.identity.as_deref()), target.listing());
+    let (tools, listing) =
+        futures::join!(target.tools_for(args.identity.as_deref(), args.target.as_deref()), target.listing());
     let sample = match &args.sample {
         Some(scenario) => sample(&target, &loaded, scenario).await,
         None => Ok(None),

@@ -164,7 +164,7 @@ fn coverage_section(coverage: &gateprobe::coverage::Coverage, paint: Painter) ->
 }
 
 fn name(r: &ScenarioResult) -> String {
-    text::one_line(&format!("{} › {}", r.suite, r.scenario))
+    text::one_line(&format!("{} › {}{}", r.suite, r.scenario, text::on_target(r)))
 }
 
 /// `expected deny, observed allow (reason granted_by_role; expected reason missing_capability)`;

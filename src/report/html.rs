@@ -64,7 +64,7 @@ fn data(summary: &RunSummary) -> Value {
         .results
         .iter()
         .map(|r| {
-            json!({
+            let mut entry = json!({
                 "suite": r.suite,
                 "scenario": r.scenario,
                 "location": text::location(r),
@@ -89,7 +89,11 @@ fn data(summary: &RunSummary) -> Value {
                     "expected": p.expected,
                     "proposed": text::proposed(p),
                 })),
-            })
+            });
+            if let Some(target) = &r.target {
+                entry["target"] = json!(target);
+            }
+            entry
         })
         .collect();
     let cells: Vec<Value> = grid
@@ -193,7 +197,7 @@ const JS: &str = r##"
       var r = data.results[ri], box = el("div", "result");
       var h = el("h3", null, r.scenario+" "); h.appendChild(el("span", "badge "+r.outcome, r.outcome)); box.appendChild(h);
       var dl = el("dl");
-      row(dl, "suite", r.suite); row(dl, "location", r.location);
+      row(dl, "suite", r.suite); row(dl, "target", r.target); row(dl, "location", r.location);
       if(r.proposal){ row(dl, "assistant", r.proposal.assistant+" (prompt "+r.proposal.prompt_version+")"); row(dl, "expected proposal", r.proposal.expected); row(dl, "proposed", r.proposal.proposed); }
       row(dl, "expected", r.expected + (r.expected_reason ? " ("+r.expected_reason+")" : ""));
       row(dl, "decision", r.observed===null ? "none (no decision could be read)" : r.observed);

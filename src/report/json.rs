@@ -146,7 +146,11 @@ struct ResultEntry<'a> {
     missing_fields: &'a [String],
     contradicted_fields: &'a [String],
     policy_version: Option<&'a str>,
-    /// The replica that answered (targets with `replicas` only).
+    /// The named target it ran on (configs with `targets:` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<&'a str>,
+    /// The replica that answered (targets with `replicas`), or with named targets the URL the
+    /// calls went to.
     #[serde(skip_serializing_if = "Option::is_none")]
     endpoint: Option<&'a str>,
     error_kind: Option<&'a str>,
@@ -213,6 +217,7 @@ impl<'a> From<&'a ScenarioResult> for ResultEntry<'a> {
             missing_fields: &r.missing_fields,
             contradicted_fields: &r.contradicted_fields,
             policy_version: r.policy_version.as_deref(),
+            target: r.target.as_deref(),
             endpoint: r.endpoint.as_deref(),
             error_kind: r.error_kind,
             calls: r.calls,

@@ -40,7 +40,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use gateprobe::RunSummary;
 use gateprobe::outcome::{Outcome, ScenarioResult};
@@ -105,6 +105,10 @@ fn test_case(r: &ScenarioResult) -> TestCase {
     case.set_classname(r.suite.as_str()).set_time(r.duration);
     case.extra.insert("file".into(), r.file.to_string_lossy().as_ref().into());
     case.extra.insert("line".into(), r.location.line.to_string().into());
+    if let Some(target) = &r.target {
+        // The name stays the scenario's (its key in every CI's history); the target is a property.
+        case.properties.push(Property::new("target", target.as_str()));
+    }
     case
 }
 
@@ -123,6 +127,9 @@ fn details(r: &ScenarioResult) -> String {
         (None, None) => "no decision".to_string(),
     };
     let _ = writeln!(out, "observed: {}", text::observed_call(r, &observed));
+    if let Some(target) = &r.target {
+        let _ = writeln!(out, "target: {target} ({})", r.endpoint.as_deref().unwrap_or("?"));
+    }
     if let Some(message) = &r.message {
         let _ = writeln!(out, "message: {message}");
     }

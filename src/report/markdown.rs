@@ -120,7 +120,7 @@ pub fn render(summary: &RunSummary) -> String {
                 out,
                 "| {} | {} | {} | {} | {} | {} {} | {} |",
                 cell(&r.suite),
-                cell(&r.scenario),
+                cell(&format!("{}{}", r.scenario, text::on_target(r))),
                 expected,
                 observed,
                 cell(r.reason.as_deref().unwrap_or("")),
@@ -131,7 +131,8 @@ pub fn render(summary: &RunSummary) -> String {
         }
         out.push_str("\n<details><summary>Messages</summary>\n\n");
         for r in summary.results.iter().filter(|r| !r.outcome.is_pass()) {
-            let _ = writeln!(out, "- **{} › {}**: {}", cell(&r.suite), cell(&r.scenario), cell(&text::message(r)));
+            let name = format!("{}{}", r.scenario, text::on_target(r));
+            let _ = writeln!(out, "- **{} › {}**: {}", cell(&r.suite), cell(&name), cell(&text::message(r)));
         }
         out.push_str("\n</details>\n");
     }
@@ -250,7 +251,14 @@ pub fn github_annotations(summary: &RunSummary) -> String {
             r.location.line,
             r.location.column,
             escape_property(&format!("gateprobe {}", r.outcome)),
-            escape_data(&format!("{} › {}: {}{}", r.suite, r.scenario, text::message(r), by.unwrap_or_default())),
+            escape_data(&format!(
+                "{} › {}{}: {}{}",
+                r.suite,
+                r.scenario,
+                text::on_target(r),
+                text::message(r),
+                by.unwrap_or_default()
+            )),
         );
     }
     out
@@ -578,6 +586,7 @@ mod tests {
             policy_version: None,
             proposed: vec![],
             prompt_version: None,
+            target: None,
         };
         let c = Comparison {
             drift: vec![Drift {

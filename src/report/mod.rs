@@ -200,6 +200,12 @@ pub(crate) mod text {
         format!("{}:{}:{}", r.file.display(), r.location.line, r.location.column)
     }
 
+    /// ` (target global)` after a scenario's name when it ran on a named target (the config's
+    /// `targets:`), else nothing.
+    pub fn on_target(r: &ScenarioResult) -> String {
+        r.target.as_deref().map(|t| format!(" (target {t})")).unwrap_or_default()
+    }
+
     /// `allow`, or `none` when no decision could be read.
     pub fn observed(r: &ScenarioResult) -> &'static str {
         r.observed.map_or("none", |d| d.as_str())
@@ -376,6 +382,36 @@ pub(crate) mod golden {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pins where a named target shows: after the scenario's name on the console, in the
+    /// Markdown table, messages and annotations, as a JUnit property and in its text, in the JSON
+    /// report and the HTML report's data; a result without one shows nothing new.
+    #[test]
+    fn every_renderer_names_the_target() {
+        let mut summary = fixture::summary();
+        let failing = summary.results.iter().position(|r| r.scenario == "reader cannot delete").unwrap();
+        summary.results[failing].target = Some("global".into());
+        summary.results[failing].endpoint = Some("http://127.0.0.1:4444/mcp/".into());
+        let named = "reader cannot delete (target global)";
+        let console = console::render(&summary, false);
+        assert!(console.contains(&format!("✗ documents › {named} — fail")), "{console}");
+        assert_eq!(console.matches("(target ").count(), 1, "{console}");
+        let md = markdown::render(&summary);
+        assert!(md.contains(&format!("| documents | {named} |")), "{md}");
+        assert!(md.contains(&format!("- **documents › {named}**")), "{md}");
+        assert!(markdown::github_annotations(&summary).contains(&format!("documents › {named}: ")));
+        let junit = junit::render(&summary).unwrap();
+        assert!(junit.contains(r#"<property name="target" value="global"/>"#), "{junit}");
+        assert!(junit.contains("target: global (http://127.0.0.1:4444/mcp/)"), "{junit}");
+        let json = json::to_value(&summary).unwrap();
+        let entry = &json["results"][failing];
+        assert_eq!(
+            (entry["target"].as_str(), entry["endpoint"].as_str()),
+            (Some("global"), Some("http://127.0.0.1:4444/mcp/"))
+        );
+        assert!(json["results"][0].get("target").is_none(), "{json}");
+        assert!(html::render(&summary).contains(r#""target":"global""#));
+    }
 
     #[test]
     fn parses_each_format() {

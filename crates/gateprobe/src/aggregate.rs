@@ -43,6 +43,7 @@ impl ScenarioResult {
             missing_fields: verdict.missing_fields,
             contradicted_fields: verdict.contradicted_fields,
             policy_version: verdict.policy_version,
+            target: execution.target.clone(),
             endpoint: execution.endpoint.clone(),
             error_kind: verdict.error_kind,
             calls: execution.calls.len(),

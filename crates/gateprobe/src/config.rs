@@ -18,9 +18,16 @@ use crate::suite::{Location, Suite, yaml};
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The gateway under test.
+    /// The gateway under test (or `targets`, not both).
     #[serde(default)]
     pub target: TargetConfig,
+    /// Several endpoints in one run, by name, instead of `target`: e.g. a gateway's per-server
+    /// endpoint, its gateway-wide one and its JSON-RPC one. A suite (`target: <name>`) or a
+    /// scenario (its own `target:`, which wins) says which one its calls go to; with one entry
+    /// that one is the default. Identities, the audit source and the run settings are shared;
+    /// sessions are per target; every result names its target.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets: BTreeMap<String, TargetConfig>,
     /// Synthetic identities, by the name suites refer to.
     #[serde(default)]
     pub identities: BTreeMap<String, IdentityConfig>,
@@ -342,6 +349,28 @@ pub struct HttpDecisionMapping {
     /// Status codes that are decisions by themselves (e.g. 403 → deny, 429 → rate_limited).
     #[serde(default)]
     pub status: BTreeMap<u16, Decision>,
+    /// Rules tried in order before `status` and `pointer`, for answers that state no decision
+    /// by name, e.g. a JSON-RPC endpoint: `{ pointer: /error/code, equals: -32003, decision:
+    /// deny }`, `{ pointer: /result, decision: allow }`. Every given matcher must match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<HttpDecisionRule>,
+}
+
+/// One rule of an `http` target's decision mapping. Every given matcher must match; at least
+/// one of `http_status` and `pointer` is given.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpDecisionRule {
+    /// HTTP status of the answer.
+    pub http_status: Option<u16>,
+    /// JSON pointer into the answer that must find a value (`equals`: that value).
+    pub pointer: Option<String>,
+    /// The value at `pointer`, any JSON (`-32003`, `"denied"`, `false`); absent: any value.
+    pub equals: Option<serde_json::Value>,
+    /// The decision a matching answer stands for.
+    pub decision: Decision,
+    /// Reason to report; else the one at `reason_pointer`.
+    pub reason: Option<String>,
 }
 
 /// One rule of an `mcp` target's decision mapping. Every given matcher must match.
@@ -734,6 +763,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             target: TargetConfig::default(),
+            targets: BTreeMap::new(),
             identities: BTreeMap::new(),
             audit: AuditConfig::default(),
             suites: default_suites(),
@@ -764,6 +794,26 @@ impl Config {
         parse_config(Path::new("<bundled gateprobe.yaml>"), BUNDLED).expect("the bundled config is valid")
     }
 
+    /// The gateways a run reaches: the one `target` (no name), or every entry of `targets` by
+    /// name, in name order. Every reader of the target settings goes through here (or
+    /// [`Config::all_targets_mut`]), so that a setting of `target` is one of every named target too.
+    pub fn all_targets(&self) -> Vec<(Option<&str>, &TargetConfig)> {
+        if self.targets.is_empty() {
+            vec![(None, &self.target)]
+        } else {
+            self.targets.iter().map(|(name, t)| (Some(name.as_str()), t)).collect()
+        }
+    }
+
+    /// [`Config::all_targets`], to change them.
+    pub fn all_targets_mut(&mut self) -> Vec<(Option<&str>, &mut TargetConfig)> {
+        if self.targets.is_empty() {
+            vec![(None, &mut self.target)]
+        } else {
+            self.targets.iter_mut().map(|(name, t)| (Some(name.as_str()), t)).collect()
+        }
+    }
+
     /// Makes relative paths in the file (suites, policies, audit file, credential files)
     /// relative to `base`, the directory of the config file.
     pub fn resolve_paths(&mut self, base: &Path) {
@@ -776,8 +826,10 @@ impl Config {
             }
         };
         self.suites.iter_mut().for_each(fix);
-        if let TargetConfig::Embedded(e) = &mut self.target {
-            fix(&mut e.policies);
+        for (_, target) in self.all_targets_mut() {
+            if let TargetConfig::Embedded(e) = target {
+                fix(&mut e.policies);
+            }
         }
         if let AuditConfig::JsonLines { path, .. } = &mut self.audit {
             fix(path);
@@ -856,20 +908,59 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
             );
         }
     }
-    let url = match &config.target {
-        TargetConfig::Mcp(t) => Some(&t.url),
-        TargetConfig::Http(t) => Some(&t.url),
-        TargetConfig::Embedded(_) => None,
+    // Problems of a key as a whole point at the key, not at its value (which may be lines long).
+    let mut at_keys = Vec::new();
+    let mut key_error = |at: &str, message: &str, help: &str| {
+        at_keys.push(Diagnostic::new(path, text, pos.at(at), message).with_help(help));
     };
-    if let Some(url) = url {
-        if let Err(why) = check_http_url(url) {
-            error("/target/url", format!("`{url}` {why}"), "e.g. `http://127.0.0.1:8080/mcp`");
+    if pos.get("/targets").is_some() {
+        if pos.get("/target").is_some() {
+            key_error(
+                "/targets",
+                "both `target` and `targets` are given",
+                "keep `target:` for one gateway, or name it under `targets:` beside the others",
+            );
+        }
+        if config.targets.is_empty() {
+            key_error(
+                "/targets",
+                "`targets` is empty",
+                "name at least one, e.g. `targets: { main: { kind: mcp, url: ... } }`",
+            );
         }
     }
-    if let TargetConfig::Mcp(t) = &config.target {
-        for (i, url) in t.replicas.iter().enumerate() {
+    let mut embedded = None;
+    for (name, target) in config.all_targets() {
+        let at = name.map_or_else(|| "/target".to_owned(), |n| yaml::join("/targets", n));
+        if let Some(Err(why)) = name.map(check_target_name) {
+            key_error(&at, &why, "e.g. `server`, `global`, `rpc`");
+        }
+        let url = match target {
+            TargetConfig::Mcp(t) => Some(&t.url),
+            TargetConfig::Http(t) => Some(&t.url),
+            TargetConfig::Embedded(_) => None,
+        };
+        if let Some(url) = url {
             if let Err(why) = check_http_url(url) {
-                error(&format!("/target/replicas/{i}"), format!("`{url}` {why}"), "e.g. `http://10.0.0.2:8080/mcp`");
+                error(&yaml::join(&at, "url"), format!("`{url}` {why}"), "e.g. `http://127.0.0.1:8080/mcp`");
+            }
+        }
+        if let TargetConfig::Mcp(t) = target {
+            for (i, url) in t.replicas.iter().enumerate() {
+                if let Err(why) = check_http_url(url) {
+                    error(&format!("{at}/replicas/{i}"), format!("`{url}` {why}"), "e.g. `http://10.0.0.2:8080/mcp`");
+                }
+            }
+        }
+        // The embedded gateway mints the identities' tokens and serves the default audit
+        // source: a second one would sign with another key and keep another log.
+        if let (TargetConfig::Embedded(_), Some(name)) = (target, name) {
+            if let Some(first) = embedded.replace(name) {
+                error(
+                    &yaml::join(&at, "kind"),
+                    format!("`{name}` is a second embedded target (`{first}` is one)"),
+                    "one run starts at most one embedded gateway: it mints the identities' tokens and keeps the audit log",
+                );
             }
         }
     }
@@ -896,6 +987,34 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
                     at,
                     format!("`{p}` is not a JSON pointer"),
                     "a JSON pointer starts with `/`, e.g. `/rationale/reason`",
+                );
+            }
+        }
+    }
+    for (name, target) in config.all_targets() {
+        let TargetConfig::Http(h) = target else { continue };
+        let at = name.map_or_else(|| "/target".to_owned(), |n| yaml::join("/targets", n));
+        for (i, rule) in h.decision.rules.iter().enumerate() {
+            let at = format!("{at}/decision/rules/{i}");
+            if rule.http_status.is_none() && rule.pointer.is_none() {
+                error(
+                    &at,
+                    "this rule matches every answer".into(),
+                    "give it a `pointer` (and `equals`) or an `http_status`",
+                );
+            }
+            if rule.equals.is_some() && rule.pointer.is_none() {
+                error(
+                    &format!("{at}/equals"),
+                    "`equals` without a `pointer`".into(),
+                    "say where the value is, e.g. `pointer: /error/code`",
+                );
+            }
+            if let Some(p) = rule.pointer.as_deref().filter(|p| !p.is_empty() && !p.starts_with('/')) {
+                error(
+                    &format!("{at}/pointer"),
+                    format!("`{p}` is not a JSON pointer"),
+                    "a JSON pointer starts with `/`, e.g. `/error/code`",
                 );
             }
         }
@@ -980,7 +1099,18 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
             }
         }
     }
+    problems.extend(at_keys);
     if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid(problems)) }
+}
+
+/// Whether `name` can name a target: letters, digits, `-`, `_` and `.` (it is shown in brackets
+/// on the console and written in suites as a plain YAML scalar).
+pub fn check_target_name(name: &str) -> Result<(), String> {
+    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not a target name (letters, digits, `-`, `_` and `.`)"))
+    }
 }
 
 /// An absolute http(s) URL with a host, as reqwest will need it: a prefix check alone lets
@@ -1064,6 +1194,12 @@ pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<Str
 
     if let Some(v) = env("GATEPROBE_TARGET_URL") {
         let u = url("GATEPROBE_TARGET_URL", &v)?;
+        if !config.targets.is_empty() {
+            return Err(ConfigError::Env {
+                var: "GATEPROBE_TARGET_URL".into(),
+                message: "the config names several targets (`targets:`); set each one's URL in the file".into(),
+            });
+        }
         match &mut config.target {
             TargetConfig::Mcp(t) => t.url = u,
             TargetConfig::Http(t) => t.url = u,
@@ -1111,9 +1247,14 @@ pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<Str
         }
     }
     if let Some(v) = env("GATEPROBE_POLICIES") {
-        match &mut config.target {
-            TargetConfig::Embedded(e) => e.policies = PathBuf::from(v),
-            _ => {
+        // With `targets:`, the embedded one among them (there is at most one).
+        let embedded = config.all_targets_mut().into_iter().find_map(|(_, t)| match t {
+            TargetConfig::Embedded(e) => Some(e),
+            _ => None,
+        });
+        match embedded {
+            Some(e) => e.policies = PathBuf::from(v),
+            None => {
                 return Err(ConfigError::Env {
                     var: "GATEPROBE_POLICIES".into(),
                     message: "only the embedded target has a policy directory".into(),
@@ -1164,6 +1305,73 @@ pub fn check_identities(suites: &[Suite], config: &Config) -> Vec<Diagnostic> {
                 )
                 .with_help(help),
             );
+        }
+    }
+    out
+}
+
+/// Every scenario runs on a target the config has: a `target:` choice names one of `targets:`
+/// (and there are named targets at all), and with more than one named target every scenario
+/// chooses. Diagnostics point at the `target:` value, once per place it is written (a suite's
+/// choice is one diagnostic, not one per scenario).
+///
+/// No default among several targets: a scenario written for one endpoint that silently ran on
+/// another would pass or fail for the wrong reason, and that is the very mistake named targets
+/// are for (ContextForge's scope bypass shows on its gateway-wide `/mcp` only: the same suite on
+/// `/servers/{id}/mcp` passes). With one named target, it is the default.
+pub fn check_targets(suites: &[Suite], config: &Config) -> Vec<Diagnostic> {
+    let names: Vec<&str> = config.targets.keys().map(String::as_str).collect();
+    let mut out = Vec::new();
+    for suite in suites {
+        let mut problems: Vec<(Location, String, String)> = Vec::new();
+        let unchosen: Vec<&crate::suite::Scenario> = suite.scenarios.iter().filter(|s| s.target.is_none()).collect();
+        for s in &suite.scenarios {
+            let Some(choice) = &s.target else { continue };
+            if problems.iter().any(|(at, ..)| *at == choice.at) {
+                continue;
+            }
+            let whose =
+                if choice.suite_wide { format!("suite `{}`", suite.name) } else { format!("scenario `{}`", s.name) };
+            if names.is_empty() {
+                problems.push((
+                    choice.at,
+                    format!("{whose} chooses target `{}`, but the config has a single `target:`", choice.name),
+                    "name the config's gateways under `targets:` (`targets: { name: { kind: ... } }`), or leave `target:` out of the suite".into(),
+                ));
+            } else if !names.contains(&choice.name.as_str()) {
+                problems.push((
+                    choice.at,
+                    format!("{whose} uses unknown target `{}`", choice.name),
+                    format!("the config's targets: {}", names.join(", ")),
+                ));
+            }
+        }
+        if names.len() > 1 && !unchosen.is_empty() {
+            let help = format!("the config's targets: {}", names.join(", "));
+            if unchosen.len() == suite.scenarios.len() {
+                problems.push((
+                    Location::default(),
+                    format!("suite `{}` does not say which target its scenarios run on", suite.name),
+                    format!("add `target: <name>` beside `suite:` (or to each scenario); {help}"),
+                ));
+            } else {
+                for s in unchosen {
+                    problems.push((
+                        s.location,
+                        format!("scenario `{}` does not say which target it runs on", s.name),
+                        format!("add `target: <name>` to it, or to the suite; {help}"),
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            continue;
+        }
+        let text = source_lines(&suite.path);
+        let suite_at = yaml::positions(&text).map(|p| p.value_at("/suite")).unwrap_or(Location { line: 1, column: 1 });
+        for (at, message, help) in problems {
+            let at = if at == Location::default() { suite_at } else { at };
+            out.push(Diagnostic::new(&suite.path, &text, at, message).with_help(help));
         }
     }
     out
@@ -1363,6 +1571,125 @@ mod tests {
         let e = parse_config(Path::new("gp.yaml"), text).unwrap_err();
         let got: Vec<(usize, usize)> = e.diagnostics().iter().map(|d| (d.line, d.column)).collect();
         assert_eq!(got, [(3, 16), (1, 27), (5, 43)], "{e}");
+    }
+
+    const TWO_TARGETS: &str = "targets:\n  server: { kind: mcp, url: \"http://127.0.0.1:1/servers/a/mcp\" }\n  global:\n    kind: mcp\n    url: http://127.0.0.1:1/mcp\n";
+
+    #[test]
+    fn named_targets_are_read_in_name_order() {
+        let c = parse_config(Path::new("gp.yaml"), TWO_TARGETS).unwrap();
+        let names: Vec<Option<&str>> = c.all_targets().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, [Some("global"), Some("server")]);
+        // `target:` alone is read as it always was: one unnamed target.
+        let one = parse_config(Path::new("gp.yaml"), "target: { kind: mcp, url: http://127.0.0.1:1/mcp }\n").unwrap();
+        assert!(matches!(one.all_targets()[..], [(None, TargetConfig::Mcp(_))]));
+    }
+
+    #[test]
+    fn named_target_mistakes_are_positioned() {
+        let at = |text: &str| {
+            let e = parse_config(Path::new("gp.yaml"), text).unwrap_err();
+            e.diagnostics().iter().map(|d| (d.line, d.column, d.message.clone())).collect::<Vec<_>>()
+        };
+        let both = at(&format!("target: {{ kind: embedded }}\n{TWO_TARGETS}"));
+        assert_eq!(both.len(), 1, "{both:?}");
+        assert_eq!((both[0].0, both[0].1), (2, 1));
+        assert!(both[0].2.contains("both `target` and `targets`"), "{both:?}");
+        let empty = at("targets: {}\n");
+        assert!(empty[0].2.contains("`targets` is empty"), "{empty:?}");
+        let bad = at(
+            "targets:\n  ok: { kind: mcp, url: http://127.0.0.1:1/mcp }\n  \"two words\": { kind: mcp, url: nowhere }\n",
+        );
+        let got: Vec<(usize, usize)> = bad.iter().map(|d| (d.0, d.1)).collect();
+        // The URL at its value, the name at its key (name problems come last).
+        assert_eq!(got, [(3, 34), (3, 3)], "{bad:?}");
+        assert!(bad[1].2.contains("not a target name"), "{bad:?}");
+        let embedded = at("targets:\n  a: { kind: embedded }\n  b: { kind: embedded, policies: other }\n");
+        assert_eq!((embedded[0].0, embedded[0].1), (3, 14), "{embedded:?}");
+        assert!(embedded[0].2.contains("second embedded target"), "{embedded:?}");
+        let rule = at(
+            "target:\n  kind: http\n  url: http://127.0.0.1:1/rpc\n  body: {}\n  decision:\n    rules:\n      - { decision: allow }\n      - { equals: 1, decision: deny }\n",
+        );
+        let got: Vec<(usize, usize)> = rule.iter().map(|d| (d.0, d.1)).collect();
+        assert_eq!(got, [(7, 9), (8, 9), (8, 19)], "{rule:?}");
+    }
+
+    #[test]
+    fn one_url_override_cannot_say_which_named_target() {
+        let mut c = parse_config(Path::new("gp.yaml"), TWO_TARGETS).unwrap();
+        let e = apply_env_overrides(&mut c, env(&[("GATEPROBE_TARGET_URL", "http://127.0.0.1:2/mcp")])).unwrap_err();
+        assert!(e.to_string().contains("several targets"), "{e}");
+        let mut c = parse_config(
+            Path::new("gp.yaml"),
+            "targets:\n  a: { kind: embedded }\n  b: { kind: mcp, url: http://127.0.0.1:1/mcp }\n",
+        )
+        .unwrap();
+        apply_env_overrides(&mut c, env(&[("GATEPROBE_POLICIES", "elsewhere")])).unwrap();
+        assert!(matches!(&c.targets["a"], TargetConfig::Embedded(e) if e.policies == Path::new("elsewhere")));
+    }
+
+    /// Pins the choice rules: the scenario's `target:` wins over the suite's; with several named
+    /// targets every scenario chooses (a suite that never does is one diagnostic, at its name);
+    /// an unknown name lists the known ones; a choice needs named targets at all; one named
+    /// target is the default.
+    #[test]
+    fn target_choices_are_checked_against_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let suite = |name: &str, text: &str| {
+            let path = dir.path().join(format!("{name}.yaml"));
+            std::fs::write(&path, text).unwrap();
+            crate::suite::parse_suite(&path, text).unwrap()
+        };
+        let chosen = suite(
+            "chosen",
+            "suite: chosen\ntarget: global\ndefaults: { identity: a }\nscenarios:\n  - name: on global\n    call: { tool: t }\n    expect: { decision: allow }\n  - name: on server\n    target: server\n    call: { tool: t }\n    expect: { decision: allow }\n",
+        );
+        let names: Vec<&str> = chosen.scenarios.iter().map(|s| s.target.as_ref().unwrap().name.as_str()).collect();
+        assert_eq!(names, ["global", "server"]);
+        let two = parse_config(Path::new("gp.yaml"), TWO_TARGETS).unwrap();
+        assert!(check_targets(std::slice::from_ref(&chosen), &two).is_empty());
+
+        let unchosen = suite(
+            "unchosen",
+            "# no choice\nsuite: unchosen\ndefaults: { identity: a }\nscenarios:\n  - name: x\n    call: { tool: t }\n    expect: { decision: allow }\n",
+        );
+        let partly = suite(
+            "partly",
+            "suite: partly\ndefaults: { identity: a }\nscenarios:\n  - name: x\n    target: rpc\n    call: { tool: t }\n    expect: { decision: allow }\n  - name: y\n    call: { tool: t }\n    expect: { decision: allow }\n",
+        );
+        let ds = check_targets(&[unchosen.clone(), partly], &two);
+        let got: Vec<(String, usize, usize)> =
+            ds.iter().map(|d| (d.file.file_name().unwrap().to_string_lossy().into_owned(), d.line, d.column)).collect();
+        assert_eq!(
+            got,
+            [("unchosen.yaml".into(), 2, 8), ("partly.yaml".into(), 5, 13), ("partly.yaml".into(), 8, 5)],
+            "{ds:?}"
+        );
+        let text = render_all(&ds, false);
+        assert!(text.contains("suite `unchosen` does not say which target"), "{text}");
+        assert!(text.contains("scenario `x` uses unknown target `rpc`"), "{text}");
+        assert!(text.contains("the config's targets: global, server"), "{text}");
+        assert!(text.contains("scenario `y` does not say which target it runs on"), "{text}");
+
+        // A suite-wide unknown name is one diagnostic, for the suite.
+        let wrong = suite(
+            "wrong",
+            "suite: wrong\ntarget: globl\ndefaults: { identity: a }\nscenarios:\n  - name: x\n    call: { tool: t }\n    expect: { decision: allow }\n  - name: y\n    call: { tool: t }\n    expect: { decision: allow }\n",
+        );
+        let ds = check_targets(std::slice::from_ref(&wrong), &two);
+        assert_eq!(ds.len(), 1, "{ds:?}");
+        assert_eq!((ds[0].line, ds[0].column), (2, 9));
+        assert!(ds[0].message.contains("suite `wrong` uses unknown target `globl`"), "{:?}", ds[0]);
+
+        // A single `target:` takes no choice; one named target is the default.
+        let single = Config::bundled();
+        let ds = check_targets(std::slice::from_ref(&chosen), &single);
+        assert_eq!(ds.len(), 2, "{ds:?}");
+        assert!(ds[0].message.contains("but the config has a single `target:`"), "{:?}", ds[0]);
+        assert!(check_targets(std::slice::from_ref(&unchosen), &single).is_empty());
+        let one = parse_config(Path::new("gp.yaml"), "targets:\n  only: { kind: mcp, url: http://127.0.0.1:1/mcp }\n")
+            .unwrap();
+        assert!(check_targets(&[unchosen], &one).is_empty());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{Map, Value};
 
-use crate::adapter::{Call, CallError, Reply, ResolvedIdentity, Session, Target, ToolSpec};
+use crate::adapter::{Call, CallError, Gateway, Reply, ResolvedIdentity, Session, Target, ToolSpec};
 use crate::config::RunConfig;
 use crate::evidence::{CORRELATION_PREFIX, Lookup};
 use crate::plan::PlannedScenario;
@@ -20,7 +20,10 @@ use crate::suite::{Ask, CANARY, Scenario, Step, ToolCall};
 /// Everything observed while running one scenario.
 #[derive(Debug)]
 pub struct Execution {
-    /// The replica the scenario ran on, when the target has several.
+    /// The named target the scenario ran on (the config's `targets:`).
+    pub target: Option<String>,
+    /// The replica the scenario ran on, when the target has several; with named targets, the
+    /// URL it ran on in any case.
     pub endpoint: Option<String>,
     /// The session could not be opened: no call was sent.
     pub session_error: Option<CallError>,
@@ -89,12 +92,15 @@ pub(crate) struct Executor<'t> {
     slots: tokio::sync::Semaphore,
     budget: Option<DefaultDirectRateLimiter>,
     retries: u32,
-    /// With `sessions: identity`: the session of each identity (and replica), opened by the
-    /// first scenario that needs it and ended by [`Executor::finish`].
-    shared: Mutex<HashMap<(String, Option<String>), SharedSession>>,
-    /// The tools the gateway lists to each identity, for golden prompts; listed once a run.
-    tools: Mutex<HashMap<String, ToolsOnce>>,
+    /// With `sessions: identity`: the session of each identity on each target (and replica),
+    /// opened by the first scenario that needs it and ended by [`Executor::finish`].
+    shared: Mutex<HashMap<SessionKey, SharedSession>>,
+    /// The tools each target lists to each identity, for golden prompts; listed once a run.
+    tools: Mutex<HashMap<(Option<String>, String), ToolsOnce>>,
 }
+
+/// Whose shared session: (target name, identity name, replica).
+type SessionKey = (Option<String>, String, Option<String>);
 
 type ToolsOnce = Arc<tokio::sync::OnceCell<Arc<Vec<ToolSpec>>>>;
 
@@ -116,11 +122,25 @@ impl<'t> Executor<'t> {
     /// Ends the sessions kept for the run (`sessions: identity`).
     pub(crate) async fn finish(self) {
         let shared = self.shared.into_inner().unwrap_or_else(|e| e.into_inner());
-        for s in shared.into_values() {
-            if let Some(session) = s.session.get() {
-                self.target.adapter.close_session(session, &s.identity).await;
+        for ((target, ..), s) in shared {
+            let gateway = self.target.gateways().iter().find(|g| g.name == target);
+            if let (Some(session), Some(gateway)) = (s.session.get(), gateway) {
+                gateway.adapter.close_session(session, &s.identity).await;
             }
         }
+    }
+
+    /// The target a scenario's calls go to, or why there is none (`check_targets` refuses such
+    /// a scenario before a run; this is for a caller that skipped it).
+    fn gateway_of(&self, planned: &PlannedScenario<'_>) -> Result<&'t Gateway, CallError> {
+        let choice = planned.scenario.target.as_ref();
+        self.target.gateway(choice).ok_or_else(|| {
+            let names = self.target.target_names().join(", ");
+            CallError::Protocol(match choice {
+                Some(c) => format!("the config has no target `{}` (it has: {names})", c.name),
+                None => format!("the scenario does not choose one of the config's targets ({names})"),
+            })
+        })
     }
 
     pub(crate) async fn execute(&self, planned: &PlannedScenario<'_>) -> Execution {
@@ -128,29 +148,25 @@ impl<'t> Executor<'t> {
             return self.execute_ask(planned, ask).await;
         }
         let start = Instant::now();
+        let gateway = match self.gateway_of(planned) {
+            Ok(g) => g,
+            Err(e) => return Execution::failed(None, e, start),
+        };
         let mut slot = Some(self.slots.acquire().await.expect("the slots are never closed"));
         let identity = &planned.identity;
         self.spend_budget().await;
-        let endpoint = self.target.adapter.next_endpoint();
+        let endpoint = gateway.adapter.next_endpoint();
         let scenario = planned.scenario;
         // A sequence of steps is about session history: it always gets a session of its own.
-        let shared = self.target.adapter.shares_sessions() && scenario.steps.len() == 1;
+        let shared = gateway.adapter.shares_sessions() && scenario.steps.len() == 1;
         let opened = if shared {
-            self.shared_session(identity, endpoint.clone()).await
+            self.shared_session(gateway, identity, endpoint.clone()).await
         } else {
-            self.target.adapter.open_session(identity, endpoint.clone()).await
+            gateway.adapter.open_session(identity, endpoint.clone()).await
         };
         let mut session = match opened {
             Ok(s) => s,
-            Err(e) => {
-                return Execution {
-                    endpoint,
-                    session_error: Some(e),
-                    calls: Vec::new(),
-                    duration: start.elapsed(),
-                    proposal: None,
-                };
-            }
+            Err(e) => return Execution::failed(endpoint, e, start).on(gateway),
         };
         let mut calls = Vec::new();
         for (step_index, step) in scenario.steps.iter().enumerate() {
@@ -160,14 +176,25 @@ impl<'t> Executor<'t> {
                 let canary = plants_canary.then(new_canary);
                 let arguments = substitute(&step.call.arguments, canary.as_deref());
                 let mut record = self
-                    .send(&session, planned, &step.call.tool, step_index, index, &arguments, canary.clone(), None)
+                    .send(
+                        gateway,
+                        &session,
+                        planned,
+                        &step.call.tool,
+                        step_index,
+                        index,
+                        &arguments,
+                        canary.clone(),
+                        None,
+                    )
                     .await;
                 // A shared session the gateway has ended: MCP clients start a new one.
                 if shared && record.result == Err(CallError::Status(404)) {
-                    if let Ok(fresh) = self.renew_shared_session(identity, endpoint.clone(), &session).await {
+                    if let Ok(fresh) = self.renew_shared_session(gateway, identity, endpoint.clone(), &session).await {
                         session = fresh;
                         record = self
                             .send(
+                                gateway,
                                 &session,
                                 planned,
                                 &step.call.tool,
@@ -187,8 +214,18 @@ impl<'t> Executor<'t> {
                 calls.push(record);
                 if let Some(id) = confirmation {
                     calls.push(
-                        self.send(&session, planned, &step.call.tool, step_index, index, &arguments, canary, Some(&id))
-                            .await,
+                        self.send(
+                            gateway,
+                            &session,
+                            planned,
+                            &step.call.tool,
+                            step_index,
+                            index,
+                            &arguments,
+                            canary,
+                            Some(&id),
+                        )
+                        .await,
                     );
                 }
             }
@@ -196,7 +233,7 @@ impl<'t> Executor<'t> {
                 // Every call is answered: the session and the place can go before the evidence
                 // is in (the records are written; a later step would still need both).
                 if !shared {
-                    self.target.adapter.close_session(&session, identity).await;
+                    gateway.adapter.close_session(&session, identity).await;
                 }
                 drop(slot.take());
             }
@@ -206,7 +243,8 @@ impl<'t> Executor<'t> {
                 call.evidence = evidence;
             }
         }
-        Execution { endpoint, session_error: None, calls, duration: start.elapsed(), proposal: None }
+        Execution { target: None, endpoint, session_error: None, calls, duration: start.elapsed(), proposal: None }
+            .on(gateway)
     }
 
     /// A golden-prompt scenario: the agent loop. The assistant is asked with the tools the
@@ -216,9 +254,13 @@ impl<'t> Executor<'t> {
     async fn execute_ask(&self, planned: &PlannedScenario<'_>, ask: &Ask) -> Execution {
         let start = Instant::now();
         let scenario = planned.scenario;
+        let gateway = match self.gateway_of(planned) {
+            Ok(g) => g,
+            Err(e) => return Execution::failed(None, e, start),
+        };
         let Some(assistant) = &planned.assistant else {
             let error = CallError::Protocol("no assistant is configured for golden-prompt scenarios".into());
-            return Execution::failed(None, error, start);
+            return Execution::failed(None, error, start).on(gateway);
         };
         let mut proposal = ProposalRecord {
             assistant: assistant.name().to_owned(),
@@ -229,15 +271,15 @@ impl<'t> Executor<'t> {
         };
         let slot = self.slots.acquire().await.expect("the slots are never closed");
         let identity = &planned.identity;
-        let tools = match self.tools_of(identity).await {
+        let tools = match self.tools_of(gateway, identity).await {
             Ok(tools) => tools,
-            Err(e) => return Execution::failed(None, e, start),
+            Err(e) => return Execution::failed(None, e, start).on(gateway),
         };
         self.spend_budget().await;
-        let endpoint = self.target.adapter.next_endpoint();
-        let session = match self.target.adapter.open_session(identity, endpoint.clone()).await {
+        let endpoint = gateway.adapter.next_endpoint();
+        let session = match gateway.adapter.open_session(identity, endpoint.clone()).await {
             Ok(s) => s,
-            Err(e) => return Execution::failed(endpoint, e, start),
+            Err(e) => return Execution::failed(endpoint, e, start).on(gateway),
         };
         let untrusted = untrusted_text(scenario);
         let mut conversation = assistant.start(scenario.prompt.as_deref().unwrap_or_default(), &untrusted, &tools);
@@ -260,33 +302,40 @@ impl<'t> Executor<'t> {
                 }
                 let step = proposal.steps.len();
                 proposal.steps.push(proposed_step(&call, ask, step > 0, scenario));
-                let record = self.send(&session, planned, &call.tool, step, 0, &call.arguments, None, None).await;
+                let record =
+                    self.send(gateway, &session, planned, &call.tool, step, 0, &call.arguments, None, None).await;
                 assistant.answer(&mut conversation, &call, &answer_text(&record));
                 calls.push(record);
             }
         }
-        self.target.adapter.close_session(&session, identity).await;
+        gateway.adapter.close_session(&session, identity).await;
         drop(slot);
         let found = futures::future::join_all(calls.iter().map(|c| self.evidence_of(c))).await;
         for (call, evidence) in calls.iter_mut().zip(found) {
             call.evidence = evidence;
         }
-        Execution { endpoint, session_error: None, calls, duration: start.elapsed(), proposal: Some(proposal) }
+        let proposal = Some(proposal);
+        Execution { target: None, endpoint, session_error: None, calls, duration: start.elapsed(), proposal }
+            .on(gateway)
     }
 
-    /// The tools the gateway lists to `identity`, asked once a run.
-    async fn tools_of(&self, identity: &Arc<ResolvedIdentity>) -> Result<Arc<Vec<ToolSpec>>, CallError> {
+    /// The tools `gateway` lists to `identity`, asked once a run.
+    async fn tools_of(
+        &self,
+        gateway: &Gateway,
+        identity: &Arc<ResolvedIdentity>,
+    ) -> Result<Arc<Vec<ToolSpec>>, CallError> {
         let cell = {
             let mut map = self.tools.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry(identity.name.clone()).or_default().clone()
+            map.entry((gateway.name.clone(), identity.name.clone())).or_default().clone()
         };
         cell.get_or_try_init(|| async {
-            match self.target.adapter.list_tools(identity).await {
+            match gateway.adapter.list_tools(identity).await {
                 Some(Ok(tools)) => Ok(Arc::new(tools)),
                 Some(Err(e)) => Err(e),
                 None => Err(CallError::Protocol(format!(
                     "an `{}` target cannot list its tools, which golden-prompt scenarios offer the assistant",
-                    self.target.adapter.kind()
+                    gateway.adapter.kind()
                 ))),
             }
         })
@@ -307,37 +356,40 @@ impl<'t> Executor<'t> {
     /// not kept: the next scenario tries again.
     async fn shared_session(
         &self,
+        gateway: &Gateway,
         identity: &Arc<ResolvedIdentity>,
         endpoint: Option<String>,
     ) -> Result<Session, CallError> {
         let shared = {
             let mut map = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-            let entry = map.entry((identity.name.clone(), endpoint.clone()));
+            let entry = map.entry((gateway.name.clone(), identity.name.clone(), endpoint.clone()));
             entry.or_insert_with(|| SharedSession { identity: identity.clone(), session: Arc::default() }).clone()
         };
-        shared.session.get_or_try_init(|| self.target.adapter.open_session(identity, endpoint)).await.cloned()
+        shared.session.get_or_try_init(|| gateway.adapter.open_session(identity, endpoint)).await.cloned()
     }
 
     /// A new shared session in place of `ended`, unless another scenario has already replaced it.
     async fn renew_shared_session(
         &self,
+        gateway: &Gateway,
         identity: &Arc<ResolvedIdentity>,
         endpoint: Option<String>,
         ended: &Session,
     ) -> Result<Session, CallError> {
         {
             let mut map = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-            let key = (identity.name.clone(), endpoint.clone());
+            let key = (gateway.name.clone(), identity.name.clone(), endpoint.clone());
             if map.get(&key).and_then(|s| s.session.get()).is_some_and(|s| s.id == ended.id) {
                 map.remove(&key);
             }
         }
-        self.shared_session(identity, endpoint).await
+        self.shared_session(gateway, identity, endpoint).await
     }
 
     #[expect(clippy::too_many_arguments, reason = "one call's full description; a struct would only rename it")]
     async fn send(
         &self,
+        gateway: &Gateway,
         session: &Session,
         planned: &PlannedScenario<'_>,
         tool: &str,
@@ -362,7 +414,7 @@ impl<'t> Executor<'t> {
             };
             self.spend_budget().await;
             let started = Instant::now();
-            let result = self.target.adapter.call(session, &planned.identity, &call).await;
+            let result = gateway.adapter.call(session, &planned.identity, &call).await;
             let latency = started.elapsed();
             let retry = matches!(&result, Err(e) if e.is_transient()) && attempt < self.retries;
             if !retry {
@@ -391,7 +443,24 @@ impl<'t> Executor<'t> {
 impl Execution {
     /// Nothing could be sent: the session, the tool listing or the assistant failed first.
     fn failed(endpoint: Option<String>, error: CallError, start: Instant) -> Execution {
-        Execution { endpoint, session_error: Some(error), calls: Vec::new(), duration: start.elapsed(), proposal: None }
+        Execution {
+            target: None,
+            endpoint,
+            session_error: Some(error),
+            calls: Vec::new(),
+            duration: start.elapsed(),
+            proposal: None,
+        }
+    }
+
+    /// Names the target it ran on, when it is a named one: its name, and its URL as the endpoint
+    /// unless a replica is named already.
+    fn on(mut self, gateway: &Gateway) -> Execution {
+        if let Some(name) = &gateway.name {
+            self.target = Some(name.clone());
+            self.endpoint.get_or_insert_with(|| gateway.url.clone());
+        }
+        self
     }
 }
 

@@ -137,6 +137,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, RunError> {
     }
     let suites = suite::load_suites(&config.suites, &rules)?;
     let mut unknown = config::check_identities(&suites, &config);
+    unknown.extend(config::check_targets(&suites, &config));
     unknown.extend(config::check_assistants(&suites, &config));
     if !unknown.is_empty() {
         return Err(suite::LoadError::from(unknown).into());
@@ -165,6 +166,12 @@ pub async fn run_on(
 ) -> Result<RunSummary, RunError> {
     let started_at = time::OffsetDateTime::now_utc();
     let start = Instant::now();
+    // `load` has refused a scenario without a target of the config; a `Loaded` made otherwise
+    // (a test's, a caller's) gets the same diagnostics instead of a run of errors.
+    let no_target = config::check_targets(&loaded.suites, &loaded.config);
+    if !no_target.is_empty() {
+        return Err(suite::LoadError::from(no_target).into());
+    }
     let assistants = propose::connect(&loaded.config.assistants).await?;
     let planned = plan::plan(&loaded.suites, &target.identities, &assistants, filter)?;
     let executor = execute::Executor::new(target, &loaded.config.run);

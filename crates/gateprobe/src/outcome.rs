@@ -138,7 +138,12 @@ pub struct ScenarioResult {
     pub contradicted_fields: Vec<String>,
     /// The policy version the gateway reported for the first call.
     pub policy_version: Option<String>,
-    /// The replica that answered, when the target has several (`target.replicas`).
+    /// The named target the scenario ran on (a key of the config's `targets:`); absent when
+    /// the config has a single `target:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The replica that answered, when the target has several (`target.replicas`); with named
+    /// targets, the URL the calls went to in any case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// Bounded error kind (`timeout`, `connect`, …) when the outcome is `error`.

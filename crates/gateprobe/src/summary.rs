@@ -49,13 +49,13 @@ impl RunSummary {
 
     /// Policy versions the target reported during the run, most seen first.
     pub fn policy_versions(&self) -> Vec<String> {
-        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-        for v in self.results.iter().filter_map(|r| r.policy_version.as_deref()) {
-            *seen.entry(v).or_default() += 1;
-        }
-        let mut versions: Vec<(&str, usize)> = seen.into_iter().collect();
-        versions.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        versions.into_iter().map(|(v, _)| v.to_string()).collect()
+        versions_by_count(self.results.iter())
+    }
+
+    /// Policy versions one named target (`None`: the config's single `target`) reported during
+    /// the run, most seen first.
+    pub fn policy_versions_on(&self, target: Option<&str>) -> Vec<String> {
+        versions_by_count(self.results.iter().filter(|r| r.target.as_deref() == target))
     }
 
     /// The exit code of `gateprobe run`: 1 when some scenario got a wrong answer, else 3 when
@@ -75,4 +75,15 @@ impl RunSummary {
             Exit::Pass
         }
     }
+}
+
+/// The policy versions of `results`, most seen first (ties by name).
+fn versions_by_count<'a>(results: impl Iterator<Item = &'a ScenarioResult>) -> Vec<String> {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for v in results.filter_map(|r| r.policy_version.as_deref()) {
+        *seen.entry(v).or_default() += 1;
+    }
+    let mut versions: Vec<(&str, usize)> = seen.into_iter().collect();
+    versions.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    versions.into_iter().map(|(v, _)| v.to_string()).collect()
 }

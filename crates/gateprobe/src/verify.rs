@@ -388,6 +388,7 @@ mod tests {
             name: "s".into(),
             location: Location::default(),
             identity: "alice".into(),
+            target: None,
             prompt: None,
             context: None,
             steps,
@@ -413,7 +414,14 @@ mod tests {
     }
 
     fn exec(calls: Vec<CallRecord>) -> Execution {
-        Execution { endpoint: None, session_error: None, calls, duration: Duration::from_millis(2), proposal: None }
+        Execution {
+            target: None,
+            endpoint: None,
+            session_error: None,
+            calls,
+            duration: Duration::from_millis(2),
+            proposal: None,
+        }
     }
 
     #[test]

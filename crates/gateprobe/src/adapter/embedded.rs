@@ -38,9 +38,9 @@ pub(super) async fn connect(
         decisions: Vec::new(),
         sessions: SessionScope::default(),
     };
-    let description = format!("embedded {}", mcp.url);
+    let (url, description) = (mcp.url.clone(), format!("embedded {}", mcp.url));
     let adapter = Box::new(McpAdapter::new(client, mcp, max_response_bytes));
-    Ok(Connected { adapter, description, embedded: Some(gateway) })
+    Ok(Connected { adapter, description, url, embedded: Some(gateway) })
 }
 
 async fn start(config: &EmbeddedTarget) -> Result<RunningGateway, TargetError> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use reqwest::Method;
 use serde_json::{Map, Value};
 
-use crate::config::{HttpDecisionMapping, HttpTarget, PolicyVersionSource};
+use crate::config::{HttpDecisionMapping, HttpDecisionRule, HttpTarget, PolicyVersionSource};
 use crate::decision::Decision;
 use crate::secret::Scrubber;
 
@@ -95,8 +95,9 @@ pub fn decode_answer(
     decide(mapping, status, answer.as_ref(), policy_version)
 }
 
-/// Status codes named in the mapping are decisions by themselves; otherwise a 2xx answer
-/// must hold the decision at the configured pointer. Nothing else is guessed.
+/// The first rule that matches decides; then status codes named in the mapping are decisions by
+/// themselves; otherwise a 2xx answer must hold the decision at the configured pointer. Nothing
+/// else is guessed.
 fn decide(
     mapping: &HttpDecisionMapping,
     status: u16,
@@ -107,6 +108,18 @@ fn decide(
         let p = mapping.reason_pointer.as_deref()?;
         answer?.pointer(p).and_then(Value::as_str).map(str::to_string)
     };
+    let matches = |rule: &HttpDecisionRule| {
+        rule.http_status.is_none_or(|s| s == status)
+            && rule.pointer.as_deref().is_none_or(|p| match (answer.and_then(|a| a.pointer(p)), &rule.equals) {
+                (Some(found), Some(wanted)) => found == wanted,
+                (found, None) => found.is_some(),
+                (None, Some(_)) => false,
+            })
+    };
+    if let Some(rule) = mapping.rules.iter().find(|r| matches(r)) {
+        let reason = rule.reason.clone().or_else(reason);
+        return Ok(Reply { decision: rule.decision, reason, confirmation_id: None, policy_version });
+    }
     if let Some(decision) = mapping.status.get(&status) {
         return Ok(Reply { decision: *decision, reason: reason(), confirmation_id: None, policy_version });
     }
@@ -199,6 +212,7 @@ mod tests {
                 pointer: pointer.map(String::from),
                 reason_pointer: Some("/result/reason".into()),
                 status: status.iter().copied().collect::<BTreeMap<_, _>>(),
+                rules: vec![],
             },
         };
         HttpAdapter::new(reqwest::Client::new(), config, 1 << 20).unwrap()
@@ -238,6 +252,46 @@ mod tests {
             .unwrap();
         assert_eq!((deny.decision, deny.reason.as_deref()), (Decision::Deny, Some("nope")));
         assert_eq!(decide(&a.config.decision, 429, None, None).unwrap().decision, Decision::RateLimited);
+    }
+
+    /// Pins the JSON-RPC mapping examples/contextforge uses on `/rpc`: rules by error code and
+    /// by the presence of a result, tried in order before `status`, a rule's reason winning.
+    #[test]
+    fn rules_read_json_rpc_answers() {
+        let mut a = adapter(None, &[(401, Decision::Deny)]);
+        let rule =
+            |status: Option<u16>, pointer: Option<&str>, equals: Option<Value>, decision, reason: Option<&str>| {
+                HttpDecisionRule {
+                    http_status: status,
+                    pointer: pointer.map(String::from),
+                    equals,
+                    decision,
+                    reason: reason.map(String::from),
+                }
+            };
+        a.config.decision.reason_pointer = Some("/error/message".into());
+        a.config.decision.rules = vec![
+            rule(None, Some("/error/code"), Some(json!(-32003)), Decision::Deny, Some("access_denied")),
+            rule(None, Some("/error/code"), Some(json!(-32601)), Decision::Deny, None),
+            rule(Some(401), None, None, Decision::Deny, Some("unauthenticated")),
+            rule(Some(200), Some("/result"), None, Decision::Allow, None),
+        ];
+        let m = &a.config.decision;
+        let read = |status, answer: Value| decide(m, status, Some(&answer), None).map(|r| (r.decision, r.reason));
+        let denied = json!({"jsonrpc": "2.0", "error": {"code": -32003, "message": "Access denied"}, "id": 1});
+        assert_eq!(read(200, denied), Ok((Decision::Deny, Some("access_denied".into()))));
+        let unknown = json!({"jsonrpc": "2.0", "error": {"code": -32601, "message": "Tool not found: x"}, "id": 1});
+        assert_eq!(read(200, unknown), Ok((Decision::Deny, Some("Tool not found: x".into()))));
+        assert_eq!(
+            read(401, json!({"detail": "token required"})),
+            Ok((Decision::Deny, Some("unauthenticated".into())))
+        );
+        let result = json!({"jsonrpc": "2.0", "result": {"content": [], "isError": false}, "id": 1});
+        assert_eq!(read(200, result.clone()).map(|r| r.0), Ok(Decision::Allow));
+        // A result under another status, or an error code no rule names, is no decision.
+        assert_eq!(read(500, result).unwrap_err().kind(), "http_status");
+        let internal = json!({"jsonrpc": "2.0", "error": {"code": -32603, "message": "Internal error"}, "id": 1});
+        assert_eq!(read(200, internal).unwrap_err().kind(), "no_decision");
     }
 
     #[test]

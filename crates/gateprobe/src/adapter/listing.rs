@@ -64,13 +64,28 @@ pub(super) async fn fetch(target: &Target) -> Listing {
                 token: Default::default(),
             };
             let identity = target.lister.as_deref().unwrap_or(&anonymous);
-            match target.adapter.list_tools(identity).await {
-                Some(Ok(tools)) => listing.tools = Some(tools.into_iter().map(|t| t.name).collect()),
-                Some(Err(e)) => listing.problems.push(format!("`tools/list` failed: {e}")),
-                None => listing.problems.push(format!(
-                    "an `{}` target cannot list its tools; set `coverage.tools` in the config",
-                    target.adapter.kind()
-                )),
+            // With named targets: the union of what every target that can list lists (they are
+            // endpoints of one gateway, or gateways the same suites are about).
+            let mut unable = None;
+            for g in target.gateways() {
+                let on = g.name.as_deref().map(|n| format!(" on target `{n}`")).unwrap_or_default();
+                match g.adapter.list_tools(identity).await {
+                    Some(Ok(tools)) => {
+                        let known = listing.tools.get_or_insert_with(Vec::new);
+                        for t in tools {
+                            if !known.contains(&t.name) {
+                                known.push(t.name);
+                            }
+                        }
+                    }
+                    Some(Err(e)) => listing.problems.push(format!("`tools/list`{on} failed: {e}")),
+                    None => unable = unable.or(Some(g.adapter.kind())),
+                }
+            }
+            if let (None, Some(kind), true) = (&listing.tools, unable, listing.problems.is_empty()) {
+                listing
+                    .problems
+                    .push(format!("an `{kind}` target cannot list its tools; set `coverage.tools` in the config"));
             }
         }
     }

@@ -24,6 +24,7 @@ use serde_json::{Map, Value};
 use crate::config::{AuditConfig, Config, CredentialSource, IdentityConfig, TargetConfig};
 use crate::decision::Decision;
 use crate::secret::{Credential, Scrubber, Secret};
+use crate::suite::TargetChoice;
 use gateprobe_gateway::RunningGateway;
 
 pub(crate) use crate::evidence::{AuditSource, Evidence};
@@ -54,7 +55,7 @@ impl ResolvedIdentity {
 
 /// One proposed tool call, as the adapter sends it.
 #[derive(Debug)]
-pub struct Call<'a> {
+pub(crate) struct Call<'a> {
     pub tool: &'a str,
     pub arguments: &'a Map<String, Value>,
     pub correlation_id: &'a str,
@@ -89,7 +90,7 @@ pub struct ToolSpec {
 
 /// A conversation with the gateway in which calls share history (an MCP session).
 #[derive(Debug, Default, Clone)]
-pub struct Session {
+pub(crate) struct Session {
     pub id: Option<String>,
     /// The replica this session lives on; `None`: the target's only endpoint.
     pub endpoint: Option<String>,
@@ -102,7 +103,7 @@ pub struct Session {
 /// and an `async fn` in a trait cannot be called through `dyn` on stable Rust: it boxes each
 /// method's future, one small allocation per call beside a request that makes many.
 #[async_trait::async_trait]
-pub trait Adapter: Send + Sync {
+pub(crate) trait Adapter: Send + Sync {
     /// The config's `target.kind` this adapter answers to (`mcp`, `http`), for messages.
     fn kind(&self) -> &'static str;
 
@@ -147,15 +148,28 @@ pub trait Adapter: Send + Sync {
     }
 }
 
-/// A connected target: the adapter, where its evidence is, and who may call it.
+/// One gateway endpoint a run sends calls to: the config's `target`, or one of its `targets`.
+pub(crate) struct Gateway {
+    /// Its name under `targets:`; `None` for the config's one `target`.
+    pub(crate) name: Option<String>,
+    /// Sends the calls: the adapter for its `kind`.
+    pub(crate) adapter: Box<dyn Adapter>,
+    /// Where its calls go (its `url`; the embedded gateway's MCP URL): a result's endpoint when
+    /// the run has named targets and the target no replicas.
+    pub(crate) url: String,
+}
+
+/// A connected target: its gateway endpoints (one, or the named ones), where the evidence is,
+/// and who may call them.
 pub struct Target {
-    /// Sends the calls: the adapter for the config's `target.kind`.
-    pub adapter: Box<dyn Adapter>,
+    /// Every endpoint calls go to: the config's one `target`, or its `targets` in name order.
+    /// Never empty.
+    gateways: Vec<Gateway>,
     /// Where each call's audit records are read (the config's `audit`).
     pub audit: AuditSource,
     /// The config's identities by name, credentials resolved.
     pub identities: BTreeMap<String, Arc<ResolvedIdentity>>,
-    /// Adapter kind and URL, for reports.
+    /// Adapter kind and URL, for reports (`name: kind URL`, comma-separated, with named targets).
     pub description: String,
     /// Every credential of the run (identities and audit reader), to scrub from what the
     /// gateway sends back: the adapters scrub answers, the audit source records.
@@ -174,27 +188,28 @@ struct Connected {
     adapter: Box<dyn Adapter>,
     /// Adapter kind and URL, for reports.
     description: String,
+    /// Where its calls go.
+    url: String,
     /// The reference gateway, when the target is the embedded one.
     embedded: Option<RunningGateway>,
 }
 
 impl Connected {
     /// An adapter for a gateway reached where it already runs.
-    fn to(adapter: impl Adapter + 'static, description: String) -> Connected {
-        Connected { adapter: Box::new(adapter), description, embedded: None }
+    fn to(adapter: impl Adapter + 'static, url: &str) -> Connected {
+        let description = format!("{} {url}", adapter.kind());
+        Connected { adapter: Box::new(adapter), description, url: url.to_owned(), embedded: None }
     }
 }
 
-/// The one place every gateway kind is registered: the config's `target` to its adapter. A new
-/// kind is one arm here.
-async fn register(config: &Config, client: &reqwest::Client) -> Result<Connected, TargetError> {
+/// The one place every gateway kind is registered: a config's `target` (or one of its
+/// `targets`) to its adapter. A new kind is one arm here.
+async fn register(target: &TargetConfig, config: &Config, client: &reqwest::Client) -> Result<Connected, TargetError> {
     let (client, max) = (client.clone(), config.run.max_response_bytes);
-    Ok(match &config.target {
+    Ok(match target {
         TargetConfig::Embedded(e) => embedded::connect(e, client, max).await?,
-        TargetConfig::Mcp(m) => Connected::to(mcp::McpAdapter::new(client, m.clone(), max), format!("mcp {}", m.url)),
-        TargetConfig::Http(h) => {
-            Connected::to(http::HttpAdapter::new(client, h.clone(), max)?, format!("http {}", h.url))
-        }
+        TargetConfig::Mcp(m) => Connected::to(mcp::McpAdapter::new(client, m.clone(), max), &m.url),
+        TargetConfig::Http(h) => Connected::to(http::HttpAdapter::new(client, h.clone(), max)?, &h.url),
     })
 }
 
@@ -203,7 +218,21 @@ impl Target {
     /// shared HTTP client, and obtains every identity's credential.
     pub async fn connect(config: &Config) -> Result<Target, TargetError> {
         let client = http_client(Duration::from_millis(config.run.timeout_ms))?;
-        let Connected { mut adapter, description, embedded } = register(config, &client).await?;
+        let (mut gateways, mut descriptions, mut embedded) = (Vec::new(), Vec::new(), None);
+        for (name, settings) in config.all_targets() {
+            let connected = register(settings, config, &client).await.map_err(|e| match (e, name) {
+                (TargetError::Invalid(why), Some(name)) => TargetError::Invalid(format!("target `{name}`: {why}")),
+                (e, _) => e,
+            })?;
+            descriptions.push(match name {
+                Some(name) => format!("{name}: {}", connected.description),
+                None => connected.description,
+            });
+            // The config allows one embedded target at most (`config::parse_config`).
+            embedded = embedded.or(connected.embedded);
+            gateways.push(Gateway { name: name.map(str::to_owned), adapter: connected.adapter, url: connected.url });
+        }
+        let description = descriptions.join(", ");
         // Empty until the credentials are obtained: each teaches it its values (and an OAuth
         // source every token it obtains later, for the whole life of the target).
         let scrubber = Arc::new(Scrubber::default());
@@ -233,11 +262,34 @@ impl Target {
         let lister = with_token.clone().find(|(n, _)| valid(n)).or(with_token.clone().next()).map(|(_, i)| i.clone());
         let max_response_bytes = config.run.max_response_bytes;
         let listing = listing::Sources::new(&config.coverage, embedded.as_ref(), client.clone(), max_response_bytes);
-        adapter.set_scrubber(scrubber.clone());
+        for g in &mut gateways {
+            g.adapter.set_scrubber(scrubber.clone());
+        }
         let embedded_base = embedded.as_ref().map(|g| g.base_url());
         let audit =
             AuditSource::new(client.clone(), &config.audit, embedded_base, audit_token, &config.run, scrubber.clone())?;
-        Ok(Target { adapter, audit, identities, description, scrubber, embedded, listing, lister })
+        Ok(Target { gateways, audit, identities, description, scrubber, embedded, listing, lister })
+    }
+
+    /// The endpoint a scenario's calls go to: the one its `target:` names, else the only one.
+    /// `None` when the choice names no target, or several are named and none is chosen
+    /// ([`crate::config::check_targets`] refuses both before a run).
+    pub(crate) fn gateway(&self, choice: Option<&TargetChoice>) -> Option<&Gateway> {
+        match choice {
+            Some(c) => self.gateways.iter().find(|g| g.name.as_deref() == Some(c.name.as_str())),
+            None if self.gateways.len() == 1 => self.gateways.first(),
+            None => None,
+        }
+    }
+
+    /// Every endpoint, in the config's order.
+    pub(crate) fn gateways(&self) -> &[Gateway] {
+        &self.gateways
+    }
+
+    /// The names of the config's `targets` (empty with a single `target`).
+    pub fn target_names(&self) -> Vec<&str> {
+        self.gateways.iter().filter_map(|g| g.name.as_deref()).collect()
     }
 
     /// The tools and policies the gateway lists, for coverage (`coverage.tools` or the adapter's
@@ -247,20 +299,45 @@ impl Target {
     }
 
     /// The tools the gateway lists to an identity (the named one, else the one coverage asks
-    /// as), with their argument schemas, for `gateprobe tools`; `Err` says why not.
-    pub async fn tools_for(&self, identity: Option<&str>) -> Result<(String, Vec<ToolSpec>), String> {
+    /// as), with their argument schemas, for `gateprobe tools`; `Err` says why not. With named
+    /// targets: the one named by `target`, else the first (in name order) that can list tools;
+    /// the identity then reads `<identity> on <target>`.
+    pub async fn tools_for(
+        &self,
+        identity: Option<&str>,
+        target: Option<&str>,
+    ) -> Result<(String, Vec<ToolSpec>), String> {
         let who = match identity {
             Some(name) => self.identities.get(name).ok_or_else(|| format!("the config has no identity `{name}`"))?,
             None => self.lister.as_ref().ok_or("no identity of the config has a credential to list the tools with")?,
         };
-        match self.adapter.list_tools(who).await {
-            Some(Ok(tools)) => Ok((who.name.clone(), tools)),
-            Some(Err(e)) => Err(format!("`tools/list` as {} failed: {e}", who.name)),
-            None => Err(format!(
-                "an `{}` target cannot list its tools (its scenarios name them; `coverage.tools` lists them for coverage)",
-                self.adapter.kind()
-            )),
+        let candidates: Vec<&Gateway> = match target {
+            Some(name) => {
+                let g = self.gateways.iter().find(|g| g.name.as_deref() == Some(name)).ok_or_else(|| {
+                    match self.target_names() {
+                        names if names.is_empty() => format!("the config has no `targets:`, so no target `{name}`"),
+                        names => format!("the config has no target `{name}` (it has: {})", names.join(", ")),
+                    }
+                })?;
+                vec![g]
+            }
+            None => self.gateways.iter().collect(),
+        };
+        for g in &candidates {
+            let who_on = match &g.name {
+                Some(name) => format!("{} on {name}", who.name),
+                None => who.name.clone(),
+            };
+            match g.adapter.list_tools(who).await {
+                Some(Ok(tools)) => return Ok((who_on, tools)),
+                Some(Err(e)) => return Err(format!("`tools/list` as {who_on} failed: {e}")),
+                None => continue,
+            }
         }
+        let kind = candidates.first().map_or("http", |g| g.adapter.kind());
+        Err(format!(
+            "an `{kind}` target cannot list its tools (its scenarios name them; `coverage.tools` lists them for coverage)"
+        ))
     }
 
     /// The embedded gateway, when the target is one (tests reach into its workspace over HTTP).

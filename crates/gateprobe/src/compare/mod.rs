@@ -59,6 +59,11 @@ pub struct Observation {
     /// Golden prompts, provenance: the prompt bundle version the assistant ran with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_version: Option<String>,
+    /// Provenance: the named target (the config's `targets:`) the observation was made on.
+    /// Which target a scenario runs on is the suite's say, so moving it shows as drift only
+    /// when the behaviour changes with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 impl Observation {
@@ -73,6 +78,7 @@ impl Observation {
             policy_version: None,
             proposed: Vec::new(),
             prompt_version: None,
+            target: None,
         };
         observation.assign(result);
         observation
@@ -95,6 +101,7 @@ impl Observation {
         }
         self.contradicted.clone_from(&result.contradicted_fields);
         self.policy_version.clone_from(&result.policy_version);
+        self.target.clone_from(&result.target);
         match &result.proposal {
             Some(p) => {
                 self.proposed.clone_from(&p.proposed);
@@ -247,21 +254,38 @@ pub fn compare(summary: &RunSummary, snapshots: &Snapshots, state: &State, defin
     comparison.stale_snapshots = snapshots.stale(defined);
     comparison.regressions = regression::detect(summary, state);
     comparison.updates = regression::group(&comparison.regressions, state);
-    let versions = summary.policy_versions();
-    if versions.len() > 1 {
+    // Skew is within one target: named targets may be different gateways, whose versions
+    // differ by design.
+    let targets: BTreeSet<Option<&str>> = summary.results.iter().map(|r| r.target.as_deref()).collect();
+    for target in targets {
+        let versions = summary.policy_versions_on(target);
+        if versions.len() < 2 {
+            continue;
+        }
         let current = versions[0].as_str();
         let mut served: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        for r in &summary.results {
+        for r in summary.results.iter().filter(|r| r.target.as_deref() == target) {
             if let (Some(endpoint), Some(version)) = (r.endpoint.as_deref(), r.policy_version.as_deref()) {
                 served.entry(endpoint).or_default().insert(version);
             }
         }
-        comparison.stale_endpoints = served
-            .into_iter()
-            .map(|(e, vs)| (e.to_owned(), vs.into_iter().filter(|v| *v != current).map(str::to_owned).collect()))
-            .filter(|(_, stale): &(String, Vec<String>)| !stale.is_empty())
-            .collect();
-        comparison.policy_skew = versions;
+        comparison.stale_endpoints.extend(
+            served
+                .into_iter()
+                .map(|(e, vs)| {
+                    let endpoint = match target {
+                        Some(t) => format!("{e} (target {t})"),
+                        None => e.to_owned(),
+                    };
+                    (endpoint, vs.into_iter().filter(|v| *v != current).map(str::to_owned).collect())
+                })
+                .filter(|(_, stale): &(String, Vec<String>)| !stale.is_empty()),
+        );
+        for v in versions {
+            if !comparison.policy_skew.contains(&v) {
+                comparison.policy_skew.push(v);
+            }
+        }
     }
     comparison
 }

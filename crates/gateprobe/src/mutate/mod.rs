@@ -30,9 +30,10 @@ use operators::{Edit, line_of};
 #[derive(Debug, thiserror::Error)]
 pub enum MutateError {
     #[error(
-        "the config's target is not `embedded`, so there are no policies to mutate; pass `--policies DIR` (a policy directory the reference gateway loads) or use a config whose target is `{{kind: embedded}}`"
+        "the config's target is not `embedded`, so there are no policies to mutate; pass `--policies DIR` (a policy directory the reference gateway loads) or use a config whose target is `{{kind: embedded}}` (with named `targets:`, one of them must be, and it runs the mutants)"
     )]
-    /// No `--policies` and the config's target is not the embedded gateway.
+    /// No `--policies` and the config's target is not the embedded gateway (with named targets:
+    /// none of them is).
     NotEmbedded,
     #[error("{0}; fix the policies first (`gateprobe gateway --policies DIR` loads them the same way)")]
     /// The unmutated policies do not load (the message names the file, and the line of a
@@ -305,10 +306,17 @@ pub struct MutateOptions {
 
 /// Which directory a mutation run mutates: the option, or the embedded target's.
 pub fn policy_dir(loaded: &Loaded, options: &MutateOptions) -> Result<PathBuf, MutateError> {
-    match (&options.policies, &loaded.config.target) {
+    let config = &loaded.config;
+    let embedded = config.all_targets().into_iter().find_map(|(_, t)| match t {
+        TargetConfig::Embedded(e) => Some(e),
+        _ => None,
+    });
+    match (&options.policies, embedded) {
+        // With named targets, the mutants replace the embedded one's policies: it must be there.
+        (_, None) if !config.targets.is_empty() => Err(MutateError::NotEmbedded),
         (Some(dir), _) => Ok(dir.clone()),
-        (None, TargetConfig::Embedded(e)) => Ok(e.policies.clone()),
-        (None, _) => Err(MutateError::NotEmbedded),
+        (None, Some(e)) => Ok(e.policies.clone()),
+        (None, None) => Err(MutateError::NotEmbedded),
     }
 }
 
@@ -360,6 +368,16 @@ pub async fn run(
 /// The loaded config with an embedded target on `dir` (the config's own embedded settings kept).
 fn with_policies(loaded: &Loaded, dir: &Path) -> Loaded {
     let mut loaded = loaded.clone();
+    if !loaded.config.targets.is_empty() {
+        // Named targets: the embedded one ([`policy_dir`] made sure there is one) runs the
+        // mutant; the others are reached as configured.
+        for (_, target) in loaded.config.all_targets_mut() {
+            if let TargetConfig::Embedded(e) = target {
+                e.policies = dir.to_path_buf();
+            }
+        }
+        return loaded;
+    }
     let mut embedded = match &loaded.config.target {
         TargetConfig::Embedded(e) => e.clone(),
         _ => EmbeddedTarget::default(),

@@ -38,6 +38,9 @@ pub struct Scenario {
     pub location: Location,
     /// Name of an identity from the config.
     pub identity: String,
+    /// The named target (the config's `targets:`) it runs on, when the scenario or its suite
+    /// chooses one; `None` runs it on the config's only target.
+    pub target: Option<TargetChoice>,
     /// Golden prompt text: what the assistant is asked (with `asks`), and call metadata.
     pub prompt: Option<String>,
     /// Extra context (e.g. `untrusted` retrieved text), passed as call metadata; with `asks`,
@@ -49,6 +52,17 @@ pub struct Scenario {
     /// A golden-prompt scenario: what the assistant must propose for `prompt`, and what the
     /// gateway must decide on it.
     pub asks: Option<Ask>,
+}
+
+/// A scenario's choice among the config's named targets, and where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetChoice {
+    /// The target's name, a key of the config's `targets:`.
+    pub name: String,
+    /// Where the name is written: the scenario's `target:`, or the suite's.
+    pub at: Location,
+    /// Written once for the whole suite (its `target:`), not by the scenario.
+    pub suite_wide: bool,
 }
 
 /// What a golden prompt must lead to.

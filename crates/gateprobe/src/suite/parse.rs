@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use super::diagnostic::{Diagnostic, render_all};
 use super::lint::Rules;
 use super::model::{
-    Ask, CANARY, EvidenceExpectation, Expectation, Location, Proposes, Scenario, StatedValues, Step, Suite, Then,
-    ToolCall, ToolPattern,
+    Ask, CANARY, EvidenceExpectation, Expectation, Location, Proposes, Scenario, StatedValues, Step, Suite,
+    TargetChoice, Then, ToolCall, ToolPattern,
 };
 use super::raw::{RawCall, RawDefaults, RawEvidence, RawExpect, RawMatrix, RawProposes, RawSuite};
 use super::yaml::{self, Positions, join};
@@ -197,6 +197,12 @@ impl Checker<'_> {
             );
         }
         let defaults = raw.defaults;
+        // Whether the names exist is the config's business (`config::check_targets`), as for identities.
+        let suite_target =
+            raw.target.map(|name| TargetChoice { name, at: self.pos.value_at("/target"), suite_wide: true });
+        if let Some(choice) = &suite_target {
+            self.target_name(choice);
+        }
         self.placeholders("/defaults/prompt", defaults.prompt.as_ref().map(|p| Value::String(p.clone())).as_ref());
         self.placeholders("/defaults/context", defaults.context.clone().map(Value::Object).as_ref());
 
@@ -228,6 +234,14 @@ impl Checker<'_> {
                     );
                     String::new()
                 }
+            };
+            let target = match s.target {
+                Some(name) => {
+                    let choice = TargetChoice { name, at: self.pos.value_at(&join(&p, "target")), suite_wide: false };
+                    self.target_name(&choice);
+                    Some(choice)
+                }
+                None => suite_target.clone(),
             };
             self.placeholders(&join(&p, "prompt"), s.prompt.as_ref().map(|x| Value::String(x.clone())).as_ref());
             self.placeholders(&join(&p, "context"), s.context.clone().map(Value::Object).as_ref());
@@ -313,10 +327,10 @@ impl Checker<'_> {
                     Some(merged)
                 }
             };
-            scenarios.push(Scenario { name: s.name, location, identity, prompt, context, steps, asks });
+            scenarios.push(Scenario { name: s.name, location, identity, target, prompt, context, steps, asks });
         }
         if let Some(matrix) = raw.matrix {
-            self.matrix(matrix, &defaults, &mut seen, &mut scenarios);
+            self.matrix(matrix, &defaults, suite_target.as_ref(), &mut seen, &mut scenarios);
         }
         Suite { name: raw.suite, description: raw.description, path: self.path.to_path_buf(), scenarios }
     }
@@ -327,6 +341,7 @@ impl Checker<'_> {
         &mut self,
         m: RawMatrix,
         defaults: &RawDefaults,
+        target: Option<&TargetChoice>,
         seen: &mut HashMap<String, Location>,
         scenarios: &mut Vec<Scenario>,
     ) {
@@ -427,6 +442,7 @@ impl Checker<'_> {
                     name,
                     location: at,
                     identity: identity.clone(),
+                    target: target.cloned(),
                     prompt: defaults.prompt.clone(),
                     context: defaults.context.clone(),
                     steps: vec![Step {
@@ -446,6 +462,17 @@ impl Checker<'_> {
                     asks: None,
                 });
             }
+        }
+    }
+
+    /// A target name must at least be one: the config's names are checked against it later.
+    fn target_name(&mut self, choice: &TargetChoice) {
+        if choice.name.trim().is_empty() {
+            self.error(
+                choice.at,
+                "the target name is empty",
+                "name one of the config's `targets:`, e.g. `target: global`",
+            );
         }
     }
 

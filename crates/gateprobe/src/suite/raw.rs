@@ -18,6 +18,9 @@ pub struct RawSuite {
     pub suite: String,
     /// What the suite checks, for people reading it.
     pub description: Option<String>,
+    /// With several named targets in the config (`targets:`): the one this suite's scenarios run
+    /// on, unless a scenario names its own.
+    pub target: Option<String>,
     /// Values every scenario gets unless it sets its own.
     #[serde(default)]
     pub defaults: RawDefaults,
@@ -79,6 +82,9 @@ pub struct RawScenario {
     pub name: String,
     /// Name of an identity from the config (default: `defaults.identity`).
     pub identity: Option<String>,
+    /// With several named targets in the config (`targets:`): the one this scenario runs on
+    /// (default: the suite's `target`).
+    pub target: Option<String>,
     /// Golden prompt text: asked of the assistant when `expect.proposes` is given; always
     /// passed to the gateway as call metadata.
     pub prompt: Option<String>,
