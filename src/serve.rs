@@ -69,6 +69,11 @@ pub struct ServeOptions {
 fn load(options: &ServeOptions) -> Result<Loaded, gateprobe::RunError> {
     let mut loaded = gateprobe::load(&options.load)?;
     loaded.config.labels.extend(options.labels.clone());
+    // Unusable `alerting.tls` files are bad input, said at start (or reload), not at the first
+    // regression's push.
+    if let Some(tls) = &loaded.config.alerting.tls {
+        gateprobe::build_client(reqwest::Client::builder(), Some(tls), "alerting.tls")?;
+    }
     Ok(loaded)
 }
 
@@ -260,6 +265,8 @@ struct VersionProbe {
     header: String,
     /// The version is logged and compared; a gateway may put the caller's token in it.
     scrubber: Arc<gateprobe::Scrubber>,
+    /// The target's client: its `tls` (private CA, client certificate) applies to the probe too.
+    client: reqwest::Client,
 }
 
 impl VersionProbe {
@@ -269,6 +276,7 @@ impl VersionProbe {
             mcp_ping,
             header,
             scrubber: target.scrubber.clone(),
+            client: target.client().clone(),
         };
         if let Some(g) = target.embedded() {
             let url = format!("{}/version", g.base_url().trim_end_matches('/'));
@@ -287,16 +295,16 @@ impl VersionProbe {
         }
     }
 
-    async fn poll(&self, client: &reqwest::Client) -> Option<String> {
+    async fn poll(&self, timeout: Duration) -> Option<String> {
         let request = if self.mcp_ping {
-            client
+            self.client
                 .post(&self.url)
                 .header(header::ACCEPT, "application/json, text/event-stream")
                 .json(&serde_json::json!({"jsonrpc": "2.0", "id": "gateprobe-watch", "method": "ping"}))
         } else {
-            client.get(&self.url)
+            self.client.get(&self.url)
         };
-        let response = request.header(gateprobe::SYNTHETIC_HEADER, "1").send().await.ok()?;
+        let response = request.timeout(timeout).header(gateprobe::SYNTHETIC_HEADER, "1").send().await.ok()?;
         response.headers().get(&self.header)?.to_str().ok().map(|v| self.scrubber.scrub(v).into_owned())
     }
 }
@@ -445,13 +453,7 @@ async fn schedule_loop(schedule: cron::Schedule, jitter: Duration, shared: Arc<S
 }
 
 async fn watch_loop(interval: Duration, shared: Arc<Shared>) {
-    let client = match reqwest::Client::builder().timeout(interval.max(Duration::from_secs(2))).build() {
-        Ok(c) => c,
-        Err(e) => {
-            warn!(error = %e, "policy version watch off: no HTTP client");
-            return;
-        }
-    };
+    let timeout = interval.max(Duration::from_secs(2));
     let mut last: Option<String> = None;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -459,7 +461,7 @@ async fn watch_loop(interval: Duration, shared: Arc<Shared>) {
         ticker.tick().await;
         let probe = shared.watch_target.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let Some(probe) = probe else { continue };
-        let Some(version) = probe.poll(&client).await else { continue };
+        let Some(version) = probe.poll(timeout).await else { continue };
         if last.as_ref().is_some_and(|l| *l != version) {
             info!(from = last.as_deref().unwrap_or_default(), to = %version, "policy version changed: running now");
             shared.pending_change.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(Instant::now);
@@ -730,7 +732,11 @@ impl Runner {
         if alerts.is_empty() {
             return;
         }
-        match Alertmanager::new(&url).push(&alerts).await {
+        let pushed = match Alertmanager::new(&url, self.loaded.config.alerting.tls.as_ref()) {
+            Ok(alertmanager) => alertmanager.push(&alerts).await,
+            Err(e) => Err(e),
+        };
+        match pushed {
             Ok(()) => {
                 info!(alerts = alerts.len(), open_incidents = self.incidents.open(), "alerts pushed to Alertmanager")
             }

@@ -128,6 +128,42 @@ pub struct AssistantConfig {
     /// Bearer token for the endpoint (env, file or command; scrubbed like identities' tokens).
     #[serde(default)]
     pub credential: Option<CredentialSource>,
+    /// TLS towards the endpoint: a private CA, a client certificate (for an `https` URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS of one outbound connection (target, audit API, Alertmanager, assistant), for an `https`
+/// URL: a private CA to trust and a client certificate to present (mTLS). PEM files; relative
+/// paths are relative to the config file. The system trust store (which `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` name) and the bundled Mozilla roots are trusted as well. There is no switch
+/// that skips verification: a monitor that trusts any certificate proves nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// CA certificates (PEM, one or more) to trust besides the system store and the bundled
+    /// roots, e.g. the company CA that signed the gateway's certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// The client certificate to present (PEM; the leaf first, then any intermediates), for a
+    /// server that requires mutual TLS. Needs `client_key_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_file: Option<PathBuf>,
+    /// The private key of `client_cert_file` (PEM: PKCS#8, PKCS#1 or SEC1). Needs
+    /// `client_cert_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Makes its relative paths relative to `base` (the config file's directory).
+    fn resolve_paths(&mut self, base: &Path) {
+        for p in [&mut self.ca_file, &mut self.client_cert_file, &mut self.client_key_file].into_iter().flatten() {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
 }
 
 /// How an assistant's proposals are read.
@@ -218,6 +254,9 @@ pub struct AlertingConfig {
     /// `/api/v2/alerts`. None: no push (the shipped Prometheus rules still alert).
     #[serde(default)]
     pub alertmanager_url: Option<String>,
+    /// TLS towards Alertmanager (an `https` URL): a private CA, a client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
 }
 
 fn default_suites() -> Vec<PathBuf> {
@@ -291,6 +330,10 @@ pub struct McpTarget {
     /// How long an MCP session lives: `scenario` (default) or `identity`.
     #[serde(default)]
     pub sessions: SessionScope,
+    /// TLS towards the gateway (an `https` URL; the replicas too): a private CA, a client
+    /// certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
 }
 
 /// How long an MCP session lives, which decides whose calls a session's history holds.
@@ -329,6 +372,9 @@ pub struct HttpTarget {
     pub policy_version: PolicyVersionSource,
     /// How the response is turned into a decision.
     pub decision: HttpDecisionMapping,
+    /// TLS towards the gateway (an `https` URL): a private CA, a client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
 }
 
 /// How an `http` target's answer maps to a decision.
@@ -469,6 +515,11 @@ pub enum AuditConfig {
         /// How often to poll for a call's records, and when to give up.
         #[serde(default)]
         timing: EvidenceTiming,
+        /// TLS towards the audit API (an `https` URL): a private CA, a client certificate.
+        /// Default: the target's `tls` (an audit API is often the gateway's own, as the
+        /// reference gateway's `/audit` is); `tls: {}` adds nothing to the trusted roots.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls: Option<TlsConfig>,
     },
     /// Read a JSON-lines file and match records by a correlation id field.
     JsonLines {
@@ -503,6 +554,7 @@ impl Default for AuditConfig {
             fields: AuditFields::default(),
             decisions: Vec::new(),
             timing: EvidenceTiming::default(),
+            tls: None,
         }
     }
 }
@@ -743,6 +795,51 @@ impl Config {
                 fix(p);
             }
         }
+        let tls = match &mut self.target {
+            TargetConfig::Mcp(t) => t.tls.as_mut(),
+            TargetConfig::Http(t) => t.tls.as_mut(),
+            TargetConfig::Embedded(_) => None,
+        };
+        let audit = match &mut self.audit {
+            AuditConfig::Http { tls, .. } => tls.as_mut(),
+            _ => None,
+        };
+        let assistants = self.assistants.iter_mut().filter_map(|a| a.tls.as_mut());
+        for tls in tls.into_iter().chain(audit).chain(self.alerting.tls.as_mut()).chain(assistants) {
+            tls.resolve_paths(base);
+        }
+    }
+
+    /// Every `tls` block, with where it is (a JSON pointer) and the URLs it applies to.
+    fn tls_blocks(&self) -> Vec<(String, Vec<&str>, &TlsConfig)> {
+        let mut blocks = Vec::new();
+        match &self.target {
+            TargetConfig::Mcp(t) => {
+                if let Some(tls) = &t.tls {
+                    let urls = std::iter::once(&t.url).chain(&t.replicas).map(String::as_str).collect();
+                    blocks.push(("/target/tls".to_owned(), urls, tls));
+                }
+            }
+            TargetConfig::Http(t) => {
+                if let Some(tls) = &t.tls {
+                    blocks.push(("/target/tls".to_owned(), vec![t.url.as_str()], tls));
+                }
+            }
+            TargetConfig::Embedded(_) => {}
+        }
+        if let AuditConfig::Http { url, tls: Some(tls), .. } = &self.audit {
+            blocks.push(("/audit/tls".to_owned(), url.iter().map(String::as_str).collect(), tls));
+        }
+        if let Some(tls) = &self.alerting.tls {
+            let urls = self.alerting.alertmanager_url.iter().map(String::as_str).collect();
+            blocks.push(("/alerting/tls".to_owned(), urls, tls));
+        }
+        for (i, a) in self.assistants.iter().enumerate() {
+            if let Some(tls) = &a.tls {
+                blocks.push((format!("/assistants/{i}/tls"), vec![a.url.as_str()], tls));
+            }
+        }
+        blocks
     }
 }
 
@@ -848,6 +945,31 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     if let Some(url) = &config.alerting.alertmanager_url {
         if let Err(why) = check_http_url(url) {
             error("/alerting/alertmanager_url", format!("`{url}` {why}"), "e.g. `http://127.0.0.1:9093`");
+        }
+    }
+    for (at, urls, tls) in config.tls_blocks() {
+        let key = at.trim_start_matches('/').replace('/', ".");
+        match (&tls.client_cert_file, &tls.client_key_file) {
+            (Some(_), None) => error(
+                &format!("{at}/client_cert_file"),
+                format!("`{key}.client_cert_file` is given without `client_key_file`"),
+                "a client certificate is presented with its private key: give both",
+            ),
+            (None, Some(_)) => error(
+                &format!("{at}/client_key_file"),
+                format!("`{key}.client_key_file` is given without `client_cert_file`"),
+                "a client certificate is presented with its private key: give both",
+            ),
+            _ => {}
+        }
+        // TLS settings on a plain-HTTP URL would be ignored without a word: the calls would go
+        // in clear while the config says otherwise.
+        if !urls.is_empty() && !urls.iter().any(|u| u.trim_start().to_ascii_lowercase().starts_with("https:")) {
+            error(
+                &at,
+                format!("`{key}` is given but `{}` is not an https URL", urls[0]),
+                "TLS settings apply to https URLs: use `https://`, or leave `tls` out",
+            );
         }
     }
     for name in config.labels.keys() {
@@ -996,6 +1118,7 @@ pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<Str
                     policy_version: PolicyVersionSource::default(),
                     decisions: Vec::new(),
                     sessions: SessionScope::default(),
+                    tls: None,
                 })
             }
         }
@@ -1266,6 +1389,29 @@ mod tests {
         let e = parse_config(Path::new("gp.yaml"), text).unwrap_err();
         let got: Vec<(usize, usize)> = e.diagnostics().iter().map(|d| (d.line, d.column)).collect();
         assert_eq!(got, [(3, 16), (1, 27), (5, 43)], "{e}");
+    }
+
+    #[test]
+    fn tls_blocks_resolve_their_paths_and_refuse_half_pairs_and_plain_http() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gp.yaml");
+        let text = "target: { kind: mcp, url: \"https://gw.example.com/mcp\", tls: { ca_file: ca.pem, client_cert_file: /etc/c.pem, client_key_file: k.pem } }\naudit: { kind: http, url: \"https://gw.example.com/audit\", tls: {} }\n";
+        std::fs::write(&file, text).unwrap();
+        let c = load_config_with_env(Some(&file), env(&[]), &Rules::new()).unwrap();
+        let TargetConfig::Mcp(t) = &c.target else { panic!() };
+        let tls = t.tls.as_ref().unwrap();
+        assert_eq!(tls.ca_file.as_deref(), Some(dir.path().join("ca.pem").as_path()));
+        assert_eq!(tls.client_cert_file.as_deref(), Some(Path::new("/etc/c.pem")));
+        assert_eq!(tls.client_key_file.as_deref(), Some(dir.path().join("k.pem").as_path()));
+        assert!(matches!(&c.audit, AuditConfig::Http { tls: Some(t), .. } if *t == TlsConfig::default()));
+
+        let bad = "target: { kind: mcp, url: \"https://gw.example.com/mcp\", tls: { client_cert_file: c.pem } }\nalerting:\n  alertmanager_url: \"http://127.0.0.1:9093\"\n  tls: { ca_file: ca.pem }\n";
+        let e = parse_config(Path::new("gp.yaml"), bad).unwrap_err();
+        let text = render_all(e.diagnostics(), false);
+        assert!(text.contains("`target.tls.client_cert_file` is given without `client_key_file`"), "{text}");
+        assert!(text.contains("`alerting.tls` is given but `http://127.0.0.1:9093` is not an https URL"), "{text}");
+        let got: Vec<usize> = e.diagnostics().iter().map(|d| d.line).collect();
+        assert_eq!(got, [1, 4], "{text}");
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub(super) async fn connect(
         policy_version: PolicyVersionSource::default(),
         decisions: Vec::new(),
         sessions: SessionScope::default(),
+        tls: None,
     };
     let description = format!("embedded {}", mcp.url);
     let adapter = Box::new(McpAdapter::new(client, mcp, max_response_bytes));

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::config::{AuditConfig, Config, CredentialSource, IdentityConfig, TargetConfig};
+use crate::config::{AuditConfig, Config, CredentialSource, IdentityConfig, TargetConfig, TlsConfig};
 use crate::decision::Decision;
 use crate::secret::{Scrubber, Secret};
 use gateprobe_gateway::RunningGateway;
@@ -32,6 +32,9 @@ pub use listing::Listing;
 
 /// Header that marks every probe request, so gateways can keep probes out of business dashboards.
 pub const SYNTHETIC_HEADER: &str = "x-gateprobe-synthetic";
+
+/// Where the target's TLS settings are, for the advice of a failed handshake.
+pub(crate) const TLS_SETTING: &str = "target.tls";
 
 /// An identity from the config with its credential obtained.
 #[derive(Debug)]
@@ -153,6 +156,8 @@ pub struct Target {
     pub scrubber: Arc<Scrubber>,
     /// Kept alive for the run when the target is the embedded gateway.
     embedded: Option<RunningGateway>,
+    /// The client the adapter calls the gateway with (its `tls` applied).
+    client: reqwest::Client,
     /// Where [`Target::listing`] looks.
     listing: listing::Sources,
     /// Who asks for the tool listing: the first identity with a credential that is not
@@ -193,7 +198,20 @@ impl Target {
     /// Sets up the target a config names: starts the embedded gateway when asked, builds the
     /// shared HTTP client, and obtains every identity's credential.
     pub async fn connect(config: &Config) -> Result<Target, TargetError> {
-        let client = http_client(Duration::from_millis(config.run.timeout_ms))?;
+        let timeout = Duration::from_millis(config.run.timeout_ms);
+        let target_tls = match &config.target {
+            TargetConfig::Mcp(m) => m.tls.as_ref(),
+            TargetConfig::Http(h) => h.tls.as_ref(),
+            TargetConfig::Embedded(_) => None,
+        };
+        let client = http_client(timeout, target_tls, TLS_SETTING)?;
+        // The audit API shares the target's client (and connections) unless its `tls` differs.
+        let audit_client = match &config.audit {
+            AuditConfig::Http { tls: Some(tls), .. } if Some(tls) != target_tls => {
+                http_client(timeout, Some(tls), "audit.tls")?
+            }
+            _ => client.clone(),
+        };
         let Connected { mut adapter, description, embedded } = register(config, &client).await?;
         let mut secrets: Vec<Secret> = Vec::new();
         let audit_token = match &config.audit {
@@ -229,8 +247,8 @@ impl Target {
         adapter.set_scrubber(scrubber.clone());
         let embedded_base = embedded.as_ref().map(|g| g.base_url());
         let audit =
-            AuditSource::new(client.clone(), &config.audit, embedded_base, audit_token, &config.run, scrubber.clone())?;
-        Ok(Target { adapter, audit, identities, description, scrubber, embedded, listing, lister })
+            AuditSource::new(audit_client, &config.audit, embedded_base, audit_token, &config.run, scrubber.clone())?;
+        Ok(Target { adapter, audit, identities, description, scrubber, embedded, client, listing, lister })
     }
 
     /// The tools and policies the gateway lists, for coverage (`coverage.tools` or the adapter's
@@ -254,6 +272,12 @@ impl Target {
                 self.adapter.kind()
             )),
         }
+    }
+
+    /// The HTTP client the gateway is called with (the target's `tls` applied), for other
+    /// requests to it (the service's policy-version watch).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// The embedded gateway, when the target is one (tests reach into its workspace over HTTP).
@@ -291,11 +315,12 @@ async fn obtain_token(
     }
 }
 
-/// One client for the whole run: connection reuse, the per-call timeout, the synthetic marker.
-fn http_client(timeout: Duration) -> Result<reqwest::Client, TargetError> {
+/// One client for the whole run: connection reuse, the per-call timeout, the synthetic marker,
+/// and the TLS settings at `tls_setting` (`tls`).
+fn http_client(timeout: Duration, tls: Option<&TlsConfig>, tls_setting: &str) -> Result<reqwest::Client, TargetError> {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(SYNTHETIC_HEADER, reqwest::header::HeaderValue::from_static("1"));
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .default_headers(headers)
@@ -307,7 +332,6 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client, TargetError> {
         // `run.retries` is the one retry policy, and it gives each attempt its own correlation id.
         // reqwest's own (re-sending after an HTTP/2 refusal) would copy every request's headers
         // to be able to, on a client that only speaks HTTP/1.
-        .retry(reqwest::retry::never().max_retries_per_request(0))
-        .build()
-        .map_err(|e| TargetError::Invalid(format!("HTTP client: {e}")))
+        .retry(reqwest::retry::never().max_retries_per_request(0));
+    crate::transport::tls::build_client(builder, tls, tls_setting)
 }

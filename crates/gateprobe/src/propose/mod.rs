@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::config::AssistantConfig;
+use crate::config::{AssistantConfig, TlsConfig};
 use crate::secret::Scrubber;
 use crate::suite::{Proposes, ToolCall, ToolPattern};
 use crate::transport::TargetError;
@@ -52,11 +52,18 @@ pub(crate) async fn connect(configs: &[AssistantConfig]) -> Result<Vec<Arc<ChatA
     if configs.is_empty() {
         return Ok(Vec::new());
     }
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("gateprobe/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| TargetError::Invalid(format!("HTTP client: {e}")))?;
+    // One client per distinct `tls` (usually one for all): each assistant's own roots and
+    // client certificate.
+    let mut clients: Vec<(Option<&TlsConfig>, reqwest::Client)> = Vec::new();
+    for a in configs {
+        if !clients.iter().any(|(tls, _)| *tls == a.tls.as_ref()) {
+            let builder = reqwest::Client::builder()
+                .user_agent(concat!("gateprobe/", env!("CARGO_PKG_VERSION")))
+                .redirect(reqwest::redirect::Policy::none());
+            let setting = format!("assistants[{}].tls", a.name);
+            clients.push((a.tls.as_ref(), crate::transport::tls::build_client(builder, a.tls.as_ref(), &setting)?));
+        }
+    }
     let mut tokens = Vec::new();
     for a in configs {
         let token = match &a.credential {
@@ -78,7 +85,9 @@ pub(crate) async fn connect(configs: &[AssistantConfig]) -> Result<Vec<Arc<ChatA
                 a.prompt_bundle.display()
             ))
         })?;
-        assistants.push(Arc::new(ChatAssistant::new(a.clone(), client.clone(), token, scrubber.clone(), bundle)));
+        let client = clients.iter().find(|(tls, _)| *tls == a.tls.as_ref()).map(|(_, c)| c.clone());
+        let client = client.expect("a client was built for every assistant's tls");
+        assistants.push(Arc::new(ChatAssistant::new(a.clone(), client, token, scrubber.clone(), bundle)));
     }
     Ok(assistants)
 }
