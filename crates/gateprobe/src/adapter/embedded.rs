@@ -57,6 +57,8 @@ async fn start(config: &EmbeddedTarget) -> Result<RunningGateway, TargetError> {
         audit_capacity: AUDIT_CAPACITY,
         // Reached only at 127.0.0.1, a loopback name the gateway always allows.
         allowed_hosts: vec![],
+        // In-process on loopback, reached by the harness alone: plain HTTP.
+        tls: None,
     };
     RunningGateway::start(options).await.map_err(|e| match e {
         GatewayError::Policy(p) => TargetError::EmbeddedPolicies(p.to_string()),
