@@ -203,7 +203,11 @@ fn describe_certificate(c: &CertificateError, setting: &str) -> String {
         CertificateError::NotValidForNameContext { expected, presented } => format!(
             "the server's certificate is not valid for the URL's host `{}` (it is for: {})",
             expected.to_str(),
-            if presented.is_empty() { "no name".to_owned() } else { presented.join(", ") }
+            if presented.is_empty() {
+                "no name".to_owned()
+            } else {
+                presented.iter().map(|n| bare_name(n)).collect::<Vec<_>>().join(", ")
+            }
         ),
         CertificateError::Expired => "the server's certificate has expired".into(),
         CertificateError::ExpiredContext { not_after, .. } => {
@@ -219,6 +223,15 @@ fn describe_certificate(c: &CertificateError, setting: &str) -> String {
         }
         other => format!("the server's certificate was refused: {}", rustls::Error::InvalidCertificate(other.clone())),
     }
+}
+
+/// A name as rustls lists the ones a certificate presents (`DnsName("gw.example.com")`,
+/// `IpAddress(10.0.0.1)`), without the wrapper: only for display.
+fn bare_name(presented: &str) -> &str {
+    presented
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .map_or(presented, |inner| inner.trim_matches('"'))
 }
 
 /// An alert the server ended the handshake with: mostly about our client certificate.
@@ -283,6 +296,13 @@ mod tests {
             not_after: rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_700_000_000)),
         }));
         assert_eq!(expired, "the server's certificate expired at 2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn presented_names_are_shown_bare() {
+        assert_eq!(bare_name("DnsName(\"gw.example.com\")"), "gw.example.com");
+        assert_eq!(bare_name("IpAddress(10.0.0.1)"), "10.0.0.1");
+        assert_eq!(bare_name("gw.example.com"), "gw.example.com");
     }
 
     #[test]
