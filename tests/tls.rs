@@ -108,16 +108,17 @@ async fn start_gateway(dir: &Path, server: &Leaf, client_ca: Option<&Path>) -> G
 }
 
 /// A config for the gateway at `port` over https, with `tls` as the target's block (YAML flow
-/// text) and `audit_tls` as the audit's (None: left out), the identities' tokens minted with the
-/// gateway's key, and a suite of one allow and one deny.
+/// text; empty: left out) and `audit_tls` as the audit's (None: left out), the identities'
+/// tokens minted with the gateway's key, and a suite of one allow and one deny.
 fn write_config(dir: &Path, port: u16, tls: &str, audit_tls: Option<&str>) -> PathBuf {
     let issuer = gateprobe_gateway::TokenIssuer::new(SIGNING_KEY.as_bytes());
     let token = issuer.mint("alice@example.com", "acme", &["reader".into()], Duration::from_secs(600));
     std::fs::write(dir.join("alice.token"), token).unwrap();
     std::fs::write(dir.join("probe.yaml"), support::READ_AND_DELETE).unwrap();
     let audit_tls = audit_tls.map(|t| format!("  tls: {t}\n")).unwrap_or_default();
+    let tls = if tls.is_empty() { String::new() } else { format!(", tls: {tls}") };
     let text = format!(
-        "target: {{ kind: mcp, url: \"https://127.0.0.1:{port}/mcp\", tls: {tls} }}\n\
+        "target: {{ kind: mcp, url: \"https://127.0.0.1:{port}/mcp\"{tls} }}\n\
          audit:\n  kind: http\n  url: \"https://127.0.0.1:{port}/audit?correlation_id={{correlation_id}}\"\n{audit_tls}  timing: {{ initial_poll_ms: 10, deadline_ms: 2000 }}\n\
          run: {{ timeout_ms: 5000 }}\n\
          suites: [probe.yaml]\n\
@@ -130,9 +131,19 @@ fn write_config(dir: &Path, port: u16, tls: &str, audit_tls: Option<&str>) -> Pa
 
 /// `gateprobe run` with `config`: its exit code, console output, and the JSON report's results.
 fn run(dir: &Path, config: &Path) -> (Option<i32>, String, Vec<Value>) {
+    run_with(dir, config, None)
+}
+
+/// [`run`] with `SSL_CERT_FILE` set to `cert_file`, or removed.
+fn run_with(dir: &Path, config: &Path, cert_file: Option<&Path>) -> (Option<i32>, String, Vec<Value>) {
     let report = dir.join("report.json");
     let _ = std::fs::remove_file(&report);
-    let out = support::gateprobe()
+    let mut cmd = support::gateprobe();
+    match cert_file {
+        Some(file) => cmd.env("SSL_CERT_FILE", file),
+        None => cmd.env_remove("SSL_CERT_FILE"),
+    };
+    let out = cmd
         .args(["run", "--config"])
         .arg(config)
         .arg("--state")
@@ -198,6 +209,22 @@ async fn a_suite_runs_green_over_https_with_a_private_ca() {
     let expected =
         format!("resource_metadata=\"https://127.0.0.1:{}/.well-known/oauth-protected-resource/mcp\"", gw.port);
     assert!(challenge.contains(&expected), "{challenge}");
+}
+
+// Pins the system trust store: with no `tls` block, a CA named by SSL_CERT_FILE (which
+// rustls-native-certs reads instead of the system's store) is trusted; without it, not.
+#[tokio::test]
+async fn the_system_store_and_ssl_cert_file_are_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path(), "ca");
+    let gw = start_gateway(dir.path(), &ca.server(dir.path(), "server"), None).await;
+    let config = write_config(dir.path(), gw.port, "", None);
+    let (code, text, results) = run_with(dir.path(), &config, Some(&ca.pem));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(results.len() == 2 && results.iter().all(|r| r["outcome"] == "pass"), "{text}");
+    let (code, text, results) = run_with(dir.path(), &config, None);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(results.iter().all(|r| r["error_kind"] == "tls"), "{text}");
 }
 
 // Pins mutual TLS: with `--client-ca`, the probe's client certificate (`target.tls`) gets it
