@@ -163,6 +163,23 @@ mod tests {
         assert_eq!(describe(&any), "one of files.delete, files.read");
     }
 
+    // Pins that an assistant's `tls` is read when the run connects: an unusable file is a
+    // config error naming the assistant's block and the file, not a failure of every prompt.
+    #[tokio::test]
+    async fn an_assistant_whose_tls_files_are_unusable_is_refused_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("prompt.md");
+        std::fs::write(&bundle, "You are a careful assistant.").unwrap();
+        let text = format!(
+            "name: gpt\nurl: https://127.0.0.1:1/v1\nmodel: m\nprompt_bundle: {}\ntls: {{ ca_file: {} }}\n",
+            bundle.display(),
+            dir.path().join("missing.pem").display()
+        );
+        let config: AssistantConfig = serde_yaml::from_str(&text).unwrap();
+        let e = connect(&[config]).await.err().expect("refused").to_string();
+        assert!(e.starts_with("`assistants[gpt].tls`: `ca_file`") && e.contains("missing.pem: cannot be read"), "{e}");
+    }
+
     #[test]
     fn prompt_version_is_a_short_content_hash() {
         assert_eq!(prompt_version("a"), prompt_version("a"));
