@@ -811,6 +811,24 @@ impl Config {
         }
     }
 
+    /// The target's `tls` block, if it has one.
+    pub fn target_tls(&self) -> Option<&TlsConfig> {
+        match &self.target {
+            TargetConfig::Mcp(t) => t.tls.as_ref(),
+            TargetConfig::Http(t) => t.tls.as_ref(),
+            TargetConfig::Embedded(_) => None,
+        }
+    }
+
+    /// The target's URL (none for the embedded target, which is started on a port of its own).
+    fn target_url(&self) -> Option<&str> {
+        match &self.target {
+            TargetConfig::Mcp(t) => Some(&t.url),
+            TargetConfig::Http(t) => Some(&t.url),
+            TargetConfig::Embedded(_) => None,
+        }
+    }
+
     /// Every `tls` block, with where it is (a JSON pointer) and the URLs it applies to.
     fn tls_blocks(&self) -> Vec<(String, Vec<&str>, &TlsConfig)> {
         let mut blocks = Vec::new();
@@ -1155,6 +1173,26 @@ pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<Str
             *url = Some(u);
         }
     }
+    // As in the file: `tls` beside a URL the override made plain HTTP would be ignored in silence.
+    for (var, setting, tls, url) in [
+        ("GATEPROBE_TARGET_URL", "target.tls", config.target_tls().is_some(), config.target_url()),
+        (
+            "GATEPROBE_AUDIT_URL",
+            "audit.tls",
+            matches!(&config.audit, AuditConfig::Http { tls: Some(_), .. }),
+            match &config.audit {
+                AuditConfig::Http { url, .. } => url.as_deref(),
+                _ => None,
+            },
+        ),
+    ] {
+        if env(var).is_some() && tls && url.is_some_and(|u| !u.to_ascii_lowercase().starts_with("https:")) {
+            return Err(ConfigError::Env {
+                var: var.to_owned(),
+                message: format!("the config gives `{setting}`, which needs an https URL"),
+            });
+        }
+    }
     if let Some(v) = env("GATEPROBE_POLICIES") {
         match &mut config.target {
             TargetConfig::Embedded(e) => e.policies = PathBuf::from(v),
@@ -1413,6 +1451,15 @@ mod tests {
         assert!(text.contains("`alerting.tls` is given but `http://127.0.0.1:9093` is not an https URL"), "{text}");
         let got: Vec<usize> = e.diagnostics().iter().map(|d| d.line).collect();
         assert_eq!(got, [1, 4], "{text}");
+    }
+
+    #[test]
+    fn a_plain_http_override_of_a_url_with_tls_is_refused() {
+        let text = "target: { kind: mcp, url: \"https://gw.example.com/mcp\", tls: { ca_file: /ca.pem } }\n";
+        let mut c = parse_config(Path::new("gp.yaml"), text).unwrap();
+        let e = apply_env_overrides(&mut c, env(&[("GATEPROBE_TARGET_URL", "http://gw.example.com/mcp")])).unwrap_err();
+        assert_eq!(e.to_string(), "GATEPROBE_TARGET_URL: the config gives `target.tls`, which needs an https URL");
+        apply_env_overrides(&mut c, env(&[("GATEPROBE_TARGET_URL", "https://gw2.example.com/mcp")])).unwrap();
     }
 
     #[test]

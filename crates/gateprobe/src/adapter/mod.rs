@@ -199,11 +199,7 @@ impl Target {
     /// shared HTTP client, and obtains every identity's credential.
     pub async fn connect(config: &Config) -> Result<Target, TargetError> {
         let timeout = Duration::from_millis(config.run.timeout_ms);
-        let target_tls = match &config.target {
-            TargetConfig::Mcp(m) => m.tls.as_ref(),
-            TargetConfig::Http(h) => h.tls.as_ref(),
-            TargetConfig::Embedded(_) => None,
-        };
+        let target_tls = config.target_tls();
         let client = http_client(timeout, target_tls, TLS_SETTING)?;
         // The audit API shares the target's client (and connections) unless its `tls` differs.
         let audit_client = match &config.audit {

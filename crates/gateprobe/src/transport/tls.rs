@@ -296,6 +296,11 @@ mod tests {
             not_after: rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_700_000_000)),
         }));
         assert_eq!(expired, "the server's certificate expired at 2023-11-14T22:13:20Z");
+        // A handshake that failed fails again: not retried, and its own kind.
+        let e = super::super::CallError::Tls(unknown);
+        assert!(!e.is_transient());
+        assert_eq!(e.kind(), "tls");
+        assert!(super::super::CallError::KINDS.contains(&"tls"));
     }
 
     #[test]
