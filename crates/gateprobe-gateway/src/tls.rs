@@ -151,3 +151,24 @@ impl axum::serve::Listener for TlsListener {
         Ok(self.local)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unusable_files_are_named_with_their_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "hello\n").unwrap();
+        let options = |cert: &Path, client_ca: Option<&Path>| TlsOptions {
+            cert: cert.to_path_buf(),
+            key: not_pem.clone(),
+            client_ca: client_ca.map(Path::to_path_buf),
+        };
+        let e = server_config(&options(&dir.path().join("missing.pem"), None)).unwrap_err().to_string();
+        assert!(e.starts_with("--tls-cert ") && e.contains("missing.pem"), "{e}");
+        let e = server_config(&options(&not_pem, None)).unwrap_err().to_string();
+        assert!(e.starts_with("--tls-cert ") && e.contains("holds no PEM certificate"), "{e}");
+    }
+}
