@@ -243,6 +243,38 @@ async fn a_suite_runs_green_over_mutual_tls() {
     assert!(results.len() == 2 && results.iter().all(|r| r["outcome"] == "pass"), "{text}");
 }
 
+// Pins `kind: http` targets over TLS: the OPA-style decision endpoint, over mutual TLS.
+#[tokio::test]
+async fn an_http_target_runs_green_over_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path(), "ca");
+    let clients = Ca::new(dir.path(), "clients-ca");
+    clients.client(dir.path(), "probe");
+    let gw = start_gateway(dir.path(), &ca.server(dir.path(), "server"), Some(&clients.pem)).await;
+    // The token and the suite; the target is written again as `kind: http`.
+    let config = write_config(dir.path(), gw.port, "{}", None);
+    let port = gw.port;
+    let text = format!(
+        r#"
+target:
+  kind: http
+  url: "https://127.0.0.1:{port}/v1/data/gateprobe/decision"
+  body: {{ input: {{ tool: "{{{{tool}}}}", arguments: "{{{{arguments}}}}" }} }}
+  policy_version: {{ pointer: /result/policy_version }}
+  decision: {{ pointer: /result/decision, reason_pointer: /result/reason }}
+  tls: {{ ca_file: ca.pem, client_cert_file: probe.pem, client_key_file: probe.key }}
+audit: {{ kind: http, url: "https://127.0.0.1:{port}/audit?correlation_id={{correlation_id}}" }}
+suites: [probe.yaml]
+identities:
+  alice-reader: {{ subject: alice@example.com, tenant: acme, roles: [reader], credential: {{ file: alice.token }} }}
+"#
+    );
+    std::fs::write(&config, text).unwrap();
+    let (code, text, results) = run(dir.path(), &config);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(results.len() == 2 && results.iter().all(|r| r["outcome"] == "pass"), "{text}");
+}
+
 // Pins the unknown-CA error: the gateway's certificate is signed by a CA gateprobe was not given
 // (another one was): every scenario `error`, naming the setting that cures it, exit 3.
 #[tokio::test]
