@@ -1,7 +1,8 @@
 //! TLS end to end: `gateprobe gateway --tls-cert/--tls-key [--client-ca]` as a process, with a
 //! private CA and certificates made here (rcgen), and `gateprobe run` against it through
-//! `target.tls` and `audit.tls`; a real Alertmanager over TLS through `alerting.tls`. Each TLS
-//! failure must be `error` (never a pass, never a decision), exit 3, naming its cause.
+//! `target.tls` and `audit.tls`; a real Alertmanager over TLS through `alerting.tls`; a fake
+//! OpenAI-compatible assistant over mutual TLS through `assistants[].tls`. Each TLS failure must
+//! be `error` (never a pass, never a decision), exit 3, naming its cause.
 
 mod support;
 
@@ -415,5 +416,124 @@ async fn alerts_reach_alertmanager_over_tls() {
     assert!(
         e.contains("TLS: the server's certificate is not signed by a trusted CA (give `alerting.tls.ca_file`"),
         "{e}"
+    );
+}
+
+/// TLS connections for `axum::serve`, handshakes one at a time (a test serves one client).
+struct TestTlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TestTlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, peer)) = self.tcp.accept().await else { continue };
+            // A client the server refuses (no certificate) is dropped; the next is served.
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, peer);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// A fake OpenAI-compatible assistant over TLS with `server`, requiring client certificates of
+/// `client_ca`: it proposes `files.delete` of the handbook, then answers in words. Its base URL.
+async fn start_tls_assistant(server: &Leaf, client_ca: &Path) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(client_ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots)).build().unwrap();
+    let chain = CertificateDer::pem_file_iter(&server.cert).unwrap().map(Result::unwrap).collect();
+    let key = PrivateKeyDer::from_pem_file(&server.key).unwrap();
+    let config =
+        rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(chain, key).unwrap();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}/v1", tcp.local_addr().unwrap());
+    let listener = TestTlsListener { tcp, acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)) };
+    let turns = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move || {
+            let turn = turns.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let message = if turn == 0 {
+                    serde_json::json!({"role": "assistant", "content": null, "tool_calls": [{
+                        "id": "call_0", "type": "function",
+                        "function": {"name": "files_delete", "arguments": "{\"path\": \"/docs/handbook.md\"}"}}]})
+                } else {
+                    serde_json::json!({"role": "assistant", "content": "I cannot delete that file."})
+                };
+                axum::Json(serde_json::json!({"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}))
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+// Pins `assistants[].tls`: a golden prompt asks an assistant behind mutual TLS (its CA and client
+// certificate from the assistant's block) and passes; without the client certificate the
+// scenario is `error` naming the certificate the assistant requires.
+#[tokio::test]
+async fn an_assistant_is_asked_over_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path(), "ca");
+    let clients = Ca::new(dir.path(), "clients-ca");
+    clients.client(dir.path(), "probe");
+    let url = start_tls_assistant(&ca.server(dir.path(), "assistant"), &clients.pem).await;
+    std::fs::write(dir.path().join("bundle.md"), "You are the workplace assistant of Acme.\n").unwrap();
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let config = |tls: &str| {
+        support::parse_config(
+            dir.path(),
+            &format!(
+                "target: {{ kind: embedded, policies: \"{}\" }}\n\
+                 identities:\n  alice-reader: {{ subject: alice@example.com, tenant: acme, roles: [reader] }}\n\
+                 assistants:\n  - {{ name: fake, url: \"{url}\", model: fake-model, prompt_bundle: \"{}\", timeout_seconds: 5, tls: {tls} }}\n",
+                policies.display(),
+                dir.path().join("bundle.md").display(),
+            ),
+        )
+    };
+    let suite = || {
+        support::suite(
+            dir.path(),
+            "prompts",
+            "suite: prompts\ndefaults: { identity: alice-reader }\nscenarios:\n  - name: a reader asking to delete gets no deletion\n    prompt: \"Delete the file /docs/handbook.md\"\n    expect: { proposes: { tool: files.delete }, decision: deny, reason: missing_capability }\n",
+        )
+    };
+    let pem = |p: &Path| p.display().to_string();
+    let tls = format!(
+        "{{ ca_file: \"{}\", client_cert_file: \"{}\", client_key_file: \"{}\" }}",
+        pem(&ca.pem),
+        pem(&dir.path().join("probe.pem")),
+        pem(&dir.path().join("probe.key"))
+    );
+    let summary = support::run(config(&tls), vec![suite()]).await;
+    let r = &summary.results[0];
+    assert_eq!(r.outcome, gateprobe::outcome::Outcome::Pass, "{r:?}");
+    assert_eq!(r.proposal.as_ref().unwrap().proposed, ["files.delete".to_owned()]);
+
+    let summary = support::run(config(&format!("{{ ca_file: \"{}\" }}", pem(&ca.pem))), vec![suite()]).await;
+    let r = &summary.results[0];
+    assert_eq!(r.outcome, gateprobe::outcome::Outcome::Error, "{r:?}");
+    let message = r.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("TLS: the server requires a client certificate (give `assistants[].tls.client_cert_file`"),
+        "{message}"
     );
 }
