@@ -176,7 +176,8 @@ mod tests {
             dir.path().join("missing.pem").display()
         );
         let config: AssistantConfig = serde_yaml::from_str(&text).unwrap();
-        let e = connect(&[config]).await.err().expect("refused").to_string();
+        let Err(e) = connect(&[config]).await else { panic!("an unreadable ca_file is refused") };
+        let e = e.to_string();
         assert!(e.starts_with("`assistants[gpt].tls`: `ca_file`") && e.contains("missing.pem: cannot be read"), "{e}");
     }
 
