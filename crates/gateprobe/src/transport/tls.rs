@@ -82,13 +82,17 @@ pub fn build_client(
         })?;
         builder = builder.identity(identity);
     }
+    // What rustls refuses when the client is built concerns the client certificate and its key
+    // (the roots were checked above): an unsupported key, or a key of another certificate.
+    let (cert, key) = (
+        tls.client_cert_file.as_deref().unwrap_or(Path::new("")).display(),
+        tls.client_key_file.as_deref().unwrap_or(Path::new("")).display(),
+    );
     builder.build().map_err(|e| match rustls_error(&e) {
         Some(rustls::Error::InconsistentKeys(_)) => error(format!(
-            "the key in `client_key_file` {} does not belong to the certificate in `client_cert_file` {}",
-            tls.client_key_file.as_deref().unwrap_or(Path::new("")).display(),
-            tls.client_cert_file.as_deref().unwrap_or(Path::new("")).display(),
+            "the key in `client_key_file` {key} does not belong to the certificate in `client_cert_file` {cert}"
         )),
-        Some(r) => error(format!("cannot be used: {r}")),
+        Some(r) => error(format!("`client_cert_file` {cert} with `client_key_file` {key} cannot be used: {r}")),
         None => TargetError::Invalid(format!("HTTP client: {e}")),
     })
 }
