@@ -23,6 +23,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::metrics::UNKNOWN_VERSION;
 use gateprobe::compare::Regression;
+use gateprobe::config::TlsConfig;
 
 /// The alert name of pushed regressions (and of the shipped Prometheus rule).
 pub const ALERT_NAME: &str = "GateprobeRegression";
@@ -30,6 +31,8 @@ pub const ALERT_NAME: &str = "GateprobeRegression";
 pub const INCIDENT_WINDOW: Duration = Duration::from_secs(300);
 /// How much of a refusing Alertmanager's answer is read: enough for the 200 characters quoted.
 const ALERTMANAGER_ANSWER_PREFIX: usize = 4 << 10;
+/// Where the TLS settings towards Alertmanager are, for the advice of a failed handshake.
+const TLS_SETTING: &str = "alerting.tls";
 
 /// One alert in Alertmanager's v2 wire format.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -165,6 +168,9 @@ fn rfc3339(t: OffsetDateTime) -> String {
 /// Why a push failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
+    /// `alerting.tls` cannot be used (a file unreadable or holding no certificate or key).
+    #[error("Alertmanager client: {0}")]
+    Setup(String),
     #[error("Alertmanager could not be reached: {0}")]
     Transport(String),
     #[error("Alertmanager answered HTTP {status}: {body}")]
@@ -180,16 +186,16 @@ pub struct Alertmanager {
 
 impl Alertmanager {
     /// `url` is Alertmanager's base URL (e.g. `http://127.0.0.1:9093`) or the full
-    /// `…/api/v2/alerts` endpoint.
-    pub fn new(url: &str) -> Alertmanager {
+    /// `…/api/v2/alerts` endpoint; `tls` is `alerting.tls` (a private CA, a client certificate).
+    pub fn new(url: &str, tls: Option<&TlsConfig>) -> Result<Alertmanager, AlertError> {
         let base = url.trim_end_matches('/');
         let url = if base.ends_with("/api/v2/alerts") { base.to_string() } else { format!("{base}/api/v2/alerts") };
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
-            .user_agent(concat!("gateprobe/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        Alertmanager { client, url }
+            .user_agent(concat!("gateprobe/", env!("CARGO_PKG_VERSION")));
+        let client =
+            gateprobe::build_client(builder, tls, TLS_SETTING).map_err(|e| AlertError::Setup(e.to_string()))?;
+        Ok(Alertmanager { client, url })
     }
 
     pub fn url(&self) -> &str {
@@ -202,7 +208,11 @@ impl Alertmanager {
             return Ok(());
         }
         let response = self.client.post(&self.url).json(alerts).send().await.map_err(|e| {
-            AlertError::Transport(if e.is_timeout() { "timed out".into() } else { "connection failed".into() })
+            AlertError::Transport(match gateprobe::tls_failure(&e, TLS_SETTING) {
+                Some(cause) => format!("TLS: {cause}"),
+                None if e.is_timeout() => "timed out".into(),
+                None => "connection failed".into(),
+            })
         })?;
         let status = response.status();
         if status.is_success() {
@@ -313,6 +323,6 @@ mod tests {
         assert_eq!(v[0]["startsAt"], "2027-01-15T08:00:00Z");
         assert_eq!(v[0]["endsAt"], "2027-01-15T08:15:00Z");
         assert_eq!(v[0]["generatorURL"], "http://127.0.0.1:9464/status");
-        assert_eq!(Alertmanager::new("http://am:9093/").url(), "http://am:9093/api/v2/alerts");
+        assert_eq!(Alertmanager::new("http://am:9093/", None).unwrap().url(), "http://am:9093/api/v2/alerts");
     }
 }

@@ -69,6 +69,11 @@ pub struct ServeOptions {
 fn load(options: &ServeOptions) -> Result<Loaded, gateprobe::RunError> {
     let mut loaded = gateprobe::load(&options.load)?;
     loaded.config.labels.extend(options.labels.clone());
+    // Unusable `alerting.tls` files are bad input, said at start (or reload), not at the first
+    // regression's push.
+    if let Some(tls) = &loaded.config.alerting.tls {
+        gateprobe::build_client(reqwest::Client::builder(), Some(tls), "alerting.tls")?;
+    }
     Ok(loaded)
 }
 
@@ -261,18 +266,22 @@ struct VersionProbe {
     header: String,
     /// The version is logged and compared; a gateway may put the caller's token in it.
     scrubber: Arc<gateprobe::Scrubber>,
+    /// The target's client: its `tls` (private CA, client certificate) applies to the probe too.
+    client: reqwest::Client,
 }
 
 impl VersionProbe {
     fn for_target(target: &Target, config: &gateprobe::config::Config) -> Vec<VersionProbe> {
-        let probe = |url: String, mcp_ping: bool, header: String| VersionProbe {
-            url,
-            mcp_ping,
-            header,
-            scrubber: target.scrubber.clone(),
-        };
         let mut probes = Vec::new();
-        for (_, settings) in config.all_targets() {
+        for (name, settings) in config.all_targets() {
+            let Some(client) = target.client(name) else { continue };
+            let probe = |url: String, mcp_ping: bool, header: String| VersionProbe {
+                url,
+                mcp_ping,
+                header,
+                scrubber: target.scrubber.clone(),
+                client: client.clone(),
+            };
             probes.extend(match settings {
                 TargetConfig::Embedded(_) => target.embedded().map(|g| {
                     let url = format!("{}/version", g.base_url().trim_end_matches('/'));
@@ -291,16 +300,16 @@ impl VersionProbe {
         probes
     }
 
-    async fn poll(&self, client: &reqwest::Client) -> Option<String> {
+    async fn poll(&self, timeout: Duration) -> Option<String> {
         let request = if self.mcp_ping {
-            client
+            self.client
                 .post(&self.url)
                 .header(header::ACCEPT, "application/json, text/event-stream")
                 .json(&serde_json::json!({"jsonrpc": "2.0", "id": "gateprobe-watch", "method": "ping"}))
         } else {
-            client.get(&self.url)
+            self.client.get(&self.url)
         };
-        let response = request.header(gateprobe::SYNTHETIC_HEADER, "1").send().await.ok()?;
+        let response = request.timeout(timeout).header(gateprobe::SYNTHETIC_HEADER, "1").send().await.ok()?;
         response.headers().get(&self.header)?.to_str().ok().map(|v| self.scrubber.scrub(v).into_owned())
     }
 }
@@ -449,13 +458,7 @@ async fn schedule_loop(schedule: cron::Schedule, jitter: Duration, shared: Arc<S
 }
 
 async fn watch_loop(interval: Duration, shared: Arc<Shared>) {
-    let client = match reqwest::Client::builder().timeout(interval.max(Duration::from_secs(2))).build() {
-        Ok(c) => c,
-        Err(e) => {
-            warn!(error = %e, "policy version watch off: no HTTP client");
-            return;
-        }
-    };
+    let timeout = interval.max(Duration::from_secs(2));
     // The last version each probe read, by its URL and header.
     let mut last: HashMap<(String, String), String> = HashMap::new();
     let mut ticker = tokio::time::interval(interval);
@@ -464,7 +467,7 @@ async fn watch_loop(interval: Duration, shared: Arc<Shared>) {
         ticker.tick().await;
         let probes = shared.watch_target.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for probe in probes {
-            let Some(version) = probe.poll(&client).await else { continue };
+            let Some(version) = probe.poll(timeout).await else { continue };
             let key = (probe.url.clone(), probe.header.clone());
             if let Some(before) = last.get(&key).filter(|l| **l != version) {
                 info!(from = %before, to = %version, url = %probe.url, "policy version changed: running now");
@@ -740,7 +743,11 @@ impl Runner {
         if alerts.is_empty() {
             return;
         }
-        match Alertmanager::new(&url).push(&alerts).await {
+        let pushed = match Alertmanager::new(&url, self.loaded.config.alerting.tls.as_ref()) {
+            Ok(alertmanager) => alertmanager.push(&alerts).await,
+            Err(e) => Err(e),
+        };
+        match pushed {
             Ok(()) => {
                 info!(alerts = alerts.len(), open_incidents = self.incidents.open(), "alerts pushed to Alertmanager")
             }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use gateprobe_gateway::TokenIssuer;
-use gateprobe_gateway::{ExternalIssuerOptions, GatewayOptions, RunningGateway};
+use gateprobe_gateway::{ExternalIssuerOptions, GatewayOptions, RunningGateway, TlsOptions};
 
 pub const SIGNING_KEY_ENV: &str = "GATEPROBE_GATEWAY_SIGNING_KEY";
 
@@ -47,6 +47,16 @@ pub struct GatewayArgs {
     /// public MCP URL; tokens for another audience are refused as unauthenticated.
     #[arg(long, value_name = "URI", requires = "jwks_url")]
     pub audience: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM, the leaf first); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by these CA certificates (PEM): mutual TLS. Needs
+    /// --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -97,6 +107,11 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     if key.is_none() {
         tracing::warn!("no signing key given: using a random one; tokens minted elsewhere will not verify");
     }
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsOptions { cert, key, client_ca: args.client_ca }),
+        // clap requires the pair; --client-ca requires --tls-cert
+        _ => None,
+    };
     let gateway = RunningGateway::start(GatewayOptions {
         policies: args.policies,
         listen: args.listen,
@@ -110,6 +125,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             }
             _ => None,
         },
+        tls,
         ..GatewayOptions::default()
     })
     .await?;

@@ -12,6 +12,7 @@ mod mcp;
 mod pdp;
 mod policy;
 mod server;
+mod tls;
 mod tools;
 mod transport;
 
@@ -20,6 +21,7 @@ mod transport;
 pub use identity::{ExternalIssuerOptions, TokenIssuer};
 pub use policy::{PolicyError, check_policies, current_version};
 pub use server::MAX_AUDIT_IDS;
+pub use tls::{TlsError, TlsOptions};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -56,6 +58,8 @@ pub struct GatewayOptions {
     pub allowed_hosts: Vec<String>,
     /// An external OAuth issuer whose JWT access tokens are accepted besides the gateway's own.
     pub external_issuer: Option<ExternalIssuerOptions>,
+    /// Serve HTTPS (and with a client CA, require client certificates) instead of plain HTTP.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for GatewayOptions {
@@ -71,6 +75,7 @@ impl Default for GatewayOptions {
             audit_capacity: audit::DEFAULT_CAPACITY,
             allowed_hosts: vec![],
             external_issuer: None,
+            tls: None,
         }
     }
 }
@@ -105,11 +110,16 @@ pub enum GatewayError {
     /// The policy directory cannot be watched for hot reload.
     #[error("cannot watch policy directory: {0}")]
     Watch(#[from] notify::Error),
+    /// A TLS certificate, key or client CA file cannot be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// A gateway serving on the current tokio runtime until [`RunningGateway::shutdown`].
 pub struct RunningGateway {
     addr: SocketAddr,
+    /// `https` when it serves TLS, else `http`.
+    scheme: &'static str,
     state: Arc<GatewayState>,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
@@ -135,8 +145,12 @@ impl RunningGateway {
             }
             None => None,
         };
-        let tokens = TokenIssuer::new(&key);
-        let state = Arc::new(GatewayState::new(opts.policies.clone(), bundle, tokens, external, audit, hosts));
+        // Read before binding: bad TLS files fail the start, naming the file.
+        let tls = opts.tls.as_ref().map(tls::server_config).transpose()?;
+        let mut state =
+            GatewayState::new(opts.policies.clone(), bundle, TokenIssuer::new(&key), external, audit, hosts);
+        state.https = tls.is_some();
+        let state = Arc::new(state);
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .map_err(|source| GatewayError::Bind { addr: opts.listen, source })?;
@@ -144,19 +158,32 @@ impl RunningGateway {
         let watcher = if opts.watch { Some(server::watch(state.clone(), &opts.policies)?) } else { None };
         let (stop, stopped) = oneshot::channel::<()>();
         let app = server::router(state.clone());
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(error) = serve.await {
-                tracing::error!(%error, "gateway server stopped");
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        // Two arms for two listener types; the same server and shutdown either way.
+        let task = match tls {
+            None => tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+                    tracing::error!(%error, "gateway server stopped");
+                }
+            }),
+            Some(config) => {
+                let listener = tls::TlsListener::new(listener, config)
+                    .map_err(|source| GatewayError::Bind { addr: opts.listen, source })?;
+                tokio::spawn(async move {
+                    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+                        tracing::error!(%error, "gateway server stopped");
+                    }
+                })
             }
-        });
-        tracing::info!(%addr, policy_version = %state.version(), "gateway listening");
+        };
+        let scheme = if state.https { "https" } else { "http" };
+        tracing::info!(%addr, scheme, policy_version = %state.version(), "gateway listening");
         if !addr.ip().is_loopback() && opts.allowed_hosts.is_empty() {
             tracing::warn!(%addr, "listening beyond loopback with no allowed hosts: requests under any name but localhost, 127.0.0.1 or [::1] get 403 (pass --allowed-host)");
         }
-        Ok(RunningGateway { addr, state, stop, task, _watcher: watcher })
+        Ok(RunningGateway { addr, scheme, state, stop, task, _watcher: watcher })
     }
 
     /// The address it listens on.
@@ -164,9 +191,10 @@ impl RunningGateway {
         self.addr
     }
 
-    /// `http://<addr>`: `/audit`, `/policies`, `/healthz` and `/v1/data/...` live under it.
+    /// `http://<addr>` (`https://` when it serves TLS): `/audit`, `/policies`, `/healthz` and
+    /// `/v1/data/...` live under it.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The MCP endpoint (`POST /mcp`).

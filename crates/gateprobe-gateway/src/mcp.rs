@@ -217,7 +217,7 @@ fn dispatch(st: &GatewayState, headers: &HeaderMap, body: &Bytes) -> Response {
                 // clients that read only bodies still learn why, and which call it was.
                 Answer::Unauthenticated { token_sent } => {
                     let mut response = json_response(StatusCode::UNAUTHORIZED, &body);
-                    if let Ok(v) = HeaderValue::from_str(&bearer_challenge(headers, token_sent)) {
+                    if let Ok(v) = HeaderValue::from_str(&bearer_challenge(st, headers, token_sent)) {
                         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                     }
                     response

@@ -43,6 +43,8 @@ pub(crate) struct GatewayState {
     pub audit: AuditLog,
     /// Host names `Host` and `Origin` may name besides loopback.
     pub allowed_hosts: AllowedHosts,
+    /// Served over TLS: the URLs it advertises (RFC 9728 metadata) say `https`.
+    pub https: bool,
 }
 
 impl GatewayState {
@@ -68,6 +70,7 @@ impl GatewayState {
             sessions: Sessions::default(),
             audit,
             allowed_hosts,
+            https: false,
         }
     }
 

@@ -102,19 +102,19 @@ fn quoted(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(100).collect()
 }
 
-/// `http://<host>` as the request named it. Only called behind [`guard_hosts`], so the host is
-/// one the gateway is allowed to be reached under, never an attacker's name. Plain HTTP: the
-/// gateway serves no TLS itself.
-fn base_url(headers: &HeaderMap) -> String {
+/// `http://<host>` as the request named it, `https://` when the gateway serves TLS. Only called
+/// behind [`guard_hosts`], so the host is one the gateway is allowed to be reached under, never
+/// an attacker's name.
+fn base_url(st: &GatewayState, headers: &HeaderMap) -> String {
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
-    format!("http://{}", quoted(host))
+    format!("{}://{}", if st.https { "https" } else { "http" }, quoted(host))
 }
 
 /// `WWW-Authenticate` for a `tools/call` refused as unauthenticated (RFC 6750 §3, RFC 9728 §5.1):
 /// where the resource metadata is, and `invalid_token` when a bearer token was sent but did not
 /// verify (RFC 6750 asks for no error code when none was sent).
-pub(crate) fn bearer_challenge(headers: &HeaderMap, token_was_sent: bool) -> String {
-    let mut challenge = format!("Bearer resource_metadata=\"{}{RESOURCE_METADATA_PATH}\"", base_url(headers));
+pub(crate) fn bearer_challenge(st: &GatewayState, headers: &HeaderMap, token_was_sent: bool) -> String {
+    let mut challenge = format!("Bearer resource_metadata=\"{}{RESOURCE_METADATA_PATH}\"", base_url(st, headers));
     if token_was_sent {
         challenge.push_str(", error=\"invalid_token\"");
     }
@@ -132,7 +132,7 @@ pub(crate) async fn resource_metadata(
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
-    let base = base_url(&headers);
+    let base = base_url(&st, &headers);
     let resource = match (uri.path() == RESOURCE_METADATA_PATH, &st.external) {
         (true, Some(external)) => external.audience().to_owned(),
         (true, None) => format!("{base}/mcp"),

@@ -135,6 +135,42 @@ pub struct AssistantConfig {
     /// Bearer token for the endpoint (env, file or command; scrubbed like identities' tokens).
     #[serde(default)]
     pub credential: Option<CredentialSource>,
+    /// TLS towards the endpoint: a private CA, a client certificate (for an `https` URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS of one outbound connection (target, audit API, Alertmanager, assistant), for an `https`
+/// URL: a private CA to trust and a client certificate to present (mTLS). PEM files; relative
+/// paths are relative to the config file. The system trust store (which `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` name) and the bundled Mozilla roots are trusted as well. There is no switch
+/// that skips verification: a monitor that trusts any certificate proves nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// CA certificates (PEM, one or more) to trust besides the system store and the bundled
+    /// roots, e.g. the company CA that signed the gateway's certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// The client certificate to present (PEM; the leaf first, then any intermediates), for a
+    /// server that requires mutual TLS. Needs `client_key_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_file: Option<PathBuf>,
+    /// The private key of `client_cert_file` (PEM: PKCS#8, PKCS#1 or SEC1). Needs
+    /// `client_cert_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Makes its relative paths relative to `base` (the config file's directory).
+    fn resolve_paths(&mut self, base: &Path) {
+        for p in [&mut self.ca_file, &mut self.client_cert_file, &mut self.client_key_file].into_iter().flatten() {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
 }
 
 /// How an assistant's proposals are read.
@@ -225,6 +261,9 @@ pub struct AlertingConfig {
     /// `/api/v2/alerts`. None: no push (the shipped Prometheus rules still alert).
     #[serde(default)]
     pub alertmanager_url: Option<String>,
+    /// TLS towards Alertmanager (an `https` URL): a private CA, a client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
 }
 
 fn default_suites() -> Vec<PathBuf> {
@@ -241,6 +280,35 @@ pub enum TargetConfig {
     Mcp(McpTarget),
     /// Any JSON HTTP gateway or policy decision point.
     Http(HttpTarget),
+}
+
+impl TargetConfig {
+    /// Its `tls` block, if it has one (the embedded gateway is plain HTTP on loopback).
+    pub fn tls(&self) -> Option<&TlsConfig> {
+        match self {
+            TargetConfig::Mcp(t) => t.tls.as_ref(),
+            TargetConfig::Http(t) => t.tls.as_ref(),
+            TargetConfig::Embedded(_) => None,
+        }
+    }
+
+    fn tls_mut(&mut self) -> Option<&mut TlsConfig> {
+        match self {
+            TargetConfig::Mcp(t) => t.tls.as_mut(),
+            TargetConfig::Http(t) => t.tls.as_mut(),
+            TargetConfig::Embedded(_) => None,
+        }
+    }
+
+    /// The URLs its calls go to (an MCP target's replicas too; none for the embedded target,
+    /// which is started on a port of its own).
+    fn urls(&self) -> Vec<&str> {
+        match self {
+            TargetConfig::Mcp(t) => std::iter::once(&t.url).chain(&t.replicas).map(String::as_str).collect(),
+            TargetConfig::Http(t) => vec![t.url.as_str()],
+            TargetConfig::Embedded(_) => Vec::new(),
+        }
+    }
 }
 
 impl Default for TargetConfig {
@@ -298,6 +366,10 @@ pub struct McpTarget {
     /// How long an MCP session lives: `scenario` (default) or `identity`.
     #[serde(default)]
     pub sessions: SessionScope,
+    /// TLS towards the gateway (an `https` URL; the replicas too): a private CA, a client
+    /// certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
 }
 
 /// How long an MCP session lives, which decides whose calls a session's history holds.
@@ -336,6 +408,9 @@ pub struct HttpTarget {
     pub policy_version: PolicyVersionSource,
     /// How the response is turned into a decision.
     pub decision: HttpDecisionMapping,
+    /// TLS towards the gateway (an `https` URL): a private CA, a client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
 }
 
 /// How an `http` target's answer maps to a decision.
@@ -476,6 +551,9 @@ pub struct OAuthCredential {
     /// The gateway's resource indicator (RFC 8707), e.g. its MCP URL: the token's audience.
     #[serde(default)]
     pub resource: Option<String>,
+    /// TLS for the token endpoint (a private CA, a client certificate), as beside other URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
 }
 
 /// Where an OAuth client secret is read.
@@ -512,6 +590,7 @@ pub enum InvalidCredential {
 /// Where each call's evidence (its audit records) is read, and how they are laid out.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[expect(clippy::large_enum_variant, reason = "one value per loaded config; boxing would only cost clarity")]
 pub enum AuditConfig {
     /// Query an HTTP endpoint; `{correlation_id}` in the URL is replaced. For the embedded target
     /// the URL defaults to the reference gateway's `/audit`.
@@ -548,6 +627,11 @@ pub enum AuditConfig {
         /// How often to poll for a call's records, and when to give up.
         #[serde(default)]
         timing: EvidenceTiming,
+        /// TLS towards the audit API (an `https` URL): a private CA, a client certificate.
+        /// Default: the target's `tls` (an audit API is often the gateway's own, as the
+        /// reference gateway's `/audit` is); `tls: {}` adds nothing to the trusted roots.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls: Option<TlsConfig>,
     },
     /// Read a JSON-lines file and match records by a correlation id field.
     JsonLines {
@@ -582,6 +666,7 @@ impl Default for AuditConfig {
             fields: AuditFields::default(),
             decisions: Vec::new(),
             timing: EvidenceTiming::default(),
+            tls: None,
         }
     }
 }
@@ -834,22 +919,86 @@ impl Config {
         if let AuditConfig::JsonLines { path, .. } = &mut self.audit {
             fix(path);
         }
-        let fix_credential = |c: &mut Option<CredentialSource>| match c {
-            Some(CredentialSource::File(p)) => fix(p),
-            Some(CredentialSource::OAuth(o)) => {
-                if let ClientSecretSource::File(p) = &mut o.client_secret {
-                    fix(p)
-                }
-            }
-            _ => {}
-        };
-        for identity in self.identities.values_mut() {
-            fix_credential(&mut identity.credential);
-        }
         for assistant in &mut self.assistants {
             fix(&mut assistant.prompt_bundle);
-            fix_credential(&mut assistant.credential);
         }
+        for credential in self.credentials_mut() {
+            match credential {
+                CredentialSource::File(p) => fix(p),
+                CredentialSource::OAuth(o) => {
+                    if let ClientSecretSource::File(p) = &mut o.client_secret {
+                        fix(p)
+                    }
+                    if let Some(tls) = &mut o.tls {
+                        tls.resolve_paths(base);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (_, target) in self.all_targets_mut() {
+            if let Some(tls) = target.tls_mut() {
+                tls.resolve_paths(base);
+            }
+        }
+        let mut blocks: Vec<&mut TlsConfig> = Vec::new();
+        if let AuditConfig::Http { tls: Some(tls), .. } = &mut self.audit {
+            blocks.push(tls);
+        }
+        blocks.extend(self.alerting.tls.as_mut());
+        blocks.extend(self.assistants.iter_mut().filter_map(|a| a.tls.as_mut()));
+        for tls in blocks {
+            tls.resolve_paths(base);
+        }
+    }
+
+    /// Every credential the config names (the identities', the audit reader's, the
+    /// assistants'), to change them.
+    fn credentials_mut(&mut self) -> impl Iterator<Item = &mut CredentialSource> {
+        let audit = match &mut self.audit {
+            AuditConfig::Http { credential, .. } => credential.as_mut(),
+            _ => None,
+        };
+        let identities = self.identities.values_mut().filter_map(|i| i.credential.as_mut());
+        identities.chain(audit).chain(self.assistants.iter_mut().filter_map(|a| a.credential.as_mut()))
+    }
+
+    /// Every `tls` block, with where it is (a JSON pointer) and the URLs it applies to.
+    fn tls_blocks(&self) -> Vec<(String, Vec<&str>, &TlsConfig)> {
+        let mut blocks = Vec::new();
+        for (name, target) in self.all_targets() {
+            if let Some(tls) = target.tls() {
+                let at = name.map_or("/target/tls".to_owned(), |n| format!("/targets/{n}/tls"));
+                blocks.push((at, target.urls(), tls));
+            }
+        }
+        if let AuditConfig::Http { url, tls: Some(tls), .. } = &self.audit {
+            blocks.push(("/audit/tls".to_owned(), url.iter().map(String::as_str).collect(), tls));
+        }
+        if let Some(tls) = &self.alerting.tls {
+            let urls = self.alerting.alertmanager_url.iter().map(String::as_str).collect();
+            blocks.push(("/alerting/tls".to_owned(), urls, tls));
+        }
+        for (i, a) in self.assistants.iter().enumerate() {
+            if let Some(tls) = &a.tls {
+                blocks.push((format!("/assistants/{i}/tls"), vec![a.url.as_str()], tls));
+            }
+        }
+        // OAuth token endpoints.
+        let audit = match &self.audit {
+            AuditConfig::Http { credential, .. } => Some(("/audit".to_owned(), credential)),
+            _ => None,
+        };
+        let identities = self.identities.iter().map(|(n, i)| (format!("/identities/{n}"), &i.credential));
+        let assistants = self.assistants.iter().enumerate().map(|(i, a)| (format!("/assistants/{i}"), &a.credential));
+        for (at, credential) in identities.chain(audit).chain(assistants) {
+            if let Some(CredentialSource::OAuth(o)) = credential {
+                if let Some(tls) = &o.tls {
+                    blocks.push((format!("{at}/credential/oauth/tls"), vec![o.token_url.as_str()], tls));
+                }
+            }
+        }
+        blocks
     }
 }
 
@@ -1022,6 +1171,31 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     if let Some(url) = &config.alerting.alertmanager_url {
         if let Err(why) = check_http_url(url) {
             error("/alerting/alertmanager_url", format!("`{url}` {why}"), "e.g. `http://127.0.0.1:9093`");
+        }
+    }
+    for (at, urls, tls) in config.tls_blocks() {
+        let key = at.trim_start_matches('/').replace('/', ".");
+        match (&tls.client_cert_file, &tls.client_key_file) {
+            (Some(_), None) => error(
+                &format!("{at}/client_cert_file"),
+                format!("`{key}.client_cert_file` is given without `client_key_file`"),
+                "a client certificate is presented with its private key: give both",
+            ),
+            (None, Some(_)) => error(
+                &format!("{at}/client_key_file"),
+                format!("`{key}.client_key_file` is given without `client_cert_file`"),
+                "a client certificate is presented with its private key: give both",
+            ),
+            _ => {}
+        }
+        // TLS settings on a plain-HTTP URL would be ignored without a word: the calls would go
+        // in clear while the config says otherwise.
+        if !urls.is_empty() && !urls.iter().any(|u| u.trim_start().to_ascii_lowercase().starts_with("https:")) {
+            error(
+                &at,
+                format!("`{key}` is given but `{}` is not an https URL", urls[0]),
+                "TLS settings apply to https URLs: use `https://`, or leave `tls` out",
+            );
         }
     }
     for name in config.labels.keys() {
@@ -1211,6 +1385,7 @@ pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<Str
                     policy_version: PolicyVersionSource::default(),
                     decisions: Vec::new(),
                     sessions: SessionScope::default(),
+                    tls: None,
                 })
             }
         }
@@ -1244,6 +1419,26 @@ pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<Str
         }
         if let AuditConfig::Http { url, .. } = &mut config.audit {
             *url = Some(u);
+        }
+    }
+    // As in the file: `tls` beside a URL the override made plain HTTP would be ignored in silence.
+    for (var, setting, tls, url) in [
+        ("GATEPROBE_TARGET_URL", "target.tls", config.target.tls().is_some(), config.target.urls().first().copied()),
+        (
+            "GATEPROBE_AUDIT_URL",
+            "audit.tls",
+            matches!(&config.audit, AuditConfig::Http { tls: Some(_), .. }),
+            match &config.audit {
+                AuditConfig::Http { url, .. } => url.as_deref(),
+                _ => None,
+            },
+        ),
+    ] {
+        if env(var).is_some() && tls && url.is_some_and(|u| !u.to_ascii_lowercase().starts_with("https:")) {
+            return Err(ConfigError::Env {
+                var: var.to_owned(),
+                message: format!("the config gives `{setting}`, which needs an https URL"),
+            });
         }
     }
     if let Some(v) = env("GATEPROBE_POLICIES") {
@@ -1690,6 +1885,38 @@ mod tests {
         let one = parse_config(Path::new("gp.yaml"), "targets:\n  only: { kind: mcp, url: http://127.0.0.1:1/mcp }\n")
             .unwrap();
         assert!(check_targets(&[unchosen], &one).is_empty());
+    }
+
+    #[test]
+    fn tls_blocks_resolve_their_paths_and_refuse_half_pairs_and_plain_http() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gp.yaml");
+        let text = "target: { kind: mcp, url: \"https://gw.example.com/mcp\", tls: { ca_file: ca.pem, client_cert_file: /etc/c.pem, client_key_file: k.pem } }\naudit: { kind: http, url: \"https://gw.example.com/audit\", tls: {} }\n";
+        std::fs::write(&file, text).unwrap();
+        let c = load_config_with_env(Some(&file), env(&[]), &Rules::new()).unwrap();
+        let TargetConfig::Mcp(t) = &c.target else { panic!() };
+        let tls = t.tls.as_ref().unwrap();
+        assert_eq!(tls.ca_file.as_deref(), Some(dir.path().join("ca.pem").as_path()));
+        assert_eq!(tls.client_cert_file.as_deref(), Some(Path::new("/etc/c.pem")));
+        assert_eq!(tls.client_key_file.as_deref(), Some(dir.path().join("k.pem").as_path()));
+        assert!(matches!(&c.audit, AuditConfig::Http { tls: Some(t), .. } if *t == TlsConfig::default()));
+
+        let bad = "target: { kind: mcp, url: \"https://gw.example.com/mcp\", tls: { client_cert_file: c.pem } }\nalerting:\n  alertmanager_url: \"http://127.0.0.1:9093\"\n  tls: { ca_file: ca.pem }\n";
+        let e = parse_config(Path::new("gp.yaml"), bad).unwrap_err();
+        let text = render_all(e.diagnostics(), false);
+        assert!(text.contains("`target.tls.client_cert_file` is given without `client_key_file`"), "{text}");
+        assert!(text.contains("`alerting.tls` is given but `http://127.0.0.1:9093` is not an https URL"), "{text}");
+        let got: Vec<usize> = e.diagnostics().iter().map(|d| d.line).collect();
+        assert_eq!(got, [1, 4], "{text}");
+    }
+
+    #[test]
+    fn a_plain_http_override_of_a_url_with_tls_is_refused() {
+        let text = "target: { kind: mcp, url: \"https://gw.example.com/mcp\", tls: { ca_file: /ca.pem } }\n";
+        let mut c = parse_config(Path::new("gp.yaml"), text).unwrap();
+        let e = apply_env_overrides(&mut c, env(&[("GATEPROBE_TARGET_URL", "http://gw.example.com/mcp")])).unwrap_err();
+        assert_eq!(e.to_string(), "GATEPROBE_TARGET_URL: the config gives `target.tls`, which needs an https URL");
+        apply_env_overrides(&mut c, env(&[("GATEPROBE_TARGET_URL", "https://gw2.example.com/mcp")])).unwrap();
     }
 
     #[test]

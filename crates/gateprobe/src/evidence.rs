@@ -360,7 +360,7 @@ impl HttpQuery {
         if let Some(t) = token {
             request = request.bearer_auth(t.expose());
         }
-        let response = request.send().await.map_err(|e| CallError::from_reqwest(&e))?;
+        let response = request.send().await.map_err(|e| CallError::from_reqwest_at(&e, "audit.tls"))?;
         if !response.status().is_success() {
             return Err(CallError::Status(response.status().as_u16()));
         }
@@ -632,6 +632,7 @@ mod tests {
             fields: AuditFields::default(),
             decisions: vec![],
             timing: EvidenceTiming { initial_poll_ms: 5, deadline_ms: 60 },
+            tls: None,
         };
         let token = Credential::Fixed(crate::secret::Secret::new("reader-token"));
         let scrubber = Arc::new(Scrubber::new(&[]));
@@ -684,6 +685,7 @@ mod tests {
             fields: AuditFields::default(),
             decisions: vec![],
             timing: EvidenceTiming { initial_poll_ms: 5, deadline_ms: 100 },
+            tls: None,
         };
         let source = open_source(&config).unwrap();
         let ids: Vec<String> = (0..200).map(|n| format!("gp-{n}")).collect();
@@ -775,6 +777,7 @@ mod tests {
             fields: AuditFields::default(),
             decisions: vec![],
             timing: EvidenceTiming { initial_poll_ms: 5, deadline_ms: 50 },
+            tls: None,
         };
         let found = open_source(&config).unwrap().lookup("gp-mine").await.unwrap();
         assert!(matches!(found, Lookup::Missing { strays: 2, .. }), "{found:?}");

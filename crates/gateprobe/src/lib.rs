@@ -41,6 +41,7 @@ pub use adapter::{Listing, SYNTHETIC_HEADER, Target, ToolSpec};
 pub use schema::{config_schema, suite_schema};
 pub use secret::{Credential, REDACTED, Scrubber, Secret, resolve_credential, resolve_credential_with_timeout};
 pub use summary::RunSummary;
+pub use transport::tls::{build_client, tls_failure};
 pub use transport::{TargetError, read_prefix};
 pub use verify::AGREEMENT_FIELDS;
 

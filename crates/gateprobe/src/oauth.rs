@@ -63,17 +63,17 @@ impl std::fmt::Debug for TokenSource {
 /// for the token endpoint's connection (TLS) go here. Bounded in time; never follows a
 /// redirect, which would carry the client's credentials elsewhere.
 pub(crate) fn token_client(config: &OAuthCredential) -> Result<reqwest::Client, CredentialError> {
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .timeout(TOKEN_TIMEOUT)
         .connect_timeout(TOKEN_TIMEOUT.min(Duration::from_secs(5)))
         .user_agent(concat!("gateprobe/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| CredentialError::TokenEndpoint {
-            url: config.token_url.clone(),
-            cause: format!("HTTP client: {e}"),
-        })
+        .redirect(reqwest::redirect::Policy::none());
+    crate::transport::tls::build_client(builder, config.tls.as_ref(), TLS_SETTING)
+        .map_err(|e| CredentialError::TokenEndpoint { url: config.token_url.clone(), cause: e.to_string() })
 }
+
+/// Where a token endpoint's TLS settings are, for the advice of a failed handshake.
+const TLS_SETTING: &str = "credential.oauth.tls";
 
 impl TokenSource {
     /// A source for `config`, authenticating with `client_secret`; `scrubber` learns the secret
@@ -150,7 +150,7 @@ impl TokenSource {
         let request = request.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(body.join("&"));
         let started = Instant::now();
         let exchange = async {
-            let response = request.send().await.map_err(|e| CallError::from_reqwest(&e).to_string())?;
+            let response = request.send().await.map_err(|e| CallError::from_reqwest_at(&e, TLS_SETTING).to_string())?;
             let status = response.status();
             match read_capped(response, MAX_CREDENTIAL_BYTES, "").await {
                 Ok(body) => Ok((status, body)),
@@ -272,6 +272,7 @@ mod tests {
             scope: None,
             audience: None,
             resource: None,
+            tls: None,
         };
         let mut source = TokenSource::new(config, Secret::new("client-secret-value"), scrubber.clone()).unwrap();
         source.timeout = Duration::from_millis(300);

@@ -3,6 +3,9 @@
 //! not be set up ([`TargetError`]), and bounded reads. A hostile or broken gateway (or audit
 //! API) may answer with an endless chunked body or a huge one; every body is read through
 //! [`read_capped`], which fails as soon as the body passes its cap, without buffering past it.
+//! TLS (trusted roots, client certificates, what a failed handshake means) is `tls.rs` beside it.
+
+pub(crate) mod tls;
 
 use bytes::{Bytes, BytesMut};
 
@@ -15,6 +18,10 @@ pub enum CallError {
     /// The connection could not be made.
     #[error("could not connect")]
     Connect,
+    /// The TLS handshake failed; the text names the cause (unknown CA, name mismatch, expired
+    /// certificate, client certificate required) and the setting that cures it. Not transient.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// An HTTP status that carries no decision.
     #[error("HTTP status {0} with no decision in it")]
     Status(u16),
@@ -42,14 +49,24 @@ pub enum CallError {
 
 impl CallError {
     /// Every [`CallError::kind`], for metric label values created up front.
-    pub const KINDS: [&'static str; 8] =
-        ["timeout", "connect", "http_status", "protocol", "unparseable", "no_decision", "too_large", "credential"];
+    pub const KINDS: [&'static str; 9] = [
+        "timeout",
+        "connect",
+        "tls",
+        "http_status",
+        "protocol",
+        "unparseable",
+        "no_decision",
+        "too_large",
+        "credential",
+    ];
 
     /// The error's kind, a fixed name fit for a metric label (`timeout`, `http_status`, …).
     pub fn kind(&self) -> &'static str {
         match self {
             CallError::Timeout => "timeout",
             CallError::Connect => "connect",
+            CallError::Tls(_) => "tls",
             CallError::Status(_) => "http_status",
             CallError::Protocol(_) => "protocol",
             CallError::Unparseable(_) => "unparseable",
@@ -59,9 +76,18 @@ impl CallError {
         }
     }
 
-    /// Classify a transport error by what reqwest knows of it, never by its message text.
+    /// Classify a transport error by what reqwest knows of it, never by its message text; a TLS
+    /// failure by the rustls error in its causes, its advice naming the `tls` beside the URL.
     pub fn from_reqwest(e: &reqwest::Error) -> CallError {
-        if e.is_timeout() {
+        Self::from_reqwest_at(e, "tls")
+    }
+
+    /// [`CallError::from_reqwest`] for an exchange whose TLS settings are at `tls_setting`
+    /// (e.g. `target.tls`), which a TLS failure's advice names.
+    pub fn from_reqwest_at(e: &reqwest::Error, tls_setting: &str) -> CallError {
+        if let Some(failure) = tls::Failure::of(e) {
+            CallError::Tls(failure.describe(tls_setting))
+        } else if e.is_timeout() {
             CallError::Timeout
         } else if e.is_connect() {
             CallError::Connect
@@ -104,6 +130,15 @@ pub enum TargetError {
     /// A target setting cannot be used (e.g. an unknown HTTP method).
     #[error("invalid target setting: {0}")]
     Invalid(String),
+    /// A `tls` block cannot be used: a file unreadable or holding no certificate or key, a key
+    /// that does not belong to its certificate (config trouble, exit 2).
+    #[error("`{setting}`: {message}")]
+    Tls {
+        /// The block, e.g. `target.tls`.
+        setting: String,
+        /// What is wrong, naming the file.
+        message: String,
+    },
 }
 
 /// The setting that raises the cap on answers from the target (`RunConfig::max_response_bytes`).

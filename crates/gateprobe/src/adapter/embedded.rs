@@ -37,6 +37,7 @@ pub(super) async fn connect(
         policy_version: PolicyVersionSource::default(),
         decisions: Vec::new(),
         sessions: SessionScope::default(),
+        tls: None,
     };
     let (url, description) = (mcp.url.clone(), format!("embedded {}", mcp.url));
     let adapter = Box::new(McpAdapter::new(client, mcp, max_response_bytes));
@@ -58,6 +59,8 @@ async fn start(config: &EmbeddedTarget) -> Result<RunningGateway, TargetError> {
         allowed_hosts: vec![],
         // The identities' tokens are the gateway's own, minted below.
         external_issuer: None,
+        // In-process on loopback, reached by the harness alone: plain HTTP.
+        tls: None,
     };
     RunningGateway::start(options).await.map_err(|e| match e {
         GatewayError::Policy(p) => TargetError::EmbeddedPolicies(p.to_string()),

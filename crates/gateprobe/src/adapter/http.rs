@@ -60,7 +60,7 @@ impl Adapter for HttpAdapter {
         if let Some(token) = identity.bearer().await? {
             request = request.bearer_auth(token.expose());
         }
-        let response = request.send().await.map_err(|e| CallError::from_reqwest(&e))?;
+        let response = request.send().await.map_err(|e| CallError::from_reqwest_at(&e, super::TLS_SETTING))?;
         let status = response.status().as_u16();
         let header_version = version_header(&response, &self.config.policy_version, &self.scrubber);
         let bytes = read_capped(response, self.max_response_bytes, MAX_RESPONSE_SETTING).await?;
@@ -214,6 +214,7 @@ mod tests {
                 status: status.iter().copied().collect::<BTreeMap<_, _>>(),
                 rules: vec![],
             },
+            tls: None,
         };
         HttpAdapter::new(reqwest::Client::new(), config, 1 << 20).unwrap()
     }

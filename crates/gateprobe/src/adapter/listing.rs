@@ -108,7 +108,8 @@ async fn fetch_policies(
     scrubber: &Scrubber,
     url: &str,
 ) -> Result<(Vec<(String, Option<String>)>, Vec<String>), CallError> {
-    let response = sources.client.get(url).send().await.map_err(|e| CallError::from_reqwest(&e))?;
+    let response =
+        sources.client.get(url).send().await.map_err(|e| CallError::from_reqwest_at(&e, super::TLS_SETTING))?;
     if !response.status().is_success() {
         return Err(CallError::Status(response.status().as_u16()));
     }

@@ -16,7 +16,7 @@ use crate::decision::Decision;
 use crate::secret::Scrubber;
 
 use super::decide::{bounded, header, parse_decision, policy_version, version_header};
-use super::{Adapter, Call, CallError, Reply, ResolvedIdentity, Session, ToolSpec};
+use super::{Adapter, Call, CallError, Reply, ResolvedIdentity, Session, TLS_SETTING, ToolSpec};
 use crate::transport::{MAX_RESPONSE_SETTING, read_capped};
 
 const PROTOCOL_VERSION: &str = "2025-06-18";
@@ -279,7 +279,7 @@ impl McpAdapter {
         if let Some(c) = correlation_id {
             request = request.header(self.config.correlation_header.as_str(), c);
         }
-        request.send().await.map_err(|e| CallError::from_reqwest(&e))
+        request.send().await.map_err(|e| CallError::from_reqwest_at(&e, TLS_SETTING))
     }
 
     /// A request to the session's endpoint with what every MCP request carries: the protocol

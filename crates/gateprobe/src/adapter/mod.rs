@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::config::{AuditConfig, Config, CredentialSource, IdentityConfig, TargetConfig};
+use crate::config::{AuditConfig, Config, CredentialSource, IdentityConfig, TargetConfig, TlsConfig};
 use crate::decision::Decision;
 use crate::secret::{Credential, Scrubber, Secret};
 use crate::suite::TargetChoice;
@@ -33,6 +33,9 @@ pub use listing::Listing;
 
 /// Header that marks every probe request, so gateways can keep probes out of business dashboards.
 pub const SYNTHETIC_HEADER: &str = "x-gateprobe-synthetic";
+
+/// Where the target's TLS settings are, for the advice of a failed handshake.
+pub(crate) const TLS_SETTING: &str = "target.tls";
 
 /// An identity from the config with its credential obtained.
 #[derive(Debug)]
@@ -157,6 +160,8 @@ pub(crate) struct Gateway {
     /// Where its calls go (its `url`; the embedded gateway's MCP URL): a result's endpoint when
     /// the run has named targets and the target no replicas.
     pub(crate) url: String,
+    /// The client its calls go through (its `tls` applied).
+    pub(crate) client: reqwest::Client,
 }
 
 /// A connected target: its gateway endpoints (one, or the named ones), where the evidence is,
@@ -217,9 +222,22 @@ impl Target {
     /// Sets up the target a config names: starts the embedded gateway when asked, builds the
     /// shared HTTP client, and obtains every identity's credential.
     pub async fn connect(config: &Config) -> Result<Target, TargetError> {
-        let client = http_client(Duration::from_millis(config.run.timeout_ms))?;
+        let timeout = Duration::from_millis(config.run.timeout_ms);
+        // One client per distinct `tls` (usually one for all): connections are reused across
+        // targets that share their trust settings.
+        let mut clients: Vec<(Option<&TlsConfig>, reqwest::Client)> = Vec::new();
         let (mut gateways, mut descriptions, mut embedded) = (Vec::new(), Vec::new(), None);
         for (name, settings) in config.all_targets() {
+            let tls = settings.tls();
+            let client = match clients.iter().find(|(t, _)| *t == tls) {
+                Some((_, c)) => c.clone(),
+                None => {
+                    let setting = name.map_or(TLS_SETTING.to_owned(), |n| format!("targets.{n}.tls"));
+                    let c = http_client(timeout, tls, &setting)?;
+                    clients.push((tls, c.clone()));
+                    c
+                }
+            };
             let connected = register(settings, config, &client).await.map_err(|e| match (e, name) {
                 (TargetError::Invalid(why), Some(name)) => TargetError::Invalid(format!("target `{name}`: {why}")),
                 (e, _) => e,
@@ -230,9 +248,23 @@ impl Target {
             });
             // The config allows one embedded target at most (`config::parse_config`).
             embedded = embedded.or(connected.embedded);
-            gateways.push(Gateway { name: name.map(str::to_owned), adapter: connected.adapter, url: connected.url });
+            gateways.push(Gateway {
+                name: name.map(str::to_owned),
+                adapter: connected.adapter,
+                url: connected.url,
+                client,
+            });
         }
         let description = descriptions.join(", ");
+        // The first target's client: the audit API (unless its own `tls` differs) and
+        // `coverage.policies_url` usually live where the gateway does.
+        let (first_tls, client) = clients.first().cloned().expect("a config has at least one target");
+        let audit_client = match &config.audit {
+            AuditConfig::Http { tls: Some(tls), .. } if Some(tls) != first_tls => {
+                http_client(timeout, Some(tls), "audit.tls")?
+            }
+            _ => client.clone(),
+        };
         // Empty until the credentials are obtained: each teaches it its values (and an OAuth
         // source every token it obtains later, for the whole life of the target).
         let scrubber = Arc::new(Scrubber::default());
@@ -267,7 +299,7 @@ impl Target {
         }
         let embedded_base = embedded.as_ref().map(|g| g.base_url());
         let audit =
-            AuditSource::new(client.clone(), &config.audit, embedded_base, audit_token, &config.run, scrubber.clone())?;
+            AuditSource::new(audit_client, &config.audit, embedded_base, audit_token, &config.run, scrubber.clone())?;
         Ok(Target { gateways, audit, identities, description, scrubber, embedded, listing, lister })
     }
 
@@ -340,6 +372,13 @@ impl Target {
         ))
     }
 
+    /// The HTTP client a target is called with (its `tls` applied), for other requests to it
+    /// (the service's policy-version watch): the named one, or with `None` the config's single
+    /// `target`.
+    pub fn client(&self, target: Option<&str>) -> Option<&reqwest::Client> {
+        self.gateways.iter().find(|g| g.name.as_deref() == target).map(|g| &g.client)
+    }
+
     /// The embedded gateway, when the target is one (tests reach into its workspace over HTTP).
     pub fn embedded(&self) -> Option<&RunningGateway> {
         self.embedded.as_ref()
@@ -381,11 +420,12 @@ async fn obtain_token(
     }
 }
 
-/// One client for the whole run: connection reuse, the per-call timeout, the synthetic marker.
-fn http_client(timeout: Duration) -> Result<reqwest::Client, TargetError> {
+/// One client for the whole run: connection reuse, the per-call timeout, the synthetic marker,
+/// and the TLS settings at `tls_setting` (`tls`).
+fn http_client(timeout: Duration, tls: Option<&TlsConfig>, tls_setting: &str) -> Result<reqwest::Client, TargetError> {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(SYNTHETIC_HEADER, reqwest::header::HeaderValue::from_static("1"));
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .default_headers(headers)
@@ -397,7 +437,6 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client, TargetError> {
         // `run.retries` is the one retry policy, and it gives each attempt its own correlation id.
         // reqwest's own (re-sending after an HTTP/2 refusal) would copy every request's headers
         // to be able to, on a client that only speaks HTTP/1.
-        .retry(reqwest::retry::never().max_retries_per_request(0))
-        .build()
-        .map_err(|e| TargetError::Invalid(format!("HTTP client: {e}")))
+        .retry(reqwest::retry::never().max_retries_per_request(0));
+    crate::transport::tls::build_client(builder, tls, tls_setting)
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::config::AssistantConfig;
+use crate::config::{AssistantConfig, TlsConfig};
 use crate::secret::{Credential, Scrubber};
 use crate::suite::{Proposes, ToolCall, ToolPattern};
 use crate::transport::TargetError;
@@ -52,11 +52,18 @@ pub(crate) async fn connect(configs: &[AssistantConfig]) -> Result<Vec<Arc<ChatA
     if configs.is_empty() {
         return Ok(Vec::new());
     }
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("gateprobe/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| TargetError::Invalid(format!("HTTP client: {e}")))?;
+    // One client per distinct `tls` (usually one for all): each assistant's own roots and
+    // client certificate.
+    let mut clients: Vec<(Option<&TlsConfig>, reqwest::Client)> = Vec::new();
+    for a in configs {
+        if !clients.iter().any(|(tls, _)| *tls == a.tls.as_ref()) {
+            let builder = reqwest::Client::builder()
+                .user_agent(concat!("gateprobe/", env!("CARGO_PKG_VERSION")))
+                .redirect(reqwest::redirect::Policy::none());
+            let setting = format!("assistants[{}].tls", a.name);
+            clients.push((a.tls.as_ref(), crate::transport::tls::build_client(builder, a.tls.as_ref(), &setting)?));
+        }
+    }
     let scrubber = Arc::new(Scrubber::default());
     let mut tokens = Vec::new();
     for a in configs {
@@ -78,7 +85,9 @@ pub(crate) async fn connect(configs: &[AssistantConfig]) -> Result<Vec<Arc<ChatA
                 a.prompt_bundle.display()
             ))
         })?;
-        assistants.push(Arc::new(ChatAssistant::new(a.clone(), client.clone(), token, scrubber.clone(), bundle)));
+        let client = clients.iter().find(|(tls, _)| *tls == a.tls.as_ref()).map(|(_, c)| c.clone());
+        let client = client.expect("a client was built for every assistant's tls");
+        assistants.push(Arc::new(ChatAssistant::new(a.clone(), client, token, scrubber.clone(), bundle)));
     }
     Ok(assistants)
 }
@@ -152,6 +161,24 @@ mod tests {
         let any = Proposes::AnyOf(vec![pattern("files.delete", json!({})), pattern("files.read", json!({}))]);
         assert!(matches(&any, Some(&read)));
         assert_eq!(describe(&any), "one of files.delete, files.read");
+    }
+
+    // Pins that an assistant's `tls` is read when the run connects: an unusable file is a
+    // config error naming the assistant's block and the file, not a failure of every prompt.
+    #[tokio::test]
+    async fn an_assistant_whose_tls_files_are_unusable_is_refused_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("prompt.md");
+        std::fs::write(&bundle, "You are a careful assistant.").unwrap();
+        let text = format!(
+            "name: gpt\nurl: https://127.0.0.1:1/v1\nmodel: m\nprompt_bundle: {}\ntls: {{ ca_file: {} }}\n",
+            bundle.display(),
+            dir.path().join("missing.pem").display()
+        );
+        let config: AssistantConfig = serde_yaml::from_str(&text).unwrap();
+        let Err(e) = connect(&[config]).await else { panic!("an unreadable ca_file is refused") };
+        let e = e.to_string();
+        assert!(e.starts_with("`assistants[gpt].tls`: `ca_file`") && e.contains("missing.pem: cannot be read"), "{e}");
     }
 
     #[test]

@@ -110,7 +110,7 @@ impl ChatAssistant {
         if let Some(token) = token {
             request = request.bearer_auth(token.expose());
         }
-        let response = request.send().await.map_err(|e| CallError::from_reqwest(&e))?;
+        let response = request.send().await.map_err(|e| CallError::from_reqwest_at(&e, "assistants[].tls"))?;
         let status = response.status();
         let bytes = read_capped(response, self.config.max_response_bytes, MAX_RESPONSE_SETTING).await?;
         if !status.is_success() {
