@@ -1,8 +1,8 @@
 //! TLS end to end: `gateprobe gateway --tls-cert/--tls-key [--client-ca]` as a process, with a
-//! private CA and certificates made here (rcgen), and `gateprobe run` against it through
-//! `target.tls` and `audit.tls`; a real Alertmanager over TLS through `alerting.tls`; a fake
-//! OpenAI-compatible assistant over mutual TLS through `assistants[].tls`. Each TLS failure must
-//! be `error` (never a pass, never a decision), exit 3, naming its cause.
+//! private CA and certificates made on the fly (tests/support/tls.rs, rcgen), and `gateprobe run`
+//! against it through `target.tls` and `audit.tls`; a real Alertmanager over TLS through
+//! `alerting.tls`; a fake OpenAI-compatible assistant over mutual TLS through `assistants[].tls`.
+//! Each TLS failure must be `error` (never a pass, never a decision), exit 3, naming its cause.
 
 mod support;
 
@@ -10,68 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-};
+use rcgen::ExtendedKeyUsagePurpose;
 use serde_json::Value;
 
 use support::process::{Proc, free_port, wait_for};
-
-/// A CA of our own: its certificate on disk, and what signs with it.
-struct Ca {
-    pem: PathBuf,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new(dir: &Path, name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, format!("gateprobe test CA {name}"));
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        let pem = dir.join(format!("{name}.pem"));
-        std::fs::write(&pem, cert.pem()).unwrap();
-        Ca { pem, issuer: Issuer::new(params, key) }
-    }
-
-    /// A leaf certificate for `names`, valid in `[from, until)` years, written as
-    /// `<file>.pem` and `<file>.key`.
-    fn leaf(
-        &self,
-        dir: &Path,
-        file: &str,
-        names: &[&str],
-        purpose: ExtendedKeyUsagePurpose,
-        years: (i32, i32),
-    ) -> Leaf {
-        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, file);
-        params.extended_key_usages = vec![purpose];
-        params.not_before = rcgen::date_time_ymd(years.0, 1, 1);
-        params.not_after = rcgen::date_time_ymd(years.1, 1, 1);
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let leaf = Leaf { cert: dir.join(format!("{file}.pem")), key: dir.join(format!("{file}.key")) };
-        std::fs::write(&leaf.cert, cert.pem()).unwrap();
-        std::fs::write(&leaf.key, key.serialize_pem()).unwrap();
-        leaf
-    }
-
-    fn server(&self, dir: &Path, file: &str) -> Leaf {
-        self.leaf(dir, file, &["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth, (2020, 2090))
-    }
-
-    fn client(&self, dir: &Path, file: &str) -> Leaf {
-        self.leaf(dir, file, &["probe.example.com"], ExtendedKeyUsagePurpose::ClientAuth, (2020, 2090))
-    }
-}
-
-struct Leaf {
-    cert: PathBuf,
-    key: PathBuf,
-}
+use support::tls::{Ca, Leaf};
 
 const SIGNING_KEY: &str = "tls-test-signing-key-0123456789abcdef";
 

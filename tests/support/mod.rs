@@ -5,6 +5,7 @@
 
 pub mod fault_proxy;
 pub mod process;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
