@@ -13,7 +13,10 @@
 //! due (a different token, which passes while the first is refused), and a refresh the server
 //! cannot answer makes the calls `error`, naming the identity, never a pass; a wrong client
 //! secret stops `run` with exit 2 and a message naming the identity and `invalid_client`,
-//! without the secret. Every wait is bounded; every child is killed when the test ends.
+//! without the secret. Over HTTPS (a private CA, mutual TLS at the gateway, the provider on
+//! HTTPS too) the same suite passes, and each TLS failure is named: see
+//! `over_https_and_mutual_tls_a_suite_passes_and_each_tls_failure_is_named`. Every wait is
+//! bounded; every child is killed when the test ends.
 
 mod support;
 
@@ -23,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::process::{Proc, free_port};
+use support::tls::{Ca, Leaf};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gateprobe");
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
@@ -58,7 +62,32 @@ fn provider_install() -> (PathBuf, PathBuf) {
     (node, module)
 }
 
-/// The authorization server and the gateway that trusts it, on loopback.
+/// The certificates of a fixture over HTTPS, in its directory: `ca.pem`, the private CA that signs
+/// the provider's and the gateway's server certificates; `clients-ca.pem`, the CA the gateway
+/// requires client certificates of; `probe.pem`/`probe.key`, gateprobe's client certificate
+/// from it; `other-ca.pem`, a CA that signed none of them.
+struct Pki {
+    ca: Ca,
+    clients: Ca,
+    probe: Leaf,
+}
+
+impl Pki {
+    fn new(dir: &Path) -> Pki {
+        let ca = Ca::new(dir, "ca");
+        let clients = Ca::new(dir, "clients-ca");
+        Ca::new(dir, "other-ca");
+        Pki { ca, probe: clients.client(dir, "probe"), clients }
+    }
+}
+
+/// The target's `tls` block over HTTPS (the audit API takes the target's): the private CA and the
+/// client certificate.
+const TARGET_TLS: &str = "{ ca_file: ca.pem, client_cert_file: probe.pem, client_key_file: probe.key }";
+/// Every identity's `credential.oauth.tls` over HTTPS: the private CA.
+const OAUTH_TLS: &str = "{ ca_file: ca.pem }";
+
+/// The authorization server and the gateway that trusts it, on loopback; over HTTPS with `pki`.
 struct Fixture {
     dir: tempfile::TempDir,
     provider: Proc,
@@ -66,26 +95,58 @@ struct Fixture {
     issuer: String,
     base: String,
     resource: String,
+    pki: Option<Pki>,
+}
+
+/// A client for the fixture's servers: over HTTPS, trusting its CA, with the probe's certificate.
+fn http_client(pki: Option<&Pki>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder().use_rustls_tls();
+    if let Some(pki) = pki {
+        let mut identity = std::fs::read(&pki.probe.cert).unwrap();
+        identity.extend(std::fs::read(&pki.probe.key).unwrap());
+        builder = builder
+            .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&pki.ca.pem).unwrap()).unwrap())
+            .identity(reqwest::Identity::from_pem(&identity).unwrap());
+    }
+    builder.build().unwrap()
 }
 
 impl Fixture {
+    /// Over plain HTTP.
     async fn start() -> Fixture {
+        Fixture::launch(false).await
+    }
+
+    /// Over HTTPS: the provider serves a certificate of the private CA; the gateway too, and
+    /// requires a client certificate; it fetches the provider's JWKS trusting that CA through
+    /// `SSL_CERT_FILE` (its JWKS client honours the system store, which that variable names).
+    async fn start_https() -> Fixture {
+        Fixture::launch(true).await
+    }
+
+    async fn launch(https: bool) -> Fixture {
         let (node, module) = provider_install();
         let dir = tempfile::tempdir().unwrap();
+        let pki = https.then(|| Pki::new(dir.path()));
         let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
+        let base = format!("{}://127.0.0.1:{port}", if https { "https" } else { "http" });
         let resource = format!("{base}/mcp");
         let clients = json!([
             {"client_id": "alice-reader", "client_secret": ALICE_SECRET, "tenant": "acme", "roles": ["reader"]},
             {"client_id": "bob-admin", "client_secret": BOB_SECRET, "auth_method": "client_secret_post",
              "tenant": "acme", "roles": ["admin"]},
         ]);
-        let config = json!({
+        let mut config = json!({
             "resources": [resource, "https://other.example/mcp"],
             "ttl": TTL,
             "tokens_file": dir.path().join("issued-tokens"),
             "clients": clients,
         });
+        if let Some(pki) = &pki {
+            let server = pki.ca.server(dir.path(), "provider");
+            config["cert"] = json!(server.cert);
+            config["key"] = json!(server.key);
+        }
         std::fs::write(dir.path().join("provider.json"), config.to_string()).unwrap();
         let provider = Proc::start(
             "oidc-provider",
@@ -102,21 +163,24 @@ impl Fixture {
                 async move { issuer }
             })
             .await;
-        let gateway = Proc::start(
-            "gateway",
-            dir.path(),
-            Command::new(BIN)
-                .args(["gateway", "--no-watch", "--listen", &format!("127.0.0.1:{port}"), "--policies"])
-                .arg(Path::new(MANIFEST).join("policies"))
-                .args(["--jwks-url", &format!("{issuer}/jwks"), "--issuer", &issuer, "--audience", &resource]),
-        );
-        let client = reqwest::Client::new();
+        let mut command = Command::new(BIN);
+        command
+            .args(["gateway", "--no-watch", "--listen", &format!("127.0.0.1:{port}"), "--policies"])
+            .arg(Path::new(MANIFEST).join("policies"))
+            .args(["--jwks-url", &format!("{issuer}/jwks"), "--issuer", &issuer, "--audience", &resource]);
+        if let Some(pki) = &pki {
+            let server = pki.ca.server(dir.path(), "gateway");
+            command.arg("--tls-cert").arg(&server.cert).arg("--tls-key").arg(&server.key);
+            command.arg("--client-ca").arg(&pki.clients.pem).env("SSL_CERT_FILE", &pki.ca.pem);
+        }
+        let gateway = Proc::start("gateway", dir.path(), &mut command);
+        let client = http_client(pki.as_ref());
         support::process::wait_for("the gateway to listen", Duration::from_secs(20), &[&gateway], || {
             let request = client.get(format!("{base}/healthz")).send();
             async move { request.await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
         })
         .await;
-        Fixture { dir, provider, gateway, issuer, base, resource }
+        Fixture { dir, provider, gateway, issuer, base, resource, pki }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -124,19 +188,30 @@ impl Fixture {
     }
 
     /// A config whose identities get their tokens from the server; `alice-elsewhere` asks for
-    /// a token for another resource.
+    /// a token for another resource. Over HTTPS, with [`TARGET_TLS`] and [`OAUTH_TLS`].
     fn config(&self) -> PathBuf {
+        match self.pki {
+            Some(_) => self.config_with(Some(TARGET_TLS), Some(OAUTH_TLS)),
+            None => self.config_with(None, None),
+        }
+    }
+
+    /// [`Fixture::config`] with `target_tls` as the target's `tls` block and `oauth_tls` as every
+    /// token endpoint's (YAML flow text; `None`: left out).
+    fn config_with(&self, target_tls: Option<&str>, oauth_tls: Option<&str>) -> PathBuf {
         std::fs::write(self.path("bob.secret"), format!("{BOB_SECRET}\n")).unwrap();
+        let oauth_tls = oauth_tls.map(|t| format!(", tls: {t}")).unwrap_or_default();
         let oauth = |client: &str, secret: &str, extra: &str, resource: &str| {
             format!(
-                "{{ oauth: {{ token_url: \"{}/token\", client_id: {client}, client_secret: {secret}, scope: \"mcp:tools\", resource: \"{resource}\"{extra} }} }}",
+                "{{ oauth: {{ token_url: \"{}/token\", client_id: {client}, client_secret: {secret}, scope: \"mcp:tools\", resource: \"{resource}\"{extra}{oauth_tls} }} }}",
                 self.issuer
             )
         };
+        let target_tls = target_tls.map(|t| format!(", tls: {t}")).unwrap_or_default();
         let text = format!(
             r#"
 suites: [suite.yaml]
-target: {{ kind: mcp, url: "{resource}" }}
+target: {{ kind: mcp, url: "{resource}"{target_tls} }}
 audit:
   kind: http
   url: "{base}/audit?correlation_id={{correlation_id}}"
@@ -187,8 +262,27 @@ scenarios:
             .env("ALICE_SECRET", alice_secret)
             .env("GATEPROBE_LOG", "debug")
             .env_remove("GITHUB_ACTIONS")
-            .env_remove("GATEPROBE_CONFIG");
+            .env_remove("GATEPROBE_CONFIG")
+            // Trust comes from the config's `tls` blocks only.
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR");
         c
+    }
+
+    /// `gateprobe run --config config` with a JSON report: its exit code, stdout, stderr (the
+    /// debug log) and the report's text (empty when none was written).
+    fn run(&self, config: &Path) -> (Option<i32>, String, String, String) {
+        let _ = std::fs::remove_file(self.path("report.json"));
+        let output = self
+            .gateprobe(ALICE_SECRET)
+            .args(["run", "--config"])
+            .arg(config)
+            .args(["--report", "json=report.json"])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&output);
+        let report = std::fs::read_to_string(self.path("report.json")).unwrap_or_default();
+        (output.status.code(), stdout, stderr, report)
     }
 
     /// Every token the server issued so far.
@@ -369,4 +463,98 @@ async fn serve_refreshes_an_expired_token_and_a_failed_refresh_is_an_error() {
     assert_no_token(&tokens, "/metrics", &metrics);
     assert_no_token(&tokens, "/status", &third.to_string());
     assert_no_token(&tokens, "serve's log", &std::fs::read_to_string(&serve.log).unwrap());
+}
+
+/// The report's results, each of which has `outcome` `outcome`; fails (showing `context`) unless
+/// there are the suite's four.
+fn results_all(report: &str, outcome: &str, context: &str) -> Vec<Value> {
+    let parsed: Value = serde_json::from_str(report).unwrap_or_else(|e| panic!("no JSON report ({e}): {context}"));
+    let results = parsed["results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(results.len(), 4, "{report}\n{context}");
+    for r in &results {
+        assert_eq!(r["outcome"], outcome, "{r:#}\n{context}");
+    }
+    results
+}
+
+// Pins issue #19's "done when" in one run, every connection over HTTPS with a private CA: the
+// provider serves HTTPS, gateprobe reaches its token endpoint through `credential.oauth.tls`, the
+// gateway fetches its JWKS over HTTPS (`SSL_CERT_FILE`) and requires a client certificate; the
+// suite passes through `target.tls` (the audit API on the target's), each scenario's evidence
+// checked in its audit record, and no token is printed. Then each TLS failure is named, never a
+// decision: a wrong CA on the target, or no client certificate, makes every scenario `error`
+// (kind `tls`) naming the cause, exit 3; a wrong CA for the token endpoint stops the run at
+// connect, exit 2, naming the identity and the TLS cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_and_mutual_tls_a_suite_passes_and_each_tls_failure_is_named() {
+    let f = Fixture::start_https().await;
+    assert!(f.issuer.starts_with("https://") && f.base.starts_with("https://"), "{} {}", f.issuer, f.base);
+    let mut printed = String::new();
+
+    let (code, stdout, stderr, report) = f.run(&f.config());
+    let context = format!("{stdout}\n{stderr}\n{}", f.logs());
+    assert_eq!(code, Some(0), "{context}");
+    for r in results_all(&report, "pass", &context) {
+        // The audit record was read over the same HTTPS: what the suite asks of it is there.
+        assert_eq!((&r["missing_fields"], &r["contradicted_fields"]), (&json!([]), &json!([])), "{r:#}");
+        if r["scenario"].as_str().unwrap().ends_with("can read") {
+            let fields = r["evidence_fields"].as_array().cloned().unwrap_or_default();
+            for field in ["identity", "tenant", "decision"] {
+                assert!(fields.contains(&json!(field)), "evidence `{field}` read from the audit API: {r:#}");
+            }
+        }
+    }
+    assert_eq!(f.issued_to("alice-reader", &f.resource).len(), 1, "{}", f.logs());
+    assert_eq!(f.issued_to("bob-admin", &f.resource).len(), 1, "{}", f.logs());
+    printed.push_str(&format!("{report}{stdout}{stderr}"));
+
+    // The gateway lists the https issuer as its authorization server (RFC 9728).
+    let metadata: Value = http_client(f.pki.as_ref())
+        .get(format!("{}/.well-known/oauth-protected-resource/mcp", f.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["authorization_servers"], json!([f.issuer]));
+
+    // A CA that did not sign the gateway's certificate.
+    let wrong_ca = "{ ca_file: other-ca.pem, client_cert_file: probe.pem, client_key_file: probe.key }";
+    // The gateway's CA, and no client certificate.
+    let no_client_cert = "{ ca_file: ca.pem }";
+    for (tls, cause) in [
+        (wrong_ca, "TLS: the server's certificate is not signed by a trusted CA (give `target.tls.ca_file`"),
+        (no_client_cert, "TLS: the server requires a client certificate (give `target.tls.client_cert_file`"),
+    ] {
+        let (code, stdout, stderr, report) = f.run(&f.config_with(Some(tls), Some(OAUTH_TLS)));
+        let context = format!("{stdout}\n{stderr}\n{}", f.logs());
+        assert_eq!(code, Some(3), "{context}");
+        for r in results_all(&report, "error", &context) {
+            assert_eq!(r["error_kind"], "tls", "{r:#}");
+            let message = r["message"].as_str().unwrap_or_default();
+            assert!(message.contains(cause), "expected `{cause}` in: {message}");
+        }
+        assert!(stdout.contains(cause), "the console says it too: {stdout}");
+        printed.push_str(&format!("{report}{stdout}{stderr}"));
+    }
+
+    // A CA that did not sign the provider's certificate, for the token endpoint.
+    let (code, stdout, stderr, report) = f.run(&f.config_with(Some(TARGET_TLS), Some("{ ca_file: other-ca.pem }")));
+    let all = format!("{stdout}{stderr}");
+    assert_eq!(code, Some(2), "{all}\n{}", f.logs());
+    let cause = format!(
+        "`: no token from {}/token: TLS: the server's certificate is not signed by a trusted CA (give `credential.oauth.tls.ca_file`",
+        f.issuer
+    );
+    let named = ["alice-reader", "bob-admin", "alice-elsewhere"].map(|id| format!("identity `{id}{cause}"));
+    assert!(named.iter().any(|n| all.contains(n.as_str())), "expected `identity `…{cause}` in: {all}");
+    printed.push_str(&format!("{report}{all}"));
+
+    let tokens = f.issued();
+    assert_no_token(&tokens, "gateprobe's reports, stdout or debug log", &printed);
+    assert_no_token(&tokens, "the gateway's log", &std::fs::read_to_string(&f.gateway.log).unwrap());
+    for secret in [ALICE_SECRET, BOB_SECRET] {
+        assert!(!printed.contains(secret), "a client secret was printed");
+    }
 }
