@@ -284,10 +284,22 @@ impl ExternalIssuer {
     }
 }
 
+/// An error with its causes: reqwest's own message ("error sending request") hides the one
+/// that says why (a certificate from an unknown CA, a refused connection).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 /// The JWKS at `url`, read up to [`MAX_JWKS_BYTES`] within [`JWKS_TIMEOUT`].
 async fn fetch_jwks(client: &reqwest::Client, url: &str) -> Result<JwkSet, String> {
     let read = async {
-        let mut response = client.get(url).send().await.map_err(|e| format!("cannot fetch {url}: {e}"))?;
+        let mut response = client.get(url).send().await.map_err(|e| format!("cannot fetch {url}: {}", causes(&e)))?;
         if !response.status().is_success() {
             return Err(format!("{url} answered HTTP {}", response.status().as_u16()));
         }
