@@ -8,9 +8,9 @@
 //! - a real two-node Alertmanager cluster (gossip on 127.0.0.1) that every serve and Prometheus
 //!   send to, both nodes; it notifies a webhook receiver in this test.
 //!
-//! Pins, in order: the dashboard's queries and variables split the fleet by location; the same
-//! regression in two locations is two pushed alerts (told apart by `location`, on both nodes)
-//! that resolve independently; the HA pair gives one notification per incident and one resolve
+//! Pins: the same regression in two locations is two pushed alerts (told apart by `location`,
+//! on both nodes) that resolve independently; the dashboard's queries and variables split the
+//! fleet by location; the HA pair gives one notification per incident and one resolve
 //! (four pushes of each alert: two instances × two nodes); an instance killed is
 //! GateprobeInstanceDown naming its instance, job and location, while the others stay up.
 //! Every wait is bounded; every child is killed when the test ends, however it ends.
@@ -34,7 +34,8 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(2);
 /// alerts when it flushes a group, then waits its turn. Were flushes more frequent than that
 /// wait, the second node would always hold a flush taken just before a resolve and, finding the
 /// first node's "resolved" in the notification log, notify a stale "firing" (a real cluster
-/// whose group_interval is shorter than its peer timeout does the same).
+/// whose group_interval is shorter than its peer timeout does the same). Longer, it cannot: each
+/// alert reaches both nodes at once, so their groups start, and flush, in step.
 const GROUP_INTERVAL: Duration = Duration::from_secs(4);
 const READER_READS: &str = "reader can read a handbook page";
 
@@ -206,6 +207,8 @@ fn start_alertmanager(dir: &Path, node: usize, web: u16, cluster: [u16; 2]) -> P
             .arg(format!("--cluster.peer=127.0.0.1:{peer}"))
             .arg("--cluster.gossip-interval=100ms")
             .arg("--cluster.pushpull-interval=1s")
+            // The node started first cannot join the other yet; it retries this often.
+            .arg("--cluster.reconnect-interval=1s")
             .arg(format!("--cluster.peer-timeout={}s", PEER_TIMEOUT.as_secs())),
     )
 }
