@@ -276,8 +276,8 @@ async fn a_fleet_in_two_locations_alerts_per_instance_and_location_and_an_ha_pai
         ams: ams.clone(),
         notifications,
     };
-    for node in 0..2 {
-        fleet.procs.push(start_alertmanager(dir, node, am_web[node], am_cluster));
+    for (node, web) in am_web.into_iter().enumerate() {
+        fleet.procs.push(start_alertmanager(dir, node, web, am_cluster));
     }
     for i in &instances {
         let cwd = dir.join(format!("serve-{}", i.name));
