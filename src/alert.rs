@@ -177,6 +177,16 @@ pub enum AlertError {
     Status { status: u16, body: String },
 }
 
+/// Posts `alerts` to every Alertmanager in `urls` at once, and says how each push went, in the
+/// order of `urls`. Nodes of an Alertmanager cluster gossip silences and which notifications
+/// went out, not alerts, so a client sends each alert to every node ("The Alertmanager
+/// implementation expects all alerts to be sent to all Alertmanagers to ensure high
+/// availability", its README); the cluster still notifies once. One node down fails only its
+/// own push.
+pub async fn push_all(urls: &[String], tls: Option<&TlsConfig>, alerts: &[Alert]) -> Vec<Result<(), AlertError>> {
+    futures::future::join_all(urls.iter().map(|url| async move { Alertmanager::new(url, tls)?.push(alerts).await })).await
+}
+
 /// A client of Alertmanager's API v2.
 #[derive(Debug, Clone)]
 pub struct Alertmanager {

@@ -312,9 +312,11 @@ pub struct ServeArgs {
     /// runs the suites at once. `0s` turns the watch off.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
     pub watch_interval: Duration,
-    /// Alertmanager base URL regressions are pushed to (overrides `alerting.alertmanager_url`).
-    #[arg(long, value_name = "URL", env = "GATEPROBE_ALERTMANAGER_URL")]
-    pub alertmanager_url: Option<String>,
+    /// Alertmanager base URL regressions are pushed to; repeat it (or separate with commas) for
+    /// every node of an Alertmanager cluster, each alert goes to all. Overrides the config's
+    /// `alerting.alertmanager_url` and `alerting.alertmanager_urls`.
+    #[arg(long, value_name = "URL", env = "GATEPROBE_ALERTMANAGER_URL", value_delimiter = ',')]
+    pub alertmanager_url: Vec<String>,
     /// Only this shard of the scenarios, e.g. `2/3`: N instances given 1/N … N/N split one golden
     /// set, each scenario in one shard (by a hash of its suite and name), the same every run.
     #[arg(long, value_name = "i/N")]

@@ -26,7 +26,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::alert::{Alertmanager, Incidents};
+use crate::alert::{Incidents, push_all};
 use crate::metrics::Metrics;
 use gateprobe::RunSummary;
 use gateprobe::Secret;
@@ -55,8 +55,9 @@ pub struct ServeOptions {
     pub trigger_token: Option<Secret>,
     /// Policy version poll interval; zero turns the watch off.
     pub watch_interval: Duration,
-    /// Overrides the config's `alerting.alertmanager_url`.
-    pub alertmanager_url: Option<String>,
+    /// Overrides the config's `alerting` URLs when not empty: every Alertmanager (every node of
+    /// a cluster) regressions are pushed to.
+    pub alertmanager_urls: Vec<String>,
     /// Snapshots and the persisted run state: regressions survive a restart.
     pub compare: gateprobe::compare::CompareOptions,
     /// `--shard`: the part of the scenarios this instance runs.
@@ -730,9 +731,14 @@ impl Runner {
     }
 
     async fn push_alerts(&mut self) {
-        let url =
-            self.options.alertmanager_url.clone().or_else(|| self.loaded.config.alerting.alertmanager_url.clone());
-        let Some(url) = url else { return };
+        let urls = if self.options.alertmanager_urls.is_empty() {
+            self.loaded.config.alerting.urls()
+        } else {
+            self.options.alertmanager_urls.clone()
+        };
+        if urls.is_empty() {
+            return;
+        }
         let generator = format!("http://{}/status", self.listen);
         let alerts = self.incidents.update(
             self.open.values(),
@@ -743,18 +749,25 @@ impl Runner {
         if alerts.is_empty() {
             return;
         }
-        let pushed = match Alertmanager::new(&url, self.loaded.config.alerting.tls.as_ref()) {
-            Ok(alertmanager) => alertmanager.push(&alerts).await,
-            Err(e) => Err(e),
-        };
-        match pushed {
-            Ok(()) => {
-                info!(alerts = alerts.len(), open_incidents = self.incidents.open(), "alerts pushed to Alertmanager")
+        let results = push_all(&urls, self.loaded.config.alerting.tls.as_ref(), &alerts).await;
+        let mut pushed = 0;
+        for (i, result) in results.iter().enumerate() {
+            match result {
+                Ok(()) => pushed += 1,
+                Err(e) => {
+                    self.shared.metrics.record_alert_push_error();
+                    // The node by its place in the list: a URL may hold credentials.
+                    warn!(error = %e, alertmanager = i + 1, of = urls.len(), "could not push alerts to Alertmanager");
+                }
             }
-            Err(e) => {
-                self.shared.metrics.record_alert_push_error();
-                warn!(error = %e, "could not push alerts to Alertmanager");
-            }
+        }
+        if pushed > 0 {
+            info!(
+                alerts = alerts.len(),
+                open_incidents = self.incidents.open(),
+                alertmanagers = pushed,
+                "alerts pushed to Alertmanager"
+            );
         }
     }
 

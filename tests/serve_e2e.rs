@@ -59,38 +59,6 @@ fn regression_alerts(alerts: &Value, from_prometheus: bool) -> Vec<Value> {
         .collect()
 }
 
-/// Every `expr` in the dashboard (panels and annotations), with Grafana's variables replaced (the
-/// fleet's `$job`, `$instance` and `$suite` by their "All", `.*`).
-fn dashboard_exprs() -> Vec<String> {
-    fn walk(v: &Value, out: &mut Vec<String>) {
-        match v {
-            Value::Object(m) => {
-                for (k, v) in m {
-                    match (k.as_str(), v) {
-                        ("expr", Value::String(e)) => {
-                            out.push(
-                                e.replace("$__rate_interval", "1m")
-                                    .replace("$__interval", "15s")
-                                    // The fleet selectors at "All".
-                                    .replace("$job", ".*")
-                                    .replace("$instance", ".*")
-                                    .replace("$suite", ".*"),
-                            )
-                        }
-                        _ => walk(v, out),
-                    }
-                }
-            }
-            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
-            _ => {}
-        }
-    }
-    let text = std::fs::read_to_string(Path::new(MANIFEST).join("dashboards/gateprobe.json")).expect("dashboard");
-    let mut out = Vec::new();
-    walk(&serde_json::from_str(&text).expect("dashboard JSON"), &mut out);
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_change_alerts_in_alertmanager_and_resolves_when_fixed() {
     let test_start = Instant::now();
@@ -225,7 +193,7 @@ async fn policy_change_alerts_in_alertmanager_and_resolves_when_fixed() {
     .await;
 
     // Every dashboard query returns data while the regression is open.
-    for expr in dashboard_exprs() {
+    for expr in support::dashboard::exprs() {
         let result = env
             .wait_for(&format!("data for dashboard query {expr}"), Duration::from_secs(10), || async {
                 let v = env

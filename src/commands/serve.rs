@@ -15,7 +15,7 @@ pub async fn run(args: ServeArgs) -> Exit {
             listen: args.listen,
             trigger_token: serve::trigger_token(args.trigger_token_file.as_deref())?,
             watch_interval: args.watch_interval,
-            alertmanager_url: args.alertmanager_url.clone(),
+            alertmanager_urls: args.alertmanager_url.clone(),
             compare: args.compare.options(),
             shard: args.shard,
             labels: args.labels.iter().cloned().collect(),

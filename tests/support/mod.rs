@@ -3,6 +3,7 @@
 
 #![allow(dead_code, reason = "each test file uses the helpers it needs")]
 
+pub mod dashboard;
 pub mod fault_proxy;
 pub mod process;
 pub mod tls;

@@ -258,12 +258,32 @@ fn default_policy_ids_pointer() -> String {
 #[serde(deny_unknown_fields)]
 pub struct AlertingConfig {
     /// Alertmanager base URL, e.g. `http://127.0.0.1:9093`; regressions are pushed to its
-    /// `/api/v2/alerts`. None: no push (the shipped Prometheus rules still alert).
+    /// `/api/v2/alerts`. None (and no `alertmanager_urls`): no push (the shipped Prometheus rules
+    /// still alert).
     #[serde(default)]
     pub alertmanager_url: Option<String>,
+    /// Every node of an Alertmanager cluster, e.g. `[http://am-0:9093, http://am-1:9093]`: each
+    /// alert is pushed to all of them, as Alertmanager asks of its clients (its nodes share
+    /// silences and which notifications went out, not alerts); the cluster notifies once. Used
+    /// together with `alertmanager_url` when both are given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alertmanager_urls: Vec<String>,
     /// TLS towards Alertmanager (an `https` URL): a private CA, a client certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+}
+
+impl AlertingConfig {
+    /// The Alertmanagers to push to: `alertmanager_url`, then `alertmanager_urls`, each once.
+    pub fn urls(&self) -> Vec<String> {
+        let mut urls: Vec<String> = Vec::new();
+        for url in self.alertmanager_url.iter().chain(&self.alertmanager_urls) {
+            if !urls.contains(url) {
+                urls.push(url.clone());
+            }
+        }
+        urls
+    }
 }
 
 fn default_suites() -> Vec<PathBuf> {
@@ -976,7 +996,7 @@ impl Config {
             blocks.push(("/audit/tls".to_owned(), url.iter().map(String::as_str).collect(), tls));
         }
         if let Some(tls) = &self.alerting.tls {
-            let urls = self.alerting.alertmanager_url.iter().map(String::as_str).collect();
+            let urls = self.alerting.alertmanager_url.iter().chain(&self.alerting.alertmanager_urls).map(String::as_str).collect();
             blocks.push(("/alerting/tls".to_owned(), urls, tls));
         }
         for (i, a) in self.assistants.iter().enumerate() {
@@ -1171,6 +1191,15 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     if let Some(url) = &config.alerting.alertmanager_url {
         if let Err(why) = check_http_url(url) {
             error("/alerting/alertmanager_url", format!("`{url}` {why}"), "e.g. `http://127.0.0.1:9093`");
+        }
+    }
+    for (i, url) in config.alerting.alertmanager_urls.iter().enumerate() {
+        if let Err(why) = check_http_url(url) {
+            error(
+                &format!("/alerting/alertmanager_urls/{i}"),
+                format!("`{url}` {why}"),
+                "e.g. `http://127.0.0.1:9093`",
+            );
         }
     }
     for (at, urls, tls) in config.tls_blocks() {
@@ -1629,6 +1658,20 @@ mod tests {
             let text = render_all(e.diagnostics(), false);
             assert!(text.contains(why) && text.contains("c.yaml:2:"), "{bad}: {text}");
         }
+    }
+
+    /// Pins: every node of an Alertmanager cluster is listed once, `alertmanager_url` first, and
+    /// each listed URL is checked where it is written.
+    #[test]
+    fn alertmanager_cluster_nodes_are_all_pushed_to() {
+        let text = "alerting:\n  alertmanager_url: http://am-0:9093\n  alertmanager_urls: [http://am-0:9093, http://am-1:9093]\n";
+        let ok = parse_config(Path::new("c.yaml"), text).unwrap();
+        assert_eq!(ok.alerting.urls(), ["http://am-0:9093", "http://am-1:9093"]);
+        assert!(Config::bundled().alerting.urls().is_empty());
+        let e = parse_config(Path::new("c.yaml"), "alerting:\n  alertmanager_urls: [http://am-0:9093, am-1:9093]\n")
+            .unwrap_err();
+        let text = render_all(e.diagnostics(), false);
+        assert!(text.contains("`am-1:9093`") && text.contains("c.yaml:2:"), "{text}");
     }
 
     #[test]
