@@ -184,7 +184,8 @@ pub enum AlertError {
 /// availability", its README); the cluster still notifies once. One node down fails only its
 /// own push.
 pub async fn push_all(urls: &[String], tls: Option<&TlsConfig>, alerts: &[Alert]) -> Vec<Result<(), AlertError>> {
-    futures::future::join_all(urls.iter().map(|url| async move { Alertmanager::new(url, tls)?.push(alerts).await })).await
+    futures::future::join_all(urls.iter().map(|url| async move { Alertmanager::new(url, tls)?.push(alerts).await }))
+        .await
 }
 
 /// A client of Alertmanager's API v2.

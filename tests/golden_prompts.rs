@@ -41,7 +41,14 @@ async fn start_model(dir: &Path) -> (Proc, String) {
     let proc = Proc::start(
         "llama-server",
         dir,
-        Command::new(venv.join("bin/python")).arg(script).args(["--port", &port.to_string(), "--ctx", "8192", "--threads", "2"]),
+        Command::new(venv.join("bin/python")).arg(script).args([
+            "--port",
+            &port.to_string(),
+            "--ctx",
+            "8192",
+            "--threads",
+            "2",
+        ]),
     );
     let url = format!("http://127.0.0.1:{port}");
     let health = format!("{url}/health");

@@ -22,10 +22,10 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::process::{Proc, free_port};
+use support::process::{Proc, free_port, wait_for_run};
 use support::tls::{Ca, Leaf};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gateprobe");
@@ -378,21 +378,6 @@ async fn a_wrong_client_secret_stops_the_run_naming_the_identity() {
     assert!(!all.contains(wrong), "the client secret was printed: {all}");
 }
 
-async fn wait_for_run(client: &reqwest::Client, base: &str, id: u64, serve: &Proc) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/status")).send().await {
-            if let Ok(status) = r.json::<Value>().await {
-                if status["last_run"]["id"].as_u64() >= Some(id) && status["running"] == false {
-                    return status;
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "serve did not finish run {id} within 60 s\n{}", serve.tail());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn outcomes(status: &Value) -> Vec<(String, String)> {
     let scenarios = status["scenarios"].as_array().expect("scenarios");
     scenarios.iter().map(|s| (s["scenario"].as_str().unwrap().into(), s["outcome"].as_str().unwrap().into())).collect()
@@ -418,7 +403,7 @@ async fn serve_refreshes_an_expired_token_and_a_failed_refresh_is_an_error() {
     let client = reqwest::Client::new();
     let trigger = || client.post(format!("{serve_url}/trigger")).bearer_auth(TRIGGER_TOKEN).send();
 
-    let first = wait_for_run(&client, &serve_url, 1, &serve).await;
+    let first = wait_for_run(&client, &serve_url, 1, Duration::from_secs(60), || serve.tail()).await;
     assert!(outcomes(&first).iter().all(|(_, o)| o == "pass"), "{first:#}\n{}", f.logs());
     let alice = f.issued_to("alice-reader", &f.resource);
     assert_eq!(alice.len(), 1, "{}", f.logs());
@@ -437,7 +422,7 @@ async fn serve_refreshes_an_expired_token_and_a_failed_refresh_is_an_error() {
         .unwrap();
     assert_eq!(refused.status(), 401, "the first token should have expired");
     assert_eq!(trigger().await.unwrap().status(), 202);
-    let second = wait_for_run(&client, &serve_url, 2, &serve).await;
+    let second = wait_for_run(&client, &serve_url, 2, Duration::from_secs(60), || serve.tail()).await;
     assert!(outcomes(&second).iter().all(|(_, o)| o == "pass"), "{second:#}\n{}", f.logs());
     let alice = f.issued_to("alice-reader", &f.resource);
     assert_eq!(alice.len(), 2, "one new token for the second run: {}", f.logs());
@@ -449,7 +434,7 @@ async fn serve_refreshes_an_expired_token_and_a_failed_refresh_is_an_error() {
     f.provider.sigkill();
     until_refused(&alice[1]).await;
     assert_eq!(trigger().await.unwrap().status(), 202);
-    let third = wait_for_run(&client, &serve_url, 3, &serve).await;
+    let third = wait_for_run(&client, &serve_url, 3, Duration::from_secs(60), || serve.tail()).await;
     let scenarios = third["scenarios"].as_array().unwrap();
     for s in scenarios {
         assert_eq!(s["outcome"], "error", "{third:#}");

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::fault_proxy::{Fault, FaultProxy};
+use support::process::wait_for_run;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gateprobe");
 /// Longest any one command may take; a run here takes well under a second.
@@ -316,22 +317,6 @@ fn run_with_every_report<'a>(compare: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
-/// Polls `/status` until run `id` has finished, at most 30 s.
-async fn wait_for_run(client: &reqwest::Client, base: &str, id: u64, serve: &Serve) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/status")).send().await {
-            if let Ok(status) = r.json::<Value>().await {
-                if status["last_run"]["id"].as_u64() >= Some(id) && status["running"] == false {
-                    return status;
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "serve did not finish run {id} within 30 s\n{}", serve.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn get_text(client: &reqwest::Client, url: &str) -> String {
     let r = client.get(url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
     assert!(r.status().is_success(), "GET {url}: {}", r.status());
@@ -527,7 +512,7 @@ async fn tokens_never_appear_in_any_output() {
     // serve: a passing-and-failing run at start, then a triggered run that reads no decision.
     let (mut serve, base) = start_serve(&f, "out/serve.log").await;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-    let status = wait_for_run(&client, &base, 1, &serve).await;
+    let status = wait_for_run(&client, &base, 1, Duration::from_secs(30), || serve.log()).await;
     assert_eq!(status["scenarios"].as_array().map(Vec::len), Some(SCENARIOS as usize), "{status:#}");
     assert_eq!(status["last_run"]["counts"]["fail"], 3, "{status:#}");
     out.add("GET /status after run 1", status.to_string());
@@ -541,7 +526,7 @@ async fn tokens_never_appear_in_any_output() {
     assert_eq!(refused.status(), 401);
     let trigger = client.post(format!("{base}/trigger")).bearer_auth(TRIGGER_TOKEN).send().await.unwrap();
     assert_eq!(trigger.status(), 202);
-    let status = wait_for_run(&client, &base, 2, &serve).await;
+    let status = wait_for_run(&client, &base, 2, Duration::from_secs(30), || serve.log()).await;
     proxy.set(Fault::None);
     assert_eq!(status["last_run"]["counts"]["error"], SCENARIOS, "{status:#}");
     out.add("GET /status after run 2", status.to_string());
@@ -601,7 +586,7 @@ async fn tokens_a_gateway_echoes_are_redacted() {
 
     let (mut serve, base) = start_serve(&f, "out/serve.log").await;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-    let status = wait_for_run(&client, &base, 1, &serve).await;
+    let status = wait_for_run(&client, &base, 1, Duration::from_secs(30), || serve.log()).await;
     assert_eq!(status["last_run"]["counts"]["error"], 2, "{status:#}");
     out.add("GET /status", status.to_string());
     out.add("GET /metrics", get_text(&client, &format!("{base}/metrics")).await);

@@ -122,3 +122,26 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Polls serve's `/status` at `base` until run `id` has finished, at most `limit`; on timeout
+/// fails with `log()`.
+pub async fn wait_for_run(
+    client: &reqwest::Client,
+    base: &str,
+    id: u64,
+    limit: Duration,
+    log: impl Fn() -> String,
+) -> serde_json::Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(r) = client.get(format!("{base}/status")).send().await {
+            if let Ok(status) = r.json::<serde_json::Value>().await {
+                if status["last_run"]["id"].as_u64() >= Some(id) && status["running"] == false {
+                    return status;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "serve did not finish run {id} within {limit:?}\n{}", log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

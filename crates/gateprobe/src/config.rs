@@ -996,7 +996,13 @@ impl Config {
             blocks.push(("/audit/tls".to_owned(), url.iter().map(String::as_str).collect(), tls));
         }
         if let Some(tls) = &self.alerting.tls {
-            let urls = self.alerting.alertmanager_url.iter().chain(&self.alerting.alertmanager_urls).map(String::as_str).collect();
+            let urls = self
+                .alerting
+                .alertmanager_url
+                .iter()
+                .chain(&self.alerting.alertmanager_urls)
+                .map(String::as_str)
+                .collect();
             blocks.push(("/alerting/tls".to_owned(), urls, tls));
         }
         for (i, a) in self.assistants.iter().enumerate() {

@@ -175,36 +175,18 @@ impl<'t> Executor<'t> {
             for index in 0..step.repeat {
                 let canary = plants_canary.then(new_canary);
                 let arguments = substitute(&step.call.arguments, canary.as_deref());
-                let mut record = self
-                    .send(
-                        gateway,
-                        &session,
-                        planned,
-                        &step.call.tool,
-                        step_index,
-                        index,
-                        &arguments,
-                        canary.clone(),
-                        None,
-                    )
-                    .await;
+                // This call (or its confirmation) on a session.
+                let send = async |session: &Session, confirmation_id: Option<&str>| {
+                    let (tool, canary) = (&step.call.tool, canary.clone());
+                    self.send(gateway, session, planned, tool, step_index, index, &arguments, canary, confirmation_id)
+                        .await
+                };
+                let mut record = send(&session, None).await;
                 // A shared session the gateway has ended: MCP clients start a new one.
                 if shared && record.result == Err(CallError::Status(404)) {
                     if let Ok(fresh) = self.renew_shared_session(gateway, identity, endpoint.clone(), &session).await {
                         session = fresh;
-                        record = self
-                            .send(
-                                gateway,
-                                &session,
-                                planned,
-                                &step.call.tool,
-                                step_index,
-                                index,
-                                &arguments,
-                                canary.clone(),
-                                None,
-                            )
-                            .await;
+                        record = send(&session, None).await;
                     }
                 }
                 let confirmation = match (&record.result, step.expect.after_confirmation, index) {
@@ -213,20 +195,7 @@ impl<'t> Executor<'t> {
                 };
                 calls.push(record);
                 if let Some(id) = confirmation {
-                    calls.push(
-                        self.send(
-                            gateway,
-                            &session,
-                            planned,
-                            &step.call.tool,
-                            step_index,
-                            index,
-                            &arguments,
-                            canary,
-                            Some(&id),
-                        )
-                        .await,
-                    );
+                    calls.push(send(&session, Some(&id)).await);
                 }
             }
             if step_index + 1 == scenario.steps.len() {
