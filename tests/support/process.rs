@@ -63,6 +63,15 @@ impl Proc {
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// True when the process has exited and nobody has reaped it yet (a zombie): read from
+    /// `/proc/<pid>/stat` because `Child::try_wait` needs `&mut`, and waits hold shared handles.
+    /// A process reaped on purpose (`sigkill`) has no entry and is not reported.
+    fn died(&self) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z'))
+    }
 }
 
 impl Drop for Proc {
@@ -103,8 +112,8 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Polls `probe` every 200 ms until it returns `Some`, at most `limit`; on timeout fails with
-/// the logs of `procs`.
+/// Polls `probe` every 200 ms until it returns `Some`, at most `limit`; on timeout, or as soon as
+/// one of `procs` dies, fails with their logs.
 pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, procs: &[&Proc], mut probe: F) -> T
 where
     F: FnMut() -> Fut,
@@ -115,9 +124,12 @@ where
         if let Some(v) = probe().await {
             return v;
         }
+        let logs = || procs.iter().map(|p| p.tail()).collect::<Vec<_>>().join("\n");
+        if let Some(dead) = procs.iter().find(|p| p.died()) {
+            panic!("{} exited while waiting for {what}\n{}", dead.name, logs());
+        }
         if start.elapsed() > limit {
-            let logs: Vec<String> = procs.iter().map(|p| p.tail()).collect();
-            panic!("timed out after {limit:?} waiting for {what}\n{}", logs.join("\n"));
+            panic!("timed out after {limit:?} waiting for {what}\n{}", logs());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
