@@ -279,7 +279,7 @@ fn native_turn(message: &Value, names: &ToolNames) -> Result<Turn, CallError> {
 
 fn schema_turn(message: &Value, names: &ToolNames) -> Result<Turn, CallError> {
     let content = message.get("content").and_then(Value::as_str).unwrap_or_default();
-    let answer: Value = serde_json::from_str(content.trim())
+    let answer: Value = serde_json::from_str(unfenced(content))
         .map_err(|e| CallError::Unparseable(format!("the assistant's answer is not the requested JSON: {e}")))?;
     let name = answer
         .get("name")
@@ -290,6 +290,21 @@ fn schema_turn(message: &Value, names: &ToolNames) -> Result<Turn, CallError> {
     }
     let arguments = answer.get("arguments").and_then(Value::as_object).cloned().unwrap_or_default();
     Ok(Turn::Calls(vec![ProposedCall { id: None, tool: names.gateway(name), arguments }]))
+}
+
+/// The answer without a Markdown code fence around it (```` ```json … ``` ````): a server that
+/// does not enforce `response_format` lets a model wrap the object it was asked for. Only a
+/// fence around the whole answer is removed; anything else stays and fails to parse.
+fn unfenced(content: &str) -> &str {
+    let text = content.trim();
+    let Some(inner) = text.strip_prefix("```").and_then(|t| t.strip_suffix("```")) else {
+        return text;
+    };
+    // The info string (`json`) runs to the end of the fence's first line.
+    inner
+        .split_once('\n')
+        .map_or(inner, |(info, body)| if info.trim().chars().all(char::is_alphanumeric) { body } else { inner })
+        .trim()
 }
 
 fn parse_arguments(s: &str) -> Result<Map<String, Value>, CallError> {
@@ -396,6 +411,12 @@ mod tests {
             Turn::Answer(String::new())
         );
         assert!(schema_turn(&json!({"content": "I will read it"}), &names).is_err());
+        let fenced = json!({"content": "```json\n{\"name\": \"files_read\", \"arguments\": {}}\n```\n"});
+        assert!(matches!(schema_turn(&fenced, &names), Ok(Turn::Calls(c)) if c[0].tool == "files.read"));
+        let bare_fence = json!({"content": "```{\"name\": \"no_tool\"}```"});
+        assert_eq!(schema_turn(&bare_fence, &names).unwrap(), Turn::Answer(String::new()));
+        let prose = json!({"content": "Here it is: ```json\n{\"name\": \"files_read\"}\n```"});
+        assert!(schema_turn(&prose, &names).is_err(), "only a fence around the whole answer is removed");
     }
 
     /// Pins: the first answer must be one of the tools; `no_tool` is offered only once a result
