@@ -315,7 +315,7 @@ pub struct ServeArgs {
     /// Alertmanager base URL regressions are pushed to; repeat it (or separate with commas) for
     /// every node of an Alertmanager cluster, each alert goes to all. Overrides the config's
     /// `alerting.alertmanager_url` and `alerting.alertmanager_urls`.
-    #[arg(long, value_name = "URL", env = "GATEPROBE_ALERTMANAGER_URL", value_delimiter = ',')]
+    #[arg(long, value_name = "URL", env = "GATEPROBE_ALERTMANAGER_URL", value_delimiter = ',', value_parser = parse_http_url)]
     pub alertmanager_url: Vec<String>,
     /// Only this shard of the scenarios, e.g. `2/3`: N instances given 1/N … N/N split one golden
     /// set, each scenario in one shard (by a hash of its suite and name), the same every run.
@@ -325,6 +325,11 @@ pub struct ServeArgs {
     /// pushed alert and on `gateprobe_instance_info`. Repeat for several.
     #[arg(long = "label", value_name = "NAME=VALUE", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
+}
+
+/// An http(s) URL, checked as the config's URLs are.
+fn parse_http_url(s: &str) -> Result<String, String> {
+    gateprobe::config::check_http_url(s).map(|()| s.to_owned()).map_err(|why| format!("`{s}` {why}"))
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -354,6 +359,21 @@ mod tests {
         assert!(!auto.color(false, None));
         assert!(output(ColorChoice::Always).color(false, Some(OsStr::new("1"))));
         assert!(!output(ColorChoice::Never).color(true, None));
+    }
+
+    /// Every `--alertmanager-url` (repeated or comma-separated) is an http(s) URL, or serve
+    /// does not start.
+    #[test]
+    fn alertmanager_urls_are_checked() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["gateprobe", "serve"], args].concat());
+        let Ok(Cli { command: Command::Serve(serve), .. }) =
+            parse(&["--alertmanager-url", "http://am-0:9093,https://am-1:9093", "--alertmanager-url", "http://am-2"])
+        else {
+            panic!("valid URLs refused")
+        };
+        assert_eq!(serve.alertmanager_url, ["http://am-0:9093", "https://am-1:9093", "http://am-2"]);
+        let e = parse(&["--alertmanager-url", "http://am-0:9093,localhost:9093"]).err().expect("refused");
+        assert!(e.to_string().contains("`localhost:9093` is not an http(s) URL"), "{e}");
     }
 
     #[test]
