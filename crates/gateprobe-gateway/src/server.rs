@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -228,20 +228,40 @@ async fn reload(State(st): State<Arc<GatewayState>>) -> Response {
     }
 }
 
-/// Watch the policy directory and reload when its content hash changes. Events are debounced
-/// so an editor's write-rename dance yields one reload. The watcher lives as long as the value.
+/// How long the policy directory must be quiet before a watched change is reloaded.
+const WATCH_QUIET: Duration = Duration::from_millis(50);
+/// The longest a reload waits for the directory to be quiet: a directory written without pause
+/// is still reloaded.
+const WATCH_SETTLE_MAX: Duration = Duration::from_secs(1);
+
+/// Watch the policy directory and reload when its content hash changes. Events are debounced:
+/// a reload waits until the directory has been quiet for [`WATCH_QUIET`] (at most
+/// [`WATCH_SETTLE_MAX`]), so an editor's write-rename dance yields one reload and a file being
+/// written is read whole, not as the empty file its creation leaves. The watcher lives as long
+/// as the value.
 pub(crate) fn watch(state: Arc<GatewayState>, dir: &Path) -> notify::Result<RecommendedWatcher> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        // Reads change nothing, and each reload reads every file: counted, they would keep the
+        // watcher re-reading the directory, and catch a file between its creation and its write.
+        if event.is_ok_and(|e| !e.kind.is_access()) {
             let _ = tx.send(());
         }
     })?;
     watcher.watch(dir, RecursiveMode::NonRecursive)?;
     tokio::spawn(async move {
         while rx.recv().await.is_some() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            while rx.try_recv().is_ok() {}
+            let settling = Instant::now();
+            loop {
+                tokio::time::sleep(WATCH_QUIET).await;
+                let mut more = false;
+                while rx.try_recv().is_ok() {
+                    more = true;
+                }
+                if !more || settling.elapsed() > WATCH_SETTLE_MAX {
+                    break;
+                }
+            }
             let st = state.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 // Skip events that leave the content unchanged (touch, metadata, our own reads).
