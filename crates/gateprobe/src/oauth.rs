@@ -180,6 +180,12 @@ impl TokenSource {
             .and_then(Value::as_str)
             .filter(|t| !t.trim().is_empty())
             .ok_or("the answer has no `access_token`")?;
+        if !crate::secret::is_header_safe(token.trim()) {
+            return Err(
+                "the `access_token` holds a line break or another control character, which an HTTP header cannot carry"
+                    .into(),
+            );
+        }
         match answer.get("token_type").and_then(Value::as_str) {
             Some(t) if t.eq_ignore_ascii_case("bearer") => {}
             Some(t) => return Err(format!("the token type is `{}`, not `Bearer`", printable(t))),
@@ -295,6 +301,10 @@ mod tests {
             (Some(http("200 OK", r#"{"token_type":"Bearer"}"#)), "no `access_token`"),
             (Some(http("200 OK", r#"{"access_token":"abcdefghijkl","token_type":"DPoP"}"#)), "not `Bearer`"),
             (Some(http("200 OK", &huge)), "far more than any token"),
+            (
+                Some(http("200 OK", r#"{"access_token":"abc\r\nX-Injected: 1","token_type":"Bearer"}"#)),
+                "a line break or another control character",
+            ),
             (None, "no answer within 300ms"),
         ];
         for (answer, expected) in cases {

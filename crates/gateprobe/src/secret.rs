@@ -321,6 +321,8 @@ pub enum CredentialError {
     CommandTooLarge { program: String, limit: usize },
     #[error("credential file {} is larger than {limit} bytes, far more than any token", path.display())]
     FileTooLarge { path: PathBuf, limit: usize },
+    #[error("the token from {from} holds a line break or another control character, which an HTTP header cannot carry")]
+    NotHeaderSafe { from: String },
     #[error("OAuth client secret: {0}")]
     ClientSecret(Box<CredentialError>),
     #[error("no token from {url}: {cause}")]
@@ -391,14 +393,29 @@ pub async fn resolve_credential_with_timeout(
     src: &CredentialSource,
     timeout: Duration,
 ) -> Result<Option<Secret>, CredentialError> {
-    match src {
-        CredentialSource::None | CredentialSource::Invalid(_) => Ok(None),
-        CredentialSource::Env(name) => from_env(name).map(Some),
-        CredentialSource::File(path) => from_file(path).await.map(Some),
-        CredentialSource::Command(argv) => run_command(argv, timeout).await.map(Some),
+    let (token, from) = match src {
+        CredentialSource::None | CredentialSource::Invalid(_) => return Ok(None),
+        CredentialSource::Env(name) => (from_env(name)?, format!("environment variable {name}")),
+        CredentialSource::File(path) => (from_file(path).await?, format!("file {}", path.display())),
+        CredentialSource::Command(argv) => {
+            (run_command(argv, timeout).await?, format!("command `{}`", argv.first().map_or("", String::as_str)))
+        }
         // One token, for a caller that sends one request (a run holds a refreshing source: `obtain`).
-        CredentialSource::OAuth(config) => token_source(config, &Scrubber::default()).await?.token().await.map(Some),
+        CredentialSource::OAuth(config) => {
+            return token_source(config, &Scrubber::default()).await?.token().await.map(Some);
+        }
+    };
+    // Said here, naming where the token came from: sent, it would fail every call with no hint.
+    if !is_header_safe(token.expose()) {
+        return Err(CredentialError::NotHeaderSafe { from });
     }
+    Ok(Some(token))
+}
+
+/// Whether `token` can go in an `Authorization: Bearer` header: no control character but tab
+/// (the rule of the `HeaderValue` that carries it).
+pub(crate) fn is_header_safe(token: &str) -> bool {
+    reqwest::header::HeaderValue::from_bytes(format!("Bearer {token}").as_bytes()).is_ok()
 }
 
 /// An OAuth token source for `config`, its client secret read.
@@ -625,7 +642,21 @@ mod tests {
         let s = resolve_credential(&CredentialSource::File(path.clone())).await.unwrap().unwrap();
         assert_eq!(s.expose(), "abc123");
         std::fs::write(&path, "\n").unwrap();
-        assert!(matches!(resolve_credential(&CredentialSource::File(path)).await, Err(CredentialError::EmptyFile(_))));
+        assert!(matches!(
+            resolve_credential(&CredentialSource::File(path.clone())).await,
+            Err(CredentialError::EmptyFile(_))
+        ));
+        // Two tokens on two lines (a file meant for something else): refused, naming the file,
+        // not the token.
+        std::fs::write(&path, "first-token\nsecond-token\n").unwrap();
+        let e = resolve_credential(&CredentialSource::File(path.clone())).await.unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "the token from file {} holds a line break or another control character, which an HTTP header cannot carry",
+                path.display()
+            )
+        );
     }
 
     #[tokio::test]
