@@ -90,21 +90,9 @@ assistants:
 
 fn run(dir: &Path, config: &Path, report: &str) -> (i32, String, Value) {
     let report_path = dir.join(report);
-    let out = gateprobe()
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .arg("--state")
-        .arg(dir.join("state.json"))
-        .arg("--snapshots")
-        .arg(dir.join("snapshots"))
-        .arg("--report")
-        .arg(format!("json={}", report_path.display()))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    let json = std::fs::read_to_string(&report_path).unwrap_or_else(|e| panic!("no report ({e}): {stdout}"));
-    (out.status.code().unwrap_or(-1), stdout, serde_json::from_str(&json).unwrap())
+    let (out, text, json) = support::run_with_report(&mut gateprobe(), config, &report_path);
+    let json = json.unwrap_or_else(|| panic!("no report: {text}"));
+    (out.status.code().unwrap_or(-1), text, json)
 }
 
 fn outcome<'a>(report: &'a Value, scenario: &str) -> &'a Value {

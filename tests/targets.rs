@@ -183,21 +183,8 @@ async fn the_report_and_the_console_name_each_target() {
     std::fs::write(dir.path().join("suites/wrong.yaml"), wrong).unwrap();
     let report = dir.path().join("run.json");
     let (config, report2) = (dir.path().join("gateprobe.yaml"), report.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        gateprobe()
-            .args(["run", "--color", "never", "--state"])
-            .arg(config.with_file_name("state.json"))
-            .arg("--snapshots")
-            .arg(config.with_file_name("snapshots"))
-            .arg("--config")
-            .arg(&config)
-            .arg("--report")
-            .arg(format!("json={}", report2.display()))
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out =
+        tokio::task::spawn_blocking(move || run_with_report(&mut gateprobe(), &config, &report2).0).await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");

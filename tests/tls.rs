@@ -87,23 +87,8 @@ fn run_with(dir: &Path, config: &Path, cert_file: Option<&Path>) -> (Option<i32>
         Some(file) => cmd.env("SSL_CERT_FILE", file),
         None => cmd.env_remove("SSL_CERT_FILE"),
     };
-    let out = cmd
-        .args(["run", "--config"])
-        .arg(config)
-        .arg("--state")
-        .arg(dir.join("state.json"))
-        .arg("--snapshots")
-        .arg(dir.join("snapshots"))
-        .arg("--report")
-        .arg(format!("json={}", report.display()))
-        .output()
-        .unwrap();
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let results = std::fs::read_to_string(&report)
-        .ok()
-        .and_then(|r| serde_json::from_str::<Value>(&r).ok())
-        .and_then(|v| v["results"].as_array().cloned())
-        .unwrap_or_default();
+    let (out, text, json) = support::run_with_report(&mut cmd, config, &report);
+    let results = json.and_then(|v| v["results"].as_array().cloned()).unwrap_or_default();
     (out.status.code(), text, results)
 }
 

@@ -95,6 +95,31 @@ pub fn outcomes(summary: &RunSummary) -> Vec<(String, Outcome)> {
     summary.results.iter().map(|r| (r.scenario.clone(), r.outcome)).collect()
 }
 
+/// `cmd` (made by [`gateprobe`], its environment set) as `run --config <config>`, with the run
+/// state and snapshots beside the config and a JSON report at `report`: its output (stdout then
+/// stderr, as text), and the report when one was written.
+pub fn run_with_report(
+    cmd: &mut std::process::Command,
+    config: &Path,
+    report: &Path,
+) -> (std::process::Output, String, Option<serde_json::Value>) {
+    let out = cmd
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .arg("--state")
+        .arg(config.with_file_name("state.json"))
+        .arg("--snapshots")
+        .arg(config.with_file_name("snapshots"))
+        .arg("--report")
+        .arg(format!("json={}", report.display()))
+        .output()
+        .expect("gateprobe runs");
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let json = std::fs::read_to_string(report).ok().and_then(|r| serde_json::from_str(&r).ok());
+    (out, text, json)
+}
+
 /// The built binary, run in the crate root.
 pub fn gateprobe() -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_gateprobe"));
