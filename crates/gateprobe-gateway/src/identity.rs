@@ -193,30 +193,29 @@ pub(crate) struct ExternalIssuer {
 impl ExternalIssuer {
     /// Fetches the issuer's key set; an issuer whose keys cannot be read is a setup error.
     pub(crate) async fn start(options: ExternalIssuerOptions) -> Result<Arc<ExternalIssuer>, String> {
+        // Bounded in time by `fetch_jwks`, which every fetch goes through.
         let client = reqwest::Client::builder()
-            .timeout(JWKS_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
         let keys = fetch_jwks(&client, &options.jwks_url).await?;
         tracing::info!(issuer = %options.issuer, keys = keys.keys.len(), "external issuer's keys loaded");
-        Ok(Arc::new(ExternalIssuer {
+        Ok(ExternalIssuer::new(options, client, keys))
+    }
+
+    fn new(options: ExternalIssuerOptions, client: reqwest::Client, keys: JwkSet) -> Arc<ExternalIssuer> {
+        Arc::new(ExternalIssuer {
             options,
             client,
             keys: RwLock::new(Arc::new(keys)),
             fetched: Mutex::new(Instant::now()),
-        }))
+        })
     }
 
     /// An issuer with these keys, fetched from nowhere (tests).
     #[cfg(test)]
     fn with_keys(options: ExternalIssuerOptions, keys: JwkSet) -> Arc<ExternalIssuer> {
-        Arc::new(ExternalIssuer {
-            options,
-            client: reqwest::Client::new(),
-            keys: RwLock::new(Arc::new(keys)),
-            fetched: Mutex::new(Instant::now()),
-        })
+        ExternalIssuer::new(options, reqwest::Client::new(), keys)
     }
 
     /// The issuer named in the protected resource metadata.

@@ -115,11 +115,26 @@ pub enum GatewayError {
     Tls(#[from] TlsError),
 }
 
+/// Serves `app` on `listener` (plain TCP or TLS) until `stopped`, on its own task.
+fn spawn_server<L>(
+    listener: L,
+    app: axum::Router,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+            tracing::error!(%error, "gateway server stopped");
+        }
+    })
+}
+
 /// A gateway serving on the current tokio runtime until [`RunningGateway::shutdown`].
 pub struct RunningGateway {
     addr: SocketAddr,
-    /// `https` when it serves TLS, else `http`.
-    scheme: &'static str,
     state: Arc<GatewayState>,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
@@ -147,10 +162,16 @@ impl RunningGateway {
         };
         // Read before binding: bad TLS files fail the start, naming the file.
         let tls = opts.tls.as_ref().map(tls::server_config).transpose()?;
-        let mut state =
-            GatewayState::new(opts.policies.clone(), bundle, TokenIssuer::new(&key), external, audit, hosts);
-        state.https = tls.is_some();
-        let state = Arc::new(state);
+        let https = tls.is_some();
+        let state = Arc::new(GatewayState::new(
+            opts.policies.clone(),
+            bundle,
+            TokenIssuer::new(&key),
+            external,
+            audit,
+            hosts,
+            https,
+        ));
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .map_err(|source| GatewayError::Bind { addr: opts.listen, source })?;
@@ -161,29 +182,15 @@ impl RunningGateway {
         let stopped = async {
             let _ = stopped.await;
         };
-        // Two arms for two listener types; the same server and shutdown either way.
         let task = match tls {
-            None => tokio::spawn(async move {
-                if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
-                    tracing::error!(%error, "gateway server stopped");
-                }
-            }),
-            Some(config) => {
-                let listener = tls::TlsListener::new(listener, config)
-                    .map_err(|source| GatewayError::Bind { addr: opts.listen, source })?;
-                tokio::spawn(async move {
-                    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
-                        tracing::error!(%error, "gateway server stopped");
-                    }
-                })
-            }
+            None => spawn_server(listener, app, stopped),
+            Some(config) => spawn_server(tls::TlsListener::new(listener, addr, config), app, stopped),
         };
-        let scheme = if state.https { "https" } else { "http" };
-        tracing::info!(%addr, scheme, policy_version = %state.version(), "gateway listening");
+        tracing::info!(%addr, scheme = state.scheme(), policy_version = %state.version(), "gateway listening");
         if !addr.ip().is_loopback() && opts.allowed_hosts.is_empty() {
             tracing::warn!(%addr, "listening beyond loopback with no allowed hosts: requests under any name but localhost, 127.0.0.1 or [::1] get 403 (pass --allowed-host)");
         }
-        Ok(RunningGateway { addr, scheme, state, stop, task, _watcher: watcher })
+        Ok(RunningGateway { addr, state, stop, task, _watcher: watcher })
     }
 
     /// The address it listens on.
@@ -194,7 +201,7 @@ impl RunningGateway {
     /// `http://<addr>` (`https://` when it serves TLS): `/audit`, `/policies`, `/healthz` and
     /// `/v1/data/...` live under it.
     pub fn base_url(&self) -> String {
-        format!("{}://{}", self.scheme, self.addr)
+        format!("{}://{}", self.state.scheme(), self.addr)
     }
 
     /// The MCP endpoint (`POST /mcp`).

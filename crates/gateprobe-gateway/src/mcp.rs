@@ -25,11 +25,11 @@ use serde_json::{Map, Value, json};
 
 use super::audit::AuditEntry;
 use super::confirm::binding;
-use super::identity::{AuthError, Principal};
+use super::identity::Principal;
 use super::limits::Exhausted;
 use super::policy::{AuthzOutcome, AuthzRequest, PolicyBundle};
 use super::server::GatewayState;
-use super::transport::bearer_challenge;
+use super::transport::{bearer_challenge, quoted};
 
 pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -210,19 +210,15 @@ fn dispatch(st: &GatewayState, headers: &HeaderMap, body: &Bytes) -> Response {
                 .map(str::to_owned)
                 .or_else(|| params.pointer("/_meta/correlation_id").and_then(Value::as_str).map(str::to_owned))
                 .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-            let (body, answer) = call_tool(st, headers, &id, &params, &correlation_id);
-            let mut response = match answer {
-                Answer::Ok => json_response(StatusCode::OK, &body),
-                // The JSON-RPC error (code -32001, `data.decision: deny`) goes along in the body:
-                // clients that read only bodies still learn why, and which call it was.
-                Answer::Unauthenticated { token_sent } => {
-                    let mut response = json_response(StatusCode::UNAUTHORIZED, &body);
-                    if let Ok(v) = HeaderValue::from_str(&bearer_challenge(st, headers, token_sent)) {
-                        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                    }
-                    response
+            let (body, status) = call_tool(st, headers, &id, &params, &correlation_id);
+            // A 401 carries the JSON-RPC error (code -32001, `data.decision: deny`) in its body
+            // too: clients that read only bodies still learn why, and which call it was.
+            let mut response = json_response(status, &body);
+            if status == StatusCode::UNAUTHORIZED {
+                if let Ok(v) = HeaderValue::from_str(&bearer_challenge(st, headers)) {
+                    response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
-            };
+            }
             if let Ok(v) = HeaderValue::from_str(&correlation_id) {
                 response.headers_mut().insert("x-request-id", v);
             }
@@ -241,8 +237,8 @@ fn unsupported_version(headers: &HeaderMap, id: &Value) -> Option<Response> {
     if SUPPORTED_VERSIONS.contains(&version) {
         return None;
     }
-    let quoted: String = version.chars().filter(|c| !c.is_control()).take(40).collect();
-    let message = format!("unsupported MCP-Protocol-Version `{quoted}`; supported: {}", SUPPORTED_VERSIONS.join(", "));
+    let message =
+        format!("unsupported MCP-Protocol-Version `{}`; supported: {}", quoted(version), SUPPORTED_VERSIONS.join(", "));
     Some(json_response(StatusCode::BAD_REQUEST, &rpc_error(id, -32600, &message, None)))
 }
 
@@ -259,14 +255,6 @@ pub(crate) async fn end_session(State(st): State<Arc<GatewayState>>, headers: He
     .into_response()
 }
 
-/// How a `tools/call` answer goes out.
-enum Answer {
-    /// 200: a decision (allow, or a JSON-RPC error naming the refusal).
-    Ok,
-    /// 401 with a bearer challenge; `token_sent` when a token came and did not verify.
-    Unauthenticated { token_sent: bool },
-}
-
 /// One non-allow answer: a JSON-RPC error code plus what goes into `error.data` and the audit.
 pub(super) struct Refusal {
     code: i64,
@@ -275,8 +263,6 @@ pub(super) struct Refusal {
     pub policy_ids: Vec<String>,
     message: String,
     extra: Map<String, Value>,
-    /// For `unauthenticated`: a bearer token was sent but did not verify.
-    token_sent: bool,
 }
 
 impl Refusal {
@@ -296,15 +282,7 @@ impl Refusal {
     }
 
     fn new(code: i64, decision: Option<&'static str>, reason: &str, message: String) -> Refusal {
-        Refusal {
-            code,
-            decision,
-            reason: reason.to_owned(),
-            policy_ids: vec![],
-            message,
-            extra: Map::new(),
-            token_sent: false,
-        }
+        Refusal { code, decision, reason: reason.to_owned(), policy_ids: vec![], message, extra: Map::new() }
     }
 }
 
@@ -335,8 +313,7 @@ pub(super) fn decide(
     let principal = match st.authenticate(authorization) {
         Ok(p) => p,
         Err(e) => {
-            let mut r = Refusal::new(-32001, Some("deny"), "unauthenticated", format!("unauthenticated: {e}"));
-            r.token_sent = matches!(e, AuthError::Invalid(_));
+            let r = Refusal::new(-32001, Some("deny"), "unauthenticated", format!("unauthenticated: {e}"));
             return Err(Box::new((None, r)));
         }
     };
@@ -438,7 +415,7 @@ fn call_tool(
     id: &Value,
     params: &Value,
     correlation_id: &str,
-) -> (Value, Answer) {
+) -> (Value, StatusCode) {
     let bundle = st.bundle();
     let version = bundle.version.as_str();
     let session_id = header_str(headers, SESSION_HEADER);
@@ -469,11 +446,10 @@ fn call_tool(
                     executed: false,
                     result: None,
                 });
-                let answer = match r.reason.as_str() {
-                    "unauthenticated" => Answer::Unauthenticated { token_sent: r.token_sent },
-                    _ => Answer::Ok,
-                };
-                return (rpc_error(id, r.code, &r.message, Some(r.data(version, correlation_id))), answer);
+                // MCP authorization: an unauthenticated call is 401 (with its challenge), any
+                // other refusal a 200 answer that states the decision.
+                let status = if r.reason == "unauthenticated" { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+                return (rpc_error(id, r.code, &r.message, Some(r.data(version, correlation_id))), status);
             }
         };
     let name = name.as_str();
@@ -515,7 +491,7 @@ fn call_tool(
                       "policy_version": version, "correlation_id": correlation_id},
         }),
     );
-    (body, Answer::Ok)
+    (body, StatusCode::OK)
 }
 
 #[cfg(test)]

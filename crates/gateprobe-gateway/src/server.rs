@@ -55,6 +55,7 @@ impl GatewayState {
         external: Option<Arc<ExternalIssuer>>,
         audit: AuditLog,
         allowed_hosts: AllowedHosts,
+        https: bool,
     ) -> GatewayState {
         let limits = RateLimits::new(bundle.limits);
         GatewayState {
@@ -70,8 +71,13 @@ impl GatewayState {
             sessions: Sessions::default(),
             audit,
             allowed_hosts,
-            https: false,
+            https,
         }
+    }
+
+    /// `https` when it serves TLS, else `http`.
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
     }
 
     pub(crate) fn bundle(&self) -> Arc<PolicyBundle> {

@@ -98,8 +98,8 @@ pub(crate) struct TlsListener {
 }
 
 impl TlsListener {
-    pub(crate) fn new(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> io::Result<TlsListener> {
-        let local = listener.local_addr()?;
+    /// `local` is the address `listener` is bound to.
+    pub(crate) fn new(listener: TcpListener, local: SocketAddr, config: Arc<rustls::ServerConfig>) -> TlsListener {
         let (ready, handshaken) = mpsc::channel(64);
         let acceptor = TlsAcceptor::from(config);
         let accepting = tokio::spawn(async move {
@@ -125,7 +125,7 @@ impl TlsListener {
                 });
             }
         });
-        Ok(TlsListener { handshaken, local, accepting })
+        TlsListener { handshaken, local, accepting }
     }
 }
 

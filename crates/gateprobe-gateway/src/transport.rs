@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::identity::bearer_token;
 use super::server::GatewayState;
 
 /// Where the protected resource metadata of the `/mcp` resource lives (RFC 9728 §3.1: the
@@ -63,14 +64,13 @@ fn origin_host(origin: &str) -> Option<String> {
 /// gateway from the victim's browser (MCP Streamable HTTP, "Security Warning").
 pub(crate) async fn guard_hosts(State(st): State<Arc<GatewayState>>, request: Request, next: Next) -> Response {
     let headers = request.headers();
-    // HTTP/2 carries the authority in the URI rather than a Host header.
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|a| a.to_string()));
-    let refusal = match host.as_deref().map(|h| (h, host_name(h))) {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let refusal = match host.map(|h| (h, host_name(h))) {
         None => Some("a Host header is required".to_owned()),
+        // Only a well-formed authority: the host goes into URLs this gateway advertises.
+        Some((raw, _)) if raw.parse::<axum::http::uri::Authority>().is_err() => {
+            Some(format!("Host `{}` is not a host name and port", quoted(raw)))
+        }
         Some((raw, name)) if !name.as_deref().is_some_and(|n| st.allowed_hosts.allows(n)) => Some(format!(
             "Host `{}` is not allowed (DNS rebinding protection); a gateway reached under that name is started with `--allowed-host {}`",
             quoted(raw),
@@ -98,24 +98,25 @@ pub(crate) async fn guard_hosts(State(st): State<Arc<GatewayState>>, request: Re
 }
 
 /// A caller's header value, shortened and without control characters, fit to quote.
-fn quoted(text: &str) -> String {
+pub(crate) fn quoted(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(100).collect()
 }
 
 /// `http://<host>` as the request named it, `https://` when the gateway serves TLS. Only called
-/// behind [`guard_hosts`], so the host is one the gateway is allowed to be reached under, never
-/// an attacker's name.
+/// behind [`guard_hosts`], so the host is a well-formed authority the gateway is allowed to be
+/// reached under, never an attacker's name.
 fn base_url(st: &GatewayState, headers: &HeaderMap) -> String {
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
-    format!("{}://{}", if st.https { "https" } else { "http" }, quoted(host))
+    format!("{}://{host}", st.scheme())
 }
 
 /// `WWW-Authenticate` for a `tools/call` refused as unauthenticated (RFC 6750 §3, RFC 9728 §5.1):
-/// where the resource metadata is, and `invalid_token` when a bearer token was sent but did not
-/// verify (RFC 6750 asks for no error code when none was sent).
-pub(crate) fn bearer_challenge(st: &GatewayState, headers: &HeaderMap, token_was_sent: bool) -> String {
+/// where the resource metadata is, and `invalid_token` when a bearer token was sent (it did not
+/// verify; RFC 6750 asks for no error code when none was sent).
+pub(crate) fn bearer_challenge(st: &GatewayState, headers: &HeaderMap) -> String {
     let mut challenge = format!("Bearer resource_metadata=\"{}{RESOURCE_METADATA_PATH}\"", base_url(st, headers));
-    if token_was_sent {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if bearer_token(authorization).is_ok() {
         challenge.push_str(", error=\"invalid_token\"");
     }
     challenge
