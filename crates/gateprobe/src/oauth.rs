@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::ACCEPT;
 use serde_json::Value;
 
 use crate::config::{OAuthAuthMethod, OAuthCredential};
@@ -26,6 +26,9 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// A refresh is due this share of the lifetime before expiry, at most [`MAX_MARGIN`] before.
 const MARGIN_DIVISOR: u32 = 5;
 const MAX_MARGIN: Duration = Duration::from_secs(60);
+
+/// The longest a token is reused, whatever `expires_in` says.
+const MAX_LIFETIME: Duration = Duration::from_secs(86_400);
 
 /// Where an identity's OAuth tokens come from, and the one it holds now.
 pub struct TokenSource {
@@ -47,6 +50,13 @@ struct State {
     failure: Option<(Instant, String)>,
 }
 
+impl State {
+    /// The cached token, unless it has expired by `now`.
+    fn unexpired(&self, now: Instant) -> Option<Secret> {
+        self.token.as_ref().filter(|c| now < c.expires_at).map(|c| c.token.clone())
+    }
+}
+
 struct Cached {
     token: Secret,
     refresh_at: Instant,
@@ -62,9 +72,9 @@ impl std::fmt::Debug for TokenSource {
 /// The HTTP client of `config`'s token requests: the one place it is built, so that settings
 /// for the token endpoint's connection (TLS) go here. Bounded in time; never follows a
 /// redirect, which would carry the client's credentials elsewhere.
-pub(crate) fn token_client(config: &OAuthCredential) -> Result<reqwest::Client, CredentialError> {
+fn token_client(config: &OAuthCredential) -> Result<reqwest::Client, CredentialError> {
+    // The whole exchange is bounded by `TokenSource::timeout` around it.
     let builder = reqwest::Client::builder()
-        .timeout(TOKEN_TIMEOUT)
         .connect_timeout(TOKEN_TIMEOUT.min(Duration::from_secs(5)))
         .user_agent(concat!("gateprobe/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none());
@@ -83,7 +93,7 @@ impl TokenSource {
         client_secret: Secret,
         scrubber: Scrubber,
     ) -> Result<TokenSource, CredentialError> {
-        scrubber.learn(&client_secret);
+        scrubber.keep(&client_secret);
         let client = token_client(&config)?;
         Ok(TokenSource { config, client_secret, client, timeout: TOKEN_TIMEOUT, scrubber, state: Default::default() })
     }
@@ -94,16 +104,19 @@ impl TokenSource {
     pub(crate) async fn token(&self) -> Result<Secret, CredentialError> {
         let mut state = self.state.lock().await;
         let now = Instant::now();
-        let still_valid = |state: &State| state.token.as_ref().filter(|c| now < c.expires_at).map(|c| c.token.clone());
         if let Some(cached) = state.token.as_ref().filter(|c| now < c.refresh_at) {
             return Ok(cached.token.clone());
         }
         if let Some((at, cause)) = &state.failure {
             if now.duration_since(*at) < RETRY_AFTER {
-                return still_valid(&state).ok_or_else(|| self.error(cause.clone()));
+                return state.unexpired(now).ok_or_else(|| self.error(cause.clone()));
             }
         }
-        match self.request().await {
+        let answered = self.request().await;
+        // Judged when the request has ended: an endpoint that hangs takes TOKEN_TIMEOUT, and the
+        // callers waiting on the lock must then get this failure, not each send a request too.
+        let now = Instant::now();
+        match answered {
             Ok(fresh) => {
                 // Taught before anyone sends it, so any answer that quotes it is scrubbed.
                 self.scrubber.learn(&fresh.token);
@@ -114,7 +127,7 @@ impl TokenSource {
             Err(cause) => {
                 let cause = self.scrubber.scrub_string(cause);
                 state.failure = Some((now, cause.clone()));
-                match still_valid(&state) {
+                match state.unexpired(now) {
                     Some(token) => {
                         tracing::warn!(token_url = %self.config.token_url, %cause, "token refresh failed; the current token is used until it expires");
                         Ok(token)
@@ -146,8 +159,7 @@ impl TokenSource {
                 form.extend([("client_id", c.client_id.as_str()), ("client_secret", self.client_secret.expose())]);
             }
         }
-        let body: Vec<String> = form.iter().map(|(k, v)| format!("{k}={}", form_encode(v))).collect();
-        let request = request.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(body.join("&"));
+        let request = request.form(&form);
         let started = Instant::now();
         let exchange = async {
             let response = request.send().await.map_err(|e| CallError::from_reqwest_at(&e, TLS_SETTING).to_string())?;
@@ -200,6 +212,9 @@ impl TokenSource {
                 .map(Duration::from_secs)
                 .ok_or("`expires_in` is not a number of seconds")?,
         };
+        // A server's absurd `expires_in` must not overflow the clock; nothing lives past a day
+        // here without a refresh.
+        let lifetime = lifetime.min(MAX_LIFETIME);
         let margin = (lifetime / MARGIN_DIVISOR).min(MAX_MARGIN);
         Ok(Cached {
             token: Secret::new(token.trim()),
@@ -212,15 +227,7 @@ impl TokenSource {
 /// `application/x-www-form-urlencoded` (the WHATWG byte serializer): letters, digits and `*-._`
 /// as they are, space as `+`, every other byte as `%XX`.
 fn form_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for &b in text.as_bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// A server's text, fit to quote: no control characters, at most 200 characters.

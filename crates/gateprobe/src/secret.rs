@@ -165,17 +165,30 @@ impl Scrubber {
         Scrubber { shared: Arc::new(RwLock::new(Learned { fixed, minted: VecDeque::new(), compiled })) }
     }
 
-    /// Adds a value to scrub, for this scrubber and every clone of it: called with each token
-    /// minted during the run, before the token is sent anywhere.
+    /// Adds a credential the run holds for its whole life (a token from env, file or command, an
+    /// OAuth client secret), for this scrubber and every clone of it: never dropped.
+    pub fn keep(&self, secret: &Secret) {
+        self.add(secret, |learned| learned.fixed.push(secret.clone()));
+    }
+
+    /// Adds a token minted during the run (an OAuth refresh), for this scrubber and every clone
+    /// of it, before the token is sent anywhere. Only the latest [`MAX_MINTED`] are kept.
     pub fn learn(&self, secret: &Secret) {
+        self.add(secret, |learned| {
+            if learned.minted.len() == MAX_MINTED {
+                learned.minted.pop_front();
+            }
+            learned.minted.push_back(secret.clone());
+        });
+    }
+
+    /// `secret` put in place by `insert` unless already known, then every value compiled again.
+    fn add(&self, secret: &Secret, insert: impl FnOnce(&mut Learned)) {
         let mut learned = self.shared.write().unwrap_or_else(|p| p.into_inner());
         if learned.fixed.contains(secret) || learned.minted.contains(secret) {
             return;
         }
-        if learned.minted.len() == MAX_MINTED {
-            learned.minted.pop_front();
-        }
-        learned.minted.push_back(secret.clone());
+        insert(&mut learned);
         let all: Vec<Secret> = learned.fixed.iter().chain(&learned.minted).cloned().collect();
         learned.compiled = Arc::new(Compiled::new(&all));
     }
@@ -375,7 +388,7 @@ pub(crate) async fn obtain(src: &CredentialSource, scrubber: &Scrubber) -> Resul
     };
     Ok(match secret {
         Some(secret) => {
-            scrubber.learn(&secret);
+            scrubber.keep(&secret);
             Credential::Fixed(secret)
         }
         None => Credential::None,
@@ -583,7 +596,8 @@ mod tests {
     /// scrubber from then on, and a long-lived service keeps only the latest minted ones.
     #[test]
     fn learned_values_reach_every_clone_and_minted_ones_are_bounded() {
-        let scrubber = Scrubber::new([&Secret::new("fixed-token-1")]);
+        let scrubber = Scrubber::default();
+        scrubber.keep(&Secret::new("fixed-token-1"));
         let clone = scrubber.clone();
         assert_eq!(clone.scrub("minted-token-1"), "minted-token-1");
         scrubber.learn(&Secret::new("minted-token-1"));
@@ -593,7 +607,11 @@ mod tests {
         for i in 0..MAX_MINTED {
             scrubber.learn(&Secret::new(format!("later-token-{i:04}")));
         }
-        assert_eq!(clone.scrub("minted-token-1 fixed-token-1"), "minted-token-1 [REDACTED]", "the oldest minted went");
+        assert_eq!(
+            clone.scrub("minted-token-1 fixed-token-1"),
+            "minted-token-1 [REDACTED]",
+            "the oldest minted went, a kept credential stays"
+        );
         assert_eq!(format!("{clone:?}"), format!("Scrubber({} values)", MAX_MINTED + 1));
     }
 

@@ -402,7 +402,7 @@ async fn obtain_token(
 ) -> Result<Credential, TargetError> {
     let cred_err = |message: String| TargetError::Credential { identity: name.to_string(), message };
     let minted = |token: Secret| {
-        scrubber.learn(&token);
+        scrubber.keep(&token);
         Ok(Credential::Fixed(token))
     };
     match (&idc.credential, embedded) {
