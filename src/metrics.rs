@@ -81,7 +81,38 @@ pub struct Metrics {
     alert_push_errors: IntCounter,
     state_write_errors: IntCounter,
     state_write_success: IntGauge,
+    instance: InstanceInfo,
     state: std::sync::Mutex<Known>,
+}
+
+/// `gateprobe_instance_info`, built at each scrape from the labels it holds then. A collector of
+/// its own because its label names are the config's: a registry refuses, for the life of the
+/// process, a name registered again with other label names, so a gauge could not follow a
+/// reload that adds a label.
+#[derive(Clone, Default)]
+struct InstanceInfo {
+    labels: std::sync::Arc<std::sync::Mutex<Option<BTreeMap<String, String>>>>,
+}
+
+impl prometheus::core::Collector for InstanceInfo {
+    /// None: its label names may change, so the registry has none to hold it to.
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        Vec::new()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let Some(labels) = self.labels.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return Vec::new() };
+        let mut constants: std::collections::HashMap<String, String> = labels.into_iter().collect();
+        constants.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+        let opts =
+            Opts::new("gateprobe_instance_info", "This instance's labels (config `labels`, `--label`) and version.")
+                .const_labels(constants);
+        // Label names were checked when the config was read; one the library still refuses leaves
+        // the series out rather than the scrape failing.
+        let Ok(gauge) = IntGauge::with_opts(opts) else { return Vec::new() };
+        gauge.set(1);
+        prometheus::core::Collector::collect(&gauge)
+    }
 }
 
 /// Label values created so far, to remove the series of what no longer exists.
@@ -94,8 +125,6 @@ struct Known {
     prompt_versions: BTreeMap<String, String>,
     /// Which scenarios get series of their own (config `metrics.per_scenario`).
     per_scenario: PerScenario,
-    /// `gateprobe_instance_info` as registered, with the labels it holds.
-    instance: Option<(BTreeMap<String, String>, IntGauge)>,
 }
 
 /// Outcomes of whole runs, for `gateprobe_runs_total{result}` (see [`run_result`]).
@@ -300,6 +329,7 @@ impl Metrics {
                 "gateprobe_state_last_write_successful",
                 "0 while the last save of the run state failed (the state file is older than what serve holds), else 1.",
             )),
+            instance: reg!(Ok::<_, prometheus::Error>(InstanceInfo::default())),
             registry,
             state: Default::default(),
         };
@@ -538,27 +568,9 @@ impl Metrics {
 
     /// `gateprobe_instance_info{location="eu-west",…,version="0.1.0"} 1`: this instance's labels
     /// (config `labels`, `--label`) and gateprobe's version, for joins on `job` and `instance`.
-    /// Its label names are the config's, so a reload that changes them registers it anew.
+    /// A reload that changes them, their names included, replaces the series.
     pub fn set_instance(&self, labels: &BTreeMap<String, String>) {
-        let mut known = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((old, gauge)) = &known.instance {
-            if old == labels {
-                return;
-            }
-            let _ = self.registry.unregister(Box::new(gauge.clone()));
-        }
-        let mut constants: std::collections::HashMap<String, String> = labels.clone().into_iter().collect();
-        constants.insert("version".into(), env!("CARGO_PKG_VERSION").into());
-        let opts =
-            Opts::new("gateprobe_instance_info", "This instance's labels (config `labels`, `--label`) and version.")
-                .const_labels(constants);
-        // Label names were checked when the config was read; one the library still refuses leaves
-        // the series out rather than the service down.
-        let Ok(gauge) = IntGauge::with_opts(opts) else { return };
-        gauge.set(1);
-        if self.registry.register(Box::new(gauge.clone())).is_ok() {
-            known.instance = Some((labels.clone(), gauge));
-        }
+        *self.instance.labels.lock().unwrap_or_else(|e| e.into_inner()) = Some(labels.clone());
     }
 
     /// Sets the prompt version of each assistant the run asked: one series per assistant,
@@ -804,6 +816,18 @@ mod tests {
         m.set_instance(&labels("us-east"));
         let text = m.encode();
         assert!(text.contains("location=\"us-east\"") && !text.contains("eu-west"), "{text}");
+        // A reload that adds a label name: the registry keeps a name's label names for good,
+        // so a re-registered gauge would be refused and the series lost.
+        let mut more = labels("us-east");
+        more.insert("region".into(), "us".into());
+        m.set_instance(&more);
+        let text = m.encode();
+        assert!(
+            text.contains(&format!(
+                "gateprobe_instance_info{{location=\"us-east\",region=\"us\",version=\"{version}\"}} 1"
+            )),
+            "{text}"
+        );
     }
 
     #[test]
