@@ -177,15 +177,22 @@ pub enum AlertError {
     Status { status: u16, body: String },
 }
 
-/// Posts `alerts` to every Alertmanager in `urls` at once, and says how each push went, in the
-/// order of `urls`. Nodes of an Alertmanager cluster gossip silences and which notifications
-/// went out, not alerts, so a client sends each alert to every node ("The Alertmanager
-/// implementation expects all alerts to be sent to all Alertmanagers to ensure high
-/// availability", its README); the cluster still notifies once. One node down fails only its
-/// own push.
-pub async fn push_all(urls: &[String], tls: Option<&TlsConfig>, alerts: &[Alert]) -> Vec<Result<(), AlertError>> {
-    futures::future::join_all(urls.iter().map(|url| async move { Alertmanager::new(url, tls)?.push(alerts).await }))
-        .await
+/// Posts `alerts` to every Alertmanager at once, and says how each push went, in their order.
+/// Nodes of an Alertmanager cluster gossip silences and which notifications went out, not
+/// alerts, so a client sends each alert to every node ("The Alertmanager implementation expects
+/// all alerts to be sent to all Alertmanagers to ensure high availability", its README); the
+/// cluster still notifies once. One node down fails only its own push.
+pub async fn push_all(alertmanagers: &[Alertmanager], alerts: &[Alert]) -> Vec<Result<(), AlertError>> {
+    futures::future::join_all(alertmanagers.iter().map(|a| a.push(alerts))).await
+}
+
+/// The HTTP client of pushes, with `alerting.tls` (a private CA, a client certificate) applied:
+/// built once and shared by every node, so its files are read once.
+pub fn client(tls: Option<&TlsConfig>) -> Result<reqwest::Client, gateprobe::TargetError> {
+    let builder = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .user_agent(concat!("gateprobe/", env!("CARGO_PKG_VERSION")));
+    gateprobe::build_client(builder, tls, TLS_SETTING)
 }
 
 /// A client of Alertmanager's API v2.
@@ -199,14 +206,15 @@ impl Alertmanager {
     /// `url` is Alertmanager's base URL (e.g. `http://127.0.0.1:9093`) or the full
     /// `…/api/v2/alerts` endpoint; `tls` is `alerting.tls` (a private CA, a client certificate).
     pub fn new(url: &str, tls: Option<&TlsConfig>) -> Result<Alertmanager, AlertError> {
+        let client = client(tls).map_err(|e| AlertError::Setup(e.to_string()))?;
+        Ok(Alertmanager::with_client(url, client))
+    }
+
+    /// [`Alertmanager::new`] with a [`client`] already built.
+    pub fn with_client(url: &str, client: reqwest::Client) -> Alertmanager {
         let base = url.trim_end_matches('/');
         let url = if base.ends_with("/api/v2/alerts") { base.to_string() } else { format!("{base}/api/v2/alerts") };
-        let builder = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .user_agent(concat!("gateprobe/", env!("CARGO_PKG_VERSION")));
-        let client =
-            gateprobe::build_client(builder, tls, TLS_SETTING).map_err(|e| AlertError::Setup(e.to_string()))?;
-        Ok(Alertmanager { client, url })
+        Alertmanager { client, url }
     }
 
     pub fn url(&self) -> &str {

@@ -26,7 +26,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::alert::{Incidents, push_all};
+use crate::alert::{Alertmanager, Incidents, push_all};
 use crate::metrics::Metrics;
 use gateprobe::RunSummary;
 use gateprobe::Secret;
@@ -66,16 +66,21 @@ pub struct ServeOptions {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Loads suites and config, the `--label` flags over the config's instance labels.
-fn load(options: &ServeOptions) -> Result<Loaded, gateprobe::RunError> {
+/// Loads suites and config, the `--label` flags over the config's instance labels, and makes the
+/// clients of the Alertmanagers to push to (the `--alertmanager-url` flags over the config's),
+/// once: unusable `alerting.tls` files are bad input, said at start (or reload), not at the
+/// first regression's push.
+fn load(options: &ServeOptions) -> Result<(Loaded, Vec<Alertmanager>), gateprobe::RunError> {
     let mut loaded = gateprobe::load(&options.load)?;
     loaded.config.labels.extend(options.labels.clone());
-    // Unusable `alerting.tls` files are bad input, said at start (or reload), not at the first
-    // regression's push.
-    if let Some(tls) = &loaded.config.alerting.tls {
-        gateprobe::build_client(reqwest::Client::builder(), Some(tls), "alerting.tls")?;
-    }
-    Ok(loaded)
+    let urls = if options.alertmanager_urls.is_empty() {
+        loaded.config.alerting.urls()
+    } else {
+        options.alertmanager_urls.clone()
+    };
+    let client = crate::alert::client(loaded.config.alerting.tls.as_ref())?;
+    let alertmanagers = urls.iter().map(|url| Alertmanager::with_client(url, client.clone())).collect();
+    Ok((loaded, alertmanagers))
 }
 
 /// Why `serve` could not start or stopped abnormally.
@@ -317,7 +322,7 @@ impl VersionProbe {
 
 /// Runs the service until SIGTERM or SIGINT.
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
-    let loaded = load(&options)?;
+    let (loaded, alertmanagers) = load(&options)?;
     let listener =
         tokio::net::TcpListener::bind(options.listen).await.map_err(|e| ServeError::Listen(options.listen, e))?;
     let local = listener.local_addr().map_err(|e| ServeError::Listen(options.listen, e))?;
@@ -375,6 +380,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         shared: shared.clone(),
         options: options.clone(),
         loaded,
+        alertmanagers,
         target: None,
         open: BTreeMap::new(),
         state: None,
@@ -485,6 +491,8 @@ struct Runner {
     shared: Arc<Shared>,
     options: ServeOptions,
     loaded: Loaded,
+    /// Where regressions are pushed: every node of an Alertmanager cluster (none: no push).
+    alertmanagers: Vec<Alertmanager>,
     target: Option<Target>,
     /// Open regressions by (suite, scenario): opened when detected, closed when it passes again.
     open: BTreeMap<(String, String), Regression>,
@@ -675,7 +683,7 @@ impl Runner {
             .iter()
             .filter(|r| !r.outcome.is_pass())
             .map(|r| {
-                let on = r.target.as_deref().map(|t| format!(" (target {t})")).unwrap_or_default();
+                let on = crate::report::text::on_target(r);
                 format!("{} / {}{on}: {}: {}", r.suite, r.scenario, r.outcome, r.message.as_deref().unwrap_or(""))
             })
             .collect();
@@ -731,12 +739,7 @@ impl Runner {
     }
 
     async fn push_alerts(&mut self) {
-        let urls = if self.options.alertmanager_urls.is_empty() {
-            self.loaded.config.alerting.urls()
-        } else {
-            self.options.alertmanager_urls.clone()
-        };
-        if urls.is_empty() {
+        if self.alertmanagers.is_empty() {
             return;
         }
         let generator = format!("http://{}/status", self.listen);
@@ -749,7 +752,7 @@ impl Runner {
         if alerts.is_empty() {
             return;
         }
-        let results = push_all(&urls, self.loaded.config.alerting.tls.as_ref(), &alerts).await;
+        let results = push_all(&self.alertmanagers, &alerts).await;
         let mut pushed = 0;
         for (i, result) in results.iter().enumerate() {
             match result {
@@ -757,7 +760,7 @@ impl Runner {
                 Err(e) => {
                     self.shared.metrics.record_alert_push_error();
                     // The node by its place in the list: a URL may hold credentials.
-                    warn!(error = %e, alertmanager = i + 1, of = urls.len(), "could not push alerts to Alertmanager");
+                    warn!(error = %e, alertmanager = i + 1, of = results.len(), "could not push alerts to Alertmanager");
                 }
             }
         }
@@ -787,7 +790,7 @@ impl Runner {
     /// SIGHUP: loads suites and config again; a bad load keeps the last good ones.
     async fn reload(&mut self) {
         match load(&self.options) {
-            Ok(loaded) => {
+            Ok((loaded, alertmanagers)) => {
                 let reconnect = target_settings(&loaded.config) != target_settings(&self.loaded.config);
                 self.shared.metrics.set_per_scenario(loaded.config.metrics.per_scenario);
                 self.shared.metrics.set_suites(&loaded.suites, &loaded.config.assistants);
@@ -797,6 +800,7 @@ impl Runner {
                 let scenarios: usize = loaded.suites.iter().map(|s| s.scenarios.len()).sum();
                 info!(suites = loaded.suites.len(), scenarios, reconnect, "SIGHUP: suites and config reloaded");
                 self.loaded = loaded;
+                self.alertmanagers = alertmanagers;
                 if reconnect && let Some(t) = self.target.take() {
                     t.shutdown().await;
                 }
