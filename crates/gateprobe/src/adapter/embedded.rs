@@ -40,7 +40,7 @@ pub(super) async fn connect(
         tls: None,
     };
     let (url, description) = (mcp.url.clone(), format!("embedded {}", mcp.url));
-    let adapter = Box::new(McpAdapter::new(client, mcp, max_response_bytes));
+    let adapter = Box::new(McpAdapter::new(client, mcp, max_response_bytes, super::TLS_SETTING.into()));
     Ok(Connected { adapter, description, url, embedded: Some(gateway) })
 }
 

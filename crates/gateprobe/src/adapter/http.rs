@@ -24,6 +24,8 @@ pub(crate) struct HttpAdapter {
     scrubber: Arc<Scrubber>,
     /// `run.max_response_bytes`: no answer is read past it.
     max_response_bytes: usize,
+    /// Where its TLS settings are (`target.tls`, `targets.<name>.tls`), for a failed handshake's advice.
+    tls_setting: String,
 }
 
 impl HttpAdapter {
@@ -33,10 +35,11 @@ impl HttpAdapter {
         client: reqwest::Client,
         config: HttpTarget,
         max_response_bytes: usize,
+        tls_setting: String,
     ) -> Result<HttpAdapter, TargetError> {
         let method = Method::from_bytes(config.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| TargetError::Invalid(format!("`{}` is not an HTTP method", config.method)))?;
-        Ok(HttpAdapter { client, config, method, scrubber: Arc::default(), max_response_bytes })
+        Ok(HttpAdapter { client, config, method, scrubber: Arc::default(), max_response_bytes, tls_setting })
     }
 }
 
@@ -60,7 +63,7 @@ impl Adapter for HttpAdapter {
         if let Some(token) = identity.bearer().await? {
             request = request.bearer_auth(token.expose());
         }
-        let response = request.send().await.map_err(|e| CallError::from_reqwest_at(&e, super::TLS_SETTING))?;
+        let response = request.send().await.map_err(|e| CallError::from_reqwest_at(&e, &self.tls_setting))?;
         let status = response.status().as_u16();
         let header_version = version_header(&response, &self.config.policy_version, &self.scrubber);
         let bytes = read_capped(response, self.max_response_bytes, MAX_RESPONSE_SETTING).await?;
@@ -216,7 +219,7 @@ mod tests {
             },
             tls: None,
         };
-        HttpAdapter::new(reqwest::Client::new(), config, 1 << 20).unwrap()
+        HttpAdapter::new(reqwest::Client::new(), config, 1 << 20, crate::adapter::TLS_SETTING.into()).unwrap()
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::decision::Decision;
 use crate::secret::Scrubber;
 
 use super::decide::{bounded, header, parse_decision, policy_version, version_header};
-use super::{Adapter, Call, CallError, Reply, ResolvedIdentity, Session, TLS_SETTING, ToolSpec};
+use super::{Adapter, Call, CallError, Reply, ResolvedIdentity, Session, ToolSpec};
 use crate::transport::{MAX_RESPONSE_SETTING, read_capped};
 
 const PROTOCOL_VERSION: &str = "2025-06-18";
@@ -64,11 +64,18 @@ pub(crate) struct McpAdapter {
     scrubber: Arc<Scrubber>,
     /// `run.max_response_bytes`: no answer is read past it.
     max_response_bytes: usize,
+    /// Where its TLS settings are (`target.tls`, `targets.<name>.tls`), for a failed handshake's advice.
+    tls_setting: String,
 }
 
 impl McpAdapter {
     /// An adapter for the gateway `config` describes, on the run's shared `client`.
-    pub(crate) fn new(client: reqwest::Client, config: McpTarget, max_response_bytes: usize) -> McpAdapter {
+    pub(crate) fn new(
+        client: reqwest::Client,
+        config: McpTarget,
+        max_response_bytes: usize,
+        tls_setting: String,
+    ) -> McpAdapter {
         McpAdapter {
             client,
             url: reqwest::Url::parse(&config.url).ok(),
@@ -77,6 +84,7 @@ impl McpAdapter {
             next_endpoint: AtomicUsize::new(0),
             scrubber: Arc::default(),
             max_response_bytes,
+            tls_setting,
         }
     }
 }
@@ -279,7 +287,7 @@ impl McpAdapter {
         if let Some(c) = correlation_id {
             request = request.header(self.config.correlation_header.as_str(), c);
         }
-        request.send().await.map_err(|e| CallError::from_reqwest_at(&e, TLS_SETTING))
+        request.send().await.map_err(|e| CallError::from_reqwest_at(&e, &self.tls_setting))
     }
 
     /// A request to the session's endpoint with what every MCP request carries: the protocol

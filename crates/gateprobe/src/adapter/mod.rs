@@ -209,12 +209,18 @@ impl Connected {
 
 /// The one place every gateway kind is registered: a config's `target` (or one of its
 /// `targets`) to its adapter. A new kind is one arm here.
-async fn register(target: &TargetConfig, config: &Config, client: &reqwest::Client) -> Result<Connected, TargetError> {
+/// `tls_setting` says where its TLS settings are (`target.tls`, `targets.<name>.tls`).
+async fn register(
+    target: &TargetConfig,
+    config: &Config,
+    client: &reqwest::Client,
+    tls_setting: String,
+) -> Result<Connected, TargetError> {
     let (client, max) = (client.clone(), config.run.max_response_bytes);
     Ok(match target {
         TargetConfig::Embedded(e) => embedded::connect(e, client, max).await?,
-        TargetConfig::Mcp(m) => Connected::to(mcp::McpAdapter::new(client, m.clone(), max), &m.url),
-        TargetConfig::Http(h) => Connected::to(http::HttpAdapter::new(client, h.clone(), max)?, &h.url),
+        TargetConfig::Mcp(m) => Connected::to(mcp::McpAdapter::new(client, m.clone(), max, tls_setting), &m.url),
+        TargetConfig::Http(h) => Connected::to(http::HttpAdapter::new(client, h.clone(), max, tls_setting)?, &h.url),
     })
 }
 
@@ -229,16 +235,16 @@ impl Target {
         let (mut gateways, mut descriptions, mut embedded) = (Vec::new(), Vec::new(), None);
         for (name, settings) in config.all_targets() {
             let tls = settings.tls();
+            let setting = name.map_or(TLS_SETTING.to_owned(), |n| format!("targets.{n}.tls"));
             let client = match clients.iter().find(|(t, _)| *t == tls) {
                 Some((_, c)) => c.clone(),
                 None => {
-                    let setting = name.map_or(TLS_SETTING.to_owned(), |n| format!("targets.{n}.tls"));
                     let c = http_client(timeout, tls, &setting)?;
                     clients.push((tls, c.clone()));
                     c
                 }
             };
-            let connected = register(settings, config, &client).await.map_err(|e| match (e, name) {
+            let connected = register(settings, config, &client, setting).await.map_err(|e| match (e, name) {
                 (TargetError::Invalid(why), Some(name)) => TargetError::Invalid(format!("target `{name}`: {why}")),
                 (e, _) => e,
             })?;
