@@ -919,6 +919,22 @@ impl Config {
         }
     }
 
+    /// The embedded target, the one `target` or among `targets` (there is at most one).
+    pub fn embedded(&self) -> Option<&EmbeddedTarget> {
+        self.all_targets().into_iter().find_map(|(_, t)| match t {
+            TargetConfig::Embedded(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    /// [`Config::embedded`], to change it.
+    pub fn embedded_mut(&mut self) -> Option<&mut EmbeddedTarget> {
+        self.all_targets_mut().into_iter().find_map(|(_, t)| match t {
+            TargetConfig::Embedded(e) => Some(e),
+            _ => None,
+        })
+    }
+
     /// Makes relative paths in the file (suites, policies, audit file, credential files)
     /// relative to `base`, the directory of the config file.
     pub fn resolve_paths(&mut self, base: &Path) {
@@ -931,10 +947,8 @@ impl Config {
             }
         };
         self.suites.iter_mut().for_each(fix);
-        for (_, target) in self.all_targets_mut() {
-            if let TargetConfig::Embedded(e) = target {
-                fix(&mut e.policies);
-            }
+        if let Some(e) = self.embedded_mut() {
+            fix(&mut e.policies);
         }
         if let AuditConfig::JsonLines { path, .. } = &mut self.audit {
             fix(path);
@@ -988,7 +1002,7 @@ impl Config {
         let mut blocks = Vec::new();
         for (name, target) in self.all_targets() {
             if let Some(tls) = target.tls() {
-                let at = name.map_or("/target/tls".to_owned(), |n| format!("/targets/{n}/tls"));
+                let at = yaml::join(&target_pointer(name), "tls");
                 blocks.push((at, target.urls(), tls));
             }
         }
@@ -1015,7 +1029,7 @@ impl Config {
             AuditConfig::Http { credential, .. } => Some(("/audit".to_owned(), credential)),
             _ => None,
         };
-        let identities = self.identities.iter().map(|(n, i)| (format!("/identities/{n}"), &i.credential));
+        let identities = self.identities.iter().map(|(n, i)| (yaml::join("/identities", n), &i.credential));
         let assistants = self.assistants.iter().enumerate().map(|(i, a)| (format!("/assistants/{i}"), &a.credential));
         for (at, credential) in identities.chain(audit).chain(assistants) {
             if let Some(CredentialSource::OAuth(o)) = credential {
@@ -1106,7 +1120,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
     let mut embedded = None;
     for (name, target) in config.all_targets() {
-        let at = name.map_or_else(|| "/target".to_owned(), |n| yaml::join("/targets", n));
+        let at = target_pointer(name);
         if let Some(Err(why)) = name.map(check_target_name) {
             key_error(&at, &why, "e.g. `server`, `global`, `rpc`");
         }
@@ -1168,7 +1182,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
     for (name, target) in config.all_targets() {
         let TargetConfig::Http(h) = target else { continue };
-        let at = name.map_or_else(|| "/target".to_owned(), |n| yaml::join("/targets", n));
+        let at = target_pointer(name);
         for (i, rule) in h.decision.rules.iter().enumerate() {
             let at = format!("{at}/decision/rules/{i}");
             if rule.http_status.is_none() && rule.pointer.is_none() {
@@ -1235,7 +1249,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
     for name in config.labels.keys() {
         if let Err(why) = check_label_name(name) {
-            error(&format!("/labels/{name}"), why, "e.g. `labels: { location: eu-west }`");
+            error(&yaml::join("/labels", name), why, "e.g. `labels: { location: eu-west }`");
         }
     }
     let mut names = std::collections::BTreeSet::new();
@@ -1320,6 +1334,11 @@ pub fn check_target_name(name: &str) -> Result<(), String> {
     } else {
         Err(format!("`{name}` is not a target name (letters, digits, `-`, `_` and `.`)"))
     }
+}
+
+/// Where a target is in the config: `/target`, or `/targets/<name>` for a named one.
+fn target_pointer(name: Option<&str>) -> String {
+    name.map_or_else(|| "/target".to_owned(), |n| yaml::join("/targets", n))
 }
 
 /// An absolute http(s) URL with a host, as reqwest will need it: a prefix check alone lets
@@ -1477,12 +1496,7 @@ pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<Str
         }
     }
     if let Some(v) = env("GATEPROBE_POLICIES") {
-        // With `targets:`, the embedded one among them (there is at most one).
-        let embedded = config.all_targets_mut().into_iter().find_map(|(_, t)| match t {
-            TargetConfig::Embedded(e) => Some(e),
-            _ => None,
-        });
-        match embedded {
+        match config.embedded_mut() {
             Some(e) => e.policies = PathBuf::from(v),
             None => {
                 return Err(ConfigError::Env {

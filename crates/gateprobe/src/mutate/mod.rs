@@ -307,10 +307,7 @@ pub struct MutateOptions {
 /// Which directory a mutation run mutates: the option, or the embedded target's.
 pub fn policy_dir(loaded: &Loaded, options: &MutateOptions) -> Result<PathBuf, MutateError> {
     let config = &loaded.config;
-    let embedded = config.all_targets().into_iter().find_map(|(_, t)| match t {
-        TargetConfig::Embedded(e) => Some(e),
-        _ => None,
-    });
+    let embedded = config.embedded();
     match (&options.policies, embedded) {
         // With named targets, the mutants replace the embedded one's policies: it must be there.
         (_, None) if !config.targets.is_empty() => Err(MutateError::NotEmbedded),
@@ -371,10 +368,8 @@ fn with_policies(loaded: &Loaded, dir: &Path) -> Loaded {
     if !loaded.config.targets.is_empty() {
         // Named targets: the embedded one ([`policy_dir`] made sure there is one) runs the
         // mutant; the others are reached as configured.
-        for (_, target) in loaded.config.all_targets_mut() {
-            if let TargetConfig::Embedded(e) = target {
-                e.policies = dir.to_path_buf();
-            }
+        if let Some(e) = loaded.config.embedded_mut() {
+            e.policies = dir.to_path_buf();
         }
         return loaded;
     }
