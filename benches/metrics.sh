@@ -61,15 +61,18 @@ YAML
   "$BIN" -q serve --config "$TMP/gateprobe.yaml" --schedule off --watch-interval 0s --listen "127.0.0.1:$port" \
     --state "$TMP/state.json" --snapshots "$TMP/snapshots" >"$TMP/serve.log" 2>&1 &
   PID=$!
-  # Bounded wait for the startup run to finish (its last_run appears in /status).
+  # Bounded wait for the startup run to finish (its last_run appears in /status); a run that
+  # has not finished by then is an error, not a figure.
+  local done=
   for _ in $(seq 1 1200); do
-    curl -fsS "http://127.0.0.1:$port/status" 2>/dev/null | grep -q '"last_run":{' && break
+    curl -fsS --max-time 5 "http://127.0.0.1:$port/status" 2>/dev/null | grep -q '"last_run":{' && { done=1; break; }
     sleep 0.1
   done
+  [ -n "$done" ] || { echo "serve's first run of $n scenarios did not finish within 2 minutes" >&2; exit 1; }
   local plain gzip series time rss
-  time=$(curl -fsS -o "$TMP/metrics.txt" -w '%{time_total}' "http://127.0.0.1:$port/metrics")
+  time=$(curl -fsS --max-time 60 -o "$TMP/metrics.txt" -w '%{time_total}' "http://127.0.0.1:$port/metrics")
   plain=$(wc -c <"$TMP/metrics.txt")
-  gzip=$(curl -fsS -H 'accept-encoding: gzip' "http://127.0.0.1:$port/metrics" | wc -c)
+  gzip=$(curl -fsS --max-time 60 -H 'accept-encoding: gzip' "http://127.0.0.1:$port/metrics" | wc -c)
   series=$(grep -vc '^#' "$TMP/metrics.txt")
   rss=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
   kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
