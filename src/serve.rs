@@ -83,6 +83,17 @@ fn load(options: &ServeOptions) -> Result<(Loaded, Vec<Alertmanager>), gateprobe
     Ok((loaded, alertmanagers))
 }
 
+/// What a good load (at start, or on SIGHUP) sets: the series its suites call for (which of a
+/// scenario's own, `metrics.per_scenario` says, so it goes first), and the instance labels of
+/// the info series and of the alerts pushed from now on.
+fn apply_load(metrics: &Metrics, incidents: &mut Incidents, loaded: &Loaded) {
+    metrics.set_per_scenario(loaded.config.metrics.per_scenario);
+    metrics.set_suites(&loaded.suites, &loaded.config.assistants);
+    metrics.set_instance(&loaded.config.labels);
+    incidents.set_instance_labels(loaded.config.labels.clone());
+    metrics.record_load(true, SystemTime::now());
+}
+
 /// Why `serve` could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -340,10 +351,8 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         pending_change: Mutex::new(None),
         watch_target: Mutex::new(Vec::new()),
     });
-    shared.metrics.set_per_scenario(loaded.config.metrics.per_scenario);
-    shared.metrics.set_suites(&loaded.suites, &loaded.config.assistants);
-    shared.metrics.set_instance(&loaded.config.labels);
-    shared.metrics.record_load(true, SystemTime::now());
+    let mut incidents = Incidents::default();
+    apply_load(&shared.metrics, &mut incidents, &loaded);
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let app = Router::new()
@@ -374,8 +383,6 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let watcher =
         (!options.watch_interval.is_zero()).then(|| tokio::spawn(watch_loop(options.watch_interval, shared.clone())));
 
-    let mut incidents = Incidents::default();
-    incidents.set_instance_labels(loaded.config.labels.clone());
     let runner = Runner {
         shared: shared.clone(),
         options: options.clone(),
@@ -792,11 +799,7 @@ impl Runner {
         match load(&self.options) {
             Ok((loaded, alertmanagers)) => {
                 let reconnect = target_settings(&loaded.config) != target_settings(&self.loaded.config);
-                self.shared.metrics.set_per_scenario(loaded.config.metrics.per_scenario);
-                self.shared.metrics.set_suites(&loaded.suites, &loaded.config.assistants);
-                self.shared.metrics.set_instance(&loaded.config.labels);
-                self.incidents.set_instance_labels(loaded.config.labels.clone());
-                self.shared.metrics.record_load(true, SystemTime::now());
+                apply_load(&self.shared.metrics, &mut self.incidents, &loaded);
                 let scenarios: usize = loaded.suites.iter().map(|s| s.scenarios.len()).sum();
                 info!(suites = loaded.suites.len(), scenarios, reconnect, "SIGHUP: suites and config reloaded");
                 self.loaded = loaded;

@@ -69,13 +69,22 @@ async fn sample(
     loaded: &Loaded,
     scenario: &str,
 ) -> Result<Option<(String, Result<Vec<String>, String>)>, Exit> {
-    let filter = Filter { scenario: Some(scenario.to_owned()), ..Filter::default() };
-    let summary = gateprobe::run_on(target, loaded, &filter, &|_| {}).await.map_err(|e| {
+    // Only that scenario runs, not every one whose name contains the text.
+    let found = loaded.suites.iter().find_map(|suite| {
+        let s = suite.scenarios.iter().find(|s| s.name.contains(scenario))?;
+        Some(gateprobe::suite::Suite { scenarios: vec![s.clone()], ..suite.clone() })
+    });
+    let Some(suite) = found else {
+        errln!("error: --sample {scenario}: no scenario of the suites has that in its name");
+        return Err(Exit::InvalidInput);
+    };
+    let one = Loaded { config: loaded.config.clone(), suites: vec![suite] };
+    let summary = gateprobe::run_on(target, &one, &Filter::default(), &|_| {}).await.map_err(|e| {
         errln!("error: {e}");
         e.exit_code()
     })?;
     let Some(r) = summary.results.first() else {
-        errln!("error: --sample {scenario}: no scenario of the suites has that in its name");
+        errln!("error: --sample {scenario}: the scenario gave no result");
         return Err(Exit::InvalidInput);
     };
     let fields = if r.evidence_fields.is_empty() {
