@@ -1239,7 +1239,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         // TLS settings on a plain-HTTP URL would be ignored without a word: the calls would go
         // in clear while the config says otherwise.
-        if !urls.is_empty() && !urls.iter().any(|u| u.trim_start().to_ascii_lowercase().starts_with("https:")) {
+        if !urls.is_empty() && !urls.iter().any(|u| is_https(u)) {
             error(
                 &at,
                 format!("`{key}` is given but `{}` is not an https URL", urls[0]),
@@ -1334,6 +1334,11 @@ pub fn check_target_name(name: &str) -> Result<(), String> {
     } else {
         Err(format!("`{name}` is not a target name (letters, digits, `-`, `_` and `.`)"))
     }
+}
+
+/// Whether `url` is an https URL (any case), which `tls` settings apply to.
+fn is_https(url: &str) -> bool {
+    url.trim_start().get(..6).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https:"))
 }
 
 /// Where a target is in the config: `/target`, or `/targets/<name>` for a named one.
@@ -1488,7 +1493,7 @@ pub fn apply_env_overrides(config: &mut Config, env: impl Fn(&str) -> Option<Str
             },
         ),
     ] {
-        if env(var).is_some() && tls && url.is_some_and(|u| !u.to_ascii_lowercase().starts_with("https:")) {
+        if env(var).is_some() && tls && url.is_some_and(|u| !is_https(u)) {
             return Err(ConfigError::Env {
                 var: var.to_owned(),
                 message: format!("the config gives `{setting}`, which needs an https URL"),
